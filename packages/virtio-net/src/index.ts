@@ -1,0 +1,2 @@
+// Not implemented yet: see README.md for what this package will hold.
+export {};
