@@ -1,2 +1,6 @@
 export * from './bus.js';
 export { Ram } from './ram.js';
+export * from './constants.js';
+export type { VirtioDevice, VirtioDeviceContext } from './device.js';
+export { DescriptorChain, Virtqueue, type QueueLayout, type Segment } from './virtqueue.js';
+export { MmioTransport, type MmioTransportOptions } from './mmio.js';
