@@ -4,3 +4,10 @@ export * from './constants.js';
 export type { VirtioDevice, VirtioDeviceContext } from './device.js';
 export { DescriptorChain, Virtqueue, type QueueLayout, type Segment } from './virtqueue.js';
 export { MmioTransport, type MmioTransportOptions } from './mmio.js';
+export {
+  PluginOptionError,
+  isDevicePlugin,
+  opt,
+  type DevicePlugin,
+  type DevicePluginContext,
+} from './plugin.js';
