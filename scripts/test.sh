@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The one test command: set up, then lint, format check, typecheck, unit tests, integration tests.
+# Ends with a single summary line "tests: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+
+status=0
+step() {
+  printf '\n\033[1m== %s\033[0m\n' "$1"
+  shift
+  if ! "$@"; then
+    echo "FAILED: $*"
+    status=1
+  fi
+}
+rm -rf .vitest-results && mkdir -p .vitest-results
+step "lint" pnpm -s lint
+step "format" pnpm -s format:check
+step "typecheck" pnpm -s typecheck --output-logs=errors-only
+step "unit tests" pnpm -s test --output-logs=new-only --concurrency=1
+step "integration tests" pnpm -s test:integration
+node scripts/summarize-tests.mjs || status=1
+exit $status

@@ -1,0 +1,86 @@
+/**
+ * Every publishable package packs into a tarball that installs into an empty project and imports there;
+ * a host written in that project (not ours) drives a device model through its bus interface.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const root = path.resolve(__dirname, '..');
+const dirs = [
+  ...readdirSync(path.join(root, 'packages')).map((d) => path.join(root, 'packages', d)),
+  path.join(root, 'apps/cli'),
+];
+
+describe('published packages', () => {
+  it('pack, install into an empty project, import, and run under a foreign host', () => {
+    const work = mkdtempSync(path.join(tmpdir(), 'vdesk-pack-'));
+    const tarballs: string[] = [];
+    const names: string[] = [];
+    for (const d of dirs) {
+      const pkg = JSON.parse(readFileSync(path.join(d, 'package.json'), 'utf8'));
+      if (pkg.private) continue;
+      const out = execFileSync('pnpm', ['pack', '--pack-destination', work], { cwd: d, encoding: 'utf8' });
+      tarballs.push(out.trim().split('\n').pop()!.trim());
+      names.push(pkg.name);
+    }
+    expect(names).toContain('@virtio-desktop/virtio-core');
+    const proj = path.join(work, 'project');
+    mkdirSync(proj);
+    writeFileSync(
+      path.join(proj, 'package.json'),
+      JSON.stringify({ name: 'foreign-host', type: 'module', private: true }),
+    );
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs], {
+      cwd: proj,
+      stdio: 'pipe',
+    });
+    // A host that is not ours: its own address decoding, its own notion of interrupts.
+    writeFileSync(
+      path.join(proj, 'host.mjs'),
+      `
+${names
+  .filter((n) => n !== '@virtio-desktop/cli')
+  .map((n, i) => `import * as m${i} from '${n}';`)
+  .join('\n')}
+import { MmioTransport, Ram } from '@virtio-desktop/virtio-core';
+import { VirtioTestDriver } from '@virtio-desktop/virtio-core/testing';
+
+const ram = new Ram(0x40000000, 1 << 20);
+let irqs = 0;
+const device = {
+  deviceId: 4, features: 0n, queueSizes: [8], configSize: 0,
+  readConfig: () => 0, writeConfig() {},
+  activate(ctx) { this.ctx = ctx; },
+  queueNotify(i) {
+    const q = this.ctx.queues[i];
+    for (let c = q.pop(); c; c = q.pop()) q.push(c.head, c.writeBytes(0, new Uint8Array(c.writableLength).fill(0xab)));
+    q.signal();
+  },
+  reset() {},
+};
+const slot = new MmioTransport(device, { memory: ram, irq: { set(l) { if (l) irqs++; } } });
+// The host maps the slot at 0x9000 in its own address space.
+const hostBus = { name: 'h', size: 0x1000, read: (o, w) => slot.read(o, w), write: (o, w, v) => slot.write(o, w, v), reset() {} };
+const drv = new VirtioTestDriver(hostBus, ram, 0x40010000);
+if (!drv.init(0n)) throw new Error('init failed');
+const { inAddrs } = drv.add(0, { inLens: [4] });
+drv.kick(0, true);
+const used = drv.takeUsed(0);
+console.log(JSON.stringify({ modules: ${names.length - 1}, used, bytes: [...ram.view(inAddrs[0], 4)], irqs }));
+`,
+    );
+    const out = execFileSync('node', ['host.mjs'], { cwd: proj, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual({
+      modules: names.length - 1,
+      used: [{ id: 0, len: 4 }],
+      bytes: [0xab, 0xab, 0xab, 0xab],
+      irqs: 1,
+    });
+    // The CLI installs and answers --help.
+    const help = execFileSync(path.join(proj, 'node_modules/.bin/vdesk'), ['--help'], { encoding: 'utf8' });
+    expect(help).toContain('vdesk run');
+  });
+});
