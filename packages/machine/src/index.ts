@@ -15,3 +15,23 @@ export { SystemBus } from './system-bus.js';
 export { VirtioSlots, type InterruptSource, type PlacedDevice, type SlotContext } from './virtio-slots.js';
 export { Uart16550 } from './platform/uart16550.js';
 export { TestFinisher, type FinisherAction } from './platform/test-finisher.js';
+export {
+  RiscvMachine,
+  type BootImages,
+  type ExitReason,
+  type MachineEvents,
+  type RiscvMachineOptions,
+} from './riscv/machine.js';
+export {
+  Mip,
+  StopReason,
+  type ClintPart,
+  type ClockPart,
+  type HartPart,
+  type HartSink,
+  type PlicPart,
+  type RiscvParts,
+} from './riscv/parts.js';
+export { Sbi, SbiError, Eid as SbiExtension, type SbiHart, type SbiHost } from './riscv/sbi.js';
+export { BootError, parseImageHeader, planLayout } from './riscv/boot.js';
+export { buildDeviceTree, isaString } from './riscv/device-tree.js';

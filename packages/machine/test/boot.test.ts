@@ -69,7 +69,8 @@ describe('boot', () => {
     expect(l.initrd!.start).toBeGreaterThanOrEqual(l.kernel + (20 << 20));
     expect(l.initrd!.end).toBeLessThan(l.dtb);
     expect(l.dtb + 65536).toBeLessThanOrEqual(ram.base + ram.size);
-    expect(l.scratch).toBeLessThan(l.kernel);
+    expect(l.scratch).toBe(ram.base);
+    expect(planLayout(ram, { textOffset: 0x200000, imageSize: 1 << 20 }, 0, true).scratch).toBe(l.dtb - 4096);
     expect(() => planLayout(ram, { textOffset: 0x200000, imageSize: 20 << 20 }, 300 << 20, false)).toThrow(
       /initrd .* does not fit/,
     );

@@ -43,6 +43,9 @@ export interface BootLayout {
 }
 
 const MiB = 1024 * 1024;
+/** Bytes at RAM base reserved for the per-hart trampolines of the host SBI (256 bytes a hart). */
+export const TRAMPOLINE_REGION = 0x10000;
+export const TRAMPOLINE_STRIDE = 256;
 const alignUp = (v: number, a: number): number => Math.ceil(v / a) * a;
 const alignDown = (v: number, a: number): number => Math.floor(v / a) * a;
 
@@ -71,10 +74,12 @@ export function planLayout(
   }
   if (kernelEnd > (initrd?.start ?? dtb))
     throw new BootError('kernel does not fit in RAM; give the machine more memory');
-  // Scratch: the page just below the kernel (free once the kernel runs: Linux only needs its own image).
-  const scratch = kernelAt - 0x10000;
-  if (scratch < ram.base + (withFirmware ? 0x80000 : 0))
-    throw new BootError('kernel text_offset leaves no room below it for the boot trampoline');
+  // Host SBI: the trampolines live at RAM base in a region the device tree reserves (secondary harts are
+  // started through them long after Linux owns the rest of RAM). OpenSBI: fw_dynamic_info is read once at
+  // start, just below the DTB.
+  if (kernel.textOffset < TRAMPOLINE_REGION)
+    throw new BootError('kernel text_offset leaves no room for the boot trampolines');
+  const scratch = withFirmware ? dtb - 4096 : ram.base;
   return { kernel: kernelAt, initrd, dtb, scratch, firmware: withFirmware ? ram.base : undefined };
 }
 

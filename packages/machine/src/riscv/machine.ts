@@ -1,0 +1,429 @@
+/**
+ * A riscv64 virtio-desktop machine: RAM, harts, PLIC, CLINT, UART, the test finisher and the virtio-mmio
+ * window, assembled from a manifest and run by a cooperative loop that yields to the host's event loop
+ * (so the same machine runs in Node and in a browser tab).
+ */
+import { EventEmitter } from 'eventemitter3';
+import { Ram, silentLogger, type Logger, type VirtioDevice } from '@virtio-desktop/virtio-core';
+import { buildFdt } from '../fdt.js';
+import type { Manifest } from '../manifest.js';
+import { RiscvMap } from '../memory-map.js';
+import type { ModuleLoader } from '../plugins.js';
+import { TestFinisher } from '../platform/test-finisher.js';
+import { Uart16550 } from '../platform/uart16550.js';
+import { SystemBus } from '../system-bus.js';
+import { VirtioSlots, type PlacedDevice } from '../virtio-slots.js';
+import {
+  BootError,
+  TRAMPOLINE_STRIDE,
+  fwDynamicInfo,
+  load,
+  parseImageHeader,
+  planLayout,
+  trampoline,
+  type BootLayout,
+} from './boot.js';
+import { buildDeviceTree } from './device-tree.js';
+import {
+  Mip,
+  StopReason,
+  type ClintPart,
+  type ClockPart,
+  type HartPart,
+  type PlicPart,
+  type RiscvParts,
+} from './parts.js';
+import { HartState, Sbi, type SbiHost } from './sbi.js';
+
+export interface BootImages {
+  kernel: Uint8Array;
+  initrd?: Uint8Array;
+  /** An M-mode firmware (OpenSBI fw_dynamic.bin); absent: the host implements SBI. */
+  firmware?: Uint8Array;
+}
+
+export interface MachineEvents {
+  /** Bytes the guest wrote to its console (UART or SBI console). */
+  console: (bytes: Uint8Array) => void;
+  /** The machine stopped for good. */
+  poweroff: (code: number) => void;
+  /** The guest rebooted; the machine has reset and is booting again. */
+  reboot: () => void;
+}
+
+export type ExitReason = { kind: 'poweroff'; code: number } | { kind: 'stopped'; reason: string };
+
+export interface RiscvMachineOptions {
+  manifest: Manifest;
+  parts: RiscvParts;
+  images: BootImages;
+  loadModule: ModuleLoader;
+  log?: Logger;
+  baseDir?: string;
+  /** Instructions a hart runs before the loop looks at timers and other harts. */
+  slice?: number;
+  /** Milliseconds of guest execution between yields to the host event loop. */
+  yieldEveryMs?: number;
+}
+
+const INTC_PHANDLE = (h: number): number => 1 + h;
+const PLIC_PHANDLE = 0x100;
+
+export class RiscvMachine extends EventEmitter<MachineEvents> {
+  readonly ram: Ram;
+  readonly bus: SystemBus;
+  readonly slots: VirtioSlots;
+  readonly uart: Uart16550;
+  readonly harts: HartPart[] = [];
+  readonly plic: PlicPart;
+  readonly clint: ClintPart;
+  readonly clock: ClockPart;
+  readonly log: Logger;
+  private readonly sbi: Sbi | null;
+  private readonly state: HartState[] = [];
+  private readonly waiting: boolean[] = [];
+  /** Supervisor timer deadline per hart (host SBI). */
+  private readonly stimecmp: number[] = [];
+  private readonly consoleIn: number[] = [];
+  private layout: BootLayout | null = null;
+  private exit: ExitReason | null = null;
+  private rebootRequested = false;
+  private wake: (() => void) | null = null;
+  private readonly slice: number;
+  private readonly yieldEveryMs: number;
+
+  private constructor(private readonly opts: RiscvMachineOptions) {
+    super();
+    const m = opts.manifest;
+    this.log = opts.log ?? silentLogger;
+    this.slice = opts.slice ?? 20_000;
+    this.yieldEveryMs = opts.yieldEveryMs ?? 10;
+    this.ram = new Ram(RiscvMap.ram.base, m.memory);
+    this.bus = new SystemBus(this.log);
+    this.clock = opts.parts.createClock(m.clock);
+    const hostSbi = !opts.images.firmware;
+    const intcPhandles = Array.from({ length: m.cpus }, (_, h) => INTC_PHANDLE(h));
+    for (let h = 0; h < m.cpus; h++) {
+      this.harts.push(
+        opts.parts.createHart({
+          hartId: h,
+          ram: { base: this.ram.base, size: this.ram.size, buffer: this.ram.buffer },
+          bus: this.bus,
+          time: () => this.clock.now(),
+          hostSbi,
+        }),
+      );
+      this.state.push(HartState.Stopped);
+      this.waiting.push(false);
+      this.stimecmp.push(Infinity);
+    }
+    // Interrupt sinks that also wake a waiting hart.
+    const sinks = this.harts.map((hart, h) => ({
+      setPending: (bit: number, level: boolean) => {
+        hart.setPending(bit, level);
+        if (level) this.wakeHart(h);
+      },
+    }));
+    this.plic = opts.parts.createPlic({
+      sources: RiscvMap.plicSources,
+      harts: sinks,
+      phandle: PLIC_PHANDLE,
+      intcPhandles,
+    });
+    this.clint = opts.parts.createClint({ harts: sinks, clock: this.clock, intcPhandles });
+    this.uart = new Uart16550(this.plic.line(RiscvMap.uart.irq), (b) =>
+      this.emit('console', new Uint8Array([b])),
+    );
+    this.bus.map(
+      RiscvMap.test.base,
+      new TestFinisher((a) => (a.kind === 'reboot' ? this.requestReboot() : this.powerOff(a.code))),
+    );
+    this.bus.map(RiscvMap.clint.base, this.clint);
+    this.bus.map(RiscvMap.plic.base, this.plic);
+    this.bus.map(RiscvMap.uart.base, this.uart);
+    this.slots = new VirtioSlots({
+      memory: this.ram,
+      bus: this.bus,
+      irqs: { phandle: PLIC_PHANDLE, line: (n) => this.plic.line(n) },
+      log: this.log,
+      loadModule: opts.loadModule,
+      baseDir: opts.baseDir,
+    });
+    this.sbi = hostSbi ? new Sbi(this.sbiHost(sinks)) : null;
+  }
+
+  /** Build a machine from a validated manifest; device problems throw a one-line ManifestError. */
+  static async create(opts: RiscvMachineOptions): Promise<RiscvMachine> {
+    const m = new RiscvMachine(opts);
+    for (const [i, d] of opts.manifest.devices.entries()) await m.slots.add(d, `devices[${i}]`);
+    return m;
+  }
+
+  get devices(): PlacedDevice[] {
+    return this.slots.devices;
+  }
+
+  /** Find a device by its manifest id or plugin name. */
+  device<T extends VirtioDevice = VirtioDevice>(idOrPlugin: string): T | undefined {
+    return this.devices.find((d) => d.id === idOrPlugin || d.plugin === idOrPlugin)?.device as T | undefined;
+  }
+
+  /** The flattened device tree for the current configuration. */
+  dtb(): Uint8Array {
+    const m = this.opts.manifest;
+    const soc = [
+      new TestFinisher(() => {}).describe({ base: RiscvMap.test.base, irqs: [], interruptParent: 0 }),
+      this.clint.describe({ base: RiscvMap.clint.base, irqs: [], interruptParent: 0 }),
+      this.plic.describe({ base: RiscvMap.plic.base, irqs: [], interruptParent: 0 }),
+      this.uart.describe({
+        base: RiscvMap.uart.base,
+        irqs: [RiscvMap.uart.irq],
+        interruptParent: PLIC_PHANDLE,
+      }),
+      ...this.slots.describe(),
+    ];
+    return buildFdt(
+      buildDeviceTree({
+        harts: m.cpus,
+        isaExtensions: this.opts.parts.isaExtensions,
+        mmuType: this.opts.parts.mmuType,
+        ram: { base: this.ram.base, size: this.ram.size },
+        soc,
+        intcPhandle: INTC_PHANDLE,
+        bootargs: m.boot.cmdline,
+        initrd: this.layout?.initrd,
+        stdoutPath: `/soc/serial@${RiscvMap.uart.base.toString(16)}`,
+        reserveTrampolines: this.sbi !== null,
+        model: `virtio-desktop riscv64 (${m.name})`,
+      }),
+    );
+  }
+
+  /** Bytes typed on the console: to the UART, and to the SBI console for early output. */
+  consoleInput(bytes: Uint8Array): void {
+    this.uart.input(bytes);
+    for (const b of bytes) if (this.consoleIn.length < 4096) this.consoleIn.push(b);
+    this.wakeAll();
+  }
+
+  /** Stop the machine from the host (hard stop). */
+  stop(reason: string): void {
+    if (!this.exit) this.exit = { kind: 'stopped', reason };
+    this.wakeAll();
+  }
+
+  powerOff(code = 0): void {
+    if (!this.exit) this.exit = { kind: 'poweroff', code };
+    this.wakeAll();
+  }
+
+  requestReboot(): void {
+    this.rebootRequested = true;
+    this.wakeAll();
+  }
+
+  /** Boot and run until power-off or stop. Reboots happen inside. */
+  async run(): Promise<ExitReason> {
+    this.boot();
+    for (;;) {
+      await this.runUntilEvent();
+      if (this.exit) break;
+      if (this.rebootRequested) {
+        this.rebootRequested = false;
+        this.log.info('guest requested reboot');
+        this.resetAll();
+        this.boot();
+        this.emit('reboot');
+      }
+    }
+    const exit = this.exit as ExitReason;
+    if (exit.kind === 'poweroff') this.emit('poweroff', exit.code);
+    return exit;
+  }
+
+  private boot(): void {
+    const { kernel, initrd, firmware } = this.opts.images;
+    const info = parseImageHeader(kernel);
+    this.layout = planLayout(
+      { base: this.ram.base, size: this.ram.size },
+      info,
+      initrd?.length ?? 0,
+      !!firmware,
+    );
+    const l = this.layout;
+    load(this.ram, l.kernel, kernel, 'kernel');
+    if (initrd && l.initrd) load(this.ram, l.initrd.start, initrd, 'initrd');
+    const dtb = this.dtb();
+    if (dtb.length > 64 * 1024) throw new BootError('device tree larger than 64 KiB');
+    load(this.ram, l.dtb, dtb, 'device tree');
+    if (firmware) {
+      load(this.ram, l.firmware!, firmware, 'firmware');
+      load(this.ram, l.scratch, fwDynamicInfo(l.kernel, 0), 'fw_dynamic_info');
+      // OpenSBI's fw_dynamic expects every hart at its entry with a0 = hartid, a1 = DTB, a2 = info.
+      this.harts.forEach((hart, h) => {
+        hart.reset(l.firmware!);
+        hart.setX(10, BigInt(h));
+        hart.setX(11, BigInt(l.dtb));
+        hart.setX(12, BigInt(l.scratch));
+        this.state[h] = HartState.Started;
+      });
+    } else {
+      this.startHartAt(0, l.kernel, BigInt(l.dtb));
+    }
+  }
+
+  /** Host SBI: start hart h in S-mode at `entry` through its trampoline, a0 = h, a1 = `a1`. */
+  private startHartAt(h: number, entry: number, a1: bigint): void {
+    const at = this.layout!.scratch + h * TRAMPOLINE_STRIDE;
+    load(this.ram, at, new Uint8Array(trampoline(entry).buffer), 'trampoline');
+    const hart = this.harts[h];
+    hart.reset(at);
+    hart.flushICache();
+    hart.setX(10, BigInt(h));
+    hart.setX(11, a1);
+    this.state[h] = HartState.Started;
+    this.waiting[h] = false;
+  }
+
+  private resetAll(): void {
+    this.ram.bytes.fill(0);
+    this.bus.resetAll();
+    this.slots.resetAll();
+    this.harts.forEach((hart, h) => {
+      hart.reset(this.ram.base);
+      this.state[h] = HartState.Stopped;
+      this.waiting[h] = false;
+      this.stimecmp[h] = Infinity;
+    });
+  }
+
+  private wakeHart(h: number): void {
+    this.waiting[h] = false;
+    const w = this.wake;
+    if (w) {
+      this.wake = null;
+      w();
+    }
+  }
+
+  private wakeAll(): void {
+    for (let h = 0; h < this.waiting.length; h++) this.waiting[h] = false;
+    const w = this.wake;
+    if (w) {
+      this.wake = null;
+      w();
+    }
+  }
+
+  /** Run harts until something needs the outer loop (exit or reboot), yielding to the host regularly. */
+  private async runUntilEvent(): Promise<void> {
+    const harts = this.harts;
+    const n = harts.length;
+    while (!this.exit && !this.rebootRequested) {
+      const until = performance.now() + this.yieldEveryMs;
+      let busy = false;
+      do {
+        busy = false;
+        for (let h = 0; h < n; h++) {
+          if (this.state[h] !== HartState.Started || this.waiting[h]) continue;
+          busy = true;
+          const hart = harts[h];
+          const before = hart.instret;
+          const r = hart.run(this.slice);
+          this.clock.advance(hart.instret - before);
+          if (r === StopReason.Sbi) this.sbi?.handle(h);
+          else if (r === StopReason.Wfi) this.waiting[h] = true;
+          if (n > 1) hart.clearReservation();
+          if (this.exit || this.rebootRequested) return;
+        }
+        this.updateTimers();
+      } while (busy && performance.now() < until);
+      if (busy) await yieldToHost();
+      else await this.idle();
+    }
+  }
+
+  private updateTimers(): void {
+    this.clint.update();
+    if (!this.sbi) return;
+    const now = this.clock.now();
+    for (let h = 0; h < this.harts.length; h++) {
+      if (now >= this.stimecmp[h]) {
+        this.harts[h].setPending(Mip.STIP, true);
+        this.waiting[h] = false;
+      }
+    }
+  }
+
+  /** Every hart waits for an interrupt: sleep until the next timer deadline or a device event. */
+  private async idle(): Promise<void> {
+    let deadline = this.clint.nextDeadline();
+    for (const d of this.stimecmp) deadline = Math.min(deadline, d);
+    if (this.clock.deterministic) {
+      if (deadline !== Infinity) this.clock.skipTo(deadline);
+      this.updateTimers();
+      if (this.harts.some((_, h) => !this.waiting[h] && this.state[h] === HartState.Started)) return;
+      // Nothing will ever happen by itself: wait for the host (console input, a device, a stop).
+      if (deadline === Infinity) await this.sleep(50);
+      else this.wakeAll();
+      return;
+    }
+    const ticks = deadline - this.clock.now();
+    const ms = Math.max(0, Math.min(50, (ticks / RiscvMap.timebaseFrequency) * 1000));
+    await this.sleep(ms);
+    this.updateTimers();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  private sbiHost(sinks: { setPending(bit: number, level: boolean): void }[]): SbiHost {
+    const harts = this.harts.map((hart, h) => ({
+      getX: (i: number) => hart.getX(i),
+      setX: (i: number, v: bigint) => hart.setX(i, v),
+      setPending: (bit: number, level: boolean) => sinks[h].setPending(bit, level),
+      flushTlb: () => hart.flushTlb(),
+      flushICache: () => hart.flushICache(),
+    }));
+    return {
+      harts,
+      memory: this.ram,
+      log: this.log,
+      now: () => this.clock.now(),
+      setTimer: (h, deadline) => {
+        this.stimecmp[h] = deadline;
+        this.harts[h].setPending(Mip.STIP, this.clock.now() >= deadline);
+      },
+      hartState: (h) => this.state[h],
+      startHart: (h, addr, opaque) => this.startHartAt(h, addr, opaque),
+      stopHart: (h) => {
+        this.state[h] = HartState.Stopped;
+      },
+      systemReset: (kind, reason) => {
+        this.log.info(`guest requested ${kind} (reason ${reason})`);
+        if (kind === 'shutdown') this.powerOff(0);
+        else this.requestReboot();
+      },
+      consoleWrite: (bytes) => this.emit('console', bytes),
+      consoleRead: (max) => new Uint8Array(this.consoleIn.splice(0, max)),
+    };
+  }
+}
+
+/** Let the host event loop run (I/O, timers, UI) between bursts of guest execution. */
+function yieldToHost(): Promise<void> {
+  return new Promise((resolve) => {
+    if (typeof setImmediate === 'function') setImmediate(resolve);
+    else setTimeout(resolve, 0);
+  });
+}
