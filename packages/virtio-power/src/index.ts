@@ -1,2 +1,17 @@
-// Not implemented yet: see README.md for what this package will hold.
-export {};
+import { powerPlugin } from './plugin.js';
+
+export {
+  VirtioPowerDevice,
+  type AckInfo,
+  type AckKind,
+  type HotplugAnnouncement,
+  type InventoryProvider,
+  type InventorySnapshot,
+  type PowerDeviceEvents,
+  type PowerDeviceOptions,
+  type PowerVia,
+} from './device.js';
+export { powerPlugin, type PowerPluginOptions } from './plugin.js';
+export * from './protocol.js';
+
+export default powerPlugin;

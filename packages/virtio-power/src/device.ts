@@ -1,0 +1,447 @@
+import { EventEmitter } from 'eventemitter3';
+import {
+  DeviceId,
+  bit,
+  silentLogger,
+  type DescriptorChain,
+  type Logger,
+  type VirtioDevice,
+  type VirtioDeviceContext,
+} from '@virtio-desktop/virtio-core';
+import {
+  AckResult,
+  CONFIG_SIZE,
+  Command,
+  ConfigOffset,
+  EVENT_SIZE,
+  EventType,
+  HostRequest,
+  MAX_READ,
+  PowerFeature,
+  QueueIndex,
+  REQUEST_SIZE,
+  RESPONSE_HEADER_SIZE,
+  RequestType,
+  SPEC_VERSION,
+  Status,
+  decodeRequest,
+  encodeEvent,
+  encodeInventory,
+  encodeResponse,
+  parseUuid,
+  type HostRequestCode,
+  type Inventory,
+  type PowerEvent,
+  type StatusCode,
+} from './protocol.js';
+
+/** What the machine's inventory provider returns; name and uuid come from the options when set there. */
+export type InventorySnapshot = Omit<Inventory, 'name' | 'uuid'> & Partial<Pick<Inventory, 'name' | 'uuid'>>;
+export type InventoryProvider = () => InventorySnapshot;
+
+export interface PowerDeviceOptions {
+  /** Returns the machine as it is now. Called lazily, once per inventory generation. */
+  inventory?: InventoryProvider;
+  /** Machine name in the inventory (overrides the provider's). */
+  name?: string;
+  /** Machine UUID (overrides the provider's); random per device when neither gives one. */
+  uuid?: string | Uint8Array;
+  log?: Logger;
+  /** Which optional features to offer (all by default); a way to model a minimal device. */
+  offer?: { inventory?: boolean; hostRequests?: boolean; hotplug?: boolean };
+  /** Undelivered hotplug events kept while the driver posts no buffers (default 64). */
+  maxPendingEvents?: number;
+}
+
+export interface HotplugAnnouncement {
+  kind: 'add' | 'remove';
+  /** Virtio device ID of the device added or removed. */
+  deviceId: number;
+  base: number;
+  size: number;
+  /** Interrupt number at the interrupt controller (PLIC source on riscv). */
+  irq: number;
+}
+
+export type AckKind = 'poweroff' | 'reboot' | 'add' | 'remove';
+
+export interface AckInfo {
+  seq: number;
+  kind: AckKind;
+  /** The guest acted on it (false: it refused or could not). */
+  accepted: boolean;
+}
+
+/** How the guest asked: the config `command` register (Linux's sys-off path) or a requestq message. */
+export type PowerVia = 'command' | 'request';
+
+export interface PowerDeviceEvents {
+  /** The guest has finished shutting down and asks the host to power the machine off now. */
+  poweroff: (via: PowerVia) => void;
+  /** The guest has finished shutting down and asks the host to reset the machine now. */
+  reboot: (via: PowerVia) => void;
+  /** The guest acknowledged a host request or a hotplug event. */
+  ack: (info: AckInfo) => void;
+}
+
+/** Acks remembered for hotplug events not yet acknowledged; older ones are forgotten. */
+const MAX_OUTSTANDING = 256;
+
+const nextSeq = (s: number): number => (s >= 0xffffffff ? 1 : s + 1);
+
+/**
+ * The virtio-power device model: guest power-off/reboot, host shutdown/reboot requests, the machine
+ * inventory and hotplug notifications, as specified in spec/virtio-power.md.
+ */
+export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implements VirtioDevice {
+  readonly deviceId = DeviceId.Power;
+  readonly features: bigint;
+  readonly queueSizes = [16, 64];
+  readonly configSize = CONFIG_SIZE;
+
+  private readonly log: Logger;
+  private readonly provider: InventoryProvider | undefined;
+  private readonly name: string | undefined;
+  /** The UUID from the options, which wins over the provider's. */
+  private readonly optUuid: Uint8Array | undefined;
+  /** Used when neither the options nor the provider give one. */
+  private readonly uuid: Uint8Array;
+  private readonly maxPending: number;
+  private ctx: VirtioDeviceContext | null = null;
+
+  private hostRequest: HostRequestCode = HostRequest.None;
+  private hostRequestSeq = 0;
+  private seq = 0;
+  private generation = 1;
+  private blob: Uint8Array | null = null;
+  private pending: PowerEvent[] = [];
+  private lost = false;
+  /** Hotplug events sent and not yet acknowledged, by seq. */
+  private outstanding = new Map<number, 'add' | 'remove'>();
+
+  constructor(opts: PowerDeviceOptions = {}) {
+    super();
+    this.log = opts.log ?? silentLogger;
+    this.provider = opts.inventory;
+    this.name = opts.name;
+    this.optUuid = opts.uuid === undefined ? undefined : parseUuid(opts.uuid);
+    this.uuid = this.optUuid ?? parseUuid(globalThis.crypto.randomUUID());
+    this.maxPending = opts.maxPendingEvents ?? 64;
+    const o = opts.offer ?? {};
+    let f = 0n;
+    if (o.inventory ?? true) f |= bit(PowerFeature.Inventory);
+    if (o.hostRequests ?? true) f |= bit(PowerFeature.HostRequests);
+    if (o.hotplug ?? true) f |= bit(PowerFeature.Hotplug);
+    this.features = f;
+  }
+
+  // ----------------------------------------------------------------------------------------- host API
+
+  /** True while a driver runs that negotiated HOST_REQUESTS: a request will be seen and acted on. */
+  get acceptsHostRequests(): boolean {
+    return this.has(PowerFeature.HostRequests);
+  }
+
+  /** The pending host request and its seq (request 0 when none). */
+  get pendingHostRequest(): { request: HostRequestCode; seq: number } {
+    return { request: this.hostRequest, seq: this.hostRequestSeq };
+  }
+
+  /**
+   * Ask the guest to shut down in an orderly way. Returns the request's seq; an 'ack' with that seq
+   * follows when the guest starts, then 'poweroff' when it is done. If {@link acceptsHostRequests} is
+   * false nobody will act on it yet: fall back (power key, or a hard stop after a timeout).
+   */
+  requestShutdown(): number {
+    return this.postHostRequest(HostRequest.PowerOff);
+  }
+
+  /** Ask the guest to reboot in an orderly way; see {@link requestShutdown}. Ends with 'reboot'. */
+  requestReboot(): number {
+    return this.postHostRequest(HostRequest.Reboot);
+  }
+
+  /** Withdraw a pending host request (e.g. the user cancelled). */
+  cancelHostRequest(): void {
+    if (this.hostRequest === HostRequest.None) return;
+    this.hostRequest = HostRequest.None;
+    this.ctx?.configChanged();
+  }
+
+  /**
+   * Tell the guest a device appeared or went away. Returns the event's seq; the guest acks it.
+   * Contract: for "add", map and wire the device and make the inventory provider list it (hotplugged)
+   * before calling; for "remove", drop it from the inventory, call this, and unmap the device only after
+   * the 'ack' with this seq (or a timeout of your choosing) — the guest may still touch it until then.
+   */
+  announceHotplug(a: HotplugAnnouncement): number {
+    this.seq = nextSeq(this.seq);
+    const seq = this.seq;
+    this.inventoryChanged();
+    if (!this.has(PowerFeature.Hotplug)) return seq;
+    const type = a.kind === 'add' ? EventType.DeviceAdded : EventType.DeviceRemoved;
+    if (this.pending.length >= this.maxPending) {
+      this.lost = true;
+      this.log.warn(`virtio-power: event queue full, hotplug ${a.kind} at 0x${a.base.toString(16)} dropped`);
+    } else {
+      this.pending.push({ type, seq, deviceId: a.deviceId, irq: a.irq, base: a.base, size: a.size });
+    }
+    this.remember(seq, a.kind);
+    this.flushEvents();
+    return seq;
+  }
+
+  /** The inventory changed without a hotplug event (e.g. a new name): the guest re-reads it. */
+  inventoryChanged(): void {
+    this.generation = nextSeq(this.generation);
+    this.blob = null;
+    this.ctx?.configChanged();
+  }
+
+  /** The current serialised inventory (what the guest reads). */
+  inventoryBlob(): Uint8Array {
+    if (!this.blob) this.blob = this.buildInventory();
+    return this.blob;
+  }
+
+  // -------------------------------------------------------------------------------- VirtioDevice side
+
+  readConfig(offset: number, width: 1 | 2 | 4): number {
+    const cfg = new Uint8Array(CONFIG_SIZE);
+    const dv = new DataView(cfg.buffer);
+    dv.setUint32(ConfigOffset.Version, SPEC_VERSION, true);
+    dv.setUint32(ConfigOffset.HostRequest, this.hostRequest, true);
+    dv.setUint32(ConfigOffset.HostRequestSeq, this.hostRequestSeq, true);
+    // Inventory fields read as 0 unless the feature is offered: a minimal device has no inventory.
+    if (this.features & bit(PowerFeature.Inventory)) {
+      dv.setUint32(ConfigOffset.InventorySize, this.inventoryBlob().length, true);
+      dv.setUint32(ConfigOffset.InventoryGeneration, this.generation, true);
+      dv.setUint32(ConfigOffset.MaxRead, MAX_READ, true);
+    }
+    let v = 0;
+    for (let i = width - 1; i >= 0; i--) v = v * 256 + cfg[offset + i];
+    return v >>> 0;
+  }
+
+  writeConfig(offset: number, width: 1 | 2 | 4, value: number): void {
+    // Only a whole 4-byte keyed write to `command` does anything; it works in any device status
+    // because Linux resets virtio devices before its sys-off handlers run.
+    if (offset !== ConfigOffset.Command || width !== 4) {
+      this.log.warn(`virtio-power: ignored ${width}-byte config write at 0x${offset.toString(16)}`);
+      return;
+    }
+    if (value === Command.PowerOff) this.finish('poweroff', 'command');
+    else if (value === Command.Reboot) this.finish('reboot', 'command');
+    else this.log.warn(`virtio-power: unknown command 0x${(value >>> 0).toString(16)} ignored`);
+  }
+
+  activate(ctx: VirtioDeviceContext): void {
+    this.ctx = ctx;
+    this.pending = [];
+    this.lost = false;
+  }
+
+  queueNotify(index: number): void {
+    if (!this.ctx) return;
+    if (index === QueueIndex.Request) this.serveRequests();
+    else if (index === QueueIndex.Event) this.flushEvents();
+  }
+
+  reset(): void {
+    // Undelivered events die with the driver: a new driver starts from the inventory. A pending host
+    // request survives, so a driver loaded later still sees it.
+    this.ctx = null;
+    this.pending = [];
+    this.lost = false;
+    this.outstanding.clear();
+  }
+
+  // ---------------------------------------------------------------------------------------- internals
+
+  private has(f: number): boolean {
+    return this.ctx !== null && (this.ctx.negotiated & bit(f)) !== 0n;
+  }
+
+  private postHostRequest(r: HostRequestCode): number {
+    this.seq = nextSeq(this.seq);
+    this.hostRequest = r;
+    this.hostRequestSeq = this.seq;
+    this.ctx?.configChanged();
+    return this.seq;
+  }
+
+  private remember(seq: number, kind: 'add' | 'remove'): void {
+    this.outstanding.set(seq, kind);
+    if (this.outstanding.size > MAX_OUTSTANDING) {
+      const oldest = this.outstanding.keys().next().value;
+      if (oldest !== undefined) this.outstanding.delete(oldest);
+    }
+  }
+
+  private finish(kind: 'poweroff' | 'reboot', via: PowerVia): void {
+    this.hostRequest = HostRequest.None;
+    this.log.info(`virtio-power: guest asks for ${kind} (${via})`);
+    this.emitSafely(kind, via);
+  }
+
+  /** A host listener that throws must not unwind into the CPU's MMIO path. */
+  private emitSafely<E extends keyof PowerDeviceEvents>(
+    event: E,
+    ...args: Parameters<PowerDeviceEvents[E]>
+  ): void {
+    try {
+      (this.emit as (e: E, ...a: Parameters<PowerDeviceEvents[E]>) => boolean)(event, ...args);
+    } catch (e) {
+      this.log.error(`virtio-power: '${event}' listener threw: ${String(e)}`);
+    }
+  }
+
+  private buildInventory(): Uint8Array {
+    let snap: InventorySnapshot | null = null;
+    try {
+      snap = this.provider ? this.provider() : null;
+    } catch (e) {
+      this.log.error(`virtio-power: inventory provider threw: ${String(e)}`);
+    }
+    const inv: Inventory = {
+      harts: 0,
+      ramBase: 0,
+      ramSize: 0,
+      interruptController: 'Unknown',
+      timer: 'Unknown',
+      specVersion: [0, 0],
+      devices: [],
+      ...snap,
+      name: this.name ?? snap?.name ?? 'virtio-desktop',
+      uuid: this.optUuid ?? snap?.uuid ?? this.uuid,
+    };
+    try {
+      return encodeInventory(inv, this.generation);
+    } catch (e) {
+      this.log.error(`virtio-power: inventory rejected (${String(e)}); serving an empty one`);
+      const empty = { ...inv, uuid: this.uuid, devices: [], harts: 0, ramBase: 0, ramSize: 0 };
+      return encodeInventory({ ...empty, specVersion: [0, 0] }, this.generation);
+    }
+  }
+
+  private serveRequests(): void {
+    const q = this.ctx?.queues[QueueIndex.Request];
+    if (!q) return;
+    const finished: (() => void)[] = [];
+    for (let c = q.pop(); c; c = q.pop()) {
+      const after = this.serve(c, (written) => q.push(c.head, written));
+      if (after) finished.push(after);
+    }
+    q.signal();
+    // Power transitions go last, so the host sees the response in the ring before it acts.
+    for (const f of finished) f();
+  }
+
+  /** Answers one chain; returns a deferred action for power requests. */
+  private serve(c: DescriptorChain, complete: (written: number) => void): (() => void) | null {
+    if (c.writableLength < RESPONSE_HEADER_SIZE) {
+      this.log.warn(
+        `virtio-power: request ${c.head} has ${c.writableLength} writable bytes, no room for a status`,
+      );
+      complete(0);
+      return null;
+    }
+    const reply = (status: StatusCode, why?: string): null => {
+      if (why) this.log.warn(`virtio-power: request ${c.head}: ${why}`);
+      complete(c.writeBytes(0, encodeResponse({ status, generation: 0, totalSize: 0, length: 0 })));
+      return null;
+    };
+    const raw = c.readBytes(0, Math.min(c.readableLength, REQUEST_SIZE));
+    const req = raw ? decodeRequest(raw) : null;
+    if (!req) return reply(Status.Invalid, `short request (${c.readableLength} readable bytes)`);
+    if (req.flags !== 0) return reply(Status.Invalid, `reserved flags 0x${req.flags.toString(16)} set`);
+    switch (req.type) {
+      case RequestType.InventoryRead:
+        return this.inventoryRead(c, req.arg0, req.arg1, reply, complete);
+      case RequestType.Ack:
+        return this.ack(req.arg0, req.arg1, reply);
+      case RequestType.PowerOff:
+      case RequestType.Reboot: {
+        if (req.arg0 !== 0 || req.arg1 !== 0) return reply(Status.Invalid, 'power request with arguments');
+        reply(Status.Ok);
+        const kind = req.type === RequestType.PowerOff ? 'poweroff' : 'reboot';
+        return () => this.finish(kind, 'request');
+      }
+      default:
+        return reply(Status.Unsupported, `unknown request type ${req.type}`);
+    }
+  }
+
+  private inventoryRead(
+    c: DescriptorChain,
+    offset: number,
+    length: number,
+    reply: (s: StatusCode, why?: string) => null,
+    complete: (written: number) => void,
+  ): null {
+    if (!this.has(PowerFeature.Inventory))
+      return reply(Status.Unsupported, 'INVENTORY_READ without INVENTORY');
+    const blob = this.inventoryBlob();
+    if (offset > blob.length)
+      return reply(Status.Invalid, `inventory offset ${offset} past its ${blob.length} bytes`);
+    const n = Math.min(length, MAX_READ, c.writableLength - RESPONSE_HEADER_SIZE, blob.length - offset);
+    const head = encodeResponse({
+      status: Status.Ok,
+      generation: this.generation,
+      totalSize: blob.length,
+      length: n,
+    });
+    const w = c.writeBytes(0, head) + c.writeBytes(RESPONSE_HEADER_SIZE, blob.subarray(offset, offset + n));
+    complete(w);
+    return null;
+  }
+
+  private ack(seq: number, result: number, reply: (s: StatusCode, why?: string) => null): null {
+    if (!this.has(PowerFeature.HostRequests) && !this.has(PowerFeature.Hotplug))
+      return reply(Status.Unsupported, 'ACK without HOST_REQUESTS or HOTPLUG');
+    if (result !== AckResult.Accepted && result !== AckResult.Refused)
+      return reply(Status.Invalid, `ack result ${result} unknown`);
+    const accepted = result === AckResult.Accepted;
+    if (seq !== 0 && seq === this.hostRequestSeq && this.hostRequest !== HostRequest.None) {
+      const kind = this.hostRequest === HostRequest.PowerOff ? 'poweroff' : 'reboot';
+      this.hostRequest = HostRequest.None;
+      this.ctx?.configChanged();
+      reply(Status.Ok);
+      this.emitSafely('ack', { seq, kind, accepted });
+      return null;
+    }
+    const hp = this.outstanding.get(seq);
+    if (hp) {
+      this.outstanding.delete(seq);
+      reply(Status.Ok);
+      this.emitSafely('ack', { seq, kind: hp, accepted });
+      return null;
+    }
+    return reply(Status.Invalid, `ack of unknown or stale seq ${seq}`);
+  }
+
+  private flushEvents(): void {
+    const q = this.ctx?.queues[QueueIndex.Event];
+    if (!q || !this.has(PowerFeature.Hotplug)) return;
+    while (this.lost || this.pending.length > 0) {
+      const c = q.pop();
+      if (!c) break;
+      if (c.readableLength !== 0 || c.writableLength < EVENT_SIZE) {
+        this.log.warn(
+          `virtio-power: event buffer ${c.head} malformed (${c.readableLength} readable, ${c.writableLength} writable)`,
+        );
+        q.push(c.head, 0);
+        continue;
+      }
+      let ev: PowerEvent;
+      if (this.lost) {
+        this.lost = false;
+        ev = { type: EventType.EventsLost, seq: 0, deviceId: 0, irq: 0, base: 0, size: 0 };
+      } else {
+        ev = this.pending.shift() as PowerEvent;
+      }
+      q.push(c.head, c.writeBytes(0, encodeEvent(ev)));
+    }
+    q.signal();
+  }
+}
