@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Build virtio_power.ko out of tree against a configured kernel build directory.
+#
+#   guest/linux/virtio_power/build.sh <KBUILD dir> [out dir]
+#
+# The sources are copied into a scratch directory (the repository stays clean) and built with
+# -Werror. The last line printed is the path of the module: KO=<path>. With an out dir the .ko is
+# copied there; otherwise it stays in the scratch directory, which is kept.
+set -euo pipefail
+
+die() {
+	echo "virtio_power/build.sh: error: $1" >&2
+	exit "${2:-1}"
+}
+
+[ $# -ge 1 ] || die "usage: build.sh <KBUILD dir> [out dir]"
+KBUILD="$(readlink -f "$1")"
+OUT="${2:-}"
+SRC="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
+CROSS="${CROSS_COMPILE:-riscv64-linux-gnu-}"
+
+[ -f "$KBUILD/Makefile" ] || die "$KBUILD is not a kernel build directory (no Makefile)"
+[ -f "$KBUILD/.config" ] || die "$KBUILD has no .config: configure the kernel first"
+grep -q '^CONFIG_MODULES=y' "$KBUILD/.config" || die "$KBUILD was configured without CONFIG_MODULES"
+grep -q '^CONFIG_VIRTIO=y' "$KBUILD/.config" || die "$KBUILD was configured without CONFIG_VIRTIO=y"
+[ -f "$KBUILD/Module.symvers" ] || [ -f "$KBUILD/scripts/mod/modpost" ] ||
+	die "$KBUILD is not prepared: run 'make modules_prepare' (or a full build) there"
+command -v "${CROSS}gcc" >/dev/null || die "${CROSS}gcc not found (apt-get install gcc-riscv64-linux-gnu)" 2
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/virtio_power.XXXXXX")"
+cp "$SRC/virtio_power.c" "$SRC/Kbuild" "$SRC/Makefile" "$WORK/"
+# W=1 adds the kernel's extra warnings; Kbuild's ccflags make every warning an error.
+make -C "$KBUILD" M="$WORK" ARCH=riscv CROSS_COMPILE="$CROSS" W=1 modules >&2 ||
+	die "module build failed (scratch dir kept: $WORK)"
+KO="$WORK/virtio_power.ko"
+[ -f "$KO" ] || die "make succeeded but $KO is missing"
+if [ -n "$OUT" ]; then
+	mkdir -p "$OUT"
+	cp "$KO" "$OUT/"
+	KO="$(readlink -f "$OUT/virtio_power.ko")"
+	rm -rf "$WORK"
+fi
+echo "KO=$KO"
