@@ -1,2 +1,2 @@
-// Not implemented yet: see README.md for what this package will hold.
-export {};
+export { Plic, type HartInterruptSink, type PlicOptions } from './plic.js';
+export { Mswi, Sswi } from './mswi.js';

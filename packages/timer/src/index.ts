@@ -1,2 +1,3 @@
-// Not implemented yet: see README.md for what this package will hold.
-export {};
+export { DEFAULT_FREQUENCY, InstructionTimeSource, WallClockTimeSource, type TimeSource } from './clock.js';
+export { MTIME_OFFSET, Mtimer } from './mtimer.js';
+export { Clint } from './clint.js';

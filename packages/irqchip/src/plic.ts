@@ -1,0 +1,222 @@
+/**
+ * A RISC-V PLIC (platform-level interrupt controller) as Linux's `sifive,plic-1.0.0` driver and OpenSBI
+ * expect: priorities at 4·id, pending bits at 0x1000, per-context enables at 0x2000 + 0x80·ctx, threshold
+ * and claim/complete at 0x200000 + 0x1000·ctx. Sources are level-triggered.
+ */
+import {
+  cells64,
+  type AccessWidth,
+  type BusDevice,
+  type DtNode,
+  type InterruptLine,
+  type Placement,
+} from '@virtio-desktop/virtio-core';
+
+/** Where a PLIC context delivers its interrupt: a hart's mip bit. */
+export interface HartInterruptSink {
+  setPending(bit: number, level: boolean): void;
+}
+
+export interface PlicOptions {
+  /** Highest source number (sources are 1..sources). */
+  sources: number;
+  /** One sink per hart. */
+  harts: readonly HartInterruptSink[];
+  /** Context → (hart, mip bit); default: 2h = M-mode external (11), 2h+1 = S-mode external (9), as QEMU virt. */
+  contexts?: readonly { hart: number; bit: number }[];
+  /** Device-tree phandle of the PLIC and of each hart's interrupt controller. */
+  phandle: number;
+  intcPhandles: readonly number[];
+}
+
+const PRIORITY_MASK = 7;
+const PENDING = 0x1000;
+const ENABLE = 0x2000;
+const ENABLE_STRIDE = 0x80;
+const CONTEXT = 0x200000;
+const CONTEXT_STRIDE = 0x1000;
+
+export class Plic implements BusDevice {
+  readonly name = 'plic';
+  readonly size = 0x4000000;
+  private readonly n: number;
+  private readonly priority: Uint8Array;
+  private readonly level: Uint8Array;
+  private readonly pending: Uint8Array;
+  private readonly claimed: Uint8Array;
+  private readonly enable: Uint8Array[];
+  private readonly threshold: Uint8Array;
+  private readonly contexts: readonly { hart: number; bit: number }[];
+  private readonly outputs: Uint8Array;
+
+  constructor(private readonly o: PlicOptions) {
+    if (!Number.isInteger(o.sources) || o.sources < 1 || o.sources > 1023)
+      throw new RangeError('PLIC sources must be 1..1023');
+    this.n = o.sources + 1;
+    this.priority = new Uint8Array(this.n);
+    this.level = new Uint8Array(this.n);
+    this.pending = new Uint8Array(this.n);
+    this.claimed = new Uint8Array(this.n);
+    this.contexts =
+      o.contexts ??
+      o.harts.flatMap((_, h) => [
+        { hart: h, bit: 11 },
+        { hart: h, bit: 9 },
+      ]);
+    this.enable = this.contexts.map(() => new Uint8Array(this.n));
+    this.threshold = new Uint8Array(this.contexts.length);
+    this.outputs = new Uint8Array(this.contexts.length);
+  }
+
+  /** The interrupt line of source `irq`, for a device. */
+  line(irq: number): InterruptLine {
+    if (!Number.isInteger(irq) || irq < 1 || irq >= this.n) throw new RangeError(`PLIC has no source ${irq}`);
+    return { set: (l) => this.setLevel(irq, l) };
+  }
+
+  setLevel(irq: number, high: boolean): void {
+    const v = high ? 1 : 0;
+    if (this.level[irq] === v) return;
+    this.level[irq] = v;
+    // A level source is pending while high, unless a context has claimed it and not completed yet.
+    if (high && !this.claimed[irq]) this.pending[irq] = 1;
+    if (!high) this.pending[irq] = 0;
+    this.update();
+  }
+
+  read(offset: number, width: AccessWidth): number {
+    if (width !== 4 || offset % 4 !== 0) return 0;
+    if (offset < PENDING) {
+      const id = offset >> 2;
+      return id < this.n ? this.priority[id] : 0;
+    }
+    if (offset < ENABLE) return this.bitsWord(this.pending, (offset - PENDING) >> 2);
+    if (offset < CONTEXT) {
+      const ctx = Math.floor((offset - ENABLE) / ENABLE_STRIDE);
+      if (ctx >= this.contexts.length) return 0;
+      return this.bitsWord(this.enable[ctx], ((offset - ENABLE) % ENABLE_STRIDE) >> 2);
+    }
+    const ctx = Math.floor((offset - CONTEXT) / CONTEXT_STRIDE);
+    if (ctx >= this.contexts.length) return 0;
+    const reg = (offset - CONTEXT) % CONTEXT_STRIDE;
+    if (reg === 0) return this.threshold[ctx];
+    if (reg === 4) return this.claim(ctx);
+    return 0;
+  }
+
+  write(offset: number, width: AccessWidth, value: number): void {
+    if (width !== 4 || offset % 4 !== 0) return;
+    if (offset < PENDING) {
+      const id = offset >> 2;
+      if (id > 0 && id < this.n) {
+        this.priority[id] = value & PRIORITY_MASK;
+        this.update();
+      }
+      return;
+    }
+    if (offset < ENABLE) return; // pending bits are read-only
+    if (offset < CONTEXT) {
+      const ctx = Math.floor((offset - ENABLE) / ENABLE_STRIDE);
+      if (ctx >= this.contexts.length) return;
+      const word = ((offset - ENABLE) % ENABLE_STRIDE) >> 2;
+      const en = this.enable[ctx];
+      for (let b = 0; b < 32; b++) {
+        const id = word * 32 + b;
+        if (id === 0 || id >= this.n) continue;
+        en[id] = (value >>> b) & 1;
+      }
+      this.update();
+      return;
+    }
+    const ctx = Math.floor((offset - CONTEXT) / CONTEXT_STRIDE);
+    if (ctx >= this.contexts.length) return;
+    const reg = (offset - CONTEXT) % CONTEXT_STRIDE;
+    if (reg === 0) {
+      this.threshold[ctx] = value & PRIORITY_MASK;
+      this.update();
+    } else if (reg === 4) {
+      this.complete(ctx, value >>> 0);
+    }
+  }
+
+  reset(): void {
+    this.priority.fill(0);
+    this.pending.fill(0);
+    this.claimed.fill(0);
+    this.threshold.fill(0);
+    for (const e of this.enable) e.fill(0);
+    // Lines keep their level: a device that is still asserting stays pending.
+    for (let id = 1; id < this.n; id++) if (this.level[id]) this.pending[id] = 1;
+    this.update();
+  }
+
+  describe(p: Placement): DtNode {
+    const ext: number[] = [];
+    for (const c of this.contexts) ext.push(this.o.intcPhandles[c.hart], c.bit);
+    return {
+      name: 'plic',
+      unitAddress: p.base,
+      phandle: this.o.phandle,
+      props: {
+        compatible: ['sifive,plic-1.0.0', 'riscv,plic0'],
+        reg: [...cells64(p.base), ...cells64(this.size)],
+        '#interrupt-cells': 1,
+        '#address-cells': 0,
+        'interrupt-controller': true,
+        'riscv,ndev': this.n - 1,
+        'interrupts-extended': ext,
+      },
+    };
+  }
+
+  /** Highest-priority pending, enabled source above the context's threshold (ties: lowest id); 0 if none. */
+  private best(ctx: number): number {
+    const en = this.enable[ctx];
+    let best = 0;
+    let bestPrio = this.threshold[ctx];
+    for (let id = 1; id < this.n; id++) {
+      if (this.pending[id] && en[id] && this.priority[id] > bestPrio) {
+        best = id;
+        bestPrio = this.priority[id];
+      }
+    }
+    return best;
+  }
+
+  private claim(ctx: number): number {
+    const id = this.best(ctx);
+    if (id) {
+      this.pending[id] = 0;
+      this.claimed[id] = 1;
+      this.update();
+    }
+    return id;
+  }
+
+  private complete(ctx: number, id: number): void {
+    // Completing a source the context cannot see (not enabled) is ignored, as the spec allows.
+    if (id === 0 || id >= this.n || !this.enable[ctx][id] || !this.claimed[id]) return;
+    this.claimed[id] = 0;
+    if (this.level[id]) this.pending[id] = 1;
+    this.update();
+  }
+
+  private bitsWord(bits: Uint8Array, word: number): number {
+    let v = 0;
+    for (let b = 0; b < 32; b++) {
+      const id = word * 32 + b;
+      if (id < this.n && bits[id]) v |= 1 << b;
+    }
+    return v >>> 0;
+  }
+
+  private update(): void {
+    for (let ctx = 0; ctx < this.contexts.length; ctx++) {
+      const on = this.best(ctx) !== 0 ? 1 : 0;
+      if (on === this.outputs[ctx]) continue;
+      this.outputs[ctx] = on;
+      const c = this.contexts[ctx];
+      this.o.harts[c.hart]?.setPending(c.bit, on === 1);
+    }
+  }
+}

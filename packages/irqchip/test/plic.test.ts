@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { Mswi, Plic, Sswi } from '../src/index.js';
+
+function sinks(n: number) {
+  const mip = Array.from({ length: n }, () => new Map<number, boolean>());
+  return { mip, harts: mip.map((m) => ({ setPending: (b: number, l: boolean) => void m.set(b, l) })) };
+}
+
+function plic(harts = 1) {
+  const s = sinks(harts);
+  const p = new Plic({ sources: 63, harts: s.harts, phandle: 9, intcPhandles: [1, 2] });
+  const w = (off: number, v: number) => p.write(off, 4, v);
+  const r = (off: number) => p.read(off, 4);
+  const ctx = (c: number) => ({
+    enable: (mask: number, word = 0) => w(0x2000 + 0x80 * c + 4 * word, mask),
+    threshold: (t: number) => w(0x200000 + 0x1000 * c, t),
+    claim: () => r(0x200004 + 0x1000 * c),
+    complete: (id: number) => w(0x200004 + 0x1000 * c, id),
+  });
+  return { p, w, r, ctx, mip: s.mip };
+}
+
+describe('PLIC', () => {
+  it('delivers an enabled source above threshold to the S-mode context, and claim/complete re-arm it', () => {
+    const { p, w, ctx, mip } = plic();
+    const s = ctx(1);
+    w(4 * 5, 3);
+    s.enable(1 << 5);
+    p.line(5).set(true);
+    expect(mip[0].get(9)).toBe(true);
+    expect(mip[0].get(11)).toBeUndefined(); // M context has nothing enabled
+    expect(s.claim()).toBe(5);
+    expect(mip[0].get(9)).toBe(false);
+    expect(s.claim()).toBe(0);
+    s.complete(5); // line still high: pending again
+    expect(mip[0].get(9)).toBe(true);
+    expect(s.claim()).toBe(5);
+    p.line(5).set(false);
+    s.complete(5);
+    expect(mip[0].get(9)).toBe(false);
+  });
+
+  it('orders by priority then lowest id, and masks with the threshold', () => {
+    const { p, w, ctx, mip } = plic();
+    const s = ctx(1);
+    for (const [id, prio] of [
+      [3, 1],
+      [4, 6],
+      [7, 6],
+    ] as const) {
+      w(4 * id, prio);
+      p.line(id).set(true);
+    }
+    s.enable((1 << 3) | (1 << 4) | (1 << 7));
+    s.threshold(6);
+    expect(mip[0].get(9)).toBeFalsy();
+    s.threshold(1);
+    expect(s.claim()).toBe(4);
+    expect(s.claim()).toBe(7);
+    expect(s.claim()).toBe(0); // 3 has priority 1, not above threshold 1
+    s.threshold(0);
+    expect(s.claim()).toBe(3);
+  });
+
+  it('reads pending bits and priorities; priority 0 never interrupts', () => {
+    const { p, r, ctx, mip } = plic();
+    p.line(33).set(true);
+    expect(r(0x1000 + 4)).toBe(1 << 1);
+    ctx(1).enable(1 << 1, 1);
+    expect(mip[0].get(9)).toBeFalsy();
+    expect(ctx(1).claim()).toBe(0);
+  });
+
+  it('routes two harts to their own contexts', () => {
+    const { p, w, ctx, mip } = plic(2);
+    w(4 * 2, 1);
+    ctx(3).enable(1 << 2); // hart 1, S-mode
+    p.line(2).set(true);
+    expect(mip[1].get(9)).toBe(true);
+    expect(mip[0].get(9)).toBeUndefined();
+  });
+
+  it('ignores hostile accesses and completes of unclaimed or foreign sources', () => {
+    const { p, w, ctx, mip } = plic();
+    w(4 * 6, 2);
+    ctx(1).enable(1 << 6);
+    p.line(6).set(true);
+    ctx(0).complete(6); // M context did not enable it
+    ctx(1).complete(999);
+    expect(mip[0].get(9)).toBe(true);
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1664525 + 1013904223) >>> 0) >>> 4;
+    for (let i = 0; i < 50000; i++) {
+      const off = rnd() % p.size;
+      const wd = ([1, 2, 4] as const)[rnd() % 3];
+      expect(() => (rnd() & 1 ? p.write(off, wd, rnd()) : p.read(off, wd))).not.toThrow();
+    }
+    expect(() => p.line(0)).toThrow(RangeError);
+    expect(() => p.line(64)).toThrow(RangeError);
+  });
+
+  it('describes itself for Linux', () => {
+    const { p } = plic(2);
+    const n = p.describe({ base: 0xc000000, irqs: [], interruptParent: 0 });
+    expect(n.props['compatible']).toEqual(['sifive,plic-1.0.0', 'riscv,plic0']);
+    expect(n.props['riscv,ndev']).toBe(63);
+    expect(n.props['interrupts-extended']).toEqual([1, 11, 1, 9, 2, 11, 2, 9]);
+    expect(n.phandle).toBe(9);
+  });
+});
+
+describe('ACLINT MSWI and SSWI', () => {
+  it('msip drives MSIP; setssip raises SSIP', () => {
+    const s = sinks(2);
+    const m = new Mswi(s.harts);
+    m.write(4, 4, 1);
+    expect(s.mip[1].get(3)).toBe(true);
+    expect(m.read(4, 4)).toBe(1);
+    m.write(4, 4, 0);
+    expect(s.mip[1].get(3)).toBe(false);
+    m.write(8 * 4, 4, 1); // no such hart
+    const ss = new Sswi(s.harts);
+    ss.write(0, 4, 1);
+    expect(s.mip[0].get(1)).toBe(true);
+    expect(ss.read()).toBe(0);
+  });
+});
