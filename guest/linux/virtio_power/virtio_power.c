@@ -423,8 +423,13 @@ static int vpower_map_irq(struct vpower *vp, u32 hwirq, unsigned int *virq, bool
 	struct of_phandle_args args = { .np = vp->intc, .args_count = 1, .args = { hwirq } };
 	struct irq_domain *d;
 
+	u32 ndev;
+
 	if (!vp->intc || hwirq == 0)
 		return -ENODEV;
+	/* Do not hand the domain a source the controller does not have. */
+	if (!of_property_read_u32(vp->intc, "riscv,ndev", &ndev) && hwirq > ndev)
+		return -ERANGE;
 	d = irq_find_host(vp->intc);
 	*own = !(d && irq_find_mapping(d, hwirq));
 	*virq = irq_create_of_mapping(&args);
@@ -440,7 +445,7 @@ static int vpower_hp_add(struct vpower *vp, u32 device_id, u64 base, u64 size, u
 
 	if (vpower_hp_find(vp, base))
 		return 0;
-	if (!size || base + size < base)
+	if (!base || !size || base + size < base)
 		return -EINVAL;
 	hp = kzalloc(sizeof(*hp), GFP_KERNEL);
 	if (!hp)
@@ -994,6 +999,8 @@ static int vpower_probe(struct virtio_device *vdev)
 	spin_lock_irqsave(&vp->lock, flags);
 	vp->ready = true;
 	spin_unlock_irqrestore(&vp->lock, flags);
+	/* Events used before `ready` was set raised a callback that scheduled nothing. */
+	schedule_work(&vp->event_work);
 
 	vp->poweroff_h = vpower_register_sys_off(vp, SYS_OFF_MODE_POWER_OFF, vpower_power_off);
 	vp->restart_h = vpower_register_sys_off(vp, SYS_OFF_MODE_RESTART, vpower_restart);
