@@ -63,8 +63,9 @@ if [ "$SHELL_MODE" = 1 ]; then
 	exec "${QEMU[@]}" -append "$APPEND"
 fi
 
-# /proc/uptime first: guest time from power-on to the command.
-GUEST_CMD='cat /proc/uptime; uname -a; cat /proc/cpuinfo; ls /dev/dri /dev/input; ls /dev/vda; nproc'
+# /proc/uptime first: guest time from power-on to the command. `| cat`
+# keeps ls from colouring and columnating for the console tty.
+GUEST_CMD='cat /proc/uptime; uname -a; cat /proc/cpuinfo; ls /dev/dri /dev/input | cat; ls /dev/vda | cat; nproc'
 CMD_B64="$(printf '%s' "$GUEST_CMD" | base64 -w0)"
 LOG="$WORK/console.log"
 

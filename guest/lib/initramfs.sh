@@ -1,0 +1,54 @@
+# shellcheck shell=bash
+# Sourced by guest/build.sh. Initramfs recipe.
+# This file is hashed into the cache key of initramfs-<hash>: editing it rebuilds the initramfs only.
+
+# ---------------------------------------------------------------- initramfs
+
+build_initramfs() {
+	KIND_T0=$SECONDS
+	fresh_dir "$IDIR"
+	stage "initramfs: assembling"
+	local root="$IDIR/root"
+	mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,tmp,run,root,etc,mnt,lib/modules}
+	cp "$BUSYBOX_OUT" "$root/bin/busybox"
+	chmod 0755 "$root/bin/busybox"
+	cp "$INIT_SCRIPT" "$root/init"
+	chmod 0755 "$root/init"
+	# busybox.links holds the install path of every applet (/bin/ls, ...):
+	# relative symlinks, so we never have to run the riscv64 binary here.
+	local link rel
+	while IFS= read -r link; do
+		[ -n "$link" ] && [ "$link" != /bin/busybox ] || continue
+		mkdir -p "$root$(dirname "$link")"
+		case "$link" in
+		/linuxrc) continue ;; # init applet for initrd images; we have /init
+		/bin/*) rel=busybox ;;
+		/sbin/*) rel=../bin/busybox ;;
+		/usr/bin/* | /usr/sbin/*) rel=../../bin/busybox ;;
+		*) die "initramfs: unexpected applet path $link" ;;
+		esac
+		ln -sf "$rel" "$root$link"
+	done <"$BBDIR/busybox.links"
+	printf 'root:x:0:0:root:/root:/bin/sh\n' >"$root/etc/passwd"
+	printf 'root:x:0:\n' >"$root/etc/group"
+	printf 'export PS1="vdesk:\\w# "\n' >"$root/etc/profile"
+	# No device nodes (they would need root): /init mounts devtmpfs first.
+	# -R 0:0 records root ownership whoever runs the build; sorted names and
+	# a fixed mtime keep the archive byte-identical across rebuilds.
+	find "$root" -exec touch -h -d @0 {} +
+	(cd "$root" && find . -mindepth 1 | LC_ALL=C sort |
+		cpio -o -H newc -R 0:0 --reproducible --quiet) >"$IDIR/initramfs.cpio" 2>>"$LOG" ||
+		die "initramfs: cpio failed (log: $LOG)"
+	gzip -9 -n -c "$IDIR/initramfs.cpio" >"$INITRD_OUT.tmp"
+	mv "$INITRD_OUT.tmp" "$INITRD_OUT"
+	rm -f "$IDIR/initramfs.cpio"
+	stage_done
+
+	write_versions "$IDIR" initramfs "$IHASH" \
+		"recipe_sha256=$IRECIPE_SUM" \
+		"$BBPKG-source=$BBVER" \
+		"busybox_artefact=busybox-$BBHASH" \
+		"init_sha256=$INIT_SUM" \
+		"initrd_bytes=$(stat -c %s "$INITRD_OUT")"
+}
+
