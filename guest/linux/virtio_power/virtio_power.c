@@ -445,7 +445,8 @@ static int vpower_hp_add(struct vpower *vp, u32 device_id, u64 base, u64 size, u
 
 	if (vpower_hp_find(vp, base))
 		return 0;
-	if (!base || !size || base + size < base)
+	/* The machine has exactly one power device; a nested one would recurse into our locks. */
+	if (!base || !size || base + size < base || device_id == VIRTIO_ID_POWER)
 		return -EINVAL;
 	hp = kzalloc(sizeof(*hp), GFP_KERNEL);
 	if (!hp)
