@@ -256,22 +256,29 @@ done
 
 # ---------------------------------------------------------------- main
 
-# Fast stages first: a broken busybox or /init shows up in minutes, not
-# after the kernel build.
-if is_done "$IDIR"; then
-	stage "initramfs: cached ($IDIR)"
-else
-	if is_done "$BBDIR"; then
-		stage "busybox: cached ($BBDIR)"
+# Inside a function so bash has parsed all of it before any of it runs:
+# editing this file during a long build then cannot make the running
+# build read a shifted remainder of the file.
+main() {
+	# Fast stages first: a broken busybox or /init shows up in minutes, not
+	# after the kernel build.
+	if is_done "$IDIR"; then
+		stage "initramfs: cached ($IDIR)"
 	else
-		build_busybox
+		if is_done "$BBDIR"; then
+			stage "busybox: cached ($BBDIR)"
+		else
+			build_busybox
+		fi
+		build_initramfs
 	fi
-	build_initramfs
-fi
-if is_done "$KDIR"; then
-	stage "kernel: cached ($KDIR)"
-else
-	build_kernel
-fi
-stage "all done"
-print_paths
+	if is_done "$KDIR"; then
+		stage "kernel: cached ($KDIR)"
+	else
+		build_kernel
+	fi
+	stage "all done"
+	print_paths
+}
+main
+exit
