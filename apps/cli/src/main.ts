@@ -1,4 +1,4 @@
-import { ManifestError } from '@virtio-desktop/machine';
+import { BootError, ManifestError } from '@virtio-desktop/machine';
 import { CliError } from './errors.js';
 import { validate, validateHelp } from './commands/validate.js';
 import { run, runHelp } from './commands/run.js';
@@ -67,7 +67,7 @@ export async function main(
       io.err(`vdesk: ${e.message}`);
       return e.exitCode;
     }
-    if (e instanceof ManifestError) {
+    if (e instanceof ManifestError || e instanceof BootError) {
       io.err(`vdesk: ${e.message}`);
       return 1;
     }

@@ -1,2 +1,2 @@
-// Not implemented yet: see README.md for what this package will hold.
-export {};
+export { Hart, StopReason, Access, type HartOptions } from './hart.js';
+export { expandCompressed, RVC_TABLE } from './rvc.js';

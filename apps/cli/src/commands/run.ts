@@ -1,0 +1,136 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  ManifestError,
+  RiscvMachine,
+  createRiscvParts,
+  parseManifest,
+  type Manifest,
+} from '@virtio-desktop/machine';
+import { loadManifestFile, nodeModuleLoader } from '@virtio-desktop/machine/node';
+import { CliError } from '../errors.js';
+import { cliSearchDirs } from '../paths.js';
+import { defaultImages } from '../images.js';
+import { attachConsole } from '../console.js';
+import { makeLogger } from '../log.js';
+
+export const runHelp = `Usage: vdesk run [manifest.json] [options]
+
+Boots a machine. Without a manifest: the default machine with the default guest image (built with
+guest/build.sh and cached under ~/.cache/virtio-desktop).
+
+Options (override the manifest):
+  --kernel PATH        RISC-V Linux Image
+  --initrd PATH        initramfs (cpio, optionally gzip)
+  --append TEXT        kernel command line
+  --memory SIZE        RAM, e.g. 512M or 2G
+  --cpus N             number of harts (1-8)
+  --firmware sbi|PATH  "sbi": SBI in the host (default); or an M-mode firmware (OpenSBI fw_dynamic.bin)
+  --clock wall|instructions
+                       instructions: time derived from retired instructions, for repeatable runs
+  --log-level LEVEL    error, warn, info or debug (default warn), on stderr
+  -h, --help           this text
+
+The serial console is on stdout and stdin (raw mode on a terminal; Ctrl-A X quits).
+Exit status: the guest's power-off code (0 for a normal power-off), 1 when stopped by the host.`;
+
+const MEMORY_RE = /^\d+\s*[KMG]i?B?$/i;
+
+export async function run(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        kernel: { type: 'string' },
+        initrd: { type: 'string' },
+        append: { type: 'string' },
+        memory: { type: 'string' },
+        cpus: { type: 'string' },
+        firmware: { type: 'string' },
+        clock: { type: 'string' },
+        'log-level': { type: 'string' },
+      },
+    });
+  } catch (e) {
+    throw new CliError(`${(e as Error).message.split('\n')[0]} (see vdesk run --help)`, 2);
+  }
+  const { values: v, positionals } = parsed;
+  if (positionals.length > 1) throw new CliError('run takes at most one manifest file', 2);
+  const log = makeLogger(v['log-level'] ?? 'warn');
+
+  const file = positionals[0];
+  const base: Manifest = file ? await loadManifestFile(file) : parseManifest({}, 'default manifest');
+  const baseDir = file ? path.dirname(path.resolve(file)) : process.cwd();
+  const raw = {
+    ...base,
+    memory: base.memory / (1024 * 1024),
+    boot: { ...base.boot },
+  } as Record<string, unknown> & { boot: Record<string, unknown> };
+  if (v.memory !== undefined) {
+    if (!MEMORY_RE.test(v.memory))
+      throw new CliError(`--memory: use a size like 512M or 2G, not "${v.memory}"`, 2);
+    raw.memory = v.memory;
+  }
+  if (v.cpus !== undefined) {
+    if (!/^\d+$/.test(v.cpus)) throw new CliError(`--cpus: not a number: "${v.cpus}"`, 2);
+    raw.cpus = Number(v.cpus);
+  }
+  if (v.clock !== undefined) raw.clock = v.clock;
+  if (v.append !== undefined) raw.boot.cmdline = v.append;
+  if (v.firmware !== undefined) raw.boot.firmware = v.firmware;
+  if (v.kernel !== undefined) raw.boot.kernel = path.resolve(v.kernel);
+  if (v.initrd !== undefined) raw.boot.initrd = path.resolve(v.initrd);
+  let manifest: Manifest;
+  try {
+    manifest = parseManifest(raw, 'command line');
+  } catch (e) {
+    throw new CliError((e as ManifestError).message.replace(/^command line: /, '--'), 2);
+  }
+
+  const images = await loadImages(manifest, baseDir);
+  const machine = await RiscvMachine.create({
+    manifest,
+    parts: createRiscvParts(),
+    images,
+    loadModule: nodeModuleLoader(baseDir, cliSearchDirs()),
+    log,
+    baseDir,
+  });
+  const detach = attachConsole(machine);
+  try {
+    const exit = await machine.run();
+    if (exit.kind === 'poweroff') return exit.code;
+    process.stderr.write(`\nvdesk: machine stopped: ${exit.reason}\n`);
+    return 1;
+  } finally {
+    detach();
+  }
+}
+
+async function readImage(file: string, what: string, baseDir: string): Promise<Uint8Array> {
+  const p = path.resolve(baseDir, file);
+  try {
+    return new Uint8Array(await readFile(p));
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new CliError(`${what} ${p}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+}
+
+async function loadImages(m: Manifest, baseDir: string) {
+  let kernelPath = m.boot.kernel;
+  let initrdPath = m.boot.initrd;
+  if (!kernelPath) {
+    const d = await defaultImages();
+    kernelPath = d.kernel;
+    initrdPath ??= d.initrd;
+  }
+  const kernel = await readImage(kernelPath, 'kernel', baseDir);
+  const initrd = initrdPath ? await readImage(initrdPath, 'initrd', baseDir) : undefined;
+  const firmware =
+    m.boot.firmware === 'sbi' ? undefined : await readImage(m.boot.firmware, 'firmware', baseDir);
+  return { kernel, initrd, firmware };
+}

@@ -1,0 +1,152 @@
+/**
+ * The viewer's browser side (bundled by tsup into viewer-client.global.js): draws damage rectangles on a
+ * canvas, and sends physical keys (KeyboardEvent.code), pointer, wheel, touch and window size.
+ */
+import { Encoding, decodeServerMessage, type ClientMessage } from './protocol.js';
+
+interface VdeskState {
+  connected: boolean;
+  frames: number;
+  width: number;
+  height: number;
+  closed: string | null;
+}
+
+declare global {
+  interface Window {
+    __vdesk: VdeskState;
+  }
+}
+
+const canvas = document.getElementById('screen') as HTMLCanvasElement;
+const status = document.getElementById('status') as HTMLDivElement;
+const ctx = canvas.getContext('2d', { alpha: false })!;
+const token = canvas.dataset.token ?? '';
+const state: VdeskState = { connected: false, frames: 0, width: 0, height: 0, closed: null };
+window.__vdesk = state;
+
+const ws = new WebSocket(
+  `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws?token=${token}`,
+);
+ws.binaryType = 'arraybuffer';
+const send = (m: ClientMessage): void => {
+  if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m));
+};
+
+async function inflate(data: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+// Messages are applied strictly in order, even though inflating is asynchronous.
+let chain = Promise.resolve();
+ws.onmessage = (ev) => {
+  const bytes = new Uint8Array(ev.data as ArrayBuffer);
+  chain = chain.then(() => apply(bytes)).catch((e: unknown) => console.error('viewer:', e));
+};
+ws.onopen = () => {
+  state.connected = true;
+  status.textContent = '';
+  sendSize();
+};
+ws.onclose = (ev) => {
+  state.connected = false;
+  state.closed = ev.reason || String(ev.code);
+  status.textContent = `disconnected (${state.closed})`;
+};
+
+async function apply(bytes: Uint8Array): Promise<void> {
+  const m = decodeServerMessage(bytes);
+  if (!m) return;
+  switch (m.type) {
+    case 'resize':
+      canvas.width = state.width = m.width;
+      canvas.height = state.height = m.height;
+      return;
+    case 'rect': {
+      const px = m.encoding === Encoding.Deflate ? await inflate(m.payload) : m.payload;
+      if (px.length !== m.w * m.h * 4) return;
+      ctx.putImageData(
+        new ImageData(new Uint8ClampedArray(px.buffer, px.byteOffset, px.length), m.w, m.h),
+        m.x,
+        m.y,
+      );
+      state.frames++;
+      return;
+    }
+    case 'cursor': {
+      if (m.w === 0 || m.h === 0) {
+        canvas.style.cursor = 'default';
+        return;
+      }
+      const c = document.createElement('canvas');
+      c.width = m.w;
+      c.height = m.h;
+      c.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(m.rgba), m.w, m.h), 0, 0);
+      canvas.style.cursor = `url(${c.toDataURL()}) ${m.hotX} ${m.hotY}, default`;
+      return;
+    }
+    case 'move':
+      return; // the host pointer is the cursor (absolute pointing device)
+  }
+}
+
+function frac(ev: { clientX: number; clientY: number }): { x: number; y: number } {
+  // The canvas is letterboxed by object-fit: contain; map to the drawn area.
+  const r = canvas.getBoundingClientRect();
+  const scale = Math.min(r.width / (canvas.width || 1), r.height / (canvas.height || 1));
+  const w = canvas.width * scale;
+  const h = canvas.height * scale;
+  const left = r.left + (r.width - w) / 2;
+  const top = r.top + (r.height - h) / 2;
+  return { x: (ev.clientX - left) / w, y: (ev.clientY - top) / h };
+}
+
+let sizeTimer = 0;
+function sendSize(): void {
+  window.clearTimeout(sizeTimer);
+  sizeTimer = window.setTimeout(
+    () => send({ t: 'resize', width: Math.floor(innerWidth), height: Math.floor(innerHeight) }),
+    100,
+  );
+}
+addEventListener('resize', sendSize);
+
+canvas.addEventListener('keydown', (e) => {
+  e.preventDefault();
+  if (!e.repeat) send({ t: 'key', code: e.code, down: true });
+});
+canvas.addEventListener('keyup', (e) => {
+  e.preventDefault();
+  send({ t: 'key', code: e.code, down: false });
+});
+canvas.addEventListener('contextmenu', (e) => e.preventDefault());
+
+const touches = new Map<number, { x: number; y: number }>();
+const sendTouches = (): void =>
+  send({ t: 'touch', contacts: [...touches].map(([id, p]) => ({ id: id & 0xffff, x: p.x, y: p.y })) });
+function pointer(e: PointerEvent): void {
+  e.preventDefault();
+  if (e.type === 'pointerdown') canvas.focus();
+  const p = frac(e);
+  if (e.pointerType === 'touch') {
+    if (e.type === 'pointerup' || e.type === 'pointercancel') touches.delete(e.pointerId);
+    else if (e.type === 'pointerdown' || touches.has(e.pointerId)) touches.set(e.pointerId, p);
+    else return;
+    sendTouches();
+    return;
+  }
+  send({ t: 'pointer', x: p.x, y: p.y, buttons: e.buttons & 31 });
+}
+for (const t of ['pointermove', 'pointerdown', 'pointerup', 'pointercancel'] as const)
+  canvas.addEventListener(t, pointer);
+canvas.addEventListener(
+  'wheel',
+  (e) => {
+    e.preventDefault();
+    // Linux counts wheel clicks up/right as positive; the DOM's deltaY is positive downwards.
+    send({ t: 'wheel', dx: Math.sign(e.deltaX), dy: -Math.sign(e.deltaY) });
+  },
+  { passive: false },
+);
+canvas.focus();

@@ -1,0 +1,563 @@
+/**
+ * An RV64GC hart (RV64IMAFDC + Zicsr + Zifencei + Zicntr + Sstc; privileged architecture 1.12 with M, S and
+ * U modes, Sv39 and Sv48). This file holds the state, the run loop, memory access through the TLB and
+ * page tables, traps and interrupts; `execute.ts` holds the instruction semantics, `csr.ts` the CSRs,
+ * `fp.ts` the F and D extensions and `rvc.ts` the compressed encodings.
+ *
+ * Written for V8: integer registers are (lo, hi) pairs of int32 in one Int32Array, addresses are plain
+ * numbers, nothing is allocated per instruction and BigInt never appears on the hot path.
+ */
+import type { PhysicalBus } from '@virtio-desktop/virtio-core';
+import { execute } from './execute.js';
+import { RVC_TABLE } from './rvc.js';
+import * as C from './constants.js';
+
+export interface HartOptions {
+  hartId: number;
+  /** Guest RAM, shared with the devices. */
+  ram: { base: number; size: number; buffer: ArrayBufferLike };
+  /** Every physical access outside RAM; -1 / false means nothing is there (access fault). */
+  bus: PhysicalBus;
+  /** Platform time in ticks, for the time CSR and Sstc. */
+  time: () => number;
+  /** ECALL from S-mode stops run() with StopReason.Sbi instead of trapping to M-mode. */
+  hostSbi?: boolean;
+}
+
+/** Why {@link Hart.run} returned. */
+export const StopReason = { Budget: 0, Wfi: 1, Sbi: 2 } as const;
+
+export const Access = { Read: 0, Write: 1, Exec: 2 } as const;
+
+const TLB_SIZE = 1024;
+const TWO32 = 0x1_0000_0000;
+
+export class Hart {
+  readonly hartId: number;
+  /** x0..x31 as (lo, hi) pairs: x[2i] low word, x[2i+1] high word. */
+  readonly x = new Int32Array(64);
+  /** f0..f31 as raw 64-bit patterns (fi[2i] low, fi[2i+1] high); single values are NaN-boxed. */
+  readonly f = new Float64Array(32);
+  readonly fi = new Int32Array(this.f.buffer);
+  pcLo = 0;
+  pcHi = 0;
+  /** The pc of the next instruction, set by execute(); jumps overwrite it. */
+  nextLo = 0;
+  nextHi = 0;
+  /** Current privilege: 0 U, 1 S, 3 M. */
+  priv = 3;
+  /** Length in bytes of the instruction being executed. */
+  ilen = 4;
+  /** The 16-bit original of a compressed instruction (for illegal-instruction tval), else 0. */
+  raw16 = 0;
+  trapped = false;
+  stop = 0;
+  /** Set when interrupt-relevant state changed: checked before the next instruction. */
+  irqCheck = true;
+  instretCount = 0;
+
+  // --- CSR state (see csr.ts) ---
+  mstatus = 0; // low 32 bits; UXL/SXL (= 2) and SD are synthesised on read
+  medeleg = 0;
+  mideleg = 0;
+  mie = 0;
+  /** Software-writable mip bits (SSIP, STIP, SEIP as written by M-mode). */
+  mipSw = 0;
+  /** Platform-driven mip bits (MSIP, MTIP, MEIP, SEIP, and STIP from a host SBI). */
+  mipHw = 0;
+  readonly csr64 = new Int32Array(2 * 4096);
+  fflags = 0;
+  frm = 0;
+  mcounteren = 0;
+  scounteren = 0;
+  menvcfgHi = 0; // STCE is bit 63
+  satpMode = 0;
+  satpPpn = 0;
+  stimecmp = Infinity;
+
+  // --- memory ---
+  readonly ramBase: number;
+  readonly ramSize: number;
+  readonly mem8: Uint8Array;
+  readonly mem32: Int32Array;
+  readonly dv: DataView;
+  readonly bus: PhysicalBus;
+  readonly time: () => number;
+  readonly hostSbi: boolean;
+  /** Per access type: tag (vpn * 8 + priv * 2 + sum) and physical page base. */
+  private readonly tlbTag = [
+    new Float64Array(TLB_SIZE),
+    new Float64Array(TLB_SIZE),
+    new Float64Array(TLB_SIZE),
+  ];
+  private readonly tlbPage = [
+    new Float64Array(TLB_SIZE),
+    new Float64Array(TLB_SIZE),
+    new Float64Array(TLB_SIZE),
+  ];
+  /** Physical address of an LR reservation, or -1. */
+  reservation = -1;
+  /** Scratch for 64-bit loads: lo, hi. */
+  readonly tmp = new Int32Array(2);
+  /** The virtual page of the last fetch and its offset in RAM, so most fetches skip translation. */
+  private fetchTag = -1;
+  private fetchHi = 0;
+  private fetchOff = 0;
+
+  constructor(o: HartOptions) {
+    this.hartId = o.hartId;
+    this.ramBase = o.ram.base;
+    this.ramSize = o.ram.size;
+    this.mem8 = new Uint8Array(o.ram.buffer, 0, o.ram.size);
+    this.mem32 = new Int32Array(o.ram.buffer, 0, o.ram.size >> 2);
+    this.dv = new DataView(o.ram.buffer, 0, o.ram.size);
+    this.bus = o.bus;
+    this.time = o.time;
+    this.hostSbi = o.hostSbi ?? false;
+    this.flushTlb();
+    this.reset(o.ram.base);
+  }
+
+  // ---------------------------------------------------------------- the interface the machine uses
+
+  get pc(): number {
+    return (this.pcHi >>> 0) * TWO32 + (this.pcLo >>> 0);
+  }
+
+  set pc(v: number) {
+    this.pcLo = (v >>> 0) | 0;
+    this.pcHi = Math.floor(v / TWO32) | 0;
+  }
+
+  get instret(): number {
+    return this.instretCount;
+  }
+
+  get privilege(): number {
+    return this.priv;
+  }
+
+  getX(i: number): bigint {
+    return BigInt.asUintN(64, (BigInt(this.x[2 * i + 1]) << 32n) | BigInt(this.x[2 * i] >>> 0));
+  }
+
+  setX(i: number, v: bigint): void {
+    if (i === 0) return;
+    this.x[2 * i] = Number(v & 0xffffffffn) | 0;
+    this.x[2 * i + 1] = Number((v >> 32n) & 0xffffffffn) | 0;
+  }
+
+  /** Platform-driven interrupt-pending bit (MSIP 3, MTIP 7, MEIP 11, SEIP 9, STIP 5, SSIP 1). */
+  setPending(bit: number, level: boolean): void {
+    if (bit === C.IRQ_SSI) {
+      // SSIP is a software bit that a platform (SBI IPI, ACLINT SSWI) may set.
+      if (level) this.mipSw |= 1 << bit;
+      else this.mipSw &= ~(1 << bit);
+    } else if (level) this.mipHw |= 1 << bit;
+    else this.mipHw &= ~(1 << bit);
+    this.irqCheck = true;
+  }
+
+  flushTlb(): void {
+    for (const t of this.tlbTag) t.fill(-1);
+    this.fetchTag = -1;
+  }
+
+  /** Privilege or interrupt enables changed (xRET): refetch through the MMU and look at interrupts. */
+  privChanged(): void {
+    this.fetchTag = -1;
+    this.irqCheck = true;
+  }
+
+  /** No decoded-instruction cache is kept across instructions, so there is nothing to drop. */
+  flushICache(): void {}
+
+  clearReservation(): void {
+    this.reservation = -1;
+  }
+
+  reset(pc: number): void {
+    this.x.fill(0);
+    this.fi.fill(0);
+    this.pc = pc;
+    this.priv = 3;
+    this.mstatus = 0;
+    this.medeleg = this.mideleg = this.mie = this.mipSw = 0;
+    this.csr64.fill(0);
+    this.fflags = this.frm = 0;
+    this.mcounteren = this.scounteren = this.menvcfgHi = 0;
+    this.satpMode = this.satpPpn = 0;
+    this.stimecmp = Infinity;
+    this.reservation = -1;
+    this.stop = StopReason.Budget;
+    this.irqCheck = true;
+    this.flushTlb();
+  }
+
+  /** Execute up to `budget` instructions; returns a {@link StopReason}. */
+  run(budget: number): number {
+    this.stop = StopReason.Budget;
+    const x = this.x;
+    let n = 0;
+    while (n < budget) {
+      if (this.irqCheck) {
+        this.irqCheck = false;
+        this.checkInterrupts();
+      }
+      n++;
+      this.trapped = false;
+      const inst = this.fetch();
+      if (this.trapped) continue;
+      execute(this, inst);
+      if (!this.trapped) {
+        this.pcLo = this.nextLo;
+        this.pcHi = this.nextHi;
+      }
+      x[0] = 0;
+      x[1] = 0;
+      if (this.stop !== StopReason.Budget) break;
+    }
+    this.instretCount += n;
+    return this.stop;
+  }
+
+  // ---------------------------------------------------------------- fetch
+
+  /** Fetch the instruction at pc (expanding RVC); sets ilen. On a fault, traps and returns 0. */
+  private fetch(): number {
+    const lo = this.pcLo;
+    const page = lo >>> 12;
+    let off: number;
+    if (page === this.fetchTag && this.pcHi === this.fetchHi) {
+      off = this.fetchOff + (lo & 0xfff);
+    } else {
+      const pa = this.translate(lo, this.pcHi, Access.Exec);
+      if (pa < 0) return 0;
+      off = pa - this.ramBase;
+      if (off < 0 || off >= this.ramSize) {
+        this.trap(C.EXC_INST_ACCESS, false, lo, this.pcHi);
+        return 0;
+      }
+      this.fetchTag = page;
+      this.fetchHi = this.pcHi;
+      this.fetchOff = off - (lo & 0xfff);
+    }
+    const m = this.mem8;
+    const low = m[off] | (m[off + 1] << 8);
+    if ((low & 3) !== 3) {
+      this.ilen = 2;
+      this.raw16 = low;
+      return RVC_TABLE[low];
+    }
+    this.ilen = 4;
+    this.raw16 = 0;
+    if ((lo & 0xfff) !== 0xffe) return low | (m[off + 2] << 16) | (m[off + 3] << 24);
+    // A 32-bit instruction straddling a page: fetch its upper half on its own.
+    const nlo = (lo + 2) | 0;
+    const nhi = nlo >>> 0 < lo >>> 0 ? (this.pcHi + 1) | 0 : this.pcHi;
+    const pa = this.translate(nlo, nhi, Access.Exec);
+    if (pa < 0) return 0;
+    const o2 = pa - this.ramBase;
+    if (o2 < 0 || o2 + 2 > this.ramSize) {
+      this.trap(C.EXC_INST_ACCESS, false, nlo, nhi);
+      return 0;
+    }
+    return low | (m[o2] << 16) | (m[o2 + 1] << 24);
+  }
+
+  // ---------------------------------------------------------------- address translation
+
+  /** Effective privilege of a data access (MPRV). */
+  dataPriv(): number {
+    return this.priv === 3 && this.mstatus & C.MSTATUS_MPRV ? (this.mstatus >>> 11) & 3 : this.priv;
+  }
+
+  /**
+   * Virtual → physical for an access of type `acc`. Returns the physical address, or -1 after raising
+   * the page or access fault.
+   */
+  translate(lo: number, hi: number, acc: number): number {
+    const priv = acc === Access.Exec ? this.priv : this.dataPriv();
+    if (priv === 3 || this.satpMode === 0) return (hi >>> 0) * TWO32 + (lo >>> 0);
+    const sum = (this.mstatus >>> 18) & 1;
+    // vpn over the implemented virtual address bits (39 or 48), as a number.
+    const vpn = (hi & 0xffff) * 0x100000 + (lo >>> 12);
+    const tag = vpn * 8 + priv * 2 + sum;
+    const idx = (lo >>> 12) & (TLB_SIZE - 1);
+    if (this.tlbTag[acc][idx] === tag) return this.tlbPage[acc][idx] + (lo & 0xfff);
+    const page = this.walk(lo, hi, acc, priv, sum);
+    if (page < 0) return -1;
+    this.tlbTag[acc][idx] = tag;
+    this.tlbPage[acc][idx] = page;
+    return page + (lo & 0xfff);
+  }
+
+  private pageFault(acc: number, lo: number, hi: number): number {
+    const cause =
+      acc === Access.Exec ? C.EXC_INST_PAGE : acc === Access.Write ? C.EXC_STORE_PAGE : C.EXC_LOAD_PAGE;
+    this.trap(cause, false, lo, hi);
+    return -1;
+  }
+
+  private accessFault(acc: number, lo: number, hi: number): number {
+    const cause =
+      acc === Access.Exec ? C.EXC_INST_ACCESS : acc === Access.Write ? C.EXC_STORE_ACCESS : C.EXC_LOAD_ACCESS;
+    this.trap(cause, false, lo, hi);
+    return -1;
+  }
+
+  /** Walk the page tables; returns the physical page base or -1 (after the trap). */
+  private walk(lo: number, hi: number, acc: number, priv: number, sum: number): number {
+    const levels = this.satpMode === 8 ? 3 : 4;
+    const vaBits = 12 + 9 * levels;
+    // Bits above the virtual address width must equal its top bit.
+    const top = vaBits - 32; // 7 for Sv39, 16 for Sv48
+    const signBit = (hi >> (top - 1)) & 1;
+    if (hi >> top !== (signBit ? -1 : 0)) return this.pageFault(acc, lo, hi);
+    const mxr = (this.mstatus >>> 19) & 1;
+    let a = this.satpPpn * 4096;
+    for (let level = levels - 1; level >= 0; level--) {
+      const shift = 12 + 9 * level;
+      const vpnI =
+        shift >= 32
+          ? (hi >>> (shift - 32)) & 0x1ff
+          : shift + 9 > 32
+            ? ((lo >>> shift) | (hi << (32 - shift))) & 0x1ff
+            : (lo >>> shift) & 0x1ff;
+      const pteAddr = a + vpnI * 8;
+      const off = pteAddr - this.ramBase;
+      if (off < 0 || off + 8 > this.ramSize) return this.accessFault(acc, lo, hi);
+      const plo = this.dv.getInt32(off, true);
+      const phi = this.dv.getInt32(off + 4, true);
+      if (!(plo & C.PTE_V) || (!(plo & C.PTE_R) && plo & C.PTE_W) || phi >>> 22 !== 0) {
+        // Reserved high bits (Svnapot/Svpbmt/N not implemented) make the PTE invalid.
+        return this.pageFault(acc, lo, hi);
+      }
+      const ppn = (phi & 0x3fffff) * 0x400000 + (plo >>> 10);
+      if (!(plo & (C.PTE_R | C.PTE_X))) {
+        if (level === 0) return this.pageFault(acc, lo, hi);
+        a = ppn * 4096;
+        continue;
+      }
+      // A leaf: check permissions.
+      if (plo & C.PTE_U) {
+        if (priv === 1 && (acc === Access.Exec || !sum)) return this.pageFault(acc, lo, hi);
+      } else if (priv === 0) return this.pageFault(acc, lo, hi);
+      if (acc === Access.Exec && !(plo & C.PTE_X)) return this.pageFault(acc, lo, hi);
+      if (acc === Access.Read && !(plo & C.PTE_R) && !(mxr && plo & C.PTE_X))
+        return this.pageFault(acc, lo, hi);
+      if (acc === Access.Write && !(plo & C.PTE_W)) return this.pageFault(acc, lo, hi);
+      // A superpage's low PPN bits must be zero.
+      const span = 2 ** (9 * level);
+      if (ppn % span !== 0) return this.pageFault(acc, lo, hi);
+      const want = C.PTE_A | (acc === Access.Write ? C.PTE_D : 0);
+      if ((plo & want) !== want) this.dv.setInt32(off, plo | want, true);
+      // Physical page = ppn with the low `level` VPN fields taken from the virtual address.
+      const vpnLow = level === 0 ? 0 : ((hi & 0xffff) * 0x100000 + (lo >>> 12)) % span;
+      return (ppn + vpnLow) * 4096;
+    }
+    return this.pageFault(acc, lo, hi);
+  }
+
+  // ---------------------------------------------------------------- loads and stores
+
+  /**
+   * Load `size` bytes (1, 2, 4, 8) at virtual (lo, hi) into tmp[0..1] (zero-extended; callers sign-extend).
+   * Returns false after raising a fault.
+   */
+  load(lo: number, hi: number, size: number): boolean {
+    if ((lo & (size - 1)) !== 0) return this.loadMisaligned(lo, hi, size);
+    const pa = this.translate(lo, hi, Access.Read);
+    if (pa < 0) return false;
+    const off = pa - this.ramBase;
+    const t = this.tmp;
+    if (off >= 0 && off + size <= this.ramSize) {
+      switch (size) {
+        case 1:
+          t[0] = this.mem8[off];
+          break;
+        case 2:
+          t[0] = this.mem8[off] | (this.mem8[off + 1] << 8);
+          break;
+        case 4:
+          t[0] = this.mem32[off >> 2];
+          break;
+        default:
+          t[0] = this.mem32[off >> 2];
+          t[1] = this.mem32[(off >> 2) + 1];
+          return true;
+      }
+      t[1] = 0;
+      return true;
+    }
+    return this.loadMmio(pa, size, lo, hi);
+  }
+
+  private loadMmio(pa: number, size: number, lo: number, hi: number): boolean {
+    const t = this.tmp;
+    if (size === 8) {
+      const a = this.bus.read(pa, 4);
+      const b = a < 0 ? -1 : this.bus.read(pa + 4, 4);
+      if (b < 0) return this.accessFault(Access.Read, lo, hi) >= 0;
+      t[0] = a | 0;
+      t[1] = b | 0;
+      return true;
+    }
+    const v = this.bus.read(pa, size as 1 | 2 | 4);
+    if (v < 0) return this.accessFault(Access.Read, lo, hi) >= 0;
+    t[0] = v | 0;
+    t[1] = 0;
+    return true;
+  }
+
+  private loadMisaligned(lo: number, hi: number, size: number): boolean {
+    // Emulated byte by byte (Linux accepts either emulation or a trap; QEMU emulates for RAM).
+    let vlo = 0;
+    let vhi = 0;
+    for (let i = 0; i < size; i++) {
+      const alo = (lo + i) | 0;
+      const ahi = alo >>> 0 < lo >>> 0 ? (hi + 1) | 0 : hi;
+      if (!this.load(alo, ahi, 1)) return false;
+      const b = this.tmp[0] & 0xff;
+      if (i < 4) vlo |= b << (8 * i);
+      else vhi |= b << (8 * (i - 4));
+    }
+    this.tmp[0] = vlo;
+    this.tmp[1] = vhi;
+    return true;
+  }
+
+  /** Store the low `size` bytes of (vlo, vhi) at virtual (lo, hi); false after raising a fault. */
+  store(lo: number, hi: number, size: number, vlo: number, vhi: number): boolean {
+    if ((lo & (size - 1)) !== 0) return this.storeMisaligned(lo, hi, size, vlo, vhi);
+    const pa = this.translate(lo, hi, Access.Write);
+    if (pa < 0) return false;
+    const off = pa - this.ramBase;
+    if (off >= 0 && off + size <= this.ramSize) {
+      if (this.reservation >= 0 && Math.abs(pa - this.reservation) < 8) this.reservation = -1;
+      switch (size) {
+        case 1:
+          this.mem8[off] = vlo;
+          break;
+        case 2:
+          this.mem8[off] = vlo;
+          this.mem8[off + 1] = vlo >> 8;
+          break;
+        case 4:
+          this.mem32[off >> 2] = vlo;
+          break;
+        default:
+          this.mem32[off >> 2] = vlo;
+          this.mem32[(off >> 2) + 1] = vhi;
+      }
+      return true;
+    }
+    let ok: boolean;
+    if (size === 8) ok = this.bus.write(pa, 4, vlo >>> 0) && this.bus.write(pa + 4, 4, vhi >>> 0);
+    else
+      ok = this.bus.write(pa, size as 1 | 2 | 4, size === 4 ? vlo >>> 0 : vlo & (size === 1 ? 0xff : 0xffff));
+    if (!ok) return this.accessFault(Access.Write, lo, hi) >= 0;
+    return true;
+  }
+
+  private storeMisaligned(lo: number, hi: number, size: number, vlo: number, vhi: number): boolean {
+    // Check every byte translates before writing any, so a fault leaves memory unchanged.
+    for (let i = 0; i < size; i++) {
+      const alo = (lo + i) | 0;
+      const ahi = alo >>> 0 < lo >>> 0 ? (hi + 1) | 0 : hi;
+      if (this.translate(alo, ahi, Access.Write) < 0) return false;
+    }
+    for (let i = 0; i < size; i++) {
+      const alo = (lo + i) | 0;
+      const ahi = alo >>> 0 < lo >>> 0 ? (hi + 1) | 0 : hi;
+      const b = i < 4 ? vlo >>> (8 * i) : vhi >>> (8 * (i - 4));
+      if (!this.store(alo, ahi, 1, b & 0xff, 0)) return false;
+    }
+    return true;
+  }
+
+  // ---------------------------------------------------------------- traps and interrupts
+
+  /** Current mip as the guest sees it, including Sstc's STIP. */
+  mip(): number {
+    let v = this.mipSw | this.mipHw;
+    if (this.menvcfgHi & C.MENVCFG_STCE_HI) {
+      v = (v & ~(1 << C.IRQ_STI)) | (this.time() >= this.stimecmp ? 1 << C.IRQ_STI : 0);
+    }
+    return v;
+  }
+
+  /** Take the highest-priority enabled pending interrupt, if any. */
+  checkInterrupts(): void {
+    const pending = this.mip() & this.mie;
+    if (pending === 0) return;
+    const mLevel = pending & ~this.mideleg;
+    if (mLevel && (this.priv < 3 || this.mstatus & C.MSTATUS_MIE)) {
+      this.takeInterrupt(mLevel);
+      return;
+    }
+    const sLevel = pending & this.mideleg;
+    if (sLevel && (this.priv < 1 || (this.priv === 1 && this.mstatus & C.MSTATUS_SIE)))
+      this.takeInterrupt(sLevel);
+  }
+
+  private takeInterrupt(bits: number): void {
+    for (const i of C.IRQ_PRIORITY) {
+      if (bits & (1 << i)) {
+        this.trap(i, true, 0, 0);
+        return;
+      }
+    }
+  }
+
+  /** Enter the trap handler for `cause` at the current pc. */
+  trap(cause: number, interrupt: boolean, tvalLo: number, tvalHi: number): void {
+    const deleg = interrupt ? this.mideleg : this.medeleg;
+    const c64 = this.csr64;
+    const causeHi = interrupt ? 0x80000000 | 0 : 0;
+    if (this.priv <= 1 && (deleg >>> cause) & 1) {
+      c64[2 * C.CSR_SCAUSE] = cause;
+      c64[2 * C.CSR_SCAUSE + 1] = causeHi;
+      c64[2 * C.CSR_SEPC] = this.pcLo;
+      c64[2 * C.CSR_SEPC + 1] = this.pcHi;
+      c64[2 * C.CSR_STVAL] = tvalLo;
+      c64[2 * C.CSR_STVAL + 1] = tvalHi;
+      let s = this.mstatus;
+      s = s & C.MSTATUS_SIE ? s | C.MSTATUS_SPIE : s & ~C.MSTATUS_SPIE;
+      s = this.priv === 1 ? s | C.MSTATUS_SPP : s & ~C.MSTATUS_SPP;
+      this.mstatus = s & ~C.MSTATUS_SIE;
+      this.priv = 1;
+      this.jumpToVector(C.CSR_STVEC, cause, interrupt);
+    } else {
+      c64[2 * C.CSR_MCAUSE] = cause;
+      c64[2 * C.CSR_MCAUSE + 1] = causeHi;
+      c64[2 * C.CSR_MEPC] = this.pcLo;
+      c64[2 * C.CSR_MEPC + 1] = this.pcHi;
+      c64[2 * C.CSR_MTVAL] = tvalLo;
+      c64[2 * C.CSR_MTVAL + 1] = tvalHi;
+      let s = this.mstatus;
+      s = s & C.MSTATUS_MIE ? s | C.MSTATUS_MPIE : s & ~C.MSTATUS_MPIE;
+      s = (s & ~C.MSTATUS_MPP) | (this.priv << 11);
+      this.mstatus = s & ~C.MSTATUS_MIE;
+      this.priv = 3;
+      this.jumpToVector(C.CSR_MTVEC, cause, interrupt);
+    }
+    this.trapped = true;
+    this.reservation = -1;
+    this.fetchTag = -1;
+  }
+
+  private jumpToVector(tvec: number, cause: number, interrupt: boolean): void {
+    const lo = this.csr64[2 * tvec];
+    const hi = this.csr64[2 * tvec + 1];
+    let base = lo & ~3;
+    if (interrupt && (lo & 3) === 1) base = (base + 4 * cause) | 0;
+    this.pcLo = base;
+    this.pcHi = hi;
+  }
+
+  /** An illegal instruction: tval is the instruction's own bits (the 16-bit form for RVC). */
+  illegal(inst: number): void {
+    this.trap(C.EXC_ILLEGAL, false, this.ilen === 2 ? this.raw16 : inst, 0);
+  }
+}

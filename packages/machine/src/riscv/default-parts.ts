@@ -1,0 +1,21 @@
+/**
+ * The default architecture parts of a riscv64 virtio-desktop machine: our RV64GC hart, the PLIC, the
+ * SiFive CLINT and the two clocks. Another CPU or interrupt model plugs in through {@link RiscvParts}.
+ */
+import { Hart } from '@virtio-desktop/cpu-riscv';
+import { Plic } from '@virtio-desktop/irqchip';
+import { Clint, InstructionTimeSource, WallClockTimeSource, type TimeSource } from '@virtio-desktop/timer';
+import type { ClockPart, RiscvParts } from './parts.js';
+
+export function createRiscvParts(): RiscvParts {
+  return {
+    isaExtensions: ['i', 'm', 'a', 'f', 'd', 'c', 'zicsr', 'zifencei', 'zicntr'],
+    mmuType: 'riscv,sv48',
+    createHart: (o) => new Hart(o),
+    createPlic: (o) =>
+      new Plic({ sources: o.sources, harts: o.harts, phandle: o.phandle, intcPhandles: o.intcPhandles }),
+    createClint: (o) => new Clint(o.harts, o.clock as TimeSource, o.intcPhandles),
+    createClock: (kind): ClockPart =>
+      kind === 'wall' ? new WallClockTimeSource() : new InstructionTimeSource(),
+  };
+}
