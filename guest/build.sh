@@ -2,6 +2,7 @@
 # Build the virtio-desktop guest: a riscv64 Linux `Image` (Debian's
 # linux-source-6.12, tinyconfig + guest/linux/virtio-desktop.config) and a
 # static busybox initramfs. See guest/README.md for the contract.
+# The recipes are in lib/ (one file per artefact, each part of its cache key).
 #
 #   guest/build.sh [--print-paths] [--install-deps] [--jobs N]
 #
@@ -164,6 +165,7 @@ candidate_version() { # version apt would download for a binary package
 }
 
 if [ "$PRINT_ONLY" = 1 ]; then
+	INSTALL_DEPS=0 # --print-paths never changes the system or the network
 	# Nothing can have been built without the tools and sources: say "not
 	# built" (exit 3) instead of the dependency error.
 	(check_deps && ensure_deb_src) >/dev/null 2>&1 || {
