@@ -27,7 +27,7 @@ import { toRGBA } from '../src/format.js';
 import { GpuFeature, HDR_SIZE, QueueIndex, readHdr, type CtrlHdr } from '../src/protocol.js';
 
 export const RAM_BASE = 0x8000_0000;
-export const RAM_SIZE = 32 << 20;
+export const RAM_SIZE = 64 << 20;
 /** Backing pages come from here up; the driver's rings and buffers live below. */
 export const PAGE_POOL = RAM_BASE + (16 << 20);
 export const PAGE = 4096;
@@ -67,7 +67,10 @@ export function setup(opts: GpuDeviceOptions = {}) {
   dev.on('resize', (e) => events.resize.push(e));
   // Converted at once: the pixels view is valid only during the event.
   dev.on('damage', (e) =>
-    events.damage.push({ ...e, rgba: toRGBA(e.format, e.pixels, e.stride, e.width, e.height, { opaque: true }) }),
+    events.damage.push({
+      ...e,
+      rgba: toRGBA(e.format, e.pixels, e.stride, e.width, e.height, { opaque: true }),
+    }),
   );
   dev.on('cursor', (e) => events.cursor.push(e));
   dev.on('cursorMove', (e) => events.cursorMove.push(e));

@@ -61,7 +61,10 @@ describe('virtio-gpu wire formats', () => {
       scanoutId: 0,
       resourceId: 7,
     });
-    expect(parseResourceFlush(dv(encode.resourceFlush({ rect, resourceId: 9 })))).toEqual({ rect, resourceId: 9 });
+    expect(parseResourceFlush(dv(encode.resourceFlush({ rect, resourceId: 9 })))).toEqual({
+      rect,
+      resourceId: 9,
+    });
     const t = encode.transferToHost2d({ rect, offset: 0x1_0000_0010, resourceId: 5 });
     expect(t.length).toBe(56);
     expect(parseTransferToHost2d(dv(t))).toEqual({ rect, offset: 0x1_0000_0010, resourceId: 5 });
@@ -90,9 +93,17 @@ describe('virtio-gpu wire formats', () => {
   });
 
   it('echoes fence, ctx and ring index only for fenced requests', () => {
-    const fenced = readHdr(dv(encode.getDisplayInfo({ flags: Flag.Fence, fenceId: 2n ** 64n - 1n, ctxId: 5 })));
+    const fenced = readHdr(
+      dv(encode.getDisplayInfo({ flags: Flag.Fence, fenceId: 2n ** 64n - 1n, ctxId: 5 })),
+    );
     const r = readHdr(dv(encodeNodata(responseHdr(fenced, Resp.OkNodata))));
-    expect(r).toEqual({ type: Resp.OkNodata, flags: Flag.Fence, fenceId: 2n ** 64n - 1n, ctxId: 5, ringIdx: 0 });
+    expect(r).toEqual({
+      type: Resp.OkNodata,
+      flags: Flag.Fence,
+      fenceId: 2n ** 64n - 1n,
+      ctxId: 5,
+      ringIdx: 0,
+    });
     const ring = readHdr(
       dv(encode.getDisplayInfo({ flags: Flag.Fence | Flag.InfoRingIdx, fenceId: 9n, ringIdx: 3 })),
     );
