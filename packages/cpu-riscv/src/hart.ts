@@ -137,6 +137,11 @@ export class Hart {
     return this.priv;
   }
 
+  /** When this hart's own supervisor timer (Sstc stimecmp) fires, in time ticks; Infinity when off. */
+  get timerDeadline(): number {
+    return this.menvcfgHi & C.MENVCFG_STCE_HI ? this.stimecmp : Infinity;
+  }
+
   getX(i: number): bigint {
     return BigInt.asUintN(64, (BigInt(this.x[2 * i + 1]) << 32n) | BigInt(this.x[2 * i] >>> 0));
   }

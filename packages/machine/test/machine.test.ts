@@ -32,6 +32,7 @@ type Step =
 class ScriptedHart implements HartPart {
   pc = 0;
   instret = 0;
+  timerDeadline = Infinity;
   x = new Array<bigint>(32).fill(0n);
   mip = 0;
   resets: number[] = [];

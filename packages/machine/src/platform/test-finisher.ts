@@ -19,7 +19,8 @@ export class TestFinisher implements BusDevice {
   }
 
   write(offset: number, width: AccessWidth, value: number): void {
-    if (offset !== 0 || width !== 4) return;
+    // OpenSBI writes 16 bits (the command alone); bare-metal programs write 32 (with an exit code).
+    if (offset !== 0 || width === 1) return;
     const low = value & 0xffff;
     if (low === 0x5555) this.onAction({ kind: 'poweroff', code: 0 });
     else if (low === 0x3333) this.onAction({ kind: 'poweroff', code: value >>> 16 || 1 });

@@ -345,13 +345,14 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
 
   private updateTimers(): void {
     this.clint.update();
-    if (!this.sbi) return;
     const now = this.clock.now();
     for (let h = 0; h < this.harts.length; h++) {
-      if (now >= this.stimecmp[h]) {
+      if (this.sbi && now >= this.stimecmp[h]) {
         this.harts[h].setPending(Mip.STIP, true);
         this.waiting[h] = false;
       }
+      // Sstc: the hart raises STIP itself; it only needs waking.
+      if (now >= this.harts[h].timerDeadline) this.waiting[h] = false;
     }
   }
 
@@ -359,6 +360,7 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
   private async idle(): Promise<void> {
     let deadline = this.clint.nextDeadline();
     for (const d of this.stimecmp) deadline = Math.min(deadline, d);
+    for (const hart of this.harts) deadline = Math.min(deadline, hart.timerDeadline);
     if (this.clock.deterministic) {
       if (deadline !== Infinity) this.clock.skipTo(deadline);
       this.updateTimers();

@@ -16,6 +16,8 @@ export interface HartPart extends SbiHart {
   pc: number;
   /** Instructions retired so far. */
   readonly instret: number;
+  /** The hart's own timer deadline (Sstc), in clock ticks; Infinity when it has none. */
+  readonly timerDeadline: number;
   /** Run up to `budget` instructions; returns a {@link StopReason}. After Sbi, pc is past the ECALL. */
   run(budget: number): number;
   clearReservation(): void;

@@ -1,0 +1,74 @@
+/**
+ * Helpers for integration tests with a real Linux guest: build (or reuse) the guest image with
+ * guest/build.sh, and run the built `vdesk` CLI as a user would.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import path from 'node:path';
+
+export const root = path.resolve(__dirname, '..');
+export const vdeskBin = path.join(root, 'apps/cli/dist/index.js');
+export const OPENSBI = '/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin';
+
+export interface GuestImages {
+  kernel: string;
+  initrd: string;
+  kbuild: string;
+}
+
+/** Build the guest image if needed (minutes the first time, cached after) and return its paths. */
+export function guestImages(): GuestImages {
+  const out = execFileSync('bash', [path.join(root, 'guest/build.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 64 << 20,
+  });
+  const get = (k: string): string => {
+    const m = new RegExp(`^${k}=(.*)$`, 'm').exec(out);
+    if (!m) throw new Error(`guest/build.sh printed no ${k}=`);
+    return m[1];
+  };
+  return { kernel: get('KERNEL'), initrd: get('INITRD'), kbuild: get('KBUILD') };
+}
+
+export interface VdeskResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Run `vdesk <args>`; optional text is written to its stdin after `waitFor` appears on stdout. */
+export function vdesk(
+  args: string[],
+  opts: { input?: string; waitFor?: string; timeoutMs?: number; env?: Record<string, string> } = {},
+): Promise<VdeskResult> {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    const p = spawn(process.execPath, [vdeskBin, ...args], {
+      cwd: root,
+      env: { ...process.env, ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    p.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString('latin1');
+      if (opts.input !== undefined && !sent && (!opts.waitFor || stdout.includes(opts.waitFor))) {
+        sent = true;
+        p.stdin.write(opts.input);
+      }
+    });
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 180_000);
+    p.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: performance.now() - t0 });
+    });
+  });
+}
+
+/** Kernel command-line argument that makes the test image's /init run `script` and power off. */
+export function guestCommand(script: string): string {
+  return `vdesk.cmd=${Buffer.from(script).toString('base64')}`;
+}
