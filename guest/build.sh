@@ -212,7 +212,9 @@ KHASH="$(printf 'recipe=%s\nfragment=%s\n%s=%s\n%s=%s\ngcc=%s\n' \
 	"$KRECIPE_SUM" "$FRAG_SUM" "$KPKG" "$KVER" "$GCCPKG" "$GCCVER" "$GCC_FULL" | hash_of)"
 BBHASH="$(printf 'recipe=%s\n%s-src=%s\n%s=%s\ngcc=%s\n' \
 	"$BBRECIPE_SUM" "$BBPKG" "$BBVER" "$GCCPKG" "$GCCVER" "$GCC_FULL" | hash_of)"
-IHASH="$(printf 'recipe=%s\ninit=%s\nbusybox=%s\n' "$IRECIPE_SUM" "$INIT_SUM" "$BBHASH" | hash_of)"
+# The initramfs carries our out-of-tree modules, built against this kernel: it depends on the kernel too.
+MODULE_SUM="$(sum_of "$GUEST_DIR"/linux/virtio_power/{virtio_power.c,Kbuild,build.sh})"
+IHASH="$(printf 'recipe=%s\ninit=%s\nbusybox=%s\nkernel=%s\nmodules=%s\n' "$IRECIPE_SUM" "$INIT_SUM" "$BBHASH" "$KHASH" "$MODULE_SUM" | hash_of)"
 
 KDIR="$CACHE_ROOT/kernel-$KHASH"
 BBDIR="$CACHE_ROOT/busybox-$BBHASH"
@@ -262,22 +264,22 @@ done
 # editing this file during a long build then cannot make the running
 # build read a shifted remainder of the file.
 main() {
-	# Fast stages first: a broken busybox or /init shows up in minutes, not
-	# after the kernel build.
-	if is_done "$IDIR"; then
-		stage "initramfs: cached ($IDIR)"
+	# Busybox first (a broken one shows up in minutes), then the kernel, then the initramfs, which
+	# holds modules built against that kernel.
+	if is_done "$BBDIR"; then
+		stage "busybox: cached ($BBDIR)"
 	else
-		if is_done "$BBDIR"; then
-			stage "busybox: cached ($BBDIR)"
-		else
-			build_busybox
-		fi
-		build_initramfs
+		build_busybox
 	fi
 	if is_done "$KDIR"; then
 		stage "kernel: cached ($KDIR)"
 	else
 		build_kernel
+	fi
+	if is_done "$IDIR"; then
+		stage "initramfs: cached ($IDIR)"
+	else
+		build_initramfs
 	fi
 	stage "all done"
 	print_paths

@@ -14,6 +14,12 @@ build_initramfs() {
 	chmod 0755 "$root/bin/busybox"
 	cp "$INIT_SCRIPT" "$root/init"
 	chmod 0755 "$root/init"
+	# Our Linux driver for virtio-power, built out of tree against this kernel; /init loads it.
+	stage "initramfs: building the virtio_power module"
+	local ko
+	ko="$(bash "$GUEST_DIR/linux/virtio_power/build.sh" "$KBUILD_OUT" 2>>"$LOG" | sed -n 's/^KO=//p' | tail -n 1)"
+	[ -n "$ko" ] && [ -f "$ko" ] || die "initramfs: the virtio_power module did not build (log: $LOG)"
+	cp "$ko" "$root/lib/modules/virtio_power.ko"
 	# busybox.links holds the install path of every applet (/bin/ls, ...):
 	# relative symlinks, so we never have to run the riscv64 binary here.
 	local link rel
@@ -49,6 +55,8 @@ build_initramfs() {
 		"$BBPKG-source=$BBVER" \
 		"busybox_artefact=busybox-$BBHASH" \
 		"init_sha256=$INIT_SUM" \
+		"kernel_artefact=kernel-$KHASH" \
+		"modules_sha256=$MODULE_SUM" \
 		"initrd_bytes=$(stat -c %s "$INITRD_OUT")"
 }
 

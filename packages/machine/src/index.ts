@@ -20,6 +20,7 @@ export {
   type BootImages,
   type ExitReason,
   type MachineEvents,
+  type PowerDeviceLike,
   type RiscvMachineOptions,
 } from './riscv/machine.js';
 export {

@@ -38,6 +38,11 @@ export interface SlotContext {
   log: Logger;
   loadModule: ModuleLoader;
   baseDir?: string;
+  /**
+   * Options only the machine can give (functions, live state), merged into a device's manifest options
+   * before its plugin parses them: e.g. virtio-power's inventory provider.
+   */
+  hostOptions?: (pluginName: string) => Record<string, unknown>;
 }
 
 /**
@@ -58,7 +63,7 @@ export class VirtioSlots {
     const plugin = await resolvePlugin(entry, where, this.ctx.loadModule);
     let options: unknown;
     try {
-      options = plugin.parseOptions(entry.options ?? {});
+      options = plugin.parseOptions({ ...(entry.options ?? {}), ...(this.ctx.hostOptions?.(plugin.name) ?? {}) });
     } catch (e) {
       if (e instanceof PluginOptionError) throw new ManifestError(`${where} (${plugin.name}): ${e.message}`);
       throw new ManifestError(`${where} (${plugin.name}): invalid options: ${String(e)}`);

@@ -34,7 +34,9 @@ const send = (m: ClientMessage): void => {
 };
 
 async function inflate(data: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
+  const stream = new Blob([data as Uint8Array<ArrayBuffer>])
+    .stream()
+    .pipeThrough(new DecompressionStream('deflate-raw'));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
@@ -67,7 +69,7 @@ async function apply(bytes: Uint8Array): Promise<void> {
       const px = m.encoding === Encoding.Deflate ? await inflate(m.payload) : m.payload;
       if (px.length !== m.w * m.h * 4) return;
       ctx.putImageData(
-        new ImageData(new Uint8ClampedArray(px.buffer, px.byteOffset, px.length), m.w, m.h),
+        new ImageData(new Uint8ClampedArray(px.buffer as ArrayBuffer, px.byteOffset, px.length), m.w, m.h),
         m.x,
         m.y,
       );
@@ -82,7 +84,15 @@ async function apply(bytes: Uint8Array): Promise<void> {
       const c = document.createElement('canvas');
       c.width = m.w;
       c.height = m.h;
-      c.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(m.rgba), m.w, m.h), 0, 0);
+      c.getContext('2d')!.putImageData(
+        new ImageData(
+          new Uint8ClampedArray(m.rgba.buffer as ArrayBuffer, m.rgba.byteOffset, m.rgba.length).slice(),
+          m.w,
+          m.h,
+        ),
+        0,
+        0,
+      );
       canvas.style.cursor = `url(${c.toDataURL()}) ${m.hotX} ${m.hotY}, default`;
       return;
     }

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'eventemitter3';
 import { Ram, silentLogger, type Logger, type VirtioDevice } from '@virtio-desktop/virtio-core';
 import { buildFdt } from '../fdt.js';
-import type { Manifest } from '../manifest.js';
+import { ManifestError, type DeviceEntry, type Manifest } from '../manifest.js';
 import { RiscvMap } from '../memory-map.js';
 import type { ModuleLoader } from '../plugins.js';
 import { TestFinisher } from '../platform/test-finisher.js';
@@ -52,6 +52,24 @@ export interface MachineEvents {
 }
 
 export type ExitReason = { kind: 'poweroff'; code: number } | { kind: 'stopped'; reason: string };
+
+/**
+ * What the machine uses of a virtio-power device (ID 63), structurally, so that the machine does not
+ * depend on the package: its events, host requests and the inventory it serves.
+ */
+export interface PowerDeviceLike {
+  on(event: 'poweroff' | 'reboot', fn: () => void): unknown;
+  requestShutdown(): number;
+  requestReboot(): number;
+  readonly acceptsHostRequests: boolean;
+  inventoryChanged(): void;
+  announceHotplug(a: { kind: 'add' | 'remove'; deviceId: number; base: number; size: number; irq: number }): number;
+}
+
+function isPowerDevice(d: VirtioDevice): d is VirtioDevice & PowerDeviceLike {
+  const p = d as unknown as Partial<PowerDeviceLike>;
+  return d.deviceId === 63 && typeof p.on === 'function' && typeof p.requestShutdown === 'function';
+}
 
 export interface RiscvMachineOptions {
   manifest: Manifest;
@@ -148,14 +166,67 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
       log: this.log,
       loadModule: opts.loadModule,
       baseDir: opts.baseDir,
+      hostOptions: (plugin) =>
+        plugin === 'virtio-power' ? { inventory: () => this.inventory(), name: m.name.slice(0, 40), ...(m.uuid ? { uuid: m.uuid } : {}) } : {},
     });
     this.sbi = hostSbi ? new Sbi(this.sbiHost(sinks)) : null;
+  }
+
+  /** The machine as virtio-power describes it to the guest (spec/virtio-power.md, inventory). */
+  inventory() {
+    const m = this.opts.manifest;
+    return {
+      harts: m.cpus,
+      ramBase: this.ram.base,
+      ramSize: this.ram.size,
+      interruptController: 'RiscvPlic' as const,
+      timer: 'RiscvAclintMtimer' as const,
+      specVersion: [0, 1] as const,
+      devices: this.slots.devices.map((d) => ({
+        deviceId: d.device.deviceId,
+        base: d.base,
+        size: d.transport.size,
+        irq: d.irq,
+        name: d.plugin,
+        transport: 'VirtioMmio' as const,
+        hotplugged: this.hotplugged.has(d.id),
+        self: d.device.deviceId === 63,
+      })),
+    };
+  }
+
+  /** The virtio-power device, if the machine has one. */
+  get power(): (VirtioDevice & PowerDeviceLike) | undefined {
+    const d = this.slots.devices.find((p) => isPowerDevice(p.device))?.device;
+    return d && isPowerDevice(d) ? d : undefined;
+  }
+
+  private readonly hotplugged = new Set<string>();
+
+  /**
+   * Add a device to the running machine: create it, place it, list it in the inventory, then announce it
+   * through virtio-power so the guest's driver registers it.
+   */
+  async hotplug(entry: DeviceEntry): Promise<PlacedDevice> {
+    const power = this.power;
+    if (!power) throw new ManifestError('hotplug needs a virtio-power device in the machine');
+    const placed = await this.slots.add(entry, 'hotplug');
+    this.hotplugged.add(placed.id);
+    power.inventoryChanged();
+    power.announceHotplug({ kind: 'add', deviceId: placed.device.deviceId, base: placed.base, size: placed.transport.size, irq: placed.irq });
+    return placed;
   }
 
   /** Build a machine from a validated manifest; device problems throw a one-line ManifestError. */
   static async create(opts: RiscvMachineOptions): Promise<RiscvMachine> {
     const m = new RiscvMachine(opts);
     for (const [i, d] of opts.manifest.devices.entries()) await m.slots.add(d, `devices[${i}]`);
+    const power = m.power;
+    if (power) {
+      // The guest's driver asks from inside an MMIO write: only set flags here, the run loop acts.
+      power.on('poweroff', () => m.powerOff(0));
+      power.on('reboot', () => m.requestReboot());
+    }
     return m;
   }
 
