@@ -214,7 +214,12 @@ BBHASH="$(printf 'recipe=%s\n%s-src=%s\n%s=%s\ngcc=%s\n' \
 	"$BBRECIPE_SUM" "$BBPKG" "$BBVER" "$GCCPKG" "$GCCVER" "$GCC_FULL" | hash_of)"
 # The initramfs carries our out-of-tree modules, built against this kernel: it depends on the kernel too.
 MODULE_SUM="$(sum_of "$GUEST_DIR"/linux/virtio_power/{virtio_power.c,Kbuild,build.sh})"
-IHASH="$(printf 'recipe=%s\ninit=%s\nbusybox=%s\nkernel=%s\nmodules=%s\n' "$IRECIPE_SUM" "$INIT_SUM" "$BBHASH" "$KHASH" "$MODULE_SUM" | hash_of)"
+# Small test programs (guest/tools/*.c): names and contents are both part of the key.
+TOOLS_SUM="$( (cd "$GUEST_DIR/tools" 2>/dev/null && for f in $(ls -- *.c *.h 2>/dev/null | LC_ALL=C sort); do
+	echo "$f"
+	cat "$f"
+done) | sha256sum | cut -d' ' -f1)"
+IHASH="$(printf 'recipe=%s\ninit=%s\nbusybox=%s\nkernel=%s\nmodules=%s\ntools=%s\n' "$IRECIPE_SUM" "$INIT_SUM" "$BBHASH" "$KHASH" "$MODULE_SUM" "$TOOLS_SUM" | hash_of)"
 
 KDIR="$CACHE_ROOT/kernel-$KHASH"
 BBDIR="$CACHE_ROOT/busybox-$BBHASH"

@@ -20,6 +20,15 @@ build_initramfs() {
 	ko="$(bash "$GUEST_DIR/linux/virtio_power/build.sh" "$KBUILD_OUT" 2>>"$LOG" | sed -n 's/^KO=//p' | tail -n 1)"
 	[ -n "$ko" ] && [ -f "$ko" ] || die "initramfs: the virtio_power module did not build (log: $LOG)"
 	cp "$ko" "$root/lib/modules/virtio_power.ko"
+	# Test programs: each guest/tools/NAME.c becomes a static /usr/bin/NAME.
+	local src name
+	for src in "$GUEST_DIR"/tools/*.c; do
+		[ -f "$src" ] || continue
+		name="$(basename "$src" .c)"
+		stage "initramfs: compiling tool $name"
+		run "${CROSS}gcc" -static -O2 -Wall -Werror -o "$root/usr/bin/$name" "$src"
+		run "${CROSS}strip" "$root/usr/bin/$name"
+	done
 	# busybox.links holds the install path of every applet (/bin/ls, ...):
 	# relative symlinks, so we never have to run the riscv64 binary here.
 	local link rel
@@ -57,6 +66,7 @@ build_initramfs() {
 		"init_sha256=$INIT_SUM" \
 		"kernel_artefact=kernel-$KHASH" \
 		"modules_sha256=$MODULE_SUM" \
+		"tools_sha256=$TOOLS_SUM" \
 		"initrd_bytes=$(stat -c %s "$INITRD_OUT")"
 }
 

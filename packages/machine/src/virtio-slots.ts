@@ -63,7 +63,10 @@ export class VirtioSlots {
     const plugin = await resolvePlugin(entry, where, this.ctx.loadModule);
     let options: unknown;
     try {
-      options = plugin.parseOptions({ ...(entry.options ?? {}), ...(this.ctx.hostOptions?.(plugin.name) ?? {}) });
+      options = plugin.parseOptions({
+        ...(entry.options ?? {}),
+        ...(this.ctx.hostOptions?.(plugin.name) ?? {}),
+      });
     } catch (e) {
       if (e instanceof PluginOptionError) throw new ManifestError(`${where} (${plugin.name}): ${e.message}`);
       throw new ManifestError(`${where} (${plugin.name}): invalid options: ${String(e)}`);

@@ -63,7 +63,13 @@ export interface PowerDeviceLike {
   requestReboot(): number;
   readonly acceptsHostRequests: boolean;
   inventoryChanged(): void;
-  announceHotplug(a: { kind: 'add' | 'remove'; deviceId: number; base: number; size: number; irq: number }): number;
+  announceHotplug(a: {
+    kind: 'add' | 'remove';
+    deviceId: number;
+    base: number;
+    size: number;
+    irq: number;
+  }): number;
 }
 
 function isPowerDevice(d: VirtioDevice): d is VirtioDevice & PowerDeviceLike {
@@ -167,7 +173,13 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
       loadModule: opts.loadModule,
       baseDir: opts.baseDir,
       hostOptions: (plugin) =>
-        plugin === 'virtio-power' ? { inventory: () => this.inventory(), name: m.name.slice(0, 40), ...(m.uuid ? { uuid: m.uuid } : {}) } : {},
+        plugin === 'virtio-power'
+          ? {
+              inventory: () => this.inventory(),
+              name: m.name.slice(0, 40),
+              ...(m.uuid ? { uuid: m.uuid } : {}),
+            }
+          : {},
     });
     this.sbi = hostSbi ? new Sbi(this.sbiHost(sinks)) : null;
   }
@@ -213,7 +225,13 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     const placed = await this.slots.add(entry, 'hotplug');
     this.hotplugged.add(placed.id);
     power.inventoryChanged();
-    power.announceHotplug({ kind: 'add', deviceId: placed.device.deviceId, base: placed.base, size: placed.transport.size, irq: placed.irq });
+    power.announceHotplug({
+      kind: 'add',
+      deviceId: placed.device.deviceId,
+      base: placed.base,
+      size: placed.transport.size,
+      irq: placed.irq,
+    });
     return placed;
   }
 
