@@ -2,12 +2,26 @@ import { BootError, ManifestError } from '@virtio-desktop/machine';
 import { CliError } from './errors.js';
 import { validate, validateHelp } from './commands/validate.js';
 import { run, runHelp } from './commands/run.js';
+import {
+  hotplug,
+  hotplugHelp,
+  rebootHelp,
+  screenshot,
+  screenshotHelp,
+  shutdownHelp,
+  simple,
+  statusHelp,
+} from './commands/control.js';
 
 export const usage = `vdesk — run and control virtio-desktop machines
 
 Usage:
   vdesk run [manifest.json] [options]   boot a machine (see vdesk run --help)
   vdesk validate <manifest.json>        check a manifest and its device packages
+  vdesk screenshot out.png              PNG of a running machine's screen
+  vdesk shutdown | reboot               ask the running guest to shut down or reboot
+  vdesk hotplug <package> [--options J] add a device to the running machine
+  vdesk status                          the running machine's devices and viewer URL
   vdesk help [command]                  this text, or a command's
 
 Options:
@@ -22,6 +36,11 @@ interface Command {
 const commands: Record<string, Command> = {
   run: { help: runHelp, run },
   validate: { help: validateHelp, run: validate },
+  screenshot: { help: screenshotHelp, run: screenshot },
+  shutdown: { help: shutdownHelp, run: (a, o) => simple('shutdown', a, o) },
+  reboot: { help: rebootHelp, run: (a, o) => simple('reboot', a, o) },
+  status: { help: statusHelp, run: (a, o) => simple('status', a, o) },
+  hotplug: { help: hotplugHelp, run: hotplug },
 };
 
 /** Runs the CLI; returns the exit status. Never throws for user mistakes: they become one line on stderr. */

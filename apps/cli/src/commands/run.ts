@@ -14,6 +14,7 @@ import { cliSearchDirs } from '../paths.js';
 import { defaultImages } from '../images.js';
 import { attachConsole } from '../console.js';
 import { makeLogger } from '../log.js';
+import { Session } from '../session.js';
 
 export const runHelp = `Usage: vdesk run [manifest.json] [options]
 
@@ -29,8 +30,17 @@ Options (override the manifest):
   --firmware sbi|PATH  "sbi": SBI in the host (default); or an M-mode firmware (OpenSBI fw_dynamic.bin)
   --clock wall|instructions
                        instructions: time derived from retired instructions, for repeatable runs
+  --name NAME          machine name (control socket, inventory); default from the manifest
+  --no-viewer          do not serve the viewer page
+  --viewer-host ADDR   address the viewer listens on (default 127.0.0.1: this computer only)
+  --viewer-port N      port of the viewer (default: any free port)
+  --shutdown-timeout S seconds SIGTERM / vdesk shutdown waits for the guest before a hard stop (default 30)
   --log-level LEVEL    error, warn, info or debug (default warn), on stderr
   -h, --help           this text
+
+Without a manifest the default desktop machine is used: virtio-power, virtio-fb and the input devices.
+SIGTERM (or vdesk shutdown) asks the guest to shut down through virtio-power; a second SIGTERM, or the
+timeout, stops it at once.
 
 The serial console is on stdout and stdin (raw mode on a terminal; Ctrl-A X quits).
 Exit status: the guest's power-off code (0 for a normal power-off), 1 when stopped by the host.`;
@@ -52,6 +62,11 @@ export async function run(args: string[]): Promise<number> {
         firmware: { type: 'string' },
         clock: { type: 'string' },
         'log-level': { type: 'string' },
+        name: { type: 'string' },
+        'no-viewer': { type: 'boolean' },
+        'viewer-host': { type: 'string' },
+        'viewer-port': { type: 'string' },
+        'shutdown-timeout': { type: 'string' },
       },
     });
   } catch (e) {
@@ -62,7 +77,9 @@ export async function run(args: string[]): Promise<number> {
   const log = makeLogger(v['log-level'] ?? 'warn');
 
   const file = positionals[0];
-  const base: Manifest = file ? await loadManifestFile(file) : parseManifest({}, 'default manifest');
+  const base: Manifest = file
+    ? await loadManifestFile(file)
+    : parseManifest(DEFAULT_MANIFEST, 'default manifest');
   const baseDir = file ? path.dirname(path.resolve(file)) : process.cwd();
   const raw = {
     ...base,
@@ -79,6 +96,13 @@ export async function run(args: string[]): Promise<number> {
     raw.cpus = Number(v.cpus);
   }
   if (v.clock !== undefined) raw.clock = v.clock;
+  if (v.name !== undefined) raw.name = v.name;
+  const port = v['viewer-port'] === undefined ? 0 : Number(v['viewer-port']);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new CliError('--viewer-port: not a port number', 2);
+  const timeoutS = v['shutdown-timeout'] === undefined ? 30 : Number(v['shutdown-timeout']);
+  if (!(timeoutS >= 0 && timeoutS <= 3600))
+    throw new CliError('--shutdown-timeout: seconds from 0 to 3600', 2);
   if (v.append !== undefined) raw.boot.cmdline = v.append;
   if (v.firmware !== undefined) raw.boot.firmware = v.firmware;
   if (v.kernel !== undefined) raw.boot.kernel = path.resolve(v.kernel);
@@ -99,6 +123,29 @@ export async function run(args: string[]): Promise<number> {
     log,
     baseDir,
   });
+  const session = new Session(machine, {
+    name: manifest.name,
+    viewer: !v['no-viewer'],
+    host: v['viewer-host'] ?? '127.0.0.1',
+    port,
+    shutdownTimeoutMs: timeoutS * 1000,
+    log,
+    say: (l) => void process.stderr.write(l + '\n'),
+  });
+  try {
+    await session.start();
+  } catch (e) {
+    throw new CliError((e as Error).message);
+  }
+  let signals = 0;
+  const onSignal = (sig: string): void => {
+    if (++signals > 1) machine.stop(`second ${sig}`);
+    else process.stderr.write(`\nvdesk: ${sig}: ${session.requestShutdown('shutdown', sig)}\n`);
+  };
+  const onTerm = (): void => onSignal('SIGTERM');
+  const onInt = (): void => onSignal('SIGINT');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
   const detach = attachConsole(machine);
   try {
     const exit = await machine.run();
@@ -107,8 +154,19 @@ export async function run(args: string[]): Promise<number> {
     return 1;
   } finally {
     detach();
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    await session.close();
   }
 }
+
+/** The default machine: the desktop's devices. */
+const DEFAULT_MANIFEST = {
+  name: 'virtio-desktop',
+  memory: '512M',
+  cpus: 2,
+  devices: [{ package: '@virtio-desktop/virtio-power' }, { package: '@virtio-desktop/virtio-fb' }],
+};
 
 async function readImage(file: string, what: string, baseDir: string): Promise<Uint8Array> {
   const p = path.resolve(baseDir, file);

@@ -1,0 +1,126 @@
+/**
+ * Everything around a running machine in `vdesk run`: the viewer (when the machine has a display), the
+ * control socket, and graceful shutdown (SIGTERM / `vdesk shutdown`) through virtio-power with a bounded
+ * wait before a hard stop.
+ */
+import { parseManifest, type RiscvMachine } from '@virtio-desktop/machine';
+import type { Logger } from '@virtio-desktop/virtio-core';
+import type { VirtioGpuDevice } from '@virtio-desktop/virtio-fb';
+import { PNG } from 'pngjs';
+import { ControlServer } from './control/server.js';
+import type { ControlRequest } from './control/protocol.js';
+import { FbDisplaySource } from './viewer/fb-source.js';
+import { Viewer } from './viewer/server.js';
+
+export interface SessionOptions {
+  name: string;
+  viewer: boolean;
+  host: string;
+  port: number;
+  shutdownTimeoutMs: number;
+  log: Logger;
+  /** Where the viewer URL and status lines go (stderr: stdout is the guest console). */
+  say: (line: string) => void;
+}
+
+export class Session {
+  private viewer: Viewer | null = null;
+  private control: ControlServer | null = null;
+  readonly display: FbDisplaySource | null;
+  private shuttingDown: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly machine: RiscvMachine,
+    private readonly o: SessionOptions,
+  ) {
+    const fb = machine.devices.find((d) => d.plugin === 'virtio-fb')?.device as VirtioGpuDevice | undefined;
+    this.display = fb ? new FbDisplaySource(fb) : null;
+  }
+
+  async start(): Promise<void> {
+    this.control = new ControlServer(this.o.name, (r) => this.handle(r), this.o.log);
+    await this.control.start();
+    if (this.display && this.o.viewer) {
+      this.viewer = new Viewer({
+        display: this.display,
+        log: this.o.log,
+        host: this.o.host,
+        port: this.o.port,
+      });
+      const url = await this.viewer.start();
+      this.o.say(`vdesk: viewer at ${url}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.shuttingDown) clearTimeout(this.shuttingDown);
+    await this.viewer?.close();
+    await this.control?.close();
+  }
+
+  /**
+   * Ask the guest to shut down (or reboot) through virtio-power; stop the machine hard if it has not
+   * finished within the timeout. Without virtio-power (or a driver that takes requests), stop at once.
+   */
+  requestShutdown(kind: 'shutdown' | 'reboot', why: string): string {
+    const power = this.machine.power;
+    if (!power || !power.acceptsHostRequests) {
+      if (kind === 'reboot') {
+        this.machine.requestReboot();
+        return 'no virtio-power driver in the guest: reset the machine';
+      }
+      this.machine.stop(`${why}; the guest has no virtio-power driver to shut down gracefully`);
+      return 'no virtio-power driver in the guest: stopped the machine';
+    }
+    if (kind === 'reboot') {
+      power.requestReboot();
+      return 'asked the guest to reboot';
+    }
+    power.requestShutdown();
+    if (!this.shuttingDown) {
+      this.shuttingDown = setTimeout(() => {
+        this.machine.stop(`${why}; the guest did not shut down within ${this.o.shutdownTimeoutMs / 1000} s`);
+      }, this.o.shutdownTimeoutMs);
+    }
+    return 'asked the guest to shut down';
+  }
+
+  private async handle(r: ControlRequest): Promise<Record<string, unknown>> {
+    const m = this.machine;
+    switch (r.cmd) {
+      case 'status':
+        return {
+          name: this.o.name,
+          viewer: this.viewer?.url ?? null,
+          harts: m.harts.length,
+          instructions: m.harts.reduce((n, h) => n + h.instret, 0),
+          devices: m.devices.map((d) => ({ id: d.id, plugin: d.plugin, base: d.base, irq: d.irq })),
+        };
+      case 'screenshot': {
+        if (!this.display) throw new Error('this machine has no display');
+        const f = this.display.frame();
+        if (!f.width || !f.height) throw new Error('the guest shows nothing yet');
+        const png = PNG.sync.write(
+          Object.assign(new PNG({ width: f.width, height: f.height }), { data: Buffer.from(f.rgba.buffer) }),
+        );
+        return { width: f.width, height: f.height, png: png.toString('base64') };
+      }
+      case 'resize':
+        if (!this.display) throw new Error('this machine has no display');
+        this.display.requestSize(r.width, r.height);
+        return {};
+      case 'shutdown':
+        return { message: this.requestShutdown('shutdown', 'vdesk shutdown') };
+      case 'reboot':
+        return { message: this.requestShutdown('reboot', 'vdesk reboot') };
+      case 'hotplug': {
+        // The entry comes from a client: validate it exactly as a manifest's device entry.
+        const entry = parseManifest({ devices: [r.device] }, 'hotplug').devices[0];
+        const p = await m.hotplug(entry);
+        return { id: p.id, base: p.base, irq: p.irq, slot: p.slot };
+      }
+      default:
+        throw new Error(`${r.cmd}: this machine has no input devices yet`);
+    }
+  }
+}
