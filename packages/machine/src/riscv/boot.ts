@@ -102,6 +102,7 @@ const Csr = {
   medeleg: 0x302,
   mideleg: 0x303,
   mcounteren: 0x306,
+  scounteren: 0x106,
   menvcfg: 0x30a,
   mepc: 0x341,
   mtvec: 0x305,
@@ -137,12 +138,14 @@ export function trampoline(entry: number, opts: { sstc?: boolean } = {}): Uint32
     csrw(Csr.pmpcfg0, T0),
     addi(T0, 0, 7), // cycle, time, instret readable in S
     csrw(Csr.mcounteren, T0),
+    // ...and in U: Linux's vDSO reads `time` directly, and only its PMU driver (not in every kernel) would
+    // open scounteren. Firmware (OpenSBI) opens the same three, so the kernel sees what it would there.
+    csrw(Csr.scounteren, T0),
     ld(T0, T6, DATA + 32),
     csrw(Csr.menvcfg, T0),
     ld(T0, T6, DATA + 40),
     csrw(Csr.mepc, T0),
     MRET,
-    0x00000013, // nop (alignment)
     WFI, // park loop: an M-mode trap means a firmware-level fault; stay here
     jalBack4,
   ];

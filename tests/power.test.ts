@@ -1,0 +1,162 @@
+/**
+ * virtio-power and virtio-blk end to end with the real guest and our Linux driver: guest poweroff and
+ * reboot (in the same process), host shutdown through `vdesk shutdown` and SIGTERM, hotplug of a disk,
+ * and data on a disk image surviving a host-requested shutdown.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { guestCommand, guestImages, root, vdesk, vdeskBin, type GuestImages } from './guest.js';
+
+let img: GuestImages;
+let dir: string;
+beforeAll(() => {
+  img = guestImages();
+  dir = mkdtempSync(path.join(tmpdir(), 'vdesk-power-'));
+});
+
+/** A manifest in the test directory; its disk image path is relative to it. */
+function manifest(name: string, devices: unknown[]): string {
+  const f = path.join(dir, `${name}.json`);
+  writeFileSync(
+    f,
+    JSON.stringify({
+      name,
+      memory: '256M',
+      cpus: 2,
+      devices: [{ package: '@virtio-desktop/virtio-power' }, ...devices],
+    }),
+  );
+  return f;
+}
+
+const runArgs = (m: string, cmdline: string) => [
+  'run',
+  m,
+  '--kernel',
+  img.kernel,
+  '--initrd',
+  img.initrd,
+  '--no-viewer',
+  '--append',
+  cmdline,
+];
+
+/** Start vdesk and resolve when its console shows `marker`; returns the process and its output so far. */
+function start(args: string[], marker: string) {
+  const p = spawn(process.execPath, [vdeskBin, ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  const out = { text: '', err: '' };
+  p.stdout.on('data', (d: Buffer) => (out.text += d.toString('latin1')));
+  p.stderr.on('data', (d: Buffer) => (out.err += d.toString()));
+  const exited = new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+  const ready = new Promise<void>((resolve, reject) => {
+    const t = setInterval(() => {
+      if (out.text.includes(marker)) {
+        clearInterval(t);
+        resolve();
+      }
+    }, 50);
+    void exited.then(() => {
+      clearInterval(t);
+      reject(new Error(`vdesk exited before "${marker}":\n${out.text.slice(-2000)}\n${out.err}`));
+    });
+  });
+  return { p, out, ready, exited };
+}
+
+describe('virtio-power with the Linux driver', () => {
+  it('loads the driver, exposes the inventory, and powers off through the device', async () => {
+    const m = manifest('inv', [
+      { package: '@virtio-desktop/virtio-blk', id: 'disk', options: { size: '8M' } },
+    ]);
+    const r = await vdesk([
+      ...runArgs(
+        m,
+        `console=ttyS0 ${guestCommand('I=$(ls -d /sys/bus/virtio/devices/*/inventory); cat $I/name $I/harts $I/interrupt_controller; cat $I/devices')}`,
+      ),
+      '--log-level',
+      'info',
+    ]);
+    expect(r.stdout).toContain('virtio-power ready');
+    expect(r.stdout).toMatch(/^inv$/m);
+    expect(r.stdout).toMatch(/^2$/m);
+    expect(r.stdout).toMatch(/0 63 mmio 0x10001000 0x1000 32 self virtio-power/);
+    expect(r.stdout).toMatch(/1 2 mmio 0x10002000 0x1000 33 - virtio-blk/);
+    expect(r.stderr).toContain('guest asks for poweroff (command)');
+    expect(r.code).toBe(0);
+  });
+
+  it('guest reboot resets the machine and boots again in the same process; a disk keeps its data', async () => {
+    const image = path.join(dir, 'reboot.img');
+    writeFileSync(image, Buffer.alloc(1 << 20));
+    const m = manifest('reboot', [
+      { package: '@virtio-desktop/virtio-blk', options: { image: 'reboot.img' } },
+    ]);
+    const script = [
+      'if [ "$(dd if=/dev/vda bs=8 count=1 2>/dev/null)" = REBOOTED ]; then echo SECOND-BOOT;',
+      'else printf REBOOTED | dd of=/dev/vda bs=8 count=1 conv=fsync 2>/dev/null; echo FIRST-BOOT; reboot; sleep 60; fi',
+    ].join(' ');
+    const r = await vdesk(runArgs(m, `console=ttyS0 ${guestCommand(script)}`));
+    expect(r.stdout).toContain('FIRST-BOOT');
+    expect(r.stdout).toContain('SECOND-BOOT');
+    expect(r.stdout.split('VDESK-INIT-READY').length - 1).toBe(2);
+    expect(r.code).toBe(0);
+    expect(readFileSync(image).subarray(0, 8).toString()).toBe('REBOOTED');
+  });
+
+  it('vdesk shutdown: the guest shuts down gracefully, files written before survive on the disk', async () => {
+    const image = path.join(dir, 'fs.img');
+    writeFileSync(image, Buffer.alloc(8 << 20));
+    const m = manifest('fsdemo', [{ package: '@virtio-desktop/virtio-blk', options: { image: 'fs.img' } }]);
+    const write =
+      'mkfs.ext2 -q /dev/vda && mkdir -p /mnt && mount /dev/vda /mnt && echo kept-$((40+2)) > /mnt/file && sync && echo WRITTEN && sleep 600';
+    const a = start(runArgs(m, `console=ttyS0 ${guestCommand(write)}`), 'WRITTEN');
+    await a.ready;
+    const s = await vdesk(['shutdown', '--machine', 'fsdemo']);
+    expect(s.stdout).toContain('asked the guest to shut down');
+    expect(await a.exited).toBe(0);
+    expect(a.out.text).toContain('host asks for power-off');
+    const read = await vdesk(
+      runArgs(m, `console=ttyS0 ${guestCommand('mkdir -p /mnt && mount /dev/vda /mnt && cat /mnt/file')}`),
+    );
+    expect(read.stdout).toContain('kept-42');
+    expect(read.code).toBe(0);
+  });
+
+  it('SIGTERM shuts the guest down gracefully', async () => {
+    const m = manifest('sigterm', []);
+    const a = start(runArgs(m, 'console=ttyS0'), 'VDESK-INIT-READY');
+    await a.ready;
+    await new Promise((r) => setTimeout(r, 500));
+    a.p.kill('SIGTERM');
+    expect(await a.exited).toBe(0);
+    expect(a.out.text).toContain('host asks for power-off');
+  });
+
+  it('vdesk hotplug adds a disk the guest registers and uses', async () => {
+    const m = manifest('hotplug', []);
+    const a = start(runArgs(m, 'console=ttyS0'), 'VDESK-INIT-READY');
+    await a.ready;
+    const h = await vdesk([
+      'hotplug',
+      '--machine',
+      'hotplug',
+      '@virtio-desktop/virtio-blk',
+      '--options',
+      '{"size":"4M"}',
+    ]);
+    expect(h.stdout).toMatch(/added virtio-blk\d+ at 0x10002000 \(irq 33\)/);
+    await new Promise((r) => setTimeout(r, 1500));
+    a.p.stdin.write('cat /sys/block/vda/size; echo HOTPLUG-$(cat /sys/block/vda/size)\npoweroff\n');
+    expect(await a.exited).toBe(0);
+    expect(a.out.text).toContain('HOTPLUG-8192');
+  });
+
+  it('vdesk shutdown with no machine running is one clear line', async () => {
+    const r = await vdesk(['shutdown', '--machine', 'no-such-machine']);
+    expect(r.stderr.trim()).toMatch(/^vdesk: no machine is listening on .*no-such-machine\.sock$/);
+    expect(r.code).toBe(1);
+  });
+});
