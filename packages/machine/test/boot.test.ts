@@ -44,7 +44,8 @@ describe('boot', () => {
     expect(ins).toContain('csrrw zero,mideleg,t0');
     expect(ins).toContain('csrrw zero,pmpcfg0,t0');
     expect(ins).toContain('csrrw zero,mepc,t0');
-    expect(ins[19]).toBe('mret');
+    expect(ins).toContain('csrrw zero,scounteren,t0');
+    expect(ins[20]).toBe('mret');
     expect(ins[21]).toBe('wfi');
     const dv = new DataView(w.buffer);
     expect(dv.getBigUint64(96 + 40, true)).toBe(0x80200000n);
