@@ -2,7 +2,7 @@
  * Helpers for integration tests with a real Linux guest: build (or reuse) the guest image with
  * guest/build.sh, and run the built `vdesk` CLI as a user would.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 
 export const root = path.resolve(__dirname, '..');
@@ -71,4 +71,39 @@ export function vdesk(
 /** Kernel command-line argument that makes the test image's /init run `script` and power off. */
 export function guestCommand(script: string): string {
   return `vdesk.cmd=${Buffer.from(script).toString('base64')}`;
+}
+
+/** A running `vdesk`; `ready` resolves when the console shows the marker, `exited` with the exit code. */
+export interface RunningVdesk {
+  p: ChildProcess;
+  out: { text: string; err: string };
+  ready: Promise<void>;
+  exited: Promise<number | null>;
+  /** Resolves when the console shows `marker` after position `from` (default: anywhere). */
+  waitFor(marker: string | RegExp, from?: number): Promise<void>;
+}
+
+/** Start vdesk and resolve `ready` when its console shows `marker`. */
+export function startVdesk(args: string[], marker: string): RunningVdesk {
+  const p = spawn(process.execPath, [vdeskBin, ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
+  const out = { text: '', err: '' };
+  p.stdout!.on('data', (d: Buffer) => (out.text += d.toString('latin1')));
+  p.stderr!.on('data', (d: Buffer) => (out.err += d.toString()));
+  const exited = new Promise<number | null>((r) => p.on('close', (c) => r(c)));
+  const waitFor = (m: string | RegExp, from = 0) =>
+    new Promise<void>((resolve, reject) => {
+      const seen = () => (typeof m === 'string' ? out.text.includes(m, from) : m.test(out.text.slice(from)));
+      const t = setInterval(() => {
+        if (seen()) {
+          clearInterval(t);
+          resolve();
+        }
+      }, 50);
+      void exited.then(() => {
+        clearInterval(t);
+        if (seen()) resolve();
+        else reject(new Error(`vdesk exited before "${String(m)}":\n${out.text.slice(-2000)}\n${out.err}`));
+      });
+    });
+  return { p, out, ready: waitFor(marker), exited, waitFor };
 }

@@ -3,12 +3,11 @@
  * reboot (in the same process), host shutdown through `vdesk shutdown` and SIGTERM, hotplug of a disk,
  * and data on a disk image surviving a host-requested shutdown.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { guestCommand, guestImages, root, vdesk, vdeskBin, type GuestImages } from './guest.js';
+import { guestCommand, guestImages, startVdesk, vdesk, type GuestImages } from './guest.js';
 
 let img: GuestImages;
 let dir: string;
@@ -44,27 +43,7 @@ const runArgs = (m: string, cmdline: string) => [
   cmdline,
 ];
 
-/** Start vdesk and resolve when its console shows `marker`; returns the process and its output so far. */
-function start(args: string[], marker: string) {
-  const p = spawn(process.execPath, [vdeskBin, ...args], { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] });
-  const out = { text: '', err: '' };
-  p.stdout.on('data', (d: Buffer) => (out.text += d.toString('latin1')));
-  p.stderr.on('data', (d: Buffer) => (out.err += d.toString()));
-  const exited = new Promise<number | null>((r) => p.on('close', (c) => r(c)));
-  const ready = new Promise<void>((resolve, reject) => {
-    const t = setInterval(() => {
-      if (out.text.includes(marker)) {
-        clearInterval(t);
-        resolve();
-      }
-    }, 50);
-    void exited.then(() => {
-      clearInterval(t);
-      reject(new Error(`vdesk exited before "${marker}":\n${out.text.slice(-2000)}\n${out.err}`));
-    });
-  });
-  return { p, out, ready, exited };
-}
+const start = startVdesk;
 
 describe('virtio-power with the Linux driver', () => {
   it('loads the driver, exposes the inventory, and powers off through the device', async () => {

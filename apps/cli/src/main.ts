@@ -6,6 +6,8 @@ import {
   hotplug,
   hotplugHelp,
   rebootHelp,
+  resize,
+  resizeHelp,
   screenshot,
   screenshotHelp,
   shutdownHelp,
@@ -19,6 +21,7 @@ Usage:
   vdesk run [manifest.json] [options]   boot a machine (see vdesk run --help)
   vdesk validate <manifest.json>        check a manifest and its device packages
   vdesk screenshot out.png              PNG of a running machine's screen
+  vdesk resize WIDTHxHEIGHT             change the running machine's display size
   vdesk shutdown | reboot               ask the running guest to shut down or reboot
   vdesk hotplug <package> [--options J] add a device to the running machine
   vdesk status                          the running machine's devices and viewer URL
@@ -41,6 +44,7 @@ const commands: Record<string, Command> = {
   reboot: { help: rebootHelp, run: (a, o) => simple('reboot', a, o) },
   status: { help: statusHelp, run: (a, o) => simple('status', a, o) },
   hotplug: { help: hotplugHelp, run: hotplug },
+  resize: { help: resizeHelp, run: resize },
 };
 
 /** Runs the CLI; returns the exit status. Never throws for user mistakes: they become one line on stderr. */

@@ -20,6 +20,11 @@ export const hotplugHelp = `Usage: vdesk hotplug [--machine NAME] <package> [--d
 Adds a device to the running machine, e.g. vdesk hotplug @virtio-desktop/virtio-blk --options '{"size":"64M"}'.
 The guest's virtio-power driver registers it.`;
 
+export const resizeHelp = `Usage: vdesk resize [--machine NAME] WIDTHxHEIGHT
+
+Asks the guest to switch its display to a new size (the display-change event of virtio-gpu), as the viewer
+does when its window is resized.`;
+
 export const statusHelp = `Usage: vdesk status [--machine NAME]
 
 Prints the running machine's name, viewer URL and devices as JSON.`;
@@ -82,4 +87,16 @@ export async function hotplug(args: string[], out: (s: string) => void): Promise
   const device = { package: positionals[0], device: values.device, id: values.id, options };
   const r = await request(findSocket(values.machine), { cmd: 'hotplug', device });
   out(`added ${String(r.id)} at 0x${Number(r.base).toString(16)} (irq ${String(r.irq)})`);
+}
+
+export async function resize(args: string[], out: (s: string) => void): Promise<void> {
+  const { values, positionals } = parse(args);
+  const m = positionals.length === 1 ? /^(\d{2,5})x(\d{2,5})$/.exec(positionals[0]) : null;
+  if (!m) throw new CliError('resize needs one size such as 1024x768', 2);
+  const width = Number(m[1]);
+  const height = Number(m[2]);
+  if (width < 64 || height < 64 || width > 8192 || height > 8192)
+    throw new CliError('resize: width and height must be within 64..8192', 2);
+  await request(findSocket(values.machine), { cmd: 'resize', width, height });
+  out(`asked for ${width}x${height}`);
 }
