@@ -94,7 +94,13 @@ export class Session {
           viewer: this.viewer?.url ?? null,
           harts: m.harts.length,
           instructions: m.harts.reduce((n, h) => n + h.instret, 0),
-          devices: m.devices.map((d) => ({ id: d.id, plugin: d.plugin, base: d.base, irq: d.irq })),
+          devices: m.devices.map((d) => ({
+            id: d.id,
+            plugin: d.plugin,
+            base: d.base,
+            irq: d.irq,
+            ...statsOf(d.device),
+          })),
         };
       case 'screenshot': {
         if (!this.display) throw new Error('this machine has no display');
@@ -123,4 +129,13 @@ export class Session {
         throw new Error(`${r.cmd}: this machine has no input devices yet`);
     }
   }
+}
+
+/** A device's counters, when it keeps a flat record of numbers named `stats` (virtio-blk does). */
+function statsOf(device: object): { stats?: Record<string, number> } {
+  const s: unknown = (device as { stats?: unknown }).stats;
+  if (typeof s !== 'object' || s === null) return {};
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(s)) if (typeof v === 'number') out[k] = v;
+  return { stats: out };
 }
