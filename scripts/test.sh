@@ -23,5 +23,6 @@ step "unit tests" pnpm -s test --output-logs=new-only --concurrency=1
 # as its own step so that a build failure reads as one, not as a failing test.
 step "guest image" bash guest/build.sh
 step "integration tests" pnpm -s test:integration
+step "virtio-power driver under QEMU" pnpm -s --filter @virtio-desktop/virtio-power test:driver
 node scripts/summarize-tests.mjs || status=1
 exit $status

@@ -133,6 +133,93 @@ describe('virtio-power with the Linux driver', () => {
     expect(a.out.text).toContain('HOTPLUG-8192');
   });
 
+  it('vdesk unplug removes a hotplugged disk: the guest lets go of it first', async () => {
+    const m = manifest('unplug', []);
+    const a = start(runArgs(m, 'console=ttyS0'), 'VDESK-INIT-READY');
+    await a.ready;
+    const h = await vdesk([
+      'hotplug',
+      '--machine',
+      'unplug',
+      '@virtio-desktop/virtio-blk',
+      '--id',
+      'extra',
+      '--options',
+      '{"size":"4M"}',
+    ]);
+    expect(h.code).toBe(0);
+    await new Promise((r) => setTimeout(r, 1500));
+    a.p.stdin.write('echo PLUGGED-$(cat /sys/block/vda/size)\n');
+    await a.waitFor('PLUGGED-8192');
+    const u = await vdesk(['unplug', '--machine', 'unplug', 'extra']);
+    expect(u.stdout.trim()).toBe('removed extra');
+    const mark = a.out.text.length;
+    a.p.stdin.write(
+      'test -e /sys/block/vda && echo STILL-THERE || echo DISK-GONE; cat $(ls -d /sys/bus/virtio/devices/*/inventory)/devices\n',
+    );
+    await a.waitFor('DISK-GONE', mark);
+    expect(a.out.text.slice(mark)).not.toContain('virtio-blk');
+    const bad = await vdesk(['unplug', '--machine', 'unplug', 'power']);
+    expect(bad.stderr).toMatch(/no device "power"|was not hotplugged/);
+    expect(bad.code).toBe(1);
+    a.p.stdin.write('poweroff\n');
+    expect(await a.exited).toBe(0);
+    expect(a.out.text).not.toMatch(/Oops|BUG:|WARNING:/);
+  });
+
+  it('vdesk reboot restarts the guest in the same process', async () => {
+    const m = manifest('hostreboot', []);
+    const a = start(runArgs(m, 'console=ttyS0'), 'VDESK-INIT-READY');
+    await a.ready;
+    await new Promise((r) => setTimeout(r, 500));
+    const mark = a.out.text.length;
+    const r = await vdesk(['reboot', '--machine', 'hostreboot']);
+    expect(r.stdout).toContain('asked the guest to reboot');
+    await a.waitFor('VDESK-INIT-READY', mark);
+    a.p.stdin.write('poweroff\n');
+    expect(await a.exited).toBe(0);
+  });
+
+  it('a guest that ignores the shutdown request is stopped after --shutdown-timeout, with a clear line', async () => {
+    const m = manifest('stubborn', []);
+    // orderly_poweroff() runs /sbin/poweroff: make it do nothing, so the guest never shuts down.
+    const a = start(
+      [
+        ...runArgs(
+          m,
+          `console=ttyS0 ${guestCommand('rm /sbin/poweroff; printf "#!/bin/sh\\n" > /sbin/poweroff; chmod +x /sbin/poweroff; echo STUBBORN; sleep 600')}`,
+        ),
+        '--shutdown-timeout',
+        '2',
+      ],
+      'STUBBORN',
+    );
+    await a.ready;
+    const t0 = Date.now();
+    const s = await vdesk(['shutdown', '--machine', 'stubborn']);
+    expect(s.stdout).toContain('asked the guest to shut down');
+    expect(await a.exited).toBe(1);
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(a.out.err).toMatch(/machine stopped: vdesk shutdown; the guest did not shut down within 2 s/);
+  });
+
+  it('the driver unloads cleanly with its device bound, and loads again', async () => {
+    const m = manifest('rmmod', []);
+    const script = [
+      'rmmod virtio_power; echo RMMOD=$?',
+      'ls /sys/bus/virtio/drivers/virtio_power >/dev/null 2>&1 || echo DRIVER-GONE',
+      'insmod /lib/modules/virtio_power.ko; echo INSMOD=$?',
+      'cat $(ls -d /sys/bus/virtio/devices/*/inventory)/harts',
+    ].join('; ');
+    const r = await vdesk(runArgs(m, `console=ttyS0 ${guestCommand(script)}`));
+    expect(r.stdout).toContain('RMMOD=0');
+    expect(r.stdout).toContain('DRIVER-GONE');
+    expect(r.stdout).toContain('INSMOD=0');
+    expect(r.stdout).toMatch(/^2$/m);
+    expect(r.stdout).not.toMatch(/Oops|BUG:|WARNING:|Call Trace/);
+    expect(r.code).toBe(0);
+  });
+
   it('vdesk shutdown with no machine running is one clear line', async () => {
     const r = await vdesk(['shutdown', '--machine', 'no-such-machine']);
     expect(r.stderr.trim()).toMatch(/^vdesk: no machine is listening on .*no-such-machine\.sock$/);

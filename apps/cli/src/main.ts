@@ -8,6 +8,8 @@ import {
   rebootHelp,
   resize,
   resizeHelp,
+  unplug,
+  unplugHelp,
   screenshot,
   screenshotHelp,
   shutdownHelp,
@@ -24,6 +26,7 @@ Usage:
   vdesk resize WIDTHxHEIGHT             change the running machine's display size
   vdesk shutdown | reboot               ask the running guest to shut down or reboot
   vdesk hotplug <package> [--options J] add a device to the running machine
+  vdesk unplug <device-id>              remove a hotplugged device
   vdesk status                          the running machine's devices and viewer URL
   vdesk help [command]                  this text, or a command's
 
@@ -45,6 +48,7 @@ const commands: Record<string, Command> = {
   status: { help: statusHelp, run: (a, o) => simple('status', a, o) },
   hotplug: { help: hotplugHelp, run: hotplug },
   resize: { help: resizeHelp, run: resize },
+  unplug: { help: unplugHelp, run: unplug },
 };
 
 /** Runs the CLI; returns the exit status. Never throws for user mistakes: they become one line on stderr. */

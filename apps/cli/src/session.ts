@@ -119,6 +119,14 @@ export class Session {
         return { message: this.requestShutdown('shutdown', 'vdesk shutdown') };
       case 'reboot':
         return { message: this.requestShutdown('reboot', 'vdesk reboot') };
+      case 'unplug': {
+        const { acked } = await m.unplug(r.device);
+        return {
+          message: acked
+            ? `removed ${r.device}`
+            : `removed ${r.device} (the guest did not confirm within 5 s)`,
+        };
+      }
       case 'hotplug': {
         // The entry comes from a client: validate it exactly as a manifest's device entry.
         const entry = parseManifest({ devices: [r.device] }, 'hotplug').devices[0];

@@ -25,6 +25,10 @@ export const resizeHelp = `Usage: vdesk resize [--machine NAME] WIDTHxHEIGHT
 Asks the guest to switch its display to a new size (the display-change event of virtio-gpu), as the viewer
 does when its window is resized.`;
 
+export const unplugHelp = `Usage: vdesk unplug [--machine NAME] DEVICE-ID
+
+Removes a hotplugged device from the running machine: the guest's virtio-power driver unregisters it first.`;
+
 export const statusHelp = `Usage: vdesk status [--machine NAME]
 
 Prints the running machine's name, viewer URL and devices as JSON.`;
@@ -99,4 +103,11 @@ export async function resize(args: string[], out: (s: string) => void): Promise<
     throw new CliError('resize: width and height must be within 64..8192', 2);
   await request(findSocket(values.machine), { cmd: 'resize', width, height });
   out(`asked for ${width}x${height}`);
+}
+
+export async function unplug(args: string[], out: (s: string) => void): Promise<void> {
+  const { values, positionals } = parse(args);
+  if (positionals.length !== 1) throw new CliError('unplug needs one device id (see vdesk status)', 2);
+  const r = await request(findSocket(values.machine), { cmd: 'unplug', device: positionals[0] });
+  out(String(r.message));
 }

@@ -19,6 +19,7 @@ export type ControlRequest =
   | { id: number; cmd: 'resize'; width: number; height: number }
   | { id: number; cmd: 'shutdown' }
   | { id: number; cmd: 'reboot' }
+  | { id: number; cmd: 'unplug'; device: string }
   | {
       id: number;
       cmd: 'hotplug';
@@ -104,6 +105,10 @@ export function parseRequest(line: string): ControlRequest | string {
     case 'resize':
       if (!int(o.width, 1, 16384) || !int(o.height, 1, 16384)) return 'resize needs integer width and height';
       return { id, cmd: 'resize', width: o.width, height: o.height };
+    case 'unplug':
+      if (typeof o.device !== 'string' || !/^[a-z0-9-]{1,64}$/.test(o.device))
+        return 'unplug needs the device id (lowercase letters, digits and dashes)';
+      return { id, cmd: 'unplug', device: o.device };
     case 'hotplug': {
       const d = o.device as Record<string, unknown> | undefined;
       if (typeof d !== 'object' || d === null || typeof d.package !== 'string')

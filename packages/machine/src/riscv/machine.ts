@@ -59,6 +59,8 @@ export type ExitReason = { kind: 'poweroff'; code: number } | { kind: 'stopped';
  */
 export interface PowerDeviceLike {
   on(event: 'poweroff' | 'reboot', fn: () => void): unknown;
+  on(event: 'ack', fn: (a: { seq: number; accepted: boolean }) => void): unknown;
+  off(event: 'ack', fn: (a: { seq: number; accepted: boolean }) => void): unknown;
   requestShutdown(): number;
   requestReboot(): number;
   readonly acceptsHostRequests: boolean;
@@ -233,6 +235,43 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
       irq: placed.irq,
     });
     return placed;
+  }
+
+  /**
+   * Take a hotplugged device out of the running machine: announce the removal through virtio-power, wait
+   * for the guest's driver to let go of it (its ack, or `timeoutMs`), then unmap it. Only devices added by
+   * hotplug can go: the guest's driver owns those, the device tree owns the rest.
+   */
+  async unplug(id: string, timeoutMs = 5000): Promise<{ acked: boolean }> {
+    const power = this.power;
+    if (!power) throw new ManifestError('unplug needs a virtio-power device in the machine');
+    const p = this.slots.devices.find((d) => d.id === id);
+    if (!p) throw new ManifestError(`unplug: no device "${id}" in the machine`);
+    if (!this.hotplugged.has(id))
+      throw new ManifestError(`unplug: "${id}" was not hotplugged; only hotplugged devices can be removed`);
+    let onAck: ((a: { seq: number; accepted: boolean }) => void) | undefined;
+    const acked = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      let seq = -1;
+      onAck = (a) => {
+        if (a.seq !== seq) return;
+        clearTimeout(timer);
+        resolve(true);
+      };
+      power.on('ack', onAck);
+      seq = power.announceHotplug({
+        kind: 'remove',
+        deviceId: p.device.deviceId,
+        base: p.base,
+        size: p.transport.size,
+        irq: p.irq,
+      });
+    });
+    if (onAck) power.off('ack', onAck);
+    this.slots.remove(id);
+    this.hotplugged.delete(id);
+    power.inventoryChanged();
+    return { acked };
   }
 
   /** Build a machine from a validated manifest; device problems throw a one-line ManifestError. */
