@@ -107,6 +107,40 @@ describe('virtio-fb with Linux virtio-gpu', () => {
     expect(await a.exited).toBe(0);
   });
 
+  it("the framebuffer console's text appears in the screenshot", async () => {
+    const m = manifest('fbcon');
+    const script = [
+      // The host takes its first screenshot within the 6 s pause (it needs well under one).
+      "printf '\\033[?25l\\033[2J\\033[H' > /dev/tty1; sleep 1; echo CLEARED; sleep 6",
+      "printf 'HELLO FROM FBCON' > /dev/tty1; sleep 1; echo PRINTED; sleep 600",
+    ].join('; ');
+    const a = startVdesk(runArgs(m, script, false), 'CLEARED');
+    await a.ready;
+    // Lit pixels in a rectangle of the screen.
+    const lit = (
+      s: Awaited<ReturnType<typeof screenshot>>,
+      x0: number,
+      y0: number,
+      x1: number,
+      y1: number,
+    ) => {
+      let n = 0;
+      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if (s.at(x, y).some((c) => c > 64)) n++;
+      return n;
+    };
+    const before = await screenshot('fbcon', path.join(dir, 'c.png'));
+    expect(lit(before, 0, 0, 400, 32)).toBe(0);
+    await a.waitFor('PRINTED');
+    const after = await screenshot('fbcon', path.join(dir, 'd.png'));
+    // 16 characters of an 8-pixel-wide console font: ink in the first 128 columns of the first text row,
+    // none to the right of the text or below the row.
+    expect(lit(after, 0, 0, 128, 16)).toBeGreaterThan(100);
+    expect(lit(after, 136, 0, 400, 32)).toBe(0);
+    expect(lit(after, 0, 20, 400, 40)).toBe(0);
+    await vdesk(['shutdown', '--machine', 'fbcon']);
+    expect(await a.exited).toBe(0);
+  });
+
   it('the viewer page in Chromium draws the guest screen and its window size drives the guest mode', async () => {
     const m = manifest('fbview');
     const a = startVdesk(
