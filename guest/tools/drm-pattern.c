@@ -2,11 +2,14 @@
  * drm-pattern: put a known picture on the first connected DRM output, so that a host-side test can check
  * the display path pixel by pixel (guest DRM driver -> virtio-gpu commands -> our device -> screenshot).
  *
- *   drm-pattern [--seconds N] [--wait-mode WxH]
+ *   drm-pattern [--seconds N] [--wait-mode WxH] [--bench FRAMES]
  *
  * Prints "DRM-MODES <list>" and "DRM-PATTERN-READY WxH" once the picture is scanned out. With
  * --wait-mode it then polls the connector until its preferred mode is WxH (the host resized the display),
  * draws the picture again at that size and prints "DRM-PATTERN-READY WxH" again.
+ *
+ * --bench repaints the whole screen FRAMES times (a different colour each frame, each flushed with a
+ * whole-screen DIRTYFB, which waits for the device) and prints "DRM-BENCH WxH frames=N ms=T".
  *
  * The picture: four quadrants, red (top left), green (top right), blue (bottom left), white (bottom
  * right), in XRGB8888. Raw ioctls instead of libdrm, so the tool needs nothing but the kernel headers.
@@ -66,6 +69,11 @@ static int preferred(const struct drm_mode_modeinfo *modes, int n) {
 	return 0;
 }
 
+static struct {
+	uint8_t *px;
+	uint32_t w, h, pitch, fb;
+} cur;
+
 static void show(struct drm_mode_modeinfo *mode) {
 	struct drm_mode_create_dumb cd = {.width = mode->hdisplay, .height = mode->vdisplay, .bpp = 32};
 	if (xioctl(DRM_IOCTL_MODE_CREATE_DUMB, &cd)) die("CREATE_DUMB");
@@ -96,22 +104,47 @@ static void show(struct drm_mode_modeinfo *mode) {
 	struct drm_clip_rect clip = {0, 0, (unsigned short)w, (unsigned short)h};
 	struct drm_mode_fb_dirty_cmd dirty = {.fb_id = fb.fb_id, .num_clips = 1, .clips_ptr = (uintptr_t)&clip};
 	xioctl(DRM_IOCTL_MODE_DIRTYFB, &dirty); /* optional for drivers that flush on SETCRTC */
+	cur.px = px;
+	cur.w = w;
+	cur.h = h;
+	cur.pitch = cd.pitch;
+	cur.fb = fb.fb_id;
 	printf("DRM-PATTERN-READY %ux%u\n", w, h);
 	fflush(stdout);
 }
 
+static void bench(int frames) {
+	struct timespec t0, t1;
+	struct drm_clip_rect clip = {0, 0, (unsigned short)cur.w, (unsigned short)cur.h};
+	struct drm_mode_fb_dirty_cmd dirty = {.fb_id = cur.fb, .num_clips = 1, .clips_ptr = (uintptr_t)&clip};
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int f = 0; f < frames; f++) {
+		uint32_t colour = (uint32_t)(f * 0x1f3d5b) & 0x00ffffffu;
+		for (uint32_t y = 0; y < cur.h; y++) {
+			uint32_t *row = (uint32_t *)(cur.px + (size_t)y * cur.pitch);
+			for (uint32_t x = 0; x < cur.w; x++) row[x] = colour;
+		}
+		if (xioctl(DRM_IOCTL_MODE_DIRTYFB, &dirty)) die("DIRTYFB");
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	printf("DRM-BENCH %ux%u frames=%d ms=%ld\n", cur.w, cur.h, frames, ms);
+	fflush(stdout);
+}
+
 int main(int argc, char **argv) {
-	int seconds = 3600;
+	int seconds = 3600, frames = 0;
 	unsigned want_w = 0, want_h = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--bench") && i + 1 < argc) frames = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--wait-mode") && i + 1 < argc) {
 			if (sscanf(argv[++i], "%ux%u", &want_w, &want_h) != 2) {
 				fprintf(stderr, "drm-pattern: --wait-mode WxH\n");
 				return 2;
 			}
 		} else {
-			fprintf(stderr, "usage: drm-pattern [--seconds N] [--wait-mode WxH]\n");
+			fprintf(stderr, "usage: drm-pattern [--seconds N] [--wait-mode WxH] [--bench FRAMES]\n");
 			return 2;
 		}
 	}
@@ -146,6 +179,10 @@ int main(int argc, char **argv) {
 	for (int i = 0; i < n; i++) printf(" %ux%u%s", modes[i].hdisplay, modes[i].vdisplay, modes[i].type & DRM_MODE_TYPE_PREFERRED ? "*" : "");
 	printf("\n");
 	show(&modes[preferred(modes, n)]);
+	if (frames > 0) {
+		bench(frames);
+		return 0;
+	}
 
 	time_t end = time(0) + seconds;
 	int waiting = want_w != 0;

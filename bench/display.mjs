@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+// Display benchmark: full-screen repaints per second from a guest DRM program (guest/tools/drm-pattern.c
+// --bench), on our machine (virtio-fb, with a viewer client connected) and on qemu-system-riscv64 with its
+// virtio-gpu-device, same kernel and initramfs, in the same run; plus the bytes our viewer sends per
+// guest frame. Each configuration runs RUNS times; medians are reported, with min and max.
+//
+//   node bench/display.mjs [--runs 3] [--frames 20]
+import { spawn, execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const root = path.resolve(import.meta.dirname, '..');
+const require = createRequire(path.join(root, 'apps/cli/package.json'));
+const { WebSocket } = require('ws');
+
+const { values } = parseArgs({ options: { runs: { type: 'string' }, frames: { type: 'string' } } });
+const RUNS = Number(values.runs ?? 3);
+const FRAMES = Number(values.frames ?? 20);
+
+const out = execFileSync('bash', [path.join(root, 'guest/build.sh')], {
+  encoding: 'utf8',
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+const get = (k) => new RegExp(`^${k}=(.*)$`, 'm').exec(out)[1];
+const kernel = get('KERNEL');
+const initrd = get('INITRD');
+const dir = mkdtempSync(path.join(tmpdir(), 'vdesk-bench-display-'));
+const cmd = (script) => `console=ttyS0 vdesk.cmd=${Buffer.from(script).toString('base64')}`;
+const script = `drm-pattern --bench ${FRAMES}`;
+const parseBench = (text) => {
+  const m = /DRM-BENCH (\d+)x(\d+) frames=(\d+) ms=(\d+)/.exec(text);
+  if (!m) throw new Error(`no DRM-BENCH line in:\n${text.slice(-1500)}`);
+  return (Number(m[3]) * 1000) / Math.max(1, Number(m[4]));
+};
+
+function run(bin, args, onErr) {
+  return new Promise((resolve) => {
+    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    p.stdout.on('data', (d) => (text += d));
+    p.stderr.on('data', (d) => onErr?.(String(d)));
+    const t = setTimeout(() => p.kill('SIGKILL'), 600_000);
+    p.on('close', () => {
+      clearTimeout(t);
+      resolve(text);
+    });
+  });
+}
+
+async function ours(w, h) {
+  const manifest = path.join(dir, `fb-${w}x${h}.json`);
+  writeFileSync(
+    manifest,
+    JSON.stringify({
+      name: `bench-fb-${w}`,
+      memory: '256M',
+      cpus: 1,
+      devices: [
+        { package: '@virtio-desktop/virtio-power' },
+        { package: '@virtio-desktop/virtio-fb', options: { width: w, height: h } },
+      ],
+    }),
+  );
+  let bytes = 0;
+  let ws;
+  const text = await run(
+    process.execPath,
+    [
+      path.join(root, 'apps/cli/dist/index.js'),
+      'run',
+      manifest,
+      '--kernel',
+      kernel,
+      '--initrd',
+      initrd,
+      '--append',
+      cmd(script),
+    ],
+    (err) => {
+      const url = /viewer at (http:\/\/\S+)/.exec(err)?.[1];
+      if (url && !ws) {
+        const u = new URL(url);
+        ws = new WebSocket(`ws://${u.host}/ws?token=${u.searchParams.get('token')}`, {
+          headers: { origin: `http://${u.host}` },
+        });
+        ws.on('message', (d) => (bytes += d.length));
+        ws.on('error', () => {});
+      }
+    },
+  );
+  ws?.close();
+  return { fps: parseBench(text), bytesPerFrame: bytes / FRAMES };
+}
+
+async function qemu(w, h) {
+  const text = await run('qemu-system-riscv64', [
+    '-M',
+    'virt',
+    '-m',
+    '256',
+    '-smp',
+    '1',
+    '-nographic',
+    '-no-reboot',
+    '-global',
+    'virtio-mmio.force-legacy=false',
+    '-kernel',
+    kernel,
+    '-initrd',
+    initrd,
+    '-append',
+    cmd(script),
+    '-device',
+    `virtio-gpu-device,xres=${w},yres=${h}`,
+  ]);
+  return { fps: parseBench(text) };
+}
+
+const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (xs, d = 1) =>
+  `${med(xs).toFixed(d)} (${Math.min(...xs).toFixed(d)}–${Math.max(...xs).toFixed(d)})`;
+
+console.log(
+  `display: ${FRAMES} full-screen repaints from a guest DRM program, ${RUNS} runs each, median (min–max)`,
+);
+for (const [w, h] of [
+  [1280, 800],
+  [1920, 1080],
+]) {
+  const o = [];
+  const q = [];
+  for (let i = 0; i < RUNS; i++) {
+    o.push(await ours(w, h));
+    q.push(await qemu(w, h));
+  }
+  const of = o.map((r) => r.fps);
+  const qf = q.map((r) => r.fps);
+  console.log(
+    `${w}x${h}: ours ${fmt(of)} fps, qemu ${fmt(qf)} fps, ours/qemu ${(med(of) / med(qf)).toFixed(3)}; viewer bytes per guest frame ${fmt(
+      o.map((r) => r.bytesPerFrame / 1024),
+      0,
+    )} KiB`,
+  );
+}
