@@ -10,6 +10,15 @@ import {
   resizeHelp,
   unplug,
   unplugHelp,
+  key,
+  keyHelp,
+  type,
+  typeHelp,
+  pointer,
+  pointerHelp,
+  scroll,
+  touch,
+  touchHelp,
   screenshot,
   screenshotHelp,
   shutdownHelp,
@@ -27,6 +36,9 @@ Usage:
   vdesk shutdown | reboot               ask the running guest to shut down or reboot
   vdesk hotplug <package> [--options J] add a device to the running machine
   vdesk unplug <device-id>              remove a hotplugged device
+  vdesk key ctrl+alt+delete | type TEXT keyboard input to the running machine
+  vdesk move|click X Y | scroll DY      pointer input (pixels of the guest screen)
+  vdesk touch gesture.json              a multi-finger touch gesture
   vdesk status                          the running machine's devices and viewer URL
   vdesk help [command]                  this text, or a command's
 
@@ -49,6 +61,12 @@ const commands: Record<string, Command> = {
   hotplug: { help: hotplugHelp, run: hotplug },
   resize: { help: resizeHelp, run: resize },
   unplug: { help: unplugHelp, run: unplug },
+  key: { help: keyHelp, run: key },
+  type: { help: typeHelp, run: type },
+  move: { help: pointerHelp, run: (a, o) => pointer('move', a, o) },
+  click: { help: pointerHelp, run: (a, o) => pointer('click', a, o) },
+  scroll: { help: pointerHelp, run: scroll },
+  touch: { help: touchHelp, run: touch },
 };
 
 /** Runs the CLI; returns the exit status. Never throws for user mistakes: they become one line on stderr. */

@@ -10,6 +10,8 @@ import { PNG } from 'pngjs';
 import { ControlServer } from './control/server.js';
 import type { ControlRequest } from './control/protocol.js';
 import { FbDisplaySource } from './viewer/fb-source.js';
+import { MachineInput } from './input.js';
+import { ABS_MAX } from '@virtio-desktop/virtio-input';
 import { Viewer } from './viewer/server.js';
 
 export interface SessionOptions {
@@ -27,6 +29,7 @@ export class Session {
   private viewer: Viewer | null = null;
   private control: ControlServer | null = null;
   readonly display: FbDisplaySource | null;
+  readonly input: MachineInput;
   private shuttingDown: NodeJS.Timeout | null = null;
 
   constructor(
@@ -35,6 +38,7 @@ export class Session {
   ) {
     const fb = machine.devices.find((d) => d.plugin === 'virtio-fb')?.device as VirtioGpuDevice | undefined;
     this.display = fb ? new FbDisplaySource(fb) : null;
+    this.input = new MachineInput(machine);
   }
 
   async start(): Promise<void> {
@@ -46,6 +50,7 @@ export class Session {
         log: this.o.log,
         host: this.o.host,
         port: this.o.port,
+        ...(this.input.any ? { input: this.input } : {}),
       });
       const url = await this.viewer.start();
       this.o.say(`vdesk: viewer at ${url}`);
@@ -133,9 +138,45 @@ export class Session {
         const p = await m.hotplug(entry);
         return { id: p.id, base: p.base, irq: p.irq, slot: p.slot };
       }
-      default:
-        throw new Error(`${r.cmd}: this machine has no input devices yet`);
+      case 'key':
+        this.input.chords(r.keys);
+        return {};
+      case 'type':
+        this.input.type(r.text);
+        return {};
+      case 'move': {
+        const [x, y] = this.toUnit(r.x, r.y);
+        this.input.move(x, y);
+        return {};
+      }
+      case 'click': {
+        const [x, y] = this.toUnit(r.x, r.y);
+        this.input.click(x, y, r.button);
+        return {};
+      }
+      case 'scroll':
+        this.input.scroll(r.dy, r.dx);
+        return {};
+      case 'touch': {
+        const frames = r.frames.at(-1)?.length ? [...r.frames, []] : r.frames; // fingers lift at the end
+        for (const [i, f] of frames.entries()) {
+          if (i > 0 && r.intervalMs > 0) await new Promise((res) => setTimeout(res, r.intervalMs));
+          this.input.touchFrame(
+            f.map((c) => {
+              const [x, y] = this.toUnit(c.x, c.y);
+              return { id: c.id, x, y };
+            }),
+          );
+        }
+        return { frames: frames.length };
+      }
     }
+  }
+
+  /** Screen pixels → 0..1; without a display, coordinates are already in the devices' 0..32767. */
+  private toUnit(x: number, y: number): [number, number] {
+    const s = this.display?.size();
+    return s ? [x / Math.max(1, s.width - 1), y / Math.max(1, s.height - 1)] : [x / ABS_MAX, y / ABS_MAX];
   }
 }
 

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { CliError } from '../errors.js';
 import { findSocket, request } from '../control/client.js';
@@ -110,4 +110,119 @@ export async function unplug(args: string[], out: (s: string) => void): Promise<
   if (positionals.length !== 1) throw new CliError('unplug needs one device id (see vdesk status)', 2);
   const r = await request(findSocket(values.machine), { cmd: 'unplug', device: positionals[0] });
   out(String(r.message));
+}
+
+export const keyHelp = `Usage: vdesk key [--machine NAME] CHORD...
+
+Presses each chord in turn on the machine's virtio-input keyboard, e.g. vdesk key ctrl+alt+delete, vdesk key
+a b enter. Key names: letters, digits, f1-f24, ctrl, shift, alt, meta, enter, esc, tab, space, backspace,
+delete, up/down/left/right, home, end, pageup, pagedown, ... or DOM codes such as KeyA and ArrowUp.`;
+
+export const typeHelp = `Usage: vdesk type [--machine NAME] TEXT
+
+Types TEXT on the machine's virtio-input keyboard as a US keyboard would (\\n is Enter).`;
+
+export const pointerHelp = `Usage: vdesk move|click [--machine NAME] [--button left|right|middle|side|extra] X Y
+       vdesk scroll [--machine NAME] DY [DX]
+
+Moves the virtio-input pointer to pixel (X, Y) of the guest screen (without a display: 0..32767), clicks
+there, or turns the wheel DY notches up (negative: down) and DX right.`;
+
+export const touchHelp = `Usage: vdesk touch [--machine NAME] GESTURE.json | --json '{...}'
+
+Plays a multi-finger gesture on the virtio-input touchscreen. The JSON: {"intervalMs": 16, "frames":
+[[{"id": 1, "x": 100, "y": 200}, {"id": 2, "x": 300, "y": 200}], ...]}: each frame lists every finger down
+(pixels of the guest screen); a finger missing from a frame has lifted; all lift after the last frame.`;
+
+/** Like parse, with one more string option. */
+function parseWith(args: string[], extra: 'button' | 'json') {
+  try {
+    const r = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { machine: { type: 'string' }, [extra]: { type: 'string' } },
+    });
+    return {
+      values: r.values as { machine?: string } & Partial<Record<typeof extra, string>>,
+      positionals: r.positionals,
+    };
+  } catch (e) {
+    throw new CliError(`${(e as Error).message.split('\n')[0]}`, 2);
+  }
+}
+
+const coord = (s: string | undefined, what: string): number => {
+  const n = Number(s);
+  if (s === undefined || !/^-?\d+(\.\d+)?$/.test(s) || !Number.isFinite(n))
+    throw new CliError(`${what} must be a number`, 2);
+  return n;
+};
+
+export async function key(args: string[], out: (s: string) => void): Promise<void> {
+  const { values, positionals } = parse(args);
+  if (positionals.length === 0 || positionals.length > 8) throw new CliError('key needs 1 to 8 chords', 2);
+  await request(findSocket(values.machine), { cmd: 'key', keys: positionals });
+  out('ok');
+}
+
+export async function type(args: string[], out: (s: string) => void): Promise<void> {
+  const { values, positionals } = parse(args);
+  if (positionals.length !== 1) throw new CliError('type needs one text argument (quote it)', 2);
+  await request(findSocket(values.machine), { cmd: 'type', text: positionals[0].replace(/\\n/g, '\n') });
+  out('ok');
+}
+
+export async function pointer(
+  cmd: 'move' | 'click',
+  args: string[],
+  out: (s: string) => void,
+): Promise<void> {
+  const { values, positionals } = parseWith(args, 'button');
+  if (positionals.length !== 2) throw new CliError(`${cmd} needs X and Y`, 2);
+  const x = coord(positionals[0], 'X');
+  const y = coord(positionals[1], 'Y');
+  if (cmd === 'move') await request(findSocket(values.machine), { cmd, x, y });
+  else await request(findSocket(values.machine), { cmd, x, y, button: values.button ?? 'left' });
+  out('ok');
+}
+
+export async function scroll(args: string[], out: (s: string) => void): Promise<void> {
+  const { values, positionals } = parse(args);
+  if (positionals.length < 1 || positionals.length > 2)
+    throw new CliError('scroll needs DY and optionally DX', 2);
+  const dy = coord(positionals[0], 'DY');
+  const dx = positionals[1] === undefined ? 0 : coord(positionals[1], 'DX');
+  if (!Number.isInteger(dy) || !Number.isInteger(dx) || Math.abs(dy) > 100 || Math.abs(dx) > 100)
+    throw new CliError('scroll: DY and DX must be whole notches within -100..100', 2);
+  await request(findSocket(values.machine), { cmd: 'scroll', dy, dx });
+  out('ok');
+}
+
+export async function touch(args: string[], out: (s: string) => void): Promise<void> {
+  const { values, positionals } = parseWith(args, 'json');
+  let text = values.json;
+  if (text === undefined) {
+    if (positionals.length !== 1) throw new CliError('touch needs a gesture file or --json', 2);
+    try {
+      text = await readFile(positionals[0], 'utf8');
+    } catch (e) {
+      throw new CliError(
+        `${positionals[0]}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
+      );
+    }
+  }
+  let g: unknown;
+  try {
+    g = JSON.parse(text);
+  } catch {
+    throw new CliError('touch: the gesture is not valid JSON', 2);
+  }
+  const o = (typeof g === 'object' && g !== null ? g : {}) as { frames?: unknown; intervalMs?: unknown };
+  // The machine validates every frame and contact; this only shapes the request.
+  const r = await request(findSocket(values.machine), {
+    cmd: 'touch',
+    frames: o.frames,
+    intervalMs: o.intervalMs,
+  });
+  out(`played ${String(r.frames)} frames`);
 }

@@ -1,0 +1,94 @@
+/**
+ * The machine's virtio-input devices as the viewer's InputSink and as the targets of `vdesk key/type/move/
+ * click/scroll/touch`. Devices are found by plugin name, so a machine may have any subset of them.
+ */
+import type { RiscvMachine } from '@virtio-desktop/machine';
+import {
+  ABS_MAX,
+  PointerButton,
+  parseChord,
+  type Keyboard,
+  type Pointer,
+  type PointerButtonName,
+  type Touchscreen,
+} from '@virtio-desktop/virtio-input';
+import type { InputSink } from './viewer/display.js';
+
+const scale = (v: number): number => Math.round(Math.min(1, Math.max(0, v)) * ABS_MAX);
+
+export class MachineInput implements InputSink {
+  readonly keyboard?: Keyboard;
+  readonly pointerDev?: Pointer;
+  readonly touchscreen?: Touchscreen;
+
+  constructor(machine: RiscvMachine) {
+    // By plugin name rather than instanceof: the machine may have loaded the package from another path.
+    for (const d of machine.devices) {
+      if (d.plugin === 'virtio-keyboard') this.keyboard ??= d.device as Keyboard;
+      else if (d.plugin === 'virtio-pointer') this.pointerDev ??= d.device as Pointer;
+      else if (d.plugin === 'virtio-touch') this.touchscreen ??= d.device as Touchscreen;
+    }
+  }
+
+  get any(): boolean {
+    return !!(this.keyboard || this.pointerDev || this.touchscreen);
+  }
+
+  key(code: string, down: boolean): boolean {
+    return this.keyboard?.domKey(code, down) ?? false;
+  }
+
+  pointer(x: number, y: number, buttons: number): void {
+    this.pointerDev?.state(scale(x), scale(y), buttons);
+  }
+
+  wheel(dx: number, dy: number): void {
+    this.pointerDev?.wheel(dy, dx);
+  }
+
+  touch(contacts: { id: number; x: number; y: number }[]): void {
+    this.touchscreen?.contacts(contacts.map((c) => ({ id: c.id, x: scale(c.x), y: scale(c.y) })));
+  }
+
+  /** `vdesk key`: each argument a chord ("ctrl+alt+delete"), pressed in turn. */
+  chords(chords: string[]): void {
+    const kb = this.need(this.keyboard, 'keyboard');
+    const parsed = chords.map(parseChord); // all checked before any key goes down
+    for (const c of parsed) kb.chord(c);
+  }
+
+  type(text: string): void {
+    const unknown = this.need(this.keyboard, 'keyboard').type(text);
+    if (unknown.length)
+      throw new Error(`typed all but ${unknown.length} characters a US layout has no key for`);
+  }
+
+  /** x and y in 0..1 of the screen. */
+  move(x: number, y: number): void {
+    const p = this.need(this.pointerDev, 'pointer');
+    p.move(scale(x), scale(y));
+  }
+
+  click(x: number, y: number, button: string): void {
+    const p = this.need(this.pointerDev, 'pointer');
+    if (!(button in PointerButton))
+      throw new Error(`unknown button "${button}" (left, right, middle, side, extra)`);
+    p.move(scale(x), scale(y));
+    p.button(button as PointerButtonName, true);
+    p.button(button as PointerButtonName, false);
+  }
+
+  scroll(dy: number, dx: number): void {
+    this.need(this.pointerDev, 'pointer').wheel(dy, dx);
+  }
+
+  touchFrame(contacts: { id: number; x: number; y: number }[]): void {
+    this.need(this.touchscreen, 'touchscreen');
+    this.touch(contacts);
+  }
+
+  private need<T>(d: T | undefined, what: string): T {
+    if (!d) throw new Error(`this machine has no virtio-input ${what}`);
+    return d;
+  }
+}

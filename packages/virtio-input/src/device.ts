@@ -1,0 +1,237 @@
+/**
+ * The virtio-input device model: configuration queries answered from a profile, events delivered as whole
+ * frames (up to SYN_REPORT), the status queue (LEDs) read and validated. Profiles and their host-side
+ * helpers (keyboard, pointer, touch) live in profiles.ts.
+ */
+import type { DescriptorChain, Logger, VirtioDevice, VirtioDeviceContext } from '@virtio-desktop/virtio-core';
+import { silentLogger } from '@virtio-desktop/virtio-core';
+import { EventEmitter } from 'eventemitter3';
+import {
+  CONFIG_SIZE,
+  CONFIG_UNION,
+  ConfigOffset,
+  EVENT_SIZE,
+  Ev,
+  INPUT_DEVICE_ID,
+  QueueIndex,
+  SYN_REPORT,
+  configAnswer,
+  decodeEvent,
+  encodeEvent,
+  type InputEvent,
+  type InputProfile,
+} from './protocol.js';
+
+/** Frames waiting for guest buffers; past this the oldest is dropped whole. */
+export const MAX_PENDING_FRAMES = 64;
+/** The longest frame any profile builds (10 touch slots of 4 events, plus emulation and SYN). */
+export const MAX_FRAME_EVENTS = 64;
+const QUEUE_SIZE = 64;
+
+export interface InputDeviceEvents {
+  /** The guest changed an LED (EV_LED on the status queue). */
+  led: (state: { code: number; on: boolean; leds: number }) => void;
+  /** A frame reached the guest's event queue. */
+  delivered: (events: number) => void;
+}
+
+export interface InputStats {
+  frames: number;
+  events: number;
+  /** Frames dropped whole: queue full for too long, or a frame larger than the guest's queue. */
+  dropped: number;
+  /** Guest buffers returned unused because they were malformed (too small, wrong direction). */
+  badBuffers: number;
+  statusEvents: number;
+  badStatus: number;
+}
+
+export class VirtioInputDevice extends EventEmitter<InputDeviceEvents> implements VirtioDevice {
+  readonly deviceId = INPUT_DEVICE_ID;
+  readonly features = 0n;
+  readonly queueSizes = [QUEUE_SIZE, QUEUE_SIZE];
+  readonly configSize = CONFIG_SIZE;
+  readonly stats: InputStats = {
+    frames: 0,
+    events: 0,
+    dropped: 0,
+    badBuffers: 0,
+    statusEvents: 0,
+    badStatus: 0,
+  };
+  /** LED bitmap the guest last set (bit n = LED code n). */
+  leds = 0;
+
+  protected readonly log: Logger;
+  private select = 0;
+  private subsel = 0;
+  private answer: Uint8Array = new Uint8Array(0);
+  private ctx: VirtioDeviceContext | null = null;
+  /** Guest buffers popped and held until a whole frame fits. */
+  private buffers: DescriptorChain[] = [];
+  private pending: Uint8Array[] = [];
+  private readonly scratch = new Uint8Array(EVENT_SIZE);
+
+  constructor(
+    readonly profile: InputProfile,
+    opts: { log?: Logger } = {},
+  ) {
+    super();
+    this.log = opts.log ?? silentLogger;
+  }
+
+  readConfig(offset: number, width: 1 | 2 | 4): number {
+    let v = 0;
+    for (let i = width - 1; i >= 0; i--) v = (v << 8) | this.configByte(offset + i);
+    return v >>> 0;
+  }
+
+  private configByte(off: number): number {
+    if (off === ConfigOffset.Select) return this.select;
+    if (off === ConfigOffset.Subsel) return this.subsel;
+    if (off === ConfigOffset.Size) return this.answer.length;
+    if (off >= CONFIG_UNION) return this.answer[off - CONFIG_UNION] ?? 0;
+    return 0;
+  }
+
+  writeConfig(offset: number, width: 1 | 2 | 4, value: number): void {
+    // Only select and subsel are writable; a wide write covering both sets both.
+    for (let i = 0; i < width; i++) {
+      const off = offset + i;
+      const b = (value >>> (8 * i)) & 0xff;
+      if (off === ConfigOffset.Select) this.select = b;
+      else if (off === ConfigOffset.Subsel) this.subsel = b;
+    }
+    this.answer = configAnswer(this.profile, this.select, this.subsel);
+  }
+
+  activate(ctx: VirtioDeviceContext): void {
+    this.ctx = ctx;
+    this.buffers = [];
+    this.queueNotify(QueueIndex.Status);
+    this.pump();
+  }
+
+  queueNotify(index: number): void {
+    if (!this.ctx) return;
+    if (index === QueueIndex.Event) this.pump();
+    else if (index === QueueIndex.Status) this.drainStatus();
+  }
+
+  reset(): void {
+    // The buffers belonged to the old rings; input typed for a driver that went away is stale.
+    this.ctx = null;
+    this.buffers = [];
+    this.pending = [];
+    this.select = this.subsel = 0;
+    this.answer = new Uint8Array(0);
+    this.leds = 0;
+  }
+
+  /** Whether a driver is attached and listening. */
+  get active(): boolean {
+    return this.ctx !== null;
+  }
+
+  /**
+   * Queue one frame; SYN_REPORT is appended. It reaches the guest whole as soon as the guest has posted
+   * enough buffers; until then it waits with at most {@link MAX_PENDING_FRAMES} others.
+   */
+  sendFrame(events: readonly InputEvent[]): void {
+    if (events.length === 0) return;
+    if (events.length + 1 > MAX_FRAME_EVENTS) {
+      this.stats.dropped++;
+      this.log.warn(
+        `virtio-input: dropped a frame of ${events.length} events (at most ${MAX_FRAME_EVENTS - 1})`,
+      );
+      return;
+    }
+    const bytes = new Uint8Array((events.length + 1) * EVENT_SIZE);
+    events.forEach((e, i) => encodeEvent(e, bytes.subarray(i * EVENT_SIZE, (i + 1) * EVENT_SIZE)));
+    encodeEvent({ type: Ev.Syn, code: SYN_REPORT, value: 0 }, bytes.subarray(events.length * EVENT_SIZE));
+    if (this.pending.length >= MAX_PENDING_FRAMES) {
+      this.pending.shift();
+      this.stats.dropped++;
+      if (this.stats.dropped === 1 || this.stats.dropped % 100 === 0)
+        this.log.warn(
+          `virtio-input ${this.profile.name}: guest not reading events; ${this.stats.dropped} frames dropped`,
+        );
+    }
+    this.pending.push(bytes);
+    this.pump();
+  }
+
+  /** Deliver as many whole frames as the guest's buffers allow. */
+  private pump(): void {
+    const ctx = this.ctx;
+    if (!ctx) return;
+    const q = ctx.queues[QueueIndex.Event];
+    if (!q) return;
+    let delivered = false;
+    while (this.pending.length > 0) {
+      const frame = this.pending[0];
+      const need = frame.length / EVENT_SIZE;
+      if (need > q.size) {
+        // This guest's queue can never hold the frame: drop it rather than stall everything behind it.
+        this.pending.shift();
+        this.stats.dropped++;
+        this.log.warn(`virtio-input: dropped a ${need}-event frame; the guest's event queue holds ${q.size}`);
+        continue;
+      }
+      while (this.buffers.length < need) {
+        const chain = q.pop();
+        if (!chain) break;
+        if (chain.writableLength < EVENT_SIZE || chain.readableLength > 0) {
+          this.stats.badBuffers++;
+          this.log.warn(
+            `virtio-input: event buffer ${chain.head} is not one writable 8-byte buffer; returned unused`,
+          );
+          q.push(chain.head, 0);
+          delivered = true;
+          continue;
+        }
+        this.buffers.push(chain);
+      }
+      if (this.buffers.length < need) break;
+      const chains = this.buffers.splice(0, need);
+      for (let i = 0; i < need; i++) {
+        const n = chains[i].writeBytes(0, frame.subarray(i * EVENT_SIZE, (i + 1) * EVENT_SIZE));
+        q.push(chains[i].head, n);
+      }
+      this.pending.shift();
+      this.stats.frames++;
+      this.stats.events += need;
+      delivered = true;
+      this.emit('delivered', need);
+    }
+    if (delivered) q.signal();
+  }
+
+  /** Events the guest sends to the device: LED changes (and sounds, which we have none of). */
+  private drainStatus(): void {
+    const q = this.ctx?.queues[QueueIndex.Status];
+    if (!q) return;
+    let any = false;
+    for (let chain = q.pop(); chain; chain = q.pop()) {
+      any = true;
+      const b = chain.readableLength === EVENT_SIZE ? chain.readBytes(0, EVENT_SIZE) : null;
+      const e = b && chain.writableLength === 0 ? decodeEvent(b) : null;
+      q.push(chain.head, 0);
+      if (!e) {
+        this.stats.badStatus++;
+        this.log.warn('virtio-input: status buffer is not one readable 8-byte event; ignored');
+        continue;
+      }
+      this.stats.statusEvents++;
+      const leds = this.profile.events.get(Ev.Led);
+      if (e.type === Ev.Led && leds?.includes(e.code)) {
+        const on = e.value !== 0;
+        this.leds = on ? this.leds | (1 << e.code) : this.leds & ~(1 << e.code);
+        this.emit('led', { code: e.code, on, leds: this.leds });
+      } else {
+        this.log.debug(`virtio-input: status event type ${e.type} code ${e.code} ignored`);
+      }
+    }
+    if (any) q.signal();
+  }
+}
