@@ -165,7 +165,13 @@ const DEFAULT_MANIFEST = {
   name: 'virtio-desktop',
   memory: '512M',
   cpus: 2,
-  devices: [{ package: '@virtio-desktop/virtio-power' }, { package: '@virtio-desktop/virtio-fb' }],
+  devices: [
+    { package: '@virtio-desktop/virtio-power' },
+    { package: '@virtio-desktop/virtio-fb' },
+    { package: '@virtio-desktop/virtio-input', device: 'keyboard' },
+    { package: '@virtio-desktop/virtio-input', device: 'pointer' },
+    { package: '@virtio-desktop/virtio-input', device: 'touch' },
+  ],
 };
 
 async function readImage(file: string, what: string, baseDir: string): Promise<Uint8Array> {
