@@ -1,0 +1,262 @@
+/**
+ * The conformance check (guest/tools/vdesk-conform.c, in the test image as /usr/bin/vdesk-conform) run inside
+ * the real guest: on our machine, where everything that has landed must be met, and on QEMU's riscv64 `virt`
+ * machine with QEMU's own virtio devices, which has no virtio-power and so does not conform. Every line the
+ * check prints is asserted against a table here, and the lines must be exactly the requirements
+ * spec/virtio-desktop.md numbers, in its order.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { guestCommand, guestImages, root, startVdesk, vdesk, type GuestImages } from './guest.js';
+
+type Status = 'met' | 'not-met' | 'n/a';
+interface Line {
+  status: Status;
+  detail: string;
+}
+interface Report {
+  lines: Map<string, Line>;
+  order: string[];
+  summary: string;
+  exit: number;
+}
+
+const SCRIPT = 'vdesk-conform; echo CONFORM-EXIT=$?';
+
+/** The requirement IDs of the spec, in order: the check must print exactly these. */
+function specIds(): string[] {
+  const text = readFileSync(path.join(root, 'spec/virtio-desktop.md'), 'utf8');
+  return [...text.matchAll(/\*\*(V[DG]-\d+)\*\*/g)].map((m) => m[1]);
+}
+
+function parse(console: string): Report {
+  const lines = new Map<string, Line>();
+  const order: string[] = [];
+  for (const raw of console.split(/\r?\n/)) {
+    const m = /^(V[DG]-\d+) (met|not-met|n\/a) (.*)$/.exec(raw);
+    if (!m) continue;
+    order.push(m[1]);
+    lines.set(m[1], { status: m[2] as Status, detail: m[3] });
+  }
+  const summary = /^summary: .*$/m.exec(console)?.[0] ?? '';
+  const exit = Number(/^CONFORM-EXIT=(\d+)$/m.exec(console)?.[1] ?? -1);
+  return { lines, order, summary, exit };
+}
+
+/** Expected status of every requirement; IDs not listed are expected to be n/a. */
+function expectLines(r: Report, met: string[], notMet: string[], either: string[] = []): void {
+  expect(r.order).toEqual(specIds());
+  for (const id of specIds()) {
+    const got = r.lines.get(id);
+    const want: Status = met.includes(id) ? 'met' : notMet.includes(id) ? 'not-met' : 'n/a';
+    const line = `${id} ${got?.status} ${got?.detail}`;
+    if (either.includes(id)) expect(['met', 'not-met'], line).toContain(got?.status);
+    else expect(`${id} ${got?.status}`, line).toBe(`${id} ${want}`);
+  }
+}
+
+const range = (prefix: string, from: number, to: number) =>
+  Array.from({ length: to - from + 1 }, (_, i) => `${prefix}-${from + i}`);
+
+/**
+ * The input devices to put in the manifest, if @virtio-desktop/virtio-input has landed: it must export a
+ * record of plugins with a keyboard and an absolute pointer (a touch screen is optional). Until then (its
+ * dist is an empty module) the machine has no input device and the input requirements are expected not met.
+ */
+async function inputDevices(): Promise<{ devices: object[]; touch: boolean } | null> {
+  const dist = path.join(root, 'packages/virtio-input/dist/index.js');
+  if (!existsSync(dist)) return null;
+  const mod = (await import(pathToFileURL(dist).href)) as Record<string, unknown>;
+  const rec = mod.default ?? mod.plugins;
+  if (typeof rec !== 'object' || rec === null) return null;
+  const names = Object.entries(rec as Record<string, unknown>)
+    .filter(([, p]) => typeof p === 'object' && p !== null && 'create' in p && 'parseOptions' in p)
+    .map(([k]) => k);
+  const kbd = names.find((n) => /key/i.test(n));
+  const ptr = names.find((n) => /pointer|tablet|mouse/i.test(n));
+  const touch = names.find((n) => /touch/i.test(n));
+  if (!kbd || !ptr) return null;
+  const dev = (device: string) => ({ package: '@virtio-desktop/virtio-input', device });
+  return { devices: [dev(kbd), dev(ptr), ...(touch ? [dev(touch)] : [])], touch: touch !== undefined };
+}
+
+let img: GuestImages;
+let dir: string;
+let input: { devices: object[]; touch: boolean } | null;
+beforeAll(async () => {
+  img = guestImages();
+  dir = mkdtempSync(path.join(tmpdir(), 'vdesk-conform-'));
+  input = await inputDevices();
+});
+
+function manifest(name: string): string {
+  const f = path.join(dir, `${name}.json`);
+  writeFileSync(
+    f,
+    JSON.stringify({
+      name,
+      memory: '256M',
+      cpus: 2,
+      devices: [
+        { package: '@virtio-desktop/virtio-power' },
+        { package: '@virtio-desktop/virtio-fb', options: { width: 1024, height: 768 } },
+        { package: '@virtio-desktop/virtio-blk', id: 'disk', options: { size: '8M' } },
+        ...(input?.devices ?? []),
+      ],
+    }),
+  );
+  return f;
+}
+
+const runArgs = (m: string, cmdline: string) => [
+  'run',
+  m,
+  '--kernel',
+  img.kernel,
+  '--initrd',
+  img.initrd,
+  '--no-viewer',
+  '--append',
+  cmdline,
+];
+
+/** What our machine meets whatever else is attached (riscv64 parts, devices, transport, map, boot). */
+const OURS_MET = [
+  ...range('VD', 301, 308),
+  ...range('VD', 401, 403),
+  ...range('VD', 410, 413),
+  ...range('VD', 420, 422),
+  'VD-440',
+  'VD-441',
+  ...range('VD', 501, 504),
+  ...range('VD', 601, 603),
+  ...range('VD', 701, 704),
+  ...range('VG', 901, 904),
+  'VG-906',
+];
+
+/** The input lines for our machine: met once virtio-input has landed, not met (no device at all) before. */
+function oursInput(): { met: string[]; notMet: string[] } {
+  if (input)
+    return { met: ['VD-430', 'VD-431', 'VD-432', 'VD-434', ...(input.touch ? ['VD-433'] : [])], notMet: [] };
+  return { met: [], notMet: ['VD-430', 'VD-431'] };
+}
+
+describe('vdesk-conform on our machine', () => {
+  it('meets every requirement that has landed; the mandatory gaps are exactly the missing input devices', async () => {
+    const r = await vdesk(runArgs(manifest('conform'), `console=ttyS0 ${guestCommand(SCRIPT)}`));
+    const rep = parse(r.stdout);
+    const { met, notMet } = oursInput();
+    expectLines(rep, [...OURS_MET, ...met], notMet);
+    expect(rep.lines.get('VD-410')?.detail).toBe('one virtio-power device: virtio0@0x10001000');
+    expect(rep.lines.get('VD-601')?.detail).toMatch(
+      /^virtio-power virtio0@0x10001000 size 0x1000 source 32,/,
+    );
+    expect(rep.lines.get('VD-413')?.detail).toMatch(
+      /^2 harts, RAM 0x80000000\+0x10000000, riscv-plic, spec 0\.1/,
+    );
+    expect(rep.lines.get('VD-421')?.detail).toBe('card0-Virtual-1 EDID 1024x768');
+    expect(rep.lines.get('VD-704')?.detail).toMatch(
+      /^compatible "virtio-desktop,riscv64", model "virtio-desktop/,
+    );
+    if (input) {
+      expect(rep.summary).toMatch(/: conforms$/);
+      expect(rep.exit).toBe(0);
+    } else {
+      expect(rep.summary).toMatch(/\(2 mandatory: VD-430 VD-431\), \d+ n\/a: does not conform$/);
+      expect(rep.exit).toBe(1);
+    }
+    expect(r.code).toBe(0);
+  });
+
+  it('sees a hotplugged disk in a free slot of the window, listed in the inventory (VD-505)', async () => {
+    const a = startVdesk(runArgs(manifest('conformhp'), 'console=ttyS0'), 'VDESK-INIT-READY');
+    await a.ready;
+    const h = await vdesk([
+      'hotplug',
+      '--machine',
+      'conformhp',
+      '@virtio-desktop/virtio-blk',
+      '--options',
+      '{"size":"4M"}',
+    ]);
+    expect(h.stdout).toMatch(/added virtio-blk\d+ at 0x1000[0-9a-f]000 \(irq \d+\)/);
+    await new Promise((res) => setTimeout(res, 1500));
+    const mark = a.out.text.length;
+    a.p.stdin?.write(`${SCRIPT}\n`);
+    await a.waitFor(/CONFORM-EXIT=\d+/, mark);
+    a.p.stdin?.write('poweroff\n');
+    expect(await a.exited).toBe(0);
+    const rep = parse(a.out.text.slice(mark));
+    const { met, notMet } = oursInput();
+    expectLines(rep, [...OURS_MET, ...met, 'VD-505'], notMet);
+    expect(rep.lines.get('VD-505')?.detail).toBe('hotplugged devices sit in free slots of the window');
+    expect(rep.lines.get('VD-440')?.detail).toBe('SEG_MAX, BLK_SIZE and FLUSH on every block device');
+    expect(rep.lines.get('VD-413')?.detail).toMatch(/entries match the devices$/);
+  });
+});
+
+/** QEMU's major version: 7.2 (Debian bookworm) is the one the table below was written against. */
+function qemuMajor(): number {
+  const v = execFileSync('qemu-system-riscv64', ['--version'], { encoding: 'utf8' });
+  return Number(/version (\d+)\./.exec(v)?.[1] ?? 0);
+}
+
+function runQemu(disk: string): Promise<string> {
+  const args = [
+    ...['-M', 'virt', '-m', '256', '-smp', '2', '-nographic', '-bios', 'default', '-no-reboot'],
+    ...['-kernel', img.kernel, '-initrd', img.initrd],
+    ...[
+      '-device',
+      'virtio-gpu-device',
+      '-device',
+      'virtio-keyboard-device',
+      '-device',
+      'virtio-tablet-device',
+    ],
+    ...['-drive', `file=${disk},if=none,format=raw,id=d0`, '-device', 'virtio-blk-device,drive=d0'],
+    // QEMU 7.2 makes virtio-mmio transports legacy (version 1) unless told otherwise (guest/README.md).
+    ...['-global', 'virtio-mmio.force-legacy=false'],
+    ...['-append', `console=ttyS0 panic=-1 ${guestCommand(SCRIPT)}`],
+  ];
+  return new Promise((resolve, reject) => {
+    execFile('qemu-system-riscv64', args, { timeout: 180_000, maxBuffer: 16 << 20 }, (err, stdout) =>
+      err
+        ? reject(new Error(`qemu-system-riscv64 failed: ${err.message}\n${stdout.slice(-2000)}`))
+        : resolve(stdout),
+    );
+  });
+}
+
+describe('vdesk-conform on qemu-system-riscv64 -M virt', () => {
+  it("does not conform: no virtio-power, QEMU's own map and identity; its devices meet their profiles", async () => {
+    const disk = path.join(dir, 'qemu.img');
+    writeFileSync(disk, Buffer.alloc(8 << 20));
+    const rep = parse(await runQemu(disk));
+    // Newer QEMUs list riscv,isa-extensions, bundle an OpenSBI with DBCN and give the tablet REL_HWHEEL.
+    const either = qemuMajor() === 7 ? [] : ['VD-302', 'VD-307', 'VD-432'];
+    expectLines(
+      rep,
+      [
+        ...['VD-301', 'VD-303', 'VD-304', 'VD-305', 'VD-306', 'VD-308'],
+        ...['VD-401', 'VD-402', 'VD-403', 'VD-420', 'VD-421', 'VD-422', 'VD-430', 'VD-431', 'VD-434'],
+        ...['VD-440', 'VD-441', 'VD-501', 'VD-502', 'VD-504', 'VD-603', 'VD-701', 'VD-702', 'VD-703'],
+        ...['VG-901', 'VG-902', 'VG-904', 'VG-906'],
+      ],
+      ['VD-302', 'VD-307', 'VD-410', 'VD-432', 'VD-503', 'VD-601', 'VD-602', 'VD-704'],
+      either,
+    );
+    expect(rep.lines.get('VD-410')?.detail).toBe('no virtio-power device (ID 63)');
+    expect(rep.lines.get('VD-601')?.detail).toBe('no virtio-power device');
+    expect(rep.lines.get('VD-602')?.detail).toMatch(/on source [1-8], not 3\d/);
+    expect(rep.lines.get('VD-704')?.detail).toMatch(/^compatible "riscv-virtio"/);
+    expect(rep.lines.get('VD-430')?.detail).toMatch(/"QEMU Virtio Keyboard"/);
+    expect(rep.lines.get('VD-431')?.detail).toMatch(/"QEMU Virtio Tablet" \(0\.\.32767 x 0\.\.32767\)/);
+    expect(rep.summary).toMatch(/VD-410 VD-601 VD-704\), \d+ n\/a: does not conform$/);
+    expect(rep.exit).toBe(1);
+  });
+});
