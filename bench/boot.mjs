@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+// Boot benchmark: the guest kernel and initramfs from guest/build.sh booted to the init marker and powered
+// off, on our machine (`vdesk run`, host SBI, 2 harts) and on qemu-system-riscv64 -M virt (OpenSBI, 2
+// harts) with the same devices (virtio-blk, virtio-gpu) in the same run, alternating. Reports the time
+// to the marker and to exit: medians (min–max) over RUNS, and ours/QEMU.
+//
+//   node bench/boot.mjs [--runs 5]
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const root = path.resolve(import.meta.dirname, '..');
+const { values } = parseArgs({ options: { runs: { type: 'string' } } });
+const RUNS = Number(values.runs ?? 5);
+const out = execFileSync('bash', [path.join(root, 'guest/build.sh')], {
+  encoding: 'utf8',
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+const get = (k) => new RegExp(`^${k}=(.*)$`, 'm').exec(out)[1];
+const kernel = get('KERNEL');
+const initrd = get('INITRD');
+const dir = mkdtempSync(path.join(tmpdir(), 'vdesk-bench-boot-'));
+const disk = path.join(dir, 'disk.img');
+writeFileSync(disk, Buffer.alloc(16 << 20));
+const manifest = path.join(dir, 'boot.json');
+writeFileSync(
+  manifest,
+  JSON.stringify({
+    name: 'bench-boot',
+    memory: '512M',
+    cpus: 2,
+    devices: [
+      { package: '@virtio-desktop/virtio-power' },
+      { package: '@virtio-desktop/virtio-blk', options: { image: 'disk.img' } },
+      { package: '@virtio-desktop/virtio-fb' },
+    ],
+  }),
+);
+const append = `console=ttyS0 vdesk.cmd=${Buffer.from('true').toString('base64')}`;
+const MARKER = 'VDESK-INIT-READY';
+
+function timed(bin, args) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let text = '';
+    let marker = 0;
+    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    p.stdout.on('data', (d) => {
+      text += d;
+      if (!marker && text.includes(MARKER)) marker = performance.now() - t0;
+    });
+    const t = setTimeout(() => p.kill('SIGKILL'), 300_000);
+    p.on('close', () => {
+      clearTimeout(t);
+      if (!marker) reject(new Error(`${bin}: no ${MARKER}:\n${text.slice(-1500)}`));
+      else resolve({ marker: marker / 1000, exit: (performance.now() - t0) / 1000 });
+    });
+  });
+}
+
+const ours = () =>
+  timed(process.execPath, [
+    path.join(root, 'apps/cli/dist/index.js'),
+    'run',
+    manifest,
+    '--kernel',
+    kernel,
+    '--initrd',
+    initrd,
+    '--no-viewer',
+    '--append',
+    append,
+  ]);
+const qemu = () =>
+  timed('qemu-system-riscv64', [
+    '-M', 'virt', '-m', '512', '-smp', '2', '-nographic', '-no-reboot', '-global', 'virtio-mmio.force-legacy=false',
+    '-kernel', kernel, '-initrd', initrd, '-append', append,
+    '-drive', `file=${disk},if=none,format=raw,id=d0`, '-device', 'virtio-blk-device,drive=d0',
+    '-device', 'virtio-gpu-device',
+  ]); // prettier-ignore
+
+const o = [];
+const q = [];
+for (let i = 0; i < RUNS; i++) {
+  o.push(await ours());
+  q.push(await qemu());
+}
+const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (xs) => `${med(xs).toFixed(2)} s (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+console.log(`boot: same kernel and initramfs, 2 harts, blk + gpu, ${RUNS} runs each, median (min–max)`);
+for (const k of ['marker', 'exit']) {
+  const a = o.map((r) => r[k]);
+  const b = q.map((r) => r[k]);
+  console.log(
+    `  to ${k === 'marker' ? 'init marker' : 'exit      '}: ours ${fmt(a)}, qemu ${fmt(b)}, ours/qemu ${(med(a) / med(b)).toFixed(2)}`,
+  );
+}
