@@ -9,6 +9,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { guestCommand, guestImages, root, startVdesk, vdesk, type GuestImages } from './guest.js';
 
@@ -232,5 +233,48 @@ describe('vdesk-conform on qemu-system-riscv64 -M virt', () => {
     expect(rep.lines.get('VD-431')?.detail).toMatch(/"QEMU Virtio Tablet" \(0\.\.32767 x 0\.\.32767\)/);
     expect(rep.summary).toMatch(/VD-410 VD-601 VD-704\), \d+ n\/a: does not conform$/);
     expect(rep.exit).toBe(1);
+  });
+});
+
+interface MachineMap {
+  test: { base: number; size: number };
+  clint: { base: number; size: number };
+  plic: { base: number; size: number };
+  uart: { base: number; size: number; irq: number };
+  virtio: { base: number; slotSize: number; slots: number; firstIrq: number };
+  powerSlot: number;
+  ram: { base: number };
+  plicSources: number;
+  timebaseFrequency: number;
+}
+
+describe('spec §6.1 and packages/machine', () => {
+  it("the spec's riscv64 table is exactly the map packages/machine implements", async () => {
+    const dist = pathToFileURL(path.join(root, 'packages/machine/dist/index.js')).href;
+    const m = ((await import(dist)) as { RiscvMap: MachineMap }).RiscvMap;
+    const spec = readFileSync(path.join(root, 'spec/virtio-desktop.md'), 'utf8');
+    const rows = spec.slice(spec.indexOf('### 6.1'), spec.indexOf('### 6.2')).split('\n');
+    const hex = (n: number) => {
+      const h = n.toString(16).toUpperCase().padStart(8, '0');
+      return `0x${h.slice(0, 4)}_${h.slice(4)}`;
+    };
+    const row = (base: number, size: number) =>
+      rows.find((l) => l.startsWith(`| ${hex(base)}–${hex(base + size - 1)} |`));
+    const w = m.virtio;
+    expect(row(m.test.base, m.test.size)).toMatch(/SiFive test finisher/);
+    expect(row(m.clint.base, m.clint.size)).toMatch(/\| CLINT: /);
+    expect(row(m.plic.base, m.plic.size)).toMatch(new RegExp(`\\| PLIC: .*; sources 1–${m.plicSources} \\|`));
+    expect(row(m.uart.base, m.uart.size)).toMatch(new RegExp(`UART .*\\| ${m.uart.irq} \\|$`));
+    expect(row(w.base + m.powerSlot * w.slotSize, w.slotSize)).toMatch(
+      new RegExp(`slot ${m.powerSlot}: virtio-power .*\\| ${w.firstIrq + m.powerSlot} \\|$`),
+    );
+    expect(row(w.base + w.slotSize, (w.slots - 1) * w.slotSize)).toMatch(
+      new RegExp(
+        `slots 1–${w.slots - 1}: slot i at ${hex(w.base)} \\+ 0x${w.slotSize.toString(16)}·i \\| ${w.firstIrq} \\+ i \\|$`,
+      ),
+    );
+    expect(rows.find((l) => l.startsWith(`| ${hex(m.ram.base)}– |`))).toMatch(/\| RAM /);
+    expect(spec).toMatch(new RegExp(`riscv64 slot 0,\\s+${hex(w.base)}, source ${w.firstIrq};`));
+    expect(spec).toContain(`The timebase SHOULD be ${m.timebaseFrequency / 1e6} MHz`);
   });
 });
