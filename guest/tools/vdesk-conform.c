@@ -543,7 +543,7 @@ struct archmap {
 	uint64_t ram, window, stride;
 	unsigned slots, first;
 };
-static const struct archmap maps[] = {
+static const struct archmap maps[OTHER + 1] = {
     [RISCV64] = {0x80000000ull, 0x10001000ull, 0x1000, 32, 32},
     [ARM64] = {0x40000000ull, 0x0a000000ull, 0x200, 32, 16},
 };
