@@ -1,5 +1,5 @@
 /**
- * The riscv64 memory map of a virtio-desktop machine (spec/virtio-desktop.md, "riscv64 memory map").
+ * The riscv64 memory map of a virtio-desktop machine (spec/virtio-desktop.md §6.1).
  * Low devices follow QEMU's `virt` board (hw/riscv/virt.c) so that firmware and kernels that know that
  * board find familiar addresses; the virtio window is wider than QEMU's eight slots because a desktop
  * needs more devices, and its interrupts start at 32 so they never collide with the UART's.

@@ -1,5 +1,5 @@
 /**
- * The device tree of a riscv64 virtio-desktop machine (spec/virtio-desktop.md, "riscv64 device tree"),
+ * The device tree of a riscv64 virtio-desktop machine (spec/virtio-desktop.md §3.1 and §5.1),
  * shaped like QEMU virt's so Linux and OpenSBI need nothing new. Every part describes its own node; this
  * file only arranges them.
  */
