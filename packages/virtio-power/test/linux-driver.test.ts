@@ -75,6 +75,8 @@ describe('virtio_power.ko', () => {
     const initrd = join(work, 'initrd.cpio.gz');
     writeFileSync(initrd, Buffer.concat([readFileSync(paths.initrd), cpio.stdout]));
     const script = [
+      // The test image's /init loads the module at boot; start from a kernel without it.
+      'rmmod virtio_power 2>/dev/null',
       'insmod /virtio_power.ko; echo "INSMOD=$?"',
       'test -d /sys/bus/virtio/drivers/virtio_power && echo DRIVER-REGISTERED',
       'rmmod virtio_power; echo "RMMOD=$?"',
