@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -34,6 +35,27 @@ describe('vdesk', () => {
     const r = await vdesk('validate', fx('good.json'));
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/good\.json: ok \(1 CPU, 64 MiB, 1 device\)/);
+  });
+
+  it('validates every example manifest in the repository', async () => {
+    const dir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../examples');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.json'));
+    expect(files.length).toBeGreaterThanOrEqual(3);
+    for (const f of files) {
+      const r = await vdesk('validate', path.join(dir, f));
+      expect([f, r.err, r.code]).toEqual([f, '', 0]);
+    }
+  });
+
+  it('gives one clear line for bad input commands with no machine running', async () => {
+    await mistake(['key', '--machine', 'no-such-machine', 'a'], /no machine is listening/);
+    await mistake(['scroll', '--machine', 'x', 'lots'], /DY must be a number/, 2);
+    await mistake(['scroll', '--machine', 'x', '1000'], /within -100\.\.100/, 2);
+    await mistake(['move', '--machine', 'x', '1'], /move needs X and Y/, 2);
+    await mistake(['resize', '--machine', 'x', 'big'], /resize needs one size/, 2);
+    await mistake(['touch', '--machine', 'x', '--json', '{'], /not valid JSON/, 2);
+    await mistake(['touch', '--machine', 'x', fx('nope.json')], /no such file/);
+    await mistake(['unplug'], /unplug needs one device id/, 2);
   });
 
   const cases: [string, string[], RegExp, number?][] = [
