@@ -1,0 +1,126 @@
+/**
+ * virtio-net end to end with the real guest: Linux's virtio_net driver on our device, the user-mode
+ * network's DHCP, DNS and ping, an HTTP page and a 2 MiB download from a server on the host's loopback,
+ * and two machines in one process cabled by a pair backend pinging each other.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, mkdtempSync, writeFileSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { RiscvMachine, createRiscvParts, parseManifest } from '@virtio-desktop/machine';
+import { nodeModuleLoader } from '@virtio-desktop/machine/node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { guestCommand, guestImages, root, vdesk, type GuestImages } from './guest.js';
+
+let img: GuestImages;
+let dir: string;
+let server: Server;
+let port = 0;
+const big = Buffer.alloc(2 << 20);
+for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 11)) & 255;
+
+beforeAll(async () => {
+  img = guestImages();
+  dir = mkdtempSync(path.join(tmpdir(), 'vdesk-net-'));
+  server = createServer((req, res) => {
+    if (req.url === '/big') res.end(big);
+    else res.end(`hello from the host, you asked for ${req.url}\n`);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  port = (server.address() as { port: number }).port;
+});
+afterAll(() => server?.close());
+
+/** Configure eth0 with busybox udhcpc (it needs a script to apply the lease). */
+const DHCP = [
+  'printf \'#!/bin/sh\\n[ "$1" = bound ] && ip addr add $ip/$mask dev $interface && ip route add default via $router\\nexit 0\\n\' > /tmp/dhcp.sh',
+  'chmod +x /tmp/dhcp.sh',
+  'ip link set eth0 up',
+  'udhcpc -i eth0 -s /tmp/dhcp.sh -q -n -t 5 >/dev/null 2>&1 && echo DHCP-OK',
+].join('; ');
+
+describe('virtio-net with Linux', () => {
+  it('user-mode network: DHCP, ping and DNS of the gateway, HTTP from the host loopback', async () => {
+    const m = path.join(dir, 'user.json');
+    writeFileSync(
+      m,
+      JSON.stringify({
+        name: 'netuser',
+        memory: '256M',
+        cpus: 1,
+        devices: [
+          { package: '@virtio-desktop/virtio-power' },
+          { package: '@virtio-desktop/virtio-net', id: 'net', options: { pcap: 'user.pcap' } },
+        ],
+      }),
+    );
+    const script = [
+      DHCP,
+      'ip -4 addr show eth0 | grep -o "inet [0-9./]*"',
+      'ping -c 2 -W 5 10.0.2.2 >/dev/null && echo PING-OK',
+      'nslookup host.vdesk 10.0.2.3 2>/dev/null | grep -q 10.0.2.2 && echo DNS-OK',
+      'nslookup example.com 10.0.2.3 >/dev/null 2>&1 || echo NXDOMAIN-OK',
+      `wget -q -O - http://10.0.2.2:${port}/page`,
+      `echo BIG=$(wget -q -O - http://10.0.2.2:${port}/big | md5sum)`,
+    ].join('; ');
+    const r = await vdesk([
+      'run',
+      m,
+      '--kernel',
+      img.kernel,
+      '--initrd',
+      img.initrd,
+      '--no-viewer',
+      '--append',
+      `console=ttyS0 ${guestCommand(script)}`,
+    ]);
+    expect(r.stdout).toContain('DHCP-OK');
+    expect(r.stdout).toContain('inet 10.0.2.15/24');
+    expect(r.stdout).toContain('PING-OK');
+    expect(r.stdout).toContain('DNS-OK');
+    expect(r.stdout).toContain('NXDOMAIN-OK');
+    expect(r.stdout).toContain('hello from the host, you asked for /page');
+    expect(r.stdout).toContain(`BIG=${createHash('md5').update(big).digest('hex')}`);
+    expect(r.code).toBe(0);
+    // The pcap holds the traffic: a header plus many records.
+    const pcap = readFileSync(path.join(dir, 'user.pcap'));
+    expect(pcap.readUInt32LE(0)).toBe(0xa1b2c3d4);
+    expect(statSync(path.join(dir, 'user.pcap')).size).toBeGreaterThan(big.length);
+  });
+
+  it('two machines on a pair backend ping each other', async () => {
+    const make = async (name: string, ip: string, peer: string) => {
+      const manifest = parseManifest({
+        name,
+        memory: '128M',
+        cpus: 1,
+        devices: [
+          { package: '@virtio-desktop/virtio-power' },
+          { package: '@virtio-desktop/virtio-net', options: { backend: 'pair:t1' } },
+        ],
+        boot: {
+          cmdline: `console=ttyS0 ${guestCommand(`ip link set eth0 up; ip addr add ${ip}/24 dev eth0; ping -c 3 -W 10 ${peer} >/dev/null && echo ${name}-PING-OK; sleep 3`)}`,
+        },
+      });
+      const machine = await RiscvMachine.create({
+        manifest,
+        parts: createRiscvParts(),
+        images: {
+          kernel: new Uint8Array(readFileSync(img.kernel)),
+          initrd: new Uint8Array(readFileSync(img.initrd)),
+        },
+        loadModule: nodeModuleLoader(path.join(root, 'apps/cli'), []),
+      });
+      let out = '';
+      machine.on('console', (b) => (out += Buffer.from(b).toString('latin1')));
+      return { machine, out: () => out };
+    };
+    const a = await make('alpha', '192.168.7.1', '192.168.7.2');
+    const b = await make('beta', '192.168.7.2', '192.168.7.1');
+    const [ea, eb] = await Promise.all([a.machine.run(), b.machine.run()]);
+    expect(a.out()).toContain('alpha-PING-OK');
+    expect(b.out()).toContain('beta-PING-OK');
+    expect([ea.kind, eb.kind]).toEqual(['poweroff', 'poweroff']);
+  });
+});
