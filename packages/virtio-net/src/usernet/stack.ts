@@ -364,7 +364,11 @@ export class UserNet implements NetBackend {
     };
     this.conns.set(key, c);
     this.stats.tcpConnections++;
-    this.timer ??= setInterval(() => this.tick(), RTO_MS / 2);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.tick(), RTO_MS / 2);
+      // The retransmission clock alone must not keep a Node host alive.
+      (this.timer as { unref?: () => void }).unref?.();
+    }
     c.sock = this.host.tcpConnect(t.dport, {
       onConnect: () => {
         c.state = 'established';
