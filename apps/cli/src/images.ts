@@ -36,3 +36,25 @@ export async function defaultImages(): Promise<{ kernel: string; initrd: string 
     );
   return { kernel, initrd };
 }
+
+/** The desktop image (guest/desktop/build.sh): root filesystem, its kernel and command line. */
+export interface DesktopImage {
+  image: string;
+  kernel: string;
+  append: string;
+}
+
+/** The desktop image if it has been built, else null (never builds: that takes minutes and the network). */
+export async function desktopImage(): Promise<DesktopImage | null> {
+  const root = repoRoot();
+  const script = root && path.join(root, 'guest', 'desktop', 'build.sh');
+  if (!script || !existsSync(script)) return null;
+  const out = await new Promise<string | null>((resolve) => {
+    execFile('bash', [script, '--print-paths'], (err, stdout) => resolve(err ? null : stdout));
+  });
+  const get = (k: string): string | undefined => out?.match(new RegExp(`^${k}=(.*)$`, 'm'))?.[1];
+  const image = get('DESKTOP_IMAGE');
+  const kernel = get('KERNEL');
+  const append = get('APPEND');
+  return image && kernel && append ? { image, kernel, append } : null;
+}

@@ -11,15 +11,16 @@ import {
 import { loadManifestFile, nodeModuleLoader } from '@virtio-desktop/machine/node';
 import { CliError } from '../errors.js';
 import { cliSearchDirs } from '../paths.js';
-import { defaultImages } from '../images.js';
+import { defaultImages, desktopImage, type DesktopImage } from '../images.js';
 import { attachConsole } from '../console.js';
 import { makeLogger } from '../log.js';
 import { Session } from '../session.js';
 
 export const runHelp = `Usage: vdesk run [manifest.json] [options]
 
-Boots a machine. Without a manifest: the default machine with the default guest image (built with
-guest/build.sh and cached under ~/.cache/virtio-desktop).
+Boots a machine. With no arguments at all: the desktop (X, twm, xterm on a virtio-blk root disk in
+copy-on-write mode) when guest/desktop/build.sh has built it. Without a manifest otherwise: the default
+machine with the test guest image (built with guest/build.sh and cached under ~/.cache/virtio-desktop).
 
 Options (override the manifest):
   --kernel PATH        RISC-V Linux Image
@@ -77,9 +78,15 @@ export async function run(args: string[]): Promise<number> {
   const log = makeLogger(v['log-level'] ?? 'warn');
 
   const file = positionals[0];
+  // Nothing given at all: the desktop, when guest/desktop/build.sh has built it.
+  const desktop =
+    !file && v.kernel === undefined && v.initrd === undefined && v.append === undefined
+      ? await desktopImage()
+      : null;
+  if (desktop) process.stderr.write(`vdesk: booting the desktop image ${desktop.image}\n`);
   const base: Manifest = file
     ? await loadManifestFile(file)
-    : parseManifest(DEFAULT_MANIFEST, 'default manifest');
+    : parseManifest(desktop ? desktopManifest(desktop) : DEFAULT_MANIFEST, 'default manifest');
   const baseDir = file ? path.dirname(path.resolve(file)) : process.cwd();
   const raw = {
     ...base,
@@ -173,6 +180,19 @@ const DEFAULT_MANIFEST = {
     { package: '@virtio-desktop/virtio-input', device: 'touch' },
   ],
 };
+
+/** The default machine with the desktop image's disk (copy-on-write: the built image stays pristine). */
+function desktopManifest(d: DesktopImage) {
+  return {
+    ...DEFAULT_MANIFEST,
+    memory: '1G',
+    devices: [
+      ...DEFAULT_MANIFEST.devices,
+      { package: '@virtio-desktop/virtio-blk', options: { image: d.image, overlay: true } },
+    ],
+    boot: { kernel: d.kernel, cmdline: d.append },
+  };
+}
 
 async function readImage(file: string, what: string, baseDir: string): Promise<Uint8Array> {
   const p = path.resolve(baseDir, file);
