@@ -9,9 +9,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { fmt as fmtN, med, writeJson } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
-const { values } = parseArgs({ options: { runs: { type: 'string' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' } } });
 const RUNS = Number(values.runs ?? 3);
 const out = execFileSync('bash', [path.join(root, 'guest/build.sh')], {
   encoding: 'utf8',
@@ -87,12 +88,13 @@ for (let i = 0; i < RUNS; i++) {
   o.push(await ours());
   q.push(await qemu());
 }
-const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (xs) =>
-  `${med(xs).toFixed(1)} MB/s (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
+const fmt = (xs) => `${fmtN(xs, 1)} MB/s`;
 console.log(`virtio-blk: dd 48 MiB, bs=1M, O_DIRECT, in the guest; ${RUNS} runs each, median (min–max)`);
+const rows = [];
 for (const k of ['write', 'read']) {
   const a = o.map((r) => r[k]);
   const b = q.map((r) => r[k]);
   console.log(`  ${k.padEnd(5)}: ours ${fmt(a)}, qemu ${fmt(b)}, ours/qemu ${(med(a) / med(b)).toFixed(2)}`);
+  rows.push({ name: `virtio-blk dd ${k} 48 MiB`, unit: 'MB/s', ours: a, qemu: b, higherIsBetter: true });
 }
+if (values.json) writeJson(values.json, rows);

@@ -10,9 +10,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { fmt as fmtN, med, writeJson } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
-const { values } = parseArgs({ options: { runs: { type: 'string' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' } } });
 const RUNS = Number(values.runs ?? 5);
 const out = execFileSync('bash', [path.join(root, 'guest/build.sh')], {
   encoding: 'utf8',
@@ -87,13 +88,14 @@ for (let i = 0; i < RUNS; i++) {
   o.push(await ours());
   q.push(await qemu());
 }
-const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (xs) => `${med(xs).toFixed(2)} s (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+const fmt = (xs) => `${fmtN(xs, 2)} s`;
 console.log(`boot: same kernel and initramfs, 2 harts, blk + gpu, ${RUNS} runs each, median (min–max)`);
+const rows = [];
 for (const k of ['marker', 'exit']) {
   const a = o.map((r) => r[k]);
   const b = q.map((r) => r[k]);
-  console.log(
-    `  to ${k === 'marker' ? 'init marker' : 'exit      '}: ours ${fmt(a)}, qemu ${fmt(b)}, ours/qemu ${(med(a) / med(b)).toFixed(2)}`,
-  );
+  const what = k === 'marker' ? 'init marker' : 'power-off  ';
+  console.log(`  to ${what}: ours ${fmt(a)}, qemu ${fmt(b)}, ours/qemu ${(med(a) / med(b)).toFixed(2)}`);
+  rows.push({ name: `Boot to ${what.trim()} (2 harts)`, unit: 's', ours: a, qemu: b, higherIsBetter: false });
 }
+if (values.json) writeJson(values.json, rows);
