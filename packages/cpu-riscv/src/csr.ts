@@ -130,6 +130,8 @@ function read(h: Hart, csr: number): boolean {
     default:
       // PMP (present, not enforced: RAM is open to every mode), hardware performance counters and
       // their events read as zero, as implementations without them may do.
+      // pmpcfg1, 3, ... exist only on RV32.
+      if (csr >= 0x3a0 && csr <= 0x3af && csr & 1) return false;
       if (
         (csr >= 0x3a0 && csr <= 0x3ef) ||
         (csr >= 0xb03 && csr <= 0xb1f) ||

@@ -430,6 +430,12 @@ function amo(h: Hart, inst: number, rd: number, r1: number, r2: number, f3: numb
   const lo = x[2 * r1];
   const hi = x[2 * r1 + 1];
   const f5 = inst >>> 27;
+  // An undefined funct5 is illegal before any address is looked at.
+  if (
+    (f5 > 3 && f5 !== 4 && f5 !== 8 && f5 !== 12 && f5 !== 16 && f5 !== 20 && f5 !== 24 && f5 !== 28) ||
+    (f5 === 2 && r2 !== 0)
+  )
+    return h.illegal(inst);
   if (lo & (size - 1)) {
     h.trap(f5 === 2 ? C.EXC_LOAD_MISALIGNED : C.EXC_STORE_MISALIGNED, false, lo, hi);
     return;
@@ -447,6 +453,12 @@ function amo(h: Hart, inst: number, rd: number, r1: number, r2: number, f3: numb
   // SC and AMOs need write permission; they fault as stores.
   const pa = h.translate(lo, hi, Access.Write);
   if (pa < 0) return;
+  // Only RAM supports atomics: elsewhere they raise a store/AMO access fault (QEMU 7.2 reports a load
+  // access fault for the AMOs, contrary to the privileged spec).
+  if (pa < h.ramBase || pa + size > h.ramBase + h.ramSize) {
+    h.trap(C.EXC_STORE_ACCESS, false, lo, hi);
+    return;
+  }
   if (f5 === 3) {
     const ok = h.reservation === pa;
     h.reservation = -1;

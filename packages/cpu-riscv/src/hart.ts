@@ -210,6 +210,8 @@ export class Hart {
         this.checkInterrupts();
       }
       n++;
+      // Counted as it goes (not once per run) so instret/cycle read by the guest are current.
+      this.instretCount++;
       this.trapped = false;
       const inst = this.fetch();
       if (this.trapped) continue;
@@ -222,7 +224,6 @@ export class Hart {
       x[1] = 0;
       if (this.stop !== StopReason.Budget) break;
     }
-    this.instretCount += n;
     return this.stop;
   }
 
