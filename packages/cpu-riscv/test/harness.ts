@@ -117,6 +117,11 @@ export interface TestDevice {
   write(off: number, w: AccessWidth, v: number): void;
 }
 
+/** The low (0) or high (4) word of a 64-bit counter kept as a number. */
+function split(v: number, half: number): number {
+  return half === 0 ? v % 2 ** 32 : Math.floor(v / 2 ** 32) % 2 ** 32;
+}
+
 export function runOurs(
   elfPath: string,
   opts: { maxInstructions?: number; devices?: TestDevice[]; ramSize?: number } = {},
@@ -127,7 +132,7 @@ export function runOurs(
   const entry = loadElf(new Uint8Array(readFileSync(elfPath)), ram);
   let output = '';
   let exit = -1;
-  const devices = opts.devices ?? [];
+  const devices = [...(opts.devices ?? [])];
   const bus: PhysicalBus = {
     read(addr, w) {
       if (addr >= 0x10000000 && addr < 0x10000100) return addr === 0x10000005 ? 0x60 : 0;
@@ -156,7 +161,36 @@ export function runOurs(
     },
   };
   let ticks = 0;
-  const hart = new Hart({
+  // QEMU virt's CLINT at 0x2000000 (msip at 0, mtimecmp at 0x4000, mtime at 0xbff8), so timer and
+  // software-interrupt tests run unchanged on both. mtime advances with executed instructions here and in
+  // real time on QEMU: programs may depend on interrupts arriving, never on when.
+  let mtimecmp = 0; // as QEMU's: MTIP is pending from reset until the first write
+  let msip = 0;
+  // eslint-disable-next-line prefer-const
+  let hart: Hart;
+  const updateTimer = (): void => hart.setPending(7, ticks >= mtimecmp);
+  devices.push({
+    base: 0x2000000,
+    size: 0x10000,
+    read(off, w) {
+      if (off === 0) return msip;
+      if (off === 0x4000 || off === 0x4004) return w === 4 ? split(mtimecmp, off - 0x4000) : -1;
+      if (off === 0xbff8 || off === 0xbffc) return w === 4 ? split(ticks, off - 0xbff8) : -1;
+      return 0;
+    },
+    write(off, w, v) {
+      if (off === 0) {
+        msip = v & 1;
+        hart.setPending(3, msip === 1);
+      } else if ((off === 0x4000 || off === 0x4004) && w === 4) {
+        const lo = off === 0x4000 ? v >>> 0 : mtimecmp % 2 ** 32;
+        const hi = off === 0x4004 ? v >>> 0 : Math.floor(mtimecmp / 2 ** 32);
+        mtimecmp = hi * 2 ** 32 + lo;
+        updateTimer();
+      }
+    },
+  });
+  hart = new Hart({
     hartId: 0,
     ram: { base: RAM_BASE, size: ramSize, buffer },
     bus,
@@ -168,6 +202,7 @@ export function runOurs(
     const r = hart.run(10_000);
     ticks += 1000;
     if (r === StopReason.Wfi) ticks += 100_000;
+    updateTimer();
   }
   return { output, exit, instructions: hart.instret, hart };
 }
