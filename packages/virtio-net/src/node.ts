@@ -14,6 +14,8 @@ import { UserNet, type HostSockets } from './usernet/stack.js';
 export const loopbackSockets: HostSockets = {
   tcpConnect(port, h) {
     const s = connect({ host: '127.0.0.1', port });
+    // A guest's open connection must not keep the host process alive once the machine has stopped.
+    s.unref();
     s.on('connect', () => h.onConnect());
     s.on('data', (b: Buffer) => h.onData(new Uint8Array(b.buffer, b.byteOffset, b.length)));
     s.on('end', () => h.onEnd());
@@ -30,7 +32,7 @@ export const loopbackSockets: HostSockets = {
     const s = createSocket('udp4');
     s.on('message', (m, rinfo) => onMessage(rinfo.port, new Uint8Array(m.buffer, m.byteOffset, m.length)));
     s.on('error', () => s.close());
-    s.bind(0, '127.0.0.1');
+    s.bind(0, '127.0.0.1', () => s.unref());
     return {
       send: (port, data) => s.send(data, port, '127.0.0.1'),
       close: () => {

@@ -5,9 +5,11 @@
  * UDP to the gateway's address reach the host's loopback (127.0.0.1) through a {@link HostSockets}
  * provider, so this file stays free of Node and runs in a browser with another provider.
  *
- * Hand-written: the JS TCP/IP stacks on npm either want a raw socket or a TUN device (which we must not
- * need), or are unmaintained. The TCP here is only what a client in the guest needs: the handshake,
- * in-order data both ways within the guest's window, retransmission on timeout, FIN and RST.
+ * Hand-written, because no usable TCP/IP stack for JavaScript is available from the npm registry this
+ * project builds from: the maintained candidate (tcpip.js, gVisor's netstack in WASM) is not served there
+ * (404), and what is (e.g. ip-packet) only encodes packets. The TCP here is only what a client in the guest
+ * needs: the handshake, in-order data both ways within the guest's window, retransmission on timeout, FIN
+ * and RST.
  */
 import type { Logger } from '@virtio-desktop/virtio-core';
 import type { NetBackend } from '../backend.js';
@@ -40,7 +42,9 @@ const MSS = 1460;
 const MAX_CONNS = 256;
 /** Host bytes buffered per connection before we stop reading the host socket. */
 const SEND_BUFFER = 256 * 1024;
-const RTO_MS = 1000;
+/** Retransmission timeout. The link is a memory queue that loses nothing unless the guest's queue
+ * overflows; a slow guest must not be mistaken for a lossy one, so this errs long. */
+const RTO_MS = 2000;
 
 export interface HostTcpHandlers {
   onConnect(): void;
@@ -92,6 +96,8 @@ interface Conn {
   guestFin: boolean;
   paused: boolean;
   lastSend: number;
+  /** Bytes past base ever sent: after going back to resend, ACKs up to here are still valid. */
+  sentAhead: number;
   sock: HostTcp | null;
 }
 
@@ -101,7 +107,7 @@ export class UserNet implements NetBackend {
   private readonly conns = new Map<string, Conn>();
   private readonly udp = new Map<number, HostUdp>();
   private timer: ReturnType<typeof setInterval> | null = null;
-  readonly stats = { dropped: 0, tcpConnections: 0, dhcpLeases: 0 };
+  readonly stats = { dropped: 0, tcpConnections: 0, dhcpLeases: 0, timeouts: 0 };
 
   constructor(
     private readonly host: HostSockets,
@@ -360,6 +366,7 @@ export class UserNet implements NetBackend {
       guestFin: false,
       paused: false,
       lastSend: Date.now(),
+      sentAhead: 0,
       sock: null,
     };
     this.conns.set(key, c);
@@ -408,6 +415,7 @@ export class UserNet implements NetBackend {
   }
 
   private acked(c: Conn, t: TcpSeg): void {
+    const windowChanged = t.window !== c.window;
     c.window = t.window;
     const ack = t.ack >>> 0;
     if (!c.synAcked) {
@@ -416,7 +424,11 @@ export class UserNet implements NetBackend {
     }
     const inFlight = (c.sndNxt - c.base) >>> 0; // data, plus our FIN once sent
     const n = (ack - c.base) >>> 0;
-    if (n > inFlight) return this.pump(c); // acknowledges what we never sent: ignore
+    if (n > Math.max(inFlight, c.sentAhead)) return this.pump(c); // acknowledges what we never sent: ignore
+    if (n > inFlight) c.sndNxt = ack; // we went back, but the guest had it all along
+    // No fast retransmit: on this link a segment is only lost when the guest's queue overflows, and
+    // duplicate ACKs mostly echo our own resends; acting on them made a storm of go-backs.
+    if (n === 0) return this.pump(c);
     const data = Math.min(n, c.sendBytes);
     let left = data;
     while (left > 0) {
@@ -431,6 +443,7 @@ export class UserNet implements NetBackend {
     }
     c.sendBytes -= data;
     c.base = (c.base + data) >>> 0;
+    c.sentAhead = Math.max(0, c.sentAhead - n);
     if (c.finSent && ack === (c.finSeq + 1) >>> 0) c.finAcked = true;
     if (c.paused && c.sendBytes < SEND_BUFFER / 2) {
       c.paused = false;
@@ -443,18 +456,22 @@ export class UserNet implements NetBackend {
   private pump(c: Conn): void {
     if (!c.synAcked || !this.deliver) return;
     let offset = Math.min((c.sndNxt - c.base) >>> 0, c.sendBytes);
-    const limit = Math.max(c.mss, c.window);
+    // Never past the guest's window: it drops what does not fit, and we would wait for the timeout. A
+    // zero window reopens with the guest's window update.
+    const limit = c.window;
     while (!c.finSent && offset < c.sendBytes && offset < limit) {
       const n = Math.min(c.mss, c.sendBytes - offset, limit - offset);
       this.seg(c, Tcp.Ack | Tcp.Psh, this.slice(c, offset, n), (c.base + offset) >>> 0);
       offset += n;
       c.sndNxt = (c.base + offset) >>> 0;
+      c.sentAhead = Math.max(c.sentAhead, offset);
     }
     if (c.hostEnded && !c.finSent && offset === c.sendBytes) {
       c.finSent = true;
       c.finSeq = (c.base + offset) >>> 0;
       this.seg(c, Tcp.Fin | Tcp.Ack, undefined, c.finSeq);
       c.sndNxt = (c.finSeq + 1) >>> 0;
+      c.sentAhead = Math.max(c.sentAhead, offset + 1);
     }
     this.maybeDone(c);
   }
@@ -485,6 +502,7 @@ export class UserNet implements NetBackend {
         continue;
       }
       if (c.synAcked && (c.sndNxt !== c.base || (c.finSent && !c.finAcked))) {
+        this.stats.timeouts++;
         // Go back to the oldest unacknowledged byte (and the FIN after it).
         c.sndNxt = c.base;
         c.finSent = false;
