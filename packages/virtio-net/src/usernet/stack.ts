@@ -415,7 +415,6 @@ export class UserNet implements NetBackend {
   }
 
   private acked(c: Conn, t: TcpSeg): void {
-    const windowChanged = t.window !== c.window;
     c.window = t.window;
     const ack = t.ack >>> 0;
     if (!c.synAcked) {
