@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `pnpm bench`: every benchmark, each beside its QEMU peer in the same run, then one compact table of
-// medians (min–max) and ours/QEMU. The display and input benchmarks print their own results after it.
+// medians (min–max) and ours/QEMU. The network, display and input benchmarks print their own results after it.
 //
 //   pnpm bench [-- --runs 5]      (--runs is passed to cpu, boot and blk)
 import { execFileSync } from 'node:child_process';
@@ -39,5 +39,6 @@ console.log('\nsummary: median (min–max) over the runs of each; ratios of medi
 for (const row of table) console.log(row.map((cell, c) => cell.padEnd(w[c])).join('  '));
 console.log('');
 
+execFileSync(process.execPath, ['bench/net.mjs', ...runs], { cwd: root, stdio: 'inherit' });
 execFileSync(process.execPath, ['bench/display.mjs'], { cwd: root, stdio: 'inherit' });
 execFileSync('pnpm', ['--filter', '@virtio-desktop/virtio-input', 'bench'], { cwd: root, stdio: 'inherit' });
