@@ -230,8 +230,9 @@ function write(h: Hart, csr: number, lo: number, hi: number): void {
       return;
     case C.CSR_STVEC:
     case C.CSR_MTVEC:
-      // Direct (0) or vectored (1); the reserved modes read back as direct.
-      h.csr64[2 * csr] = (lo & 3) >= 2 ? lo & ~3 : lo;
+      // Direct (0) or vectored (1); a write selecting a reserved mode is ignored, as QEMU does (WARL).
+      if ((lo & 3) >= 2) return;
+      h.csr64[2 * csr] = lo;
       h.csr64[2 * csr + 1] = hi;
       return;
     case C.CSR_SEPC:
