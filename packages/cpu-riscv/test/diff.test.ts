@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { build, runOurs, runQemu } from './harness.js';
 
-const PROGRAMS = ['alu.c', 'mem.c', 'int.c', 'priv.c', 'priv2.c', 'vm.c', 'fp.c', 'fp2.c'];
+const PROGRAMS = ['alu.c', 'mem.c', 'int.c', 'priv.c', 'priv2.c', 'vm.c', 'warl.c', 'fp.c', 'fp2.c'];
 
 describe('hart vs QEMU', () => {
   for (const p of PROGRAMS) {
