@@ -276,6 +276,11 @@ export function csrAccess(h: Hart, inst: number, rd: number, r1: number, f3: num
   const olo = rv[0];
   const ohi = rv[1];
   if (writes) {
+    // In mip, SEIP reads as the software bit OR the PLIC's signal, but only the software bit takes part
+    // in a CSRRS/CSRRC read-modify-write (privileged spec, 3.1.9): otherwise M-mode firmware clearing or
+    // setting another bit (OpenSBI's IPI and timer paths) would latch a passing external interrupt into
+    // the software bit, and S-mode would take it forever with nothing to claim.
+    const base = csr === C.CSR_MIP ? (olo & ~(1 << C.IRQ_SEI)) | (h.mipSw & (1 << C.IRQ_SEI)) : olo;
     const slo = imm ? r1 : h.x[2 * r1];
     const shi = imm ? 0 : h.x[2 * r1 + 1];
     let nlo: number;
@@ -284,10 +289,10 @@ export function csrAccess(h: Hart, inst: number, rd: number, r1: number, f3: num
       nlo = slo;
       nhi = shi;
     } else if (op === 2) {
-      nlo = olo | slo;
+      nlo = base | slo;
       nhi = ohi | shi;
     } else {
-      nlo = olo & ~slo;
+      nlo = base & ~slo;
       nhi = ohi & ~shi;
     }
     write(h, csr, nlo, nhi);
