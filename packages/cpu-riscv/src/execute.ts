@@ -173,8 +173,9 @@ export function execute(h: Hart, inst: number): void {
     case 0x3b:
       return op32(h, inst, rd, r1, r2, f3);
     case 0x0f:
-      // FENCE is a no-op for a single in-order hart; FENCE.I too: no decoded code is cached.
+      // FENCE is a no-op for harts that run one at a time; FENCE.I drops the decoded-instruction cache.
       if (f3 > 1) return h.illegal(inst);
+      if (f3 === 1) h.flushICache();
       return;
     case 0x73:
       return system(h, inst, rd, r1, f3);

@@ -8,7 +8,9 @@
  * numbers, nothing is allocated per instruction and BigInt never appears on the hot path.
  */
 import type { PhysicalBus } from '@virtio-desktop/virtio-core';
+import { DecodeCache } from './decode-cache.js';
 import { execute } from './execute.js';
+import { run as runFast } from './interp.js';
 import { RVC_TABLE } from './rvc.js';
 import * as C from './constants.js';
 
@@ -29,7 +31,8 @@ export const StopReason = { Budget: 0, Wfi: 1, Sbi: 2 } as const;
 
 export const Access = { Read: 0, Write: 1, Exec: 2 } as const;
 
-const TLB_SIZE = 1024;
+/** Entries per TLB set; there is one set per access type and context (U, S, S with SUM). */
+export const TLB_SIZE = 1024;
 const TWO32 = 0x1_0000_0000;
 
 export class Hart {
@@ -79,22 +82,22 @@ export class Hart {
   readonly ramBase: number;
   readonly ramSize: number;
   readonly mem8: Uint8Array;
+  readonly mem16: Uint16Array;
   readonly mem32: Int32Array;
   readonly dv: DataView;
   readonly bus: PhysicalBus;
   readonly time: () => number;
   readonly hostSbi: boolean;
-  /** Per access type: tag (vpn * 8 + priv * 2 + sum) and physical page base. */
-  private readonly tlbTag = [
-    new Float64Array(TLB_SIZE),
-    new Float64Array(TLB_SIZE),
-    new Float64Array(TLB_SIZE),
-  ];
-  private readonly tlbPage = [
-    new Float64Array(TLB_SIZE),
-    new Float64Array(TLB_SIZE),
-    new Float64Array(TLB_SIZE),
-  ];
+  /**
+   * The TLB, one set of TLB_SIZE entries per access type (read, write, exec) and context (U, S, S with
+   * SUM), at index (acc * 3 + ctx) * TLB_SIZE + (vpn % TLB_SIZE): the tag is the whole virtual page number
+   * (hi * 2^20 + lo >>> 12, exact in a double; NaN when empty) and tlbPa the physical page. Write entries
+   * exist only once the PTE is dirty, so a hit needs no page-table update. interp.ts reads them inline.
+   */
+  readonly tlbTag = new Float64Array(9 * TLB_SIZE);
+  readonly tlbPa = new Float64Array(9 * TLB_SIZE);
+  /** Decoded instructions of the RAM pages executed so far, shared by the harts on this RAM. */
+  readonly dcache: DecodeCache;
   /** Physical address of an LR reservation, or -1. */
   reservation = -1;
   /** Scratch for 64-bit loads: lo, hi. */
@@ -109,11 +112,13 @@ export class Hart {
     this.ramBase = o.ram.base;
     this.ramSize = o.ram.size;
     this.mem8 = new Uint8Array(o.ram.buffer, 0, o.ram.size);
+    this.mem16 = new Uint16Array(o.ram.buffer, 0, o.ram.size >> 1);
     this.mem32 = new Int32Array(o.ram.buffer, 0, o.ram.size >> 2);
     this.dv = new DataView(o.ram.buffer, 0, o.ram.size);
     this.bus = o.bus;
     this.time = o.time;
     this.hostSbi = o.hostSbi ?? false;
+    this.dcache = DecodeCache.for(o.ram.buffer, o.ram.size);
     this.flushTlb();
     this.reset(o.ram.base);
   }
@@ -164,7 +169,7 @@ export class Hart {
   }
 
   flushTlb(): void {
-    for (const t of this.tlbTag) t.fill(-1);
+    this.tlbTag.fill(NaN);
     this.fetchTag = -1;
   }
 
@@ -174,8 +179,11 @@ export class Hart {
     this.irqCheck = true;
   }
 
-  /** No decoded-instruction cache is kept across instructions, so there is nothing to drop. */
-  flushICache(): void {}
+  /** FENCE.I (and the host after writing code into RAM): drop every decoded instruction. */
+  flushICache(): void {
+    this.dcache.flush();
+    this.fetchTag = -1;
+  }
 
   clearReservation(): void {
     this.reservation = -1;
@@ -197,10 +205,20 @@ export class Hart {
     this.stop = StopReason.Budget;
     this.irqCheck = true;
     this.flushTlb();
+    // The host may have rewritten RAM before a reset: decoded code must come from it afresh.
+    this.dcache.flush();
   }
 
   /** Execute up to `budget` instructions; returns a {@link StopReason}. */
   run(budget: number): number {
+    return runFast(this, budget);
+  }
+
+  /**
+   * The same as {@link run} one instruction at a time through execute.ts, without the decoded-instruction
+   * cache: the reference the fast path is tested against.
+   */
+  runReference(budget: number): number {
     this.stop = StopReason.Budget;
     const x = this.x;
     let n = 0;
@@ -229,8 +247,20 @@ export class Hart {
 
   // ---------------------------------------------------------------- fetch
 
+  /** interp.ts established the page of `lo, hi` at RAM offset `ramPage`: fetch() may use it too. */
+  setFetchPage(lo: number, hi: number, ramPage: number): void {
+    this.fetchTag = lo >>> 12;
+    this.fetchHi = hi;
+    this.fetchOff = ramPage;
+  }
+
+  /** Whether a trap, xRET or TLB flush since setFetchPage means the page must be translated again. */
+  fetchStale(): boolean {
+    return this.fetchTag === -1;
+  }
+
   /** Fetch the instruction at pc (expanding RVC); sets ilen. On a fault, traps and returns 0. */
-  private fetch(): number {
+  fetch(): number {
     const lo = this.pcLo;
     const page = lo >>> 12;
     let off: number;
@@ -285,16 +315,15 @@ export class Hart {
   translate(lo: number, hi: number, acc: number): number {
     const priv = acc === Access.Exec ? this.priv : this.dataPriv();
     if (priv === 3 || this.satpMode === 0) return (hi >>> 0) * TWO32 + (lo >>> 0);
-    const sum = (this.mstatus >>> 18) & 1;
-    // vpn over the implemented virtual address bits (39 or 48), as a number.
-    const vpn = (hi & 0xffff) * 0x100000 + (lo >>> 12);
-    const tag = vpn * 8 + priv * 2 + sum;
-    const idx = (lo >>> 12) & (TLB_SIZE - 1);
-    if (this.tlbTag[acc][idx] === tag) return this.tlbPage[acc][idx] + (lo & 0xfff);
+    const sum = acc === Access.Exec ? 0 : (this.mstatus >>> 18) & 1;
+    // The whole virtual page number, so a non-canonical address never hits a canonical one's entry.
+    const vpn = hi * 0x100000 + (lo >>> 12);
+    const i = (acc * 3 + (priv === 0 ? 0 : 1 + sum)) * TLB_SIZE + ((lo >>> 12) & (TLB_SIZE - 1));
+    if (this.tlbTag[i] === vpn) return this.tlbPa[i] + (lo & 0xfff);
     const page = this.walk(lo, hi, acc, priv, sum);
     if (page < 0) return -1;
-    this.tlbTag[acc][idx] = tag;
-    this.tlbPage[acc][idx] = page;
+    this.tlbTag[i] = vpn;
+    this.tlbPa[i] = page;
     return page + (lo & 0xfff);
   }
 
@@ -357,7 +386,10 @@ export class Hart {
       const span = 2 ** (9 * level);
       if (ppn % span !== 0) return this.pageFault(acc, lo, hi);
       const want = C.PTE_A | (acc === Access.Write ? C.PTE_D : 0);
-      if ((plo & want) !== want) this.dv.setInt32(off, plo | want, true);
+      if ((plo & want) !== want) {
+        this.dv.setInt32(off, plo | want, true);
+        this.dcache.written(off, 4);
+      }
       // Physical page = ppn with the low `level` VPN fields taken from the virtual address.
       const vpnLow = level === 0 ? 0 : ((hi & 0xffff) * 0x100000 + (lo >>> 12)) % span;
       return (ppn + vpnLow) * 4096;
@@ -456,6 +488,7 @@ export class Hart {
           this.mem32[off >> 2] = vlo;
           this.mem32[(off >> 2) + 1] = vhi;
       }
+      if (this.dcache.pageSlot[off >>> 12] >= 0) this.dcache.written(off, size);
       return true;
     }
     let ok: boolean;

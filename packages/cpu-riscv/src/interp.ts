@@ -1,0 +1,859 @@
+/**
+ * The hart's fast path: a decoder into the decoded-instruction cache (decode-cache.ts) and the run loop
+ * that executes from it. The common RV64IMC instructions — integer ALU, M, loads, stores, branches and
+ * jumps — have their own handler in one switch, with register numbers and immediates pre-extracted at
+ * decode time; everything else (CSRs, AMOs, F/D, system and privileged instructions, illegal encodings)
+ * goes through the reference executor in execute.ts, which stays the definition of the semantics.
+ *
+ * The loop keeps the pc as (page, offset) in locals while it runs inside one virtual page: sequential
+ * code, in-page branches and jumps touch no hart field. Leaving the page, any fault, any instruction
+ * handled by execute.ts, MMIO and TLB misses write the pc back to the hart (`base = -1`) and the next
+ * iteration re-establishes the page through the TLB. Data accesses check the TLB inline; the slow path
+ * is Hart.load/store. Nothing here allocates and BigInt never appears.
+ *
+ * The file is longer than the project's usual ~600 lines on purpose: the run loop is one function with one
+ * switch so that the hart's arrays and the pc stay in locals V8 can keep in registers, with no call per
+ * instruction; the decoder above it is the only other part.
+ */
+import { div32, div64, mul64, mulh64, mulhsu64, mulhu64, out } from './alu64.js';
+import * as C from './constants.js';
+import { DecodeCache, SLOT_ENTRIES } from './decode-cache.js';
+import { execute } from './execute.js';
+import { Access, StopReason, TLB_SIZE, type Hart } from './hart.js';
+import { RVC_TABLE } from './rvc.js';
+
+/** Handler indexes (the low 8 bits of a decoded entry's meta word). */
+const enum Op {
+  Undecoded = 0,
+  /** The sentinel after a page's last position: equals decode-cache.ts's OP_NEXT_PAGE. */
+  NextPage = 1,
+  /** Executed by execute.ts: imm holds the (expanded) instruction, meta bits 8..23 the 16-bit original. */
+  Generic,
+  /** A 32-bit instruction straddling two pages: fetched and executed the slow way every time. */
+  Cross,
+  Nop,
+  Lui, Auipc, Jal, J, Jalr, Jr,
+  Beq, Bne, Blt, Bge, Bltu, Bgeu,
+  Lb, Lh, Lw, Ld, Lbu, Lhu, Lwu,
+  Sb, Sh, Sw, Sd,
+  Li, Mv, Addi, Slti, Sltiu, Xori, Ori, Andi,
+  SlliLo, SlliHi, SrliLo, SrliHi, SraiLo, SraiHi,
+  Add, Sub, Sll, Slt, Sltu, Xor, Srl, Sra, Or, And,
+  Addiw, Slliw, Srliw, Sraiw, Addw, Subw, Sllw, Srlw, Sraw,
+  Mul, Mulh, Mulhsu, Mulhu, Div, Divu, Rem, Remu,
+  Mulw, Divw, Divuw, Remw, Remuw,
+} // prettier-ignore
+
+/*
+ * meta = op | rd << 9 | rs1 << 15 | rs2 << 21 | ilen << 26, so that (meta >>> 8) & 62 is 2·rd, the index of
+ * rd's low word in hart.x, (meta >>> 14) & 62 is 2·rs1, (meta >>> 20) & 62 is 2·rs2 and meta >>> 26 the
+ * length in bytes.
+ */
+const entry = (op: Op, rd: number, r1: number, r2: number, ilen: number): number =>
+  op | (rd << 9) | (r1 << 15) | (r2 << 21) | (ilen << 26);
+
+const BRANCH_OPS = [Op.Beq, Op.Bne, Op.Generic, Op.Generic, Op.Blt, Op.Bge, Op.Bltu, Op.Bgeu];
+const OP_IMM_OPS = [Op.Addi, Op.SlliLo, Op.Slti, Op.Sltiu, Op.Xori, Op.SrliLo, Op.Ori, Op.Andi];
+const OP_OPS = [Op.Add, Op.Sll, Op.Slt, Op.Sltu, Op.Xor, Op.Srl, Op.Or, Op.And];
+
+/** The immediate of the last decode() (a module variable, so decode allocates nothing). */
+let dImm = 0;
+
+/** Decode the 32-bit (or expanded 16-bit) instruction `inst` into a meta word; the immediate into dImm. */
+function decode(inst: number, ilen: number, raw16: number): number {
+  const rd = (inst >>> 7) & 31;
+  const r1 = (inst >>> 15) & 31;
+  const r2 = (inst >>> 20) & 31;
+  const f3 = (inst >>> 12) & 7;
+  const f7 = inst >>> 25;
+  const generic = Op.Generic | (raw16 << 8) | (ilen << 26);
+  dImm = inst;
+  let op: Op;
+  switch (inst & 0x7f) {
+    case 0x37: // LUI
+    case 0x17: // AUIPC
+      dImm = inst & 0xfffff000;
+      op = (inst & 0x7f) === 0x37 ? Op.Lui : Op.Auipc;
+      break;
+    case 0x6f: // JAL
+      dImm =
+        ((inst >> 31) << 20) |
+        (((inst >>> 12) & 0xff) << 12) |
+        (((inst >>> 20) & 1) << 11) |
+        (((inst >>> 21) & 0x3ff) << 1);
+      return entry(rd ? Op.Jal : Op.J, rd, r1, r2, ilen);
+    case 0x67: // JALR
+      if (f3 !== 0) return generic;
+      dImm = inst >> 20;
+      return entry(rd ? Op.Jalr : Op.Jr, rd, r1, r2, ilen);
+    case 0x63: {
+      // BRANCH
+      if (BRANCH_OPS[f3] === Op.Generic) return generic;
+      dImm =
+        ((inst >> 31) << 12) |
+        (((inst >>> 7) & 1) << 11) |
+        (((inst >>> 25) & 0x3f) << 5) |
+        (((inst >>> 8) & 0xf) << 1);
+      return entry(BRANCH_OPS[f3], rd, r1, r2, ilen);
+    }
+    case 0x03: // LOAD (to x0: rare, and it must still fault, so the reference path takes it)
+      if (f3 === 7 || rd === 0) return generic;
+      dImm = inst >> 20;
+      return entry(Op.Lb + f3, rd, r1, r2, ilen);
+    case 0x23: // STORE
+      if (f3 > 3) return generic;
+      dImm = ((inst >> 25) << 5) | ((inst >>> 7) & 31);
+      return entry(Op.Sb + f3, rd, r1, r2, ilen);
+    case 0x0f: // FENCE orders nothing for harts that run one at a time; FENCE.I flushes (execute.ts)
+      return f3 === 0 ? entry(Op.Nop, 0, 0, 0, ilen) : generic;
+    case 0x13: {
+      // OP-IMM
+      dImm = inst >> 20;
+      const sh = (inst >>> 20) & 63;
+      if (f3 === 0) op = r1 === 0 ? Op.Li : dImm === 0 ? Op.Mv : Op.Addi;
+      else if (f3 === 1) {
+        if (inst >>> 26 !== 0) return generic;
+        op = sh === 0 ? Op.Mv : sh < 32 ? Op.SlliLo : Op.SlliHi;
+        dImm = sh;
+      } else if (f3 === 5) {
+        const top = inst >>> 26;
+        if (top !== 0 && top !== 0x10) return generic;
+        if (sh === 0) op = Op.Mv;
+        else if (top === 0) op = sh < 32 ? Op.SrliLo : Op.SrliHi;
+        else op = sh < 32 ? Op.SraiLo : Op.SraiHi;
+        dImm = sh;
+      } else op = OP_IMM_OPS[f3];
+      break;
+    }
+    case 0x1b: // OP-IMM-32
+      if (f3 === 0) {
+        op = Op.Addiw;
+        dImm = inst >> 20;
+      } else if (f3 === 1 && f7 === 0) op = Op.Slliw;
+      else if (f3 === 5 && f7 === 0) op = Op.Srliw;
+      else if (f3 === 5 && f7 === 0x20) op = Op.Sraiw;
+      else return generic;
+      if (f3 !== 0) dImm = r2;
+      break;
+    case 0x33: // OP
+      if (f7 === 0) op = OP_OPS[f3];
+      else if (f7 === 1) op = Op.Mul + f3;
+      else if (f7 === 0x20 && (f3 === 0 || f3 === 5)) op = f3 === 0 ? Op.Sub : Op.Sra;
+      else return generic;
+      break;
+    case 0x3b: // OP-32
+      if (f7 === 0 && (f3 === 0 || f3 === 1 || f3 === 5))
+        op = f3 === 0 ? Op.Addw : f3 === 1 ? Op.Sllw : Op.Srlw;
+      else if (f7 === 0x20 && (f3 === 0 || f3 === 5)) op = f3 === 0 ? Op.Subw : Op.Sraw;
+      else if (f7 === 1 && (f3 === 0 || f3 >= 4)) op = f3 === 0 ? Op.Mulw : Op.Divw + f3 - 4;
+      else return generic;
+      break;
+    default:
+      return generic;
+  }
+  // Results written to x0 are dropped: the whole instruction is then a no-op (these cannot fault).
+  return entry(rd === 0 ? Op.Nop : op, rd, r1, r2, ilen);
+}
+
+/** Decode the instruction at RAM offset `ro` (page offset `po`) into entry `i` of the cache. */
+function fill(dc: DecodeCache, slot: number, i: number, mem16: Uint16Array, ro: number, po: number): number {
+  const low = mem16[ro >>> 1];
+  let m: number;
+  if ((low & 3) !== 3) m = decode(RVC_TABLE[low], 2, low);
+  else if (po === 0xffe) {
+    m = Op.Cross | (4 << 26);
+    dImm = 0;
+  } else m = decode(low | (mem16[(ro >>> 1) + 1] << 16), 4, 0);
+  dc.meta[i] = m;
+  dc.imm[i] = dImm;
+  // Stores into these bytes must drop this entry: mark the chunks it covers.
+  dc.codeMask[slot] |= (1 << (po >>> 7)) | (1 << ((po + (m >>> 26) - 1) >>> 7));
+  return m;
+}
+
+const lts = (alo: number, ahi: number, blo: number, bhi: number): boolean =>
+  ahi < bhi || (ahi === bhi && alo >>> 0 < blo >>> 0);
+const ltu = (alo: number, ahi: number, blo: number, bhi: number): boolean =>
+  ahi >>> 0 < bhi >>> 0 || (ahi === bhi && alo >>> 0 < blo >>> 0);
+
+/** Advance the hart's pc by `len` (after an instruction completed on a slow path). */
+function advance(h: Hart, len: number): void {
+  const lo = (h.pcLo + len) | 0;
+  if (lo >>> 0 < h.pcLo >>> 0) h.pcHi = (h.pcHi + 1) | 0;
+  h.pcLo = lo;
+}
+
+/** Load through Hart.load (TLB miss, MMIO, misaligned, faults), with the pc of the load in the hart. */
+function loadSlow(h: Hart, lo: number, hi: number, op: Op, rd: number, len: number): void {
+  const size = op === Op.Ld ? 8 : op === Op.Lw || op === Op.Lwu ? 4 : op === Op.Lh || op === Op.Lhu ? 2 : 1;
+  h.trapped = false;
+  if (!h.load(lo, hi, size)) return;
+  let v = h.tmp[0];
+  let vh = h.tmp[1];
+  if (op === Op.Lb) v = (v << 24) >> 24;
+  else if (op === Op.Lh) v = (v << 16) >> 16;
+  if (op === Op.Lb || op === Op.Lh || op === Op.Lw) vh = v >> 31;
+  else if (op !== Op.Ld) vh = 0;
+  h.x[rd] = v;
+  h.x[rd + 1] = vh;
+  advance(h, len);
+}
+
+function storeSlow(h: Hart, lo: number, hi: number, size: number, r2: number, len: number): void {
+  h.trapped = false;
+  if (h.store(lo, hi, size, h.x[r2], h.x[r2 + 1])) advance(h, len);
+}
+
+/** Execute up to `budget` instructions on `h`; returns a {@link StopReason}. */
+export function run(h: Hart, budget: number): number {
+  const x = h.x;
+  const dc = h.dcache;
+  const meta = dc.meta;
+  const immA = dc.imm;
+  const pageSlot = dc.pageSlot;
+  const codeMask = dc.codeMask;
+  const mem8 = h.mem8;
+  const mem16 = h.mem16;
+  const mem32 = h.mem32;
+  const ramBase = h.ramBase;
+  const ramSize = h.ramSize;
+  const tlbTag = h.tlbTag;
+  const tlbPa = h.tlbPa;
+  h.stop = StopReason.Budget;
+  let n = 0;
+  /** instret = ic0 + n while running. */
+  let ic0 = h.instretCount;
+  // The current page: decode index of its slot (-1: the pc is in h.pcLo/pcHi, re-establish), its
+  // virtual address (pageLo, pcHi), its RAM offset and the pc's offset in it.
+  let base = -1;
+  let slot = 0;
+  let pageLo = 0;
+  let pcHi = 0;
+  let ramPage = 0;
+  let off = 0;
+  let gen = 0;
+  // Data accesses: bare (physical = virtual) or the TLB sets for reads and writes; the LR reservation.
+  let dBare = true;
+  let dR = 0;
+  let dW = 0;
+  let resv = -1;
+  for (;;) {
+    if (base < 0) {
+      if (h.stop !== StopReason.Budget || n >= budget) break;
+      if (h.irqCheck) {
+        h.irqCheck = false;
+        h.checkInterrupts();
+      }
+      const dp = h.dataPriv();
+      dBare = dp === 3 || h.satpMode === 0;
+      dR = (dp === 0 ? 0 : 1 + ((h.mstatus >>> 18) & 1)) * TLB_SIZE;
+      dW = dR + 3 * TLB_SIZE;
+      resv = h.reservation;
+      const lo = h.pcLo;
+      const hi = h.pcHi;
+      h.trapped = false;
+      const pa = h.translate(lo, hi, Access.Exec);
+      const ro = pa - ramBase;
+      if (pa >= 0 && (ro < 0 || ro >= ramSize)) h.trap(C.EXC_INST_ACCESS, false, lo, hi);
+      if (h.trapped) {
+        n++; // a fetch fault counts, as it always has
+        continue;
+      }
+      ramPage = ro - (lo & 0xfff);
+      slot = dc.slotFor(ramPage >>> 12);
+      base = slot * SLOT_ENTRIES;
+      gen = dc.gen;
+      pageLo = lo & ~0xfff;
+      pcHi = hi;
+      off = lo & 0xfff;
+      h.setFetchPage(lo, hi, ramPage);
+    }
+    if (n >= budget) {
+      h.pcLo = pageLo | off;
+      h.pcHi = pcHi;
+      break;
+    }
+    n++;
+    const i = base + (off >>> 1);
+    let m = meta[i];
+    if (m === 0) m = fill(dc, slot, i, mem16, ramPage + off, off);
+    switch (m & 0xff) {
+      case Op.NextPage: {
+        // Sequential execution ran off the page: not an instruction.
+        n--;
+        const s = (pageLo >>> 0) + 4096;
+        h.pcLo = s | 0;
+        h.pcHi = s > 0xffffffff ? (pcHi + 1) | 0 : pcHi;
+        base = -1;
+        break;
+      }
+      case Op.Nop:
+        off += m >>> 26;
+        break;
+      case Op.Lui: {
+        const rd = (m >>> 8) & 62;
+        const v = immA[i];
+        x[rd] = v;
+        x[rd + 1] = v >> 31;
+        off += m >>> 26;
+        break;
+      }
+      case Op.Auipc: {
+        const rd = (m >>> 8) & 62;
+        const s = (pageLo >>> 0) + off + immA[i];
+        x[rd] = s | 0;
+        x[rd + 1] = (pcHi + (s < 0 ? -1 : s > 0xffffffff ? 1 : 0)) | 0;
+        off += m >>> 26;
+        break;
+      }
+      case Op.Jal:
+      case Op.J: {
+        if ((m & 0xff) === Op.Jal) {
+          const rd = (m >>> 8) & 62;
+          const s = (pageLo >>> 0) + off + (m >>> 26);
+          x[rd] = s | 0;
+          x[rd + 1] = s > 0xffffffff ? (pcHi + 1) | 0 : pcHi;
+        }
+        const t = off + immA[i];
+        if (t >= 0 && t < 4096) off = t;
+        else {
+          const s = (pageLo >>> 0) + t;
+          h.pcLo = s | 0;
+          h.pcHi = (pcHi + (s < 0 ? -1 : s > 0xffffffff ? 1 : 0)) | 0;
+          base = -1;
+        }
+        break;
+      }
+      case Op.Jalr:
+      case Op.Jr: {
+        const a = (m >>> 14) & 62;
+        const alo = x[a];
+        const im = immA[i];
+        const sum = (alo + im) | 0;
+        const tlo = sum & ~1;
+        const thi = (x[a + 1] + (im >> 31) + (sum >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
+        if ((m & 0xff) === Op.Jalr) {
+          const rd = (m >>> 8) & 62;
+          const s = (pageLo >>> 0) + off + (m >>> 26);
+          x[rd] = s | 0;
+          x[rd + 1] = s > 0xffffffff ? (pcHi + 1) | 0 : pcHi;
+        }
+        if (thi === pcHi && (tlo & ~0xfff) === pageLo) off = tlo & 0xfff;
+        else {
+          h.pcLo = tlo;
+          h.pcHi = thi;
+          base = -1;
+        }
+        break;
+      }
+      case Op.Beq:
+      case Op.Bne:
+      case Op.Blt:
+      case Op.Bge:
+      case Op.Bltu:
+      case Op.Bgeu: {
+        const a = (m >>> 14) & 62;
+        const b = (m >>> 20) & 62;
+        const alo = x[a];
+        const ahi = x[a + 1];
+        const blo = x[b];
+        const bhi = x[b + 1];
+        let take: boolean;
+        switch (m & 0xff) {
+          case Op.Beq:
+            take = alo === blo && ahi === bhi;
+            break;
+          case Op.Bne:
+            take = alo !== blo || ahi !== bhi;
+            break;
+          case Op.Blt:
+            take = lts(alo, ahi, blo, bhi);
+            break;
+          case Op.Bge:
+            take = !lts(alo, ahi, blo, bhi);
+            break;
+          case Op.Bltu:
+            take = ltu(alo, ahi, blo, bhi);
+            break;
+          default:
+            take = !ltu(alo, ahi, blo, bhi);
+        }
+        if (!take) off += m >>> 26;
+        else {
+          const t = off + immA[i];
+          if (t >= 0 && t < 4096) off = t;
+          else {
+            const s = (pageLo >>> 0) + t;
+            h.pcLo = s | 0;
+            h.pcHi = (pcHi + (s < 0 ? -1 : s > 0xffffffff ? 1 : 0)) | 0;
+            base = -1;
+          }
+        }
+        break;
+      }
+      case Op.Lb:
+      case Op.Lh:
+      case Op.Lw:
+      case Op.Ld:
+      case Op.Lbu:
+      case Op.Lhu:
+      case Op.Lwu: {
+        const a = (m >>> 14) & 62;
+        const alo = x[a];
+        const im = immA[i];
+        const lo = (alo + im) | 0;
+        const hi = (x[a + 1] + (im >> 31) + (lo >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
+        const op = m & 0xff;
+        const size =
+          op === Op.Ld ? 8 : op === Op.Lw || op === Op.Lwu ? 4 : op === Op.Lb || op === Op.Lbu ? 1 : 2;
+        let o = -1;
+        if (dBare) {
+          if (hi === 0) o = (lo >>> 0) - ramBase;
+        } else {
+          const j = dR + ((lo >>> 12) & (TLB_SIZE - 1));
+          if (tlbTag[j] === hi * 0x100000 + (lo >>> 12)) o = tlbPa[j] - ramBase + (lo & 0xfff);
+        }
+        const rd = (m >>> 8) & 62;
+        if (o >= 0 && o <= ramSize - size && (lo & (size - 1)) === 0) {
+          switch (op) {
+            case Op.Ld:
+              x[rd] = mem32[o >>> 2];
+              x[rd + 1] = mem32[(o >>> 2) + 1];
+              break;
+            case Op.Lw: {
+              const v = mem32[o >>> 2];
+              x[rd] = v;
+              x[rd + 1] = v >> 31;
+              break;
+            }
+            case Op.Lwu:
+              x[rd] = mem32[o >>> 2];
+              x[rd + 1] = 0;
+              break;
+            case Op.Lbu:
+              x[rd] = mem8[o];
+              x[rd + 1] = 0;
+              break;
+            case Op.Lhu:
+              x[rd] = mem16[o >>> 1];
+              x[rd + 1] = 0;
+              break;
+            case Op.Lb: {
+              const v = (mem8[o] << 24) >> 24;
+              x[rd] = v;
+              x[rd + 1] = v >> 31;
+              break;
+            }
+            default: {
+              const v = (mem16[o >>> 1] << 16) >> 16;
+              x[rd] = v;
+              x[rd + 1] = v >> 31;
+            }
+          }
+          off += m >>> 26;
+          break;
+        }
+        h.pcLo = pageLo | off;
+        h.pcHi = pcHi;
+        loadSlow(h, lo, hi, op, rd, m >>> 26);
+        base = -1;
+        break;
+      }
+      case Op.Sb:
+      case Op.Sh:
+      case Op.Sw:
+      case Op.Sd: {
+        const a = (m >>> 14) & 62;
+        const alo = x[a];
+        const im = immA[i];
+        const lo = (alo + im) | 0;
+        const hi = (x[a + 1] + (im >> 31) + (lo >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
+        const op = m & 0xff;
+        const size = 1 << (op - Op.Sb);
+        let o = -1;
+        if (dBare) {
+          if (hi === 0) o = (lo >>> 0) - ramBase;
+        } else {
+          const j = dW + ((lo >>> 12) & (TLB_SIZE - 1));
+          if (tlbTag[j] === hi * 0x100000 + (lo >>> 12)) o = tlbPa[j] - ramBase + (lo & 0xfff);
+        }
+        const b = (m >>> 20) & 62;
+        if (o >= 0 && o <= ramSize - size && (lo & (size - 1)) === 0) {
+          const s = pageSlot[o >>> 12];
+          if (s >= 0 && codeMask[s] & (1 << ((o >>> 7) & 31))) dc.invalidateChunk(s, (o >>> 7) & 31);
+          if (resv >= 0 && Math.abs(o + ramBase - resv) < 8) resv = h.reservation = -1;
+          switch (op) {
+            case Op.Sd:
+              mem32[o >>> 2] = x[b];
+              mem32[(o >>> 2) + 1] = x[b + 1];
+              break;
+            case Op.Sw:
+              mem32[o >>> 2] = x[b];
+              break;
+            case Op.Sh:
+              mem16[o >>> 1] = x[b];
+              break;
+            default:
+              mem8[o] = x[b];
+          }
+          off += m >>> 26;
+          break;
+        }
+        h.pcLo = pageLo | off;
+        h.pcHi = pcHi;
+        storeSlow(h, lo, hi, size, b, m >>> 26);
+        base = -1;
+        break;
+      }
+      case Op.Li: {
+        const rd = (m >>> 8) & 62;
+        const v = immA[i];
+        x[rd] = v;
+        x[rd + 1] = v >> 31;
+        off += m >>> 26;
+        break;
+      }
+      case Op.Mv: {
+        const rd = (m >>> 8) & 62;
+        const a = (m >>> 14) & 62;
+        x[rd] = x[a];
+        x[rd + 1] = x[a + 1];
+        off += m >>> 26;
+        break;
+      }
+      case Op.Addi: {
+        const rd = (m >>> 8) & 62;
+        const a = (m >>> 14) & 62;
+        const alo = x[a];
+        const im = immA[i];
+        const lo = (alo + im) | 0;
+        x[rd + 1] = (x[a + 1] + (im >> 31) + (lo >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
+        x[rd] = lo;
+        off += m >>> 26;
+        break;
+      }
+      case Op.Slti:
+      case Op.Sltiu:
+      case Op.Xori:
+      case Op.Ori:
+      case Op.Andi: {
+        const rd = (m >>> 8) & 62;
+        const a = (m >>> 14) & 62;
+        const alo = x[a];
+        const ahi = x[a + 1];
+        const im = immA[i];
+        const ih = im >> 31;
+        switch (m & 0xff) {
+          case Op.Slti:
+            x[rd] = lts(alo, ahi, im, ih) ? 1 : 0;
+            x[rd + 1] = 0;
+            break;
+          case Op.Sltiu:
+            x[rd] = ltu(alo, ahi, im, ih) ? 1 : 0;
+            x[rd + 1] = 0;
+            break;
+          case Op.Xori:
+            x[rd] = alo ^ im;
+            x[rd + 1] = ahi ^ ih;
+            break;
+          case Op.Ori:
+            x[rd] = alo | im;
+            x[rd + 1] = ahi | ih;
+            break;
+          default:
+            x[rd] = alo & im;
+            x[rd + 1] = ahi & ih;
+        }
+        off += m >>> 26;
+        break;
+      }
+      case Op.SlliLo: {
+        const rd = (m >>> 8) & 62;
+        const a = (m >>> 14) & 62;
+        const s = immA[i];
+        const alo = x[a];
+        x[rd + 1] = (x[a + 1] << s) | (alo >>> (32 - s));
+        x[rd] = alo << s;
+        off += m >>> 26;
+        break;
+      }
+      case Op.SlliHi: {
+        const rd = (m >>> 8) & 62;
+        x[rd + 1] = x[(m >>> 14) & 62] << (immA[i] - 32);
+        x[rd] = 0;
+        off += m >>> 26;
+        break;
+      }
+      case Op.SrliLo:
+      case Op.SraiLo: {
+        const rd = (m >>> 8) & 62;
+        const a = (m >>> 14) & 62;
+        const s = immA[i];
+        const ahi = x[a + 1];
+        x[rd] = (x[a] >>> s) | (ahi << (32 - s));
+        x[rd + 1] = (m & 0xff) === Op.SraiLo ? ahi >> s : ahi >>> s;
+        off += m >>> 26;
+        break;
+      }
+      case Op.SrliHi: {
+        const rd = (m >>> 8) & 62;
+        x[rd] = x[((m >>> 14) & 62) + 1] >>> (immA[i] - 32);
+        x[rd + 1] = 0;
+        off += m >>> 26;
+        break;
+      }
+      case Op.SraiHi: {
+        const rd = (m >>> 8) & 62;
+        const ahi = x[((m >>> 14) & 62) + 1];
+        x[rd] = ahi >> (immA[i] - 32);
+        x[rd + 1] = ahi >> 31;
+        off += m >>> 26;
+        break;
+      }
+      case Op.Add: {
+        const rd = (m >>> 8) & 62;
+        const a = (m >>> 14) & 62;
+        const b = (m >>> 20) & 62;
+        const alo = x[a];
+        const lo = (alo + x[b]) | 0;
+        x[rd + 1] = (x[a + 1] + x[b + 1] + (lo >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
+        x[rd] = lo;
+        off += m >>> 26;
+        break;
+      }
+      case Op.Sub: {
+        const rd = (m >>> 8) & 62;
+        const a = (m >>> 14) & 62;
+        const b = (m >>> 20) & 62;
+        const alo = x[a];
+        const blo = x[b];
+        x[rd + 1] = (x[a + 1] - x[b + 1] - (alo >>> 0 < blo >>> 0 ? 1 : 0)) | 0;
+        x[rd] = (alo - blo) | 0;
+        off += m >>> 26;
+        break;
+      }
+      case Op.Sll:
+      case Op.Srl:
+      case Op.Sra: {
+        const rd = (m >>> 8) & 62;
+        const a = (m >>> 14) & 62;
+        const s = x[(m >>> 20) & 62] & 63;
+        const alo = x[a];
+        const ahi = x[a + 1];
+        const op = m & 0xff;
+        if (s === 0) {
+          x[rd] = alo;
+          x[rd + 1] = ahi;
+        } else if (op === Op.Sll) {
+          if (s < 32) {
+            x[rd + 1] = (ahi << s) | (alo >>> (32 - s));
+            x[rd] = alo << s;
+          } else {
+            x[rd + 1] = alo << (s - 32);
+            x[rd] = 0;
+          }
+        } else if (s < 32) {
+          x[rd] = (alo >>> s) | (ahi << (32 - s));
+          x[rd + 1] = op === Op.Sra ? ahi >> s : ahi >>> s;
+        } else {
+          x[rd] = op === Op.Sra ? ahi >> (s - 32) : ahi >>> (s - 32);
+          x[rd + 1] = op === Op.Sra ? ahi >> 31 : 0;
+        }
+        off += m >>> 26;
+        break;
+      }
+      case Op.Slt:
+      case Op.Sltu:
+      case Op.Xor:
+      case Op.Or:
+      case Op.And: {
+        const rd = (m >>> 8) & 62;
+        const a = (m >>> 14) & 62;
+        const b = (m >>> 20) & 62;
+        const alo = x[a];
+        const ahi = x[a + 1];
+        const blo = x[b];
+        const bhi = x[b + 1];
+        switch (m & 0xff) {
+          case Op.Slt:
+            x[rd] = lts(alo, ahi, blo, bhi) ? 1 : 0;
+            x[rd + 1] = 0;
+            break;
+          case Op.Sltu:
+            x[rd] = ltu(alo, ahi, blo, bhi) ? 1 : 0;
+            x[rd + 1] = 0;
+            break;
+          case Op.Xor:
+            x[rd] = alo ^ blo;
+            x[rd + 1] = ahi ^ bhi;
+            break;
+          case Op.Or:
+            x[rd] = alo | blo;
+            x[rd + 1] = ahi | bhi;
+            break;
+          default:
+            x[rd] = alo & blo;
+            x[rd + 1] = ahi & bhi;
+        }
+        off += m >>> 26;
+        break;
+      }
+      case Op.Addiw:
+      case Op.Slliw:
+      case Op.Srliw:
+      case Op.Sraiw: {
+        const rd = (m >>> 8) & 62;
+        const a = x[(m >>> 14) & 62];
+        const im = immA[i];
+        const op = m & 0xff;
+        const r =
+          op === Op.Addiw
+            ? (a + im) | 0
+            : op === Op.Slliw
+              ? a << im
+              : op === Op.Srliw
+                ? (a >>> im) | 0
+                : a >> im;
+        x[rd] = r;
+        x[rd + 1] = r >> 31;
+        off += m >>> 26;
+        break;
+      }
+      case Op.Addw:
+      case Op.Subw:
+      case Op.Sllw:
+      case Op.Srlw:
+      case Op.Sraw:
+      case Op.Mulw: {
+        const rd = (m >>> 8) & 62;
+        const a = x[(m >>> 14) & 62];
+        const b = x[(m >>> 20) & 62];
+        let r: number;
+        switch (m & 0xff) {
+          case Op.Addw:
+            r = (a + b) | 0;
+            break;
+          case Op.Subw:
+            r = (a - b) | 0;
+            break;
+          case Op.Sllw:
+            r = a << (b & 31);
+            break;
+          case Op.Srlw:
+            r = (a >>> (b & 31)) | 0;
+            break;
+          case Op.Sraw:
+            r = a >> (b & 31);
+            break;
+          default:
+            r = Math.imul(a, b);
+        }
+        x[rd] = r;
+        x[rd + 1] = r >> 31;
+        off += m >>> 26;
+        break;
+      }
+      case Op.Mul:
+      case Op.Mulh:
+      case Op.Mulhsu:
+      case Op.Mulhu:
+      case Op.Div:
+      case Op.Divu:
+      case Op.Rem:
+      case Op.Remu: {
+        const a = (m >>> 14) & 62;
+        const b = (m >>> 20) & 62;
+        const alo = x[a];
+        const ahi = x[a + 1];
+        const blo = x[b];
+        const bhi = x[b + 1];
+        switch (m & 0xff) {
+          case Op.Mul:
+            mul64(alo, ahi, blo, bhi);
+            break;
+          case Op.Mulh:
+            mulh64(alo, ahi, blo, bhi);
+            break;
+          case Op.Mulhsu:
+            mulhsu64(alo, ahi, blo, bhi);
+            break;
+          case Op.Mulhu:
+            mulhu64(alo, ahi, blo, bhi);
+            break;
+          case Op.Div:
+            div64(alo, ahi, blo, bhi, true, false);
+            break;
+          case Op.Divu:
+            div64(alo, ahi, blo, bhi, false, false);
+            break;
+          case Op.Rem:
+            div64(alo, ahi, blo, bhi, true, true);
+            break;
+          default:
+            div64(alo, ahi, blo, bhi, false, true);
+        }
+        const rd = (m >>> 8) & 62;
+        x[rd] = out[0];
+        x[rd + 1] = out[1];
+        off += m >>> 26;
+        break;
+      }
+      case Op.Divw:
+      case Op.Divuw:
+      case Op.Remw:
+      case Op.Remuw: {
+        const op = m & 0xff;
+        div32(x[(m >>> 14) & 62], x[(m >>> 20) & 62], op === Op.Divw || op === Op.Remw, op >= Op.Remw);
+        const rd = (m >>> 8) & 62;
+        x[rd] = out[0];
+        x[rd + 1] = out[1];
+        off += m >>> 26;
+        break;
+      }
+      default: {
+        // Op.Generic and Op.Cross: the reference executor, with the hart's state written back first.
+        h.pcLo = pageLo | off;
+        h.pcHi = pcHi;
+        h.instretCount = ic0 + n;
+        h.trapped = false;
+        let inst: number;
+        if ((m & 0xff) === Op.Generic) {
+          inst = immA[i];
+          h.ilen = m >>> 26;
+          h.raw16 = (m >>> 8) & 0xffff;
+        } else inst = h.fetch();
+        if (!h.trapped) {
+          execute(h, inst);
+          if (!h.trapped) {
+            h.pcLo = h.nextLo;
+            h.pcHi = h.nextHi;
+          }
+        }
+        x[0] = 0;
+        x[1] = 0;
+        ic0 = h.instretCount - n;
+        resv = h.reservation;
+        // Stay on the page unless something the page or the data path depend on may have changed.
+        if (
+          h.trapped ||
+          h.fetchStale() ||
+          dc.gen !== gen ||
+          h.stop !== StopReason.Budget ||
+          h.irqCheck ||
+          h.pcHi !== pcHi ||
+          (h.pcLo & ~0xfff) !== pageLo
+        ) {
+          base = -1;
+          break;
+        }
+        off = h.pcLo & 0xfff;
+        const dp = h.dataPriv();
+        dBare = dp === 3 || h.satpMode === 0;
+        dR = (dp === 0 ? 0 : 1 + ((h.mstatus >>> 18) & 1)) * TLB_SIZE;
+        dW = dR + 3 * TLB_SIZE;
+      }
+    }
+  }
+  h.instretCount = ic0 + n;
+  return h.stop;
+}
