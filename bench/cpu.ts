@@ -85,7 +85,7 @@ function build(iter: number): string {
 const RAM_BASE = 0x8000_0000;
 
 /** Run the ELF on our hart with a UART and the test finisher; nothing else on the bus. */
-function runOurs(elf: string): { s: number; instructions: number; out: string } {
+function runOurs(elf: string, fastPath = false): { s: number; instructions: number; out: string } {
   const size = 16 << 20;
   const buffer = new ArrayBuffer(size);
   const entry = loadElf(new Uint8Array(readFileSync(elf)), new Uint8Array(buffer), RAM_BASE);
@@ -100,7 +100,7 @@ function runOurs(elf: string): { s: number; instructions: number; out: string } 
       return true;
     },
   };
-  const hart = new Hart({ hartId: 0, ram: { base: RAM_BASE, size, buffer }, bus, time: () => 0 });
+  const hart = new Hart({ hartId: 0, ram: { base: RAM_BASE, size, buffer }, bus, time: () => 0, fastPath });
   hart.reset(entry);
   const t0 = performance.now();
   while (!done) {
@@ -126,6 +126,7 @@ const base = build(0);
 const baseRun = runOurs(base);
 const expected = runOurs(work);
 const ours: number[] = [];
+const oursFast: number[] = [];
 const qemuBase: number[] = [];
 const qemuWork: number[] = [];
 const instructions = expected.instructions;
@@ -136,6 +137,11 @@ for (let i = 0; i < RUNS; i++) {
     if (r.out !== expected.out || r.instructions !== instructions)
       throw new Error('our hart is not deterministic');
     ours.push(instructions / r.s / 1e6);
+    // The experimental decoded-instruction cache (HartOptions.fastPath), off in the machine by default.
+    const f = runOurs(work, true);
+    if (f.out !== expected.out || f.instructions !== instructions)
+      throw new Error('the fast path differs from the reference');
+    oursFast.push(instructions / f.s / 1e6);
   }
   if (ONLY !== 'ours') {
     const q = runQemu(work);
@@ -152,8 +158,12 @@ const M = (instructions / 1e6).toFixed(1);
 console.log(`cpu: bench/programs/work.c ITER=${ITER}, ${M} M instructions, ${RUNS} runs, median (min–max)`);
 if (ours.length) console.log(`  ours  ${fmt(ours, 1)} MIPS`);
 if (qemu.length) console.log(`  qemu  ${fmt(qemu, 1)} MIPS (TCG; start-up ${fmt(qemuBase, 3)} s subtracted)`);
+if (oursFast.length) console.log(`  ours, fast path (experimental)  ${fmt(oursFast, 1)} MIPS`);
 if (ours.length && qemu.length) console.log(`  ours/qemu ${(med(ours) / med(qemu)).toFixed(3)}`);
+if (oursFast.length && qemu.length)
+  console.log(`  ours fast path/qemu ${(med(oursFast) / med(qemu)).toFixed(3)}`);
 if (values.json)
   writeJson(values.json, [
     { name: `CPU work.c (${M} M inst)`, unit: 'MIPS', ours, qemu, higherIsBetter: true },
+    { name: `CPU work.c, fast path (exp.)`, unit: 'MIPS', ours: oursFast, qemu, higherIsBetter: true },
   ]);

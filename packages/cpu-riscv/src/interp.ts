@@ -159,11 +159,19 @@ function decode(inst: number, ilen: number, raw16: number): number {
 function fill(dc: DecodeCache, slot: number, i: number, mem16: Uint16Array, ro: number, po: number): number {
   const low = mem16[ro >>> 1];
   let m: number;
-  if ((low & 3) !== 3) m = decode(RVC_TABLE[low], 2, low);
-  else if (po === 0xffe) {
+  if ((low & 3) !== 3) {
+    const inst = RVC_TABLE[low];
+    m = decode(inst, 2, low);
+    // A generic entry holds the whole instruction, whatever immediate decode() had extracted.
+    if ((m & 0xff) === Op.Generic) dImm = inst;
+  } else if (po === 0xffe) {
     m = Op.Cross | (4 << 26);
     dImm = 0;
-  } else m = decode(low | (mem16[(ro >>> 1) + 1] << 16), 4, 0);
+  } else {
+    const inst = low | (mem16[(ro >>> 1) + 1] << 16);
+    m = decode(inst, 4, 0);
+    if ((m & 0xff) === Op.Generic) dImm = inst;
+  }
   dc.meta[i] = m;
   dc.imm[i] = dImm;
   // Stores into these bytes must drop this entry: mark the chunks it covers.

@@ -36,7 +36,13 @@ function bareHart(words: number[], opts: { uart?: (c: string) => void; ram?: Uin
       return true;
     },
   };
-  const hart = new Hart({ hartId: 0, ram: { base: RAM_BASE, size, buffer: ram.buffer }, bus, time: () => 0 });
+  const hart = new Hart({
+    hartId: 0,
+    ram: { base: RAM_BASE, size, buffer: ram.buffer },
+    bus,
+    time: () => 0,
+    fastPath: true,
+  });
   hart.reset(RAM_BASE);
   return { hart, dv, exited: () => exit >= 0 };
 }
@@ -73,6 +79,15 @@ describe('decoded-instruction cache', () => {
     expect(b.hart.store(RAM_BASE | 0, 0, 4, ADDI_A0_100, 0)).toBe(true);
     expect(a.hart.run(100)).toBe(StopReason.Wfi);
     expect(a.hart.x[A0]).toBe(101);
+  });
+
+  it('an encoding the fast path hands to execute.ts traps as illegal with the whole instruction', () => {
+    // clz a0, a0 (Zbb, not implemented): OP-IMM with a funct6 the fast decoder does not specialise.
+    const CLZ = 0x60051513;
+    const { hart } = bareHart([CLZ, WFI]);
+    hart.run(1);
+    expect(hart.csr64[2 * 0x342]).toBe(2); // mcause: illegal instruction
+    expect(hart.csr64[2 * 0x343] >>> 0).toBe(CLZ); // mtval: the instruction
   });
 
   for (const [seed, fp] of [

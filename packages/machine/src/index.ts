@@ -36,4 +36,4 @@ export {
 export { Sbi, SbiError, Eid as SbiExtension, type SbiHart, type SbiHost } from './riscv/sbi.js';
 export { BootError, parseImageHeader, planLayout } from './riscv/boot.js';
 export { buildDeviceTree, isaString } from './riscv/device-tree.js';
-export { createRiscvParts } from './riscv/default-parts.js';
+export { createRiscvParts, type RiscvPartsOptions } from './riscv/default-parts.js';
