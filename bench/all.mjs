@@ -2,7 +2,7 @@
 // `pnpm bench`: every benchmark, each beside its QEMU peer in the same run, then one compact table of
 // medians (min–max) and ours/QEMU. The network, display and input benchmarks print their own results after it.
 //
-//   pnpm bench [-- --runs 5]      (--runs is passed to cpu, boot and blk)
+//   pnpm bench [-- --runs 5]      (--runs is passed to cpu, boot, blk and desktop)
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ const steps = [
   ['cpu', tsx, ['bench/cpu.ts']],
   ['boot', process.execPath, ['bench/boot.mjs']],
   ['blk', process.execPath, ['bench/blk.mjs']],
+  ['desktop', process.execPath, ['bench/desktop.mjs']],
 ];
 const rows = [];
 for (const [name, bin, args] of steps) {

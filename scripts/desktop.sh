@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job: set everything up, build (or reuse) the guest image, and boot the machine.
+# The main job: set everything up, build (or reuse) the guest kernel and the desktop image, and boot the
+# desktop (vdesk run with no arguments); arguments are passed to vdesk run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash guest/build.sh
+bash guest/desktop/build.sh
 exec node apps/cli/dist/index.js run "$@"

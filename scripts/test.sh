@@ -22,6 +22,8 @@ step "unit tests" pnpm -s test --output-logs=new-only --concurrency=1
 # The guest image (kernel, busybox, initramfs; ~13 minutes the first time, cached by inputs after) is built
 # as its own step so that a build failure reads as one, not as a failing test.
 step "guest image" bash guest/build.sh
+# The desktop image (Debian's riscv64 Xorg, twm, xterm unpacked into ext4; cached by inputs) likewise.
+step "desktop image" bash guest/desktop/build.sh
 step "integration tests" pnpm -s test:integration
 step "virtio-power driver under QEMU" pnpm -s --filter @virtio-desktop/virtio-power test:driver
 node scripts/summarize-tests.mjs || status=1

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,17 +44,47 @@ export interface DesktopImage {
   append: string;
 }
 
-/** The desktop image if it has been built, else null (never builds: that takes minutes and the network). */
-export async function desktopImage(): Promise<DesktopImage | null> {
-  const root = repoRoot();
-  const script = root && path.join(root, 'guest', 'desktop', 'build.sh');
-  if (!script || !existsSync(script)) return null;
-  const out = await new Promise<string | null>((resolve) => {
-    execFile('bash', [script, '--print-paths'], (err, stdout) => resolve(err ? null : stdout));
-  });
+function parseDesktop(out: string | null): DesktopImage | null {
   const get = (k: string): string | undefined => out?.match(new RegExp(`^${k}=(.*)$`, 'm'))?.[1];
   const image = get('DESKTOP_IMAGE');
   const kernel = get('KERNEL');
   const append = get('APPEND');
   return image && kernel && append ? { image, kernel, append } : null;
+}
+
+/**
+ * The desktop image from guest/desktop/build.sh: reused from the cache when built, otherwise built now
+ * (minutes; Debian's riscv64 packages are downloaded), with the build's progress on stderr.
+ */
+export async function desktopImage(say: (line: string) => void): Promise<DesktopImage> {
+  const root = repoRoot();
+  const script = root && path.join(root, 'guest', 'desktop', 'build.sh');
+  if (!script || !existsSync(script))
+    throw new CliError(
+      'the desktop image is built from a virtio-desktop checkout: pass a manifest or --kernel instead',
+    );
+  const cached = await new Promise<string | null>((resolve) => {
+    execFile('bash', [script, '--print-paths'], (err, stdout) => resolve(err ? null : stdout));
+  });
+  const hit = parseDesktop(cached);
+  if (hit) return hit;
+  say('vdesk: building the desktop image (guest/desktop/build.sh; cached for the next run)');
+  const t0 = performance.now();
+  const built = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const p = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.setEncoding('utf8');
+    p.stdout.on('data', (d: string) => {
+      if (out.length < 1 << 16) out += d;
+    });
+    p.on('error', () => resolve({ code: -1, out }));
+    p.on('close', (code) => resolve({ code, out }));
+  });
+  const image = built.code === 0 ? parseDesktop(built.out) : null;
+  if (!image)
+    throw new CliError(
+      `guest/desktop/build.sh failed (exit ${built.code}); see its output above, or boot the test image with vdesk run --shell`,
+    );
+  say(`vdesk: desktop image built in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  return image;
 }

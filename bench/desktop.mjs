@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// Desktop benchmark: time from starting the machine to a usable desktop (the image's
+// VDESK-DESKTOP-READY console line: Xorg up, twm and xterm mapped) and to Xorg accepting clients
+// (VDESK-X-READY), for the image from guest/desktop/build.sh on our machine (`vdesk run`, host SBI,
+// 2 harts, 1 GiB) and on qemu-system-riscv64 -M virt (OpenSBI, 2 harts, 1 GiB, virtio-blk/gpu/keyboard/
+// tablet) in the same run, alternating. Both boot the same kernel, command line and root filesystem,
+// copy-on-write so the image stays pristine. Medians (min–max) over RUNS and ours/QEMU.
+//
+//   node bench/desktop.mjs [--runs 3]
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fmt as fmtN, med, writeJson } from './stats.mjs';
+
+const root = path.resolve(import.meta.dirname, '..');
+const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' } } });
+const RUNS = Number(values.runs ?? 3);
+const out = execFileSync('bash', [path.join(root, 'guest/desktop/build.sh')], {
+  encoding: 'utf8',
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+const get = (k) => new RegExp(`^${k}=(.*)$`, 'm').exec(out)[1];
+const image = get('DESKTOP_IMAGE');
+const kernel = get('KERNEL');
+const append = get('APPEND');
+const dir = mkdtempSync(path.join(tmpdir(), 'vdesk-bench-desktop-'));
+const manifest = path.join(dir, 'desktop.json');
+writeFileSync(
+  manifest,
+  JSON.stringify({
+    name: 'bench-desktop',
+    memory: '1G',
+    cpus: 2,
+    devices: [
+      { package: '@virtio-desktop/virtio-power' },
+      { package: '@virtio-desktop/virtio-blk', options: { image, overlay: true } },
+      { package: '@virtio-desktop/virtio-fb', options: { width: 1280, height: 800 } },
+      { package: '@virtio-desktop/virtio-input', device: 'keyboard' },
+      { package: '@virtio-desktop/virtio-input', device: 'pointer' },
+    ],
+  }),
+);
+const MARKERS = ['VDESK-X-READY', 'VDESK-DESKTOP-READY'];
+
+function timed(bin, args) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let text = '';
+    const at = {};
+    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    p.stdout.on('data', (d) => {
+      text = (text + d).slice(-64 * 1024);
+      for (const m of MARKERS) if (!at[m] && text.includes(m)) at[m] = (performance.now() - t0) / 1000;
+      if (at[MARKERS[1]]) p.kill('SIGKILL');
+    });
+    const t = setTimeout(() => p.kill('SIGKILL'), 900_000);
+    p.on('close', () => {
+      clearTimeout(t);
+      if (!at[MARKERS[1]]) reject(new Error(`${bin}: no ${MARKERS[1]}:\n${text.slice(-1500)}`));
+      else resolve({ x: at[MARKERS[0]] ?? NaN, desktop: at[MARKERS[1]] });
+    });
+  });
+}
+
+const ours = () =>
+  timed(process.execPath, [
+    path.join(root, 'apps/cli/dist/index.js'),
+    'run', manifest, '--kernel', kernel, '--append', append, '--no-viewer',
+  ]); // prettier-ignore
+const qemu = () =>
+  timed('qemu-system-riscv64', [
+    '-M', 'virt', '-m', '1024', '-smp', '2', '-nographic', '-no-reboot', '-global', 'virtio-mmio.force-legacy=false',
+    '-kernel', kernel, '-append', append,
+    '-drive', `file=${image},if=none,format=raw,id=d0,snapshot=on`, '-device', 'virtio-blk-device,drive=d0',
+    '-device', 'virtio-gpu-device,xres=1280,yres=800', '-device', 'virtio-keyboard-device', '-device', 'virtio-tablet-device',
+  ]); // prettier-ignore
+
+const o = [];
+const q = [];
+for (let i = 0; i < RUNS; i++) {
+  o.push(await ours());
+  q.push(await qemu());
+}
+const fmt = (xs) => `${fmtN(xs, 1)} s`;
+console.log(`desktop: same kernel and ext4 image, 2 harts, 1 GiB, ${RUNS} runs each, median (min–max)`);
+const rows = [];
+for (const [k, what] of [
+  ['x', 'Xorg accepting clients'],
+  ['desktop', 'a usable desktop     '],
+]) {
+  const a = o.map((r) => r[k]);
+  const b = q.map((r) => r[k]);
+  console.log(`  to ${what}: ours ${fmt(a)}, qemu ${fmt(b)}, ours/qemu ${(med(a) / med(b)).toFixed(2)}`);
+  rows.push({ name: `Desktop: to ${what.trim()}`, unit: 's', ours: a, qemu: b, higherIsBetter: false });
+}
+if (values.json) writeJson(values.json, rows);
