@@ -5,23 +5,19 @@
 // to the marker and to exit: medians (min–max) over RUNS, and ours/QEMU.
 //
 //   node bench/boot.mjs [--runs 5]
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fmt as fmtN, med, writeJson } from './stats.mjs';
+import { buildGuest, fmt as fmtN, med, writeJson } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' } } });
 const RUNS = Number(values.runs ?? 5);
-const out = execFileSync('bash', [path.join(root, 'guest/build.sh')], {
-  encoding: 'utf8',
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const get = (k) => new RegExp(`^${k}=(.*)$`, 'm').exec(out)[1];
-const kernel = get('KERNEL');
-const initrd = get('INITRD');
+const guest = buildGuest('guest/build.sh');
+const kernel = guest.KERNEL;
+const initrd = guest.INITRD;
 const dir = mkdtempSync(path.join(tmpdir(), 'vdesk-bench-boot-'));
 const disk = path.join(dir, 'disk.img');
 writeFileSync(disk, Buffer.alloc(16 << 20));

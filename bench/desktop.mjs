@@ -7,24 +7,20 @@
 // copy-on-write so the image stays pristine. Medians (min–max) over RUNS and ours/QEMU.
 //
 //   node bench/desktop.mjs [--runs 3]
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fmt as fmtN, med, writeJson } from './stats.mjs';
+import { buildGuest, fmt as fmtN, med, writeJson } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' } } });
 const RUNS = Number(values.runs ?? 3);
-const out = execFileSync('bash', [path.join(root, 'guest/desktop/build.sh')], {
-  encoding: 'utf8',
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const get = (k) => new RegExp(`^${k}=(.*)$`, 'm').exec(out)[1];
-const image = get('DESKTOP_IMAGE');
-const kernel = get('KERNEL');
-const append = get('APPEND');
+const guest = buildGuest('guest/desktop/build.sh');
+const image = guest.DESKTOP_IMAGE;
+const kernel = guest.KERNEL;
+const append = guest.APPEND;
 const dir = mkdtempSync(path.join(tmpdir(), 'vdesk-bench-desktop-'));
 const manifest = path.join(dir, 'desktop.json');
 writeFileSync(

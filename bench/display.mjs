@@ -5,12 +5,13 @@
 // guest frame. Each configuration runs RUNS times; medians are reported, with min and max.
 //
 //   node bench/display.mjs [--runs 3] [--frames 20]
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { buildGuest } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const require = createRequire(path.join(root, 'apps/cli/package.json'));
@@ -20,13 +21,9 @@ const { values } = parseArgs({ options: { runs: { type: 'string' }, frames: { ty
 const RUNS = Number(values.runs ?? 3);
 const FRAMES = Number(values.frames ?? 20);
 
-const out = execFileSync('bash', [path.join(root, 'guest/build.sh')], {
-  encoding: 'utf8',
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const get = (k) => new RegExp(`^${k}=(.*)$`, 'm').exec(out)[1];
-const kernel = get('KERNEL');
-const initrd = get('INITRD');
+const guest = buildGuest('guest/build.sh');
+const kernel = guest.KERNEL;
+const initrd = guest.INITRD;
 const dir = mkdtempSync(path.join(tmpdir(), 'vdesk-bench-display-'));
 const cmd = (script) => `console=ttyS0 vdesk.cmd=${Buffer.from(script).toString('base64')}`;
 const script = `drm-pattern --bench ${FRAMES}`;

@@ -5,24 +5,21 @@
 // (min–max) over RUNS and ours/QEMU.
 //
 //   node bench/net.mjs [--runs 3]
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { buildGuest } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { runs: { type: 'string' } } });
 const RUNS = Number(values.runs ?? 3);
 const SIZE = 16 << 20;
-const out = execFileSync('bash', [path.join(root, 'guest/build.sh')], {
-  encoding: 'utf8',
-  stdio: ['ignore', 'pipe', 'inherit'],
-});
-const get = (k) => new RegExp(`^${k}=(.*)$`, 'm').exec(out)[1];
-const kernel = get('KERNEL');
-const initrd = get('INITRD');
+const guest = buildGuest('guest/build.sh');
+const kernel = guest.KERNEL;
+const initrd = guest.INITRD;
 const body = Buffer.alloc(SIZE, 0x5a);
 const server = createServer((req, res) => res.end(body));
 await new Promise((r) => server.listen(0, '127.0.0.1', r));

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-bash guest/build.sh
-bash guest/desktop/build.sh
+# Builds the guest kernel too (guest/build.sh); vdesk run would build the image itself, but here its
+# progress comes before the machine's output.
+bash guest/desktop/build.sh >/dev/null
 exec node apps/cli/dist/index.js run "$@"

@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 # Debian packages: the riscv64 cross toolchain and the kernel build tools (guest images and CPU tests),
-# QEMU (the reference machine and CPU oracle), dtc (device-tree checks), Chromium (viewer tests).
+# QEMU (the reference machine and CPU oracle), dtc (device-tree checks), Chromium (viewer tests), and
+# what guest/desktop/build.sh uses to fetch, verify and unpack Debian's riscv64 packages into ext4.
 DEBS=(gcc-riscv64-linux-gnu libc6-dev-riscv64-cross bc bison flex libssl-dev libelf-dev cpio xz-utils dpkg-dev
-  qemu-system-misc device-tree-compiler opensbi chromium fonts-dejavu-core)
+  qemu-system-misc device-tree-compiler opensbi chromium fonts-dejavu-core
+  curl gpgv debian-archive-keyring python3 e2fsprogs)
 missing=()
 for p in "${DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -26,8 +26,9 @@ export class DecodeCache {
   readonly pageSlot: Int32Array;
   /** Per slot: which 128-byte chunks of the page hold decoded instructions (bit i: bytes 128i..). */
   readonly codeMask: Int32Array;
-  readonly meta: Int32Array;
-  readonly imm: Int32Array;
+  /** Allocated by {@link prepare} (33 MB at most): harts on the reference loop never pay for them. */
+  meta = new Int32Array(0);
+  imm = new Int32Array(0);
   /** Bumped whenever slots are unmapped, so a running loop knows its page may be gone. */
   gen = 0;
   private readonly slotPage: Int32Array;
@@ -52,6 +53,11 @@ export class DecodeCache {
     this.pageSlot = new Int32Array(pages).fill(-1);
     this.slotPage = new Int32Array(this.slots).fill(-1);
     this.codeMask = new Int32Array(this.slots);
+  }
+
+  /** Allocate the entry arrays: before the first slotFor, and before a run loop captures them. */
+  prepare(): void {
+    if (this.meta.length) return;
     this.meta = new Int32Array(this.slots * SLOT_ENTRIES);
     this.imm = new Int32Array(this.slots * SLOT_ENTRIES);
   }

@@ -228,7 +228,6 @@ export class Hart {
    */
   runReference(budget: number): number {
     this.stop = StopReason.Budget;
-    const x = this.x;
     let n = 0;
     while (n < budget) {
       if (this.irqCheck) {
@@ -241,16 +240,21 @@ export class Hart {
       this.trapped = false;
       const inst = this.fetch();
       if (this.trapped) continue;
-      execute(this, inst);
-      if (!this.trapped) {
-        this.pcLo = this.nextLo;
-        this.pcHi = this.nextHi;
-      }
-      x[0] = 0;
-      x[1] = 0;
+      this.retire(inst);
       if (this.stop !== StopReason.Budget) break;
     }
     return this.stop;
+  }
+
+  /** Execute the fetched `inst` (ilen and raw16 set) through execute.ts and move the pc past it. */
+  retire(inst: number): void {
+    execute(this, inst);
+    if (!this.trapped) {
+      this.pcLo = this.nextLo;
+      this.pcHi = this.nextHi;
+    }
+    this.x[0] = 0;
+    this.x[1] = 0;
   }
 
   // ---------------------------------------------------------------- fetch

@@ -18,7 +18,6 @@
 import { div32, div64, mul64, mulh64, mulhsu64, mulhu64, out } from './alu64.js';
 import * as C from './constants.js';
 import { DecodeCache, SLOT_ENTRIES } from './decode-cache.js';
-import { execute } from './execute.js';
 import { Access, StopReason, TLB_SIZE, type Hart } from './hart.js';
 import { RVC_TABLE } from './rvc.js';
 
@@ -38,7 +37,7 @@ const enum Op {
   Sb, Sh, Sw, Sd,
   Li, Mv, Addi, Slti, Sltiu, Xori, Ori, Andi,
   SlliLo, SlliHi, SrliLo, SrliHi, SraiLo, SraiHi,
-  Add, Sub, Sll, Slt, Sltu, Xor, Srl, Sra, Or, And,
+  Add, Sub, Sll, Srl, Sra, Slt, Sltu, Xor, Or, And, // Slt..And in the order of Slti..Andi
   Addiw, Slliw, Srliw, Sraiw, Addw, Subw, Sllw, Srlw, Sraw,
   Mul, Mulh, Mulhsu, Mulhu, Div, Divu, Rem, Remu,
   Mulw, Divw, Divuw, Remw, Remuw,
@@ -179,6 +178,23 @@ function fill(dc: DecodeCache, slot: number, i: number, mem16: Uint16Array, ro: 
   return m;
 }
 
+/** RAM offset of physical address (lo, hi) when translation is off; -1 when it is not in RAM's range. */
+const bareOffset = (lo: number, hi: number, ramBase: number): number =>
+  hi === 0 ? (lo >>> 0) - ramBase : -1;
+
+/** RAM offset of virtual (lo, hi) on a hit in TLB set `set` (a data access's set), else -1. */
+function tlbOffset(
+  tag: Float64Array,
+  pa: Float64Array,
+  set: number,
+  lo: number,
+  hi: number,
+  ramBase: number,
+): number {
+  const j = set + ((lo >>> 12) & (TLB_SIZE - 1));
+  return tag[j] === hi * 0x100000 + (lo >>> 12) ? pa[j] - ramBase + (lo & 0xfff) : -1;
+}
+
 const lts = (alo: number, ahi: number, blo: number, bhi: number): boolean =>
   ahi < bhi || (ahi === bhi && alo >>> 0 < blo >>> 0);
 const ltu = (alo: number, ahi: number, blo: number, bhi: number): boolean =>
@@ -216,6 +232,7 @@ function storeSlow(h: Hart, lo: number, hi: number, size: number, r2: number, le
 export function run(h: Hart, budget: number): number {
   const x = h.x;
   const dc = h.dcache;
+  dc.prepare();
   const meta = dc.meta;
   const immA = dc.imm;
   const pageSlot = dc.pageSlot;
@@ -414,13 +431,7 @@ export function run(h: Hart, budget: number): number {
         const op = m & 0xff;
         const size =
           op === Op.Ld ? 8 : op === Op.Lw || op === Op.Lwu ? 4 : op === Op.Lb || op === Op.Lbu ? 1 : 2;
-        let o = -1;
-        if (dBare) {
-          if (hi === 0) o = (lo >>> 0) - ramBase;
-        } else {
-          const j = dR + ((lo >>> 12) & (TLB_SIZE - 1));
-          if (tlbTag[j] === hi * 0x100000 + (lo >>> 12)) o = tlbPa[j] - ramBase + (lo & 0xfff);
-        }
+        const o = dBare ? bareOffset(lo, hi, ramBase) : tlbOffset(tlbTag, tlbPa, dR, lo, hi, ramBase);
         const rd = (m >>> 8) & 62;
         if (o >= 0 && o <= ramSize - size && (lo & (size - 1)) === 0) {
           switch (op) {
@@ -478,13 +489,7 @@ export function run(h: Hart, budget: number): number {
         const hi = (x[a + 1] + (im >> 31) + (lo >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
         const op = m & 0xff;
         const size = 1 << (op - Op.Sb);
-        let o = -1;
-        if (dBare) {
-          if (hi === 0) o = (lo >>> 0) - ramBase;
-        } else {
-          const j = dW + ((lo >>> 12) & (TLB_SIZE - 1));
-          if (tlbTag[j] === hi * 0x100000 + (lo >>> 12)) o = tlbPa[j] - ramBase + (lo & 0xfff);
-        }
+        const o = dBare ? bareOffset(lo, hi, ramBase) : tlbOffset(tlbTag, tlbPa, dW, lo, hi, ramBase);
         const b = (m >>> 20) & 62;
         if (o >= 0 && o <= ramSize - size && (lo & (size - 1)) === 0) {
           const s = pageSlot[o >>> 12];
@@ -544,33 +549,42 @@ export function run(h: Hart, budget: number): number {
       case Op.Sltiu:
       case Op.Xori:
       case Op.Ori:
-      case Op.Andi: {
+      case Op.Andi:
+      case Op.Slt:
+      case Op.Sltu:
+      case Op.Xor:
+      case Op.Or:
+      case Op.And: {
+        // The immediate forms take the sign-extended immediate where the register forms take rs2.
+        const op = m & 0xff;
+        const imm = op <= Op.Andi;
         const rd = (m >>> 8) & 62;
         const a = (m >>> 14) & 62;
+        const b = (m >>> 20) & 62;
         const alo = x[a];
         const ahi = x[a + 1];
-        const im = immA[i];
-        const ih = im >> 31;
-        switch (m & 0xff) {
-          case Op.Slti:
-            x[rd] = lts(alo, ahi, im, ih) ? 1 : 0;
+        const blo = imm ? immA[i] : x[b];
+        const bhi = imm ? blo >> 31 : x[b + 1];
+        switch (imm ? op - Op.Slti + Op.Slt : op) {
+          case Op.Slt:
+            x[rd] = lts(alo, ahi, blo, bhi) ? 1 : 0;
             x[rd + 1] = 0;
             break;
-          case Op.Sltiu:
-            x[rd] = ltu(alo, ahi, im, ih) ? 1 : 0;
+          case Op.Sltu:
+            x[rd] = ltu(alo, ahi, blo, bhi) ? 1 : 0;
             x[rd + 1] = 0;
             break;
-          case Op.Xori:
-            x[rd] = alo ^ im;
-            x[rd + 1] = ahi ^ ih;
+          case Op.Xor:
+            x[rd] = alo ^ blo;
+            x[rd + 1] = ahi ^ bhi;
             break;
-          case Op.Ori:
-            x[rd] = alo | im;
-            x[rd + 1] = ahi | ih;
+          case Op.Or:
+            x[rd] = alo | blo;
+            x[rd + 1] = ahi | bhi;
             break;
           default:
-            x[rd] = alo & im;
-            x[rd + 1] = ahi & ih;
+            x[rd] = alo & blo;
+            x[rd + 1] = ahi & bhi;
         }
         off += m >>> 26;
         break;
@@ -666,42 +680,6 @@ export function run(h: Hart, budget: number): number {
         } else {
           x[rd] = op === Op.Sra ? ahi >> (s - 32) : ahi >>> (s - 32);
           x[rd + 1] = op === Op.Sra ? ahi >> 31 : 0;
-        }
-        off += m >>> 26;
-        break;
-      }
-      case Op.Slt:
-      case Op.Sltu:
-      case Op.Xor:
-      case Op.Or:
-      case Op.And: {
-        const rd = (m >>> 8) & 62;
-        const a = (m >>> 14) & 62;
-        const b = (m >>> 20) & 62;
-        const alo = x[a];
-        const ahi = x[a + 1];
-        const blo = x[b];
-        const bhi = x[b + 1];
-        switch (m & 0xff) {
-          case Op.Slt:
-            x[rd] = lts(alo, ahi, blo, bhi) ? 1 : 0;
-            x[rd + 1] = 0;
-            break;
-          case Op.Sltu:
-            x[rd] = ltu(alo, ahi, blo, bhi) ? 1 : 0;
-            x[rd + 1] = 0;
-            break;
-          case Op.Xor:
-            x[rd] = alo ^ blo;
-            x[rd + 1] = ahi ^ bhi;
-            break;
-          case Op.Or:
-            x[rd] = alo | blo;
-            x[rd + 1] = ahi | bhi;
-            break;
-          default:
-            x[rd] = alo & blo;
-            x[rd + 1] = ahi & bhi;
         }
         off += m >>> 26;
         break;
@@ -830,15 +808,7 @@ export function run(h: Hart, budget: number): number {
           h.ilen = m >>> 26;
           h.raw16 = (m >>> 8) & 0xffff;
         } else inst = h.fetch();
-        if (!h.trapped) {
-          execute(h, inst);
-          if (!h.trapped) {
-            h.pcLo = h.nextLo;
-            h.pcHi = h.nextHi;
-          }
-        }
-        x[0] = 0;
-        x[1] = 0;
+        if (!h.trapped) h.retire(inst);
         ic0 = h.instretCount - n;
         resv = h.reservation;
         // Stay on the page unless something the page or the data path depend on may have changed.
