@@ -105,7 +105,7 @@ async function cli(...args: string[]) {
 async function consoleRun(cmd: string, until: RegExp): Promise<string> {
   const mark = a.out.text.length;
   a.p.stdin!.write(`${cmd}\n`);
-  await a.waitFor(until, mark);
+  await a.waitFor(until, mark, 60_000);
   return a.out.text.slice(mark);
 }
 
@@ -153,16 +153,22 @@ describe('desktop image', () => {
       const s = await screenshot('focused.png');
       // twm draws its focus highlight across the title bar of the focused window.
       expect(s.other(TITLE, 130, 44, 500, 56)).toBeGreaterThan(500);
-      // Physical keys, as a person types them: the viewer sends key codes, so '>' is Shift and '.'.
-      await page.keyboard.type('echo hello ');
+      // Physical keys, as a person types them (the viewer sends key codes, so '>' is Shift and '.'),
+      // at a person's pace rather than all in one burst.
+      await page.keyboard.type('echo hello ', { delay: 30 });
       await page.keyboard.press('Shift+Period');
-      await page.keyboard.type(' /tmp/typed');
+      await page.keyboard.type(' /tmp/typed', { delay: 30 });
       await page.keyboard.press('Enter');
       const out = await consoleRun(
-        'for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /tmp/typed ] && break; sleep 1; done; echo "TYPED-$(cat /tmp/typed) $(stat -c %U /tmp/typed)"',
-        /TYPED-[a-z]* [a-z]+/,
+        'for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /tmp/typed ] && break; sleep 1; done; echo "TYPED-[$(cat /tmp/typed 2>&1)] [$(stat -c %U /tmp/typed 2>&1)] END"',
+        // Not the echoed command line, whose brackets hold `$(...)`: the shell's answer.
+        /TYPED-\[[^$\]]*\] \[[^$\]]*\] END/,
       );
-      expect(out).toMatch(/TYPED-hello user/);
+      // On failure, the input devices' counters say whether the keys reached the guest.
+      const status = out.includes('TYPED-[hello] [user]')
+        ? ''
+        : (await vdesk(['status', '--machine', NAME])).stdout;
+      expect(out, status).toMatch(/TYPED-\[hello\] \[user\]/);
     } finally {
       await browser.close();
     }

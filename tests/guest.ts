@@ -80,7 +80,8 @@ export interface RunningVdesk {
   ready: Promise<void>;
   exited: Promise<number | null>;
   /** Resolves when the console shows `marker` after position `from` (default: anywhere). */
-  waitFor(marker: string | RegExp, from?: number): Promise<void>;
+  /** Resolves when the console shows `marker` after offset `from`; rejects after `timeoutMs` if given. */
+  waitFor(marker: string | RegExp, from?: number, timeoutMs?: number): Promise<void>;
 }
 
 /** Start vdesk and resolve `ready` when its console shows `marker`. */
@@ -90,13 +91,19 @@ export function startVdesk(args: string[], marker: string): RunningVdesk {
   p.stdout!.on('data', (d: Buffer) => (out.text += d.toString('latin1')));
   p.stderr!.on('data', (d: Buffer) => (out.err += d.toString()));
   const exited = new Promise<number | null>((r) => p.on('close', (c) => r(c)));
-  const waitFor = (m: string | RegExp, from = 0) =>
+  const waitFor = (m: string | RegExp, from = 0, timeoutMs = Infinity) =>
     new Promise<void>((resolve, reject) => {
       const seen = () => (typeof m === 'string' ? out.text.includes(m, from) : m.test(out.text.slice(from)));
+      const deadline = performance.now() + timeoutMs;
       const t = setInterval(() => {
         if (seen()) {
           clearInterval(t);
           resolve();
+        } else if (performance.now() > deadline) {
+          clearInterval(t);
+          reject(
+            new Error(`no "${String(m)}" within ${timeoutMs} ms:\n${out.text.slice(from).slice(-2000)}`),
+          );
         }
       }, 50);
       void exited.then(() => {
