@@ -294,8 +294,12 @@ export function run(h: Hart, budget: number): number {
       h.setFetchPage(lo, hi, ramPage);
     }
     if (n >= budget) {
-      h.pcLo = pageLo | off;
-      h.pcHi = pcHi;
+      // off is 4096 when the page's last instruction has just retired and the NextPage sentinel is
+      // still ahead: the pc is the next page, so add (pageLo | 4096 is this page again when bit 12 of
+      // pageLo is set — the bug that crashed Xorg on the fast path).
+      const s = (pageLo >>> 0) + off;
+      h.pcLo = s | 0;
+      h.pcHi = s > 0xffffffff ? (pcHi + 1) | 0 : pcHi;
       break;
     }
     n++;

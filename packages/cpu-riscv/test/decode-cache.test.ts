@@ -81,6 +81,23 @@ describe('decoded-instruction cache', () => {
     expect(a.hart.x[A0]).toBe(101);
   });
 
+  it('a budget that ends on the last instruction of a page leaves the pc on the next page', () => {
+    // The page at RAM_BASE + 0x1000 has bit 12 set in its address, so writing the pc back as
+    // (page | 4096) instead of page + 4096 lands on this page's start again (Xorg crashed on that).
+    const words = new Array<number>(0x2010 / 4).fill(0);
+    words[0x1ff8 / 4] = ADDI_A0_1;
+    words[0x1ffc / 4] = ADDI_A0_1;
+    words[0x2000 / 4] = ADDI_A0_100;
+    words[0x2004 / 4] = WFI;
+    const { hart } = bareHart(words);
+    hart.pc = RAM_BASE + 0x1ff8;
+    expect(hart.run(2)).toBe(StopReason.Budget);
+    expect(hart.pc).toBe(RAM_BASE + 0x2000);
+    expect(hart.run(100)).toBe(StopReason.Wfi);
+    expect(hart.x[A0]).toBe(102);
+    expect(hart.instret).toBe(4);
+  });
+
   it('an encoding the fast path hands to execute.ts traps as illegal with the whole instruction', () => {
     // clz a0, a0 (Zbb, not implemented): OP-IMM with a funct6 the fast decoder does not specialise.
     const CLZ = 0x60051513;
