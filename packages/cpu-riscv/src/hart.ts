@@ -25,9 +25,9 @@ export interface HartOptions {
   /** ECALL from S-mode stops run() with StopReason.Sbi instead of trapping to M-mode. */
   hostSbi?: boolean;
   /**
-   * Execute from the decoded-instruction cache with the fast loop of interp.ts (experimental, off by
-   * default): about twice the speed on bench/cpu.ts and it passes every CPU test and boots the test
-   * image, but Debian's Xorg on the desktop image still crashes on it, for a reason not yet found.
+   * Execute from the decoded-instruction cache with the fast loop of interp.ts (the default, about
+   * twice the speed); false runs every instruction through execute.ts, as {@link Hart.runReference}
+   * does — the reference the fast path is tested against.
    */
   fastPath?: boolean;
 }
@@ -125,7 +125,7 @@ export class Hart {
     this.bus = o.bus;
     this.time = o.time;
     this.hostSbi = o.hostSbi ?? false;
-    this.fastPath = o.fastPath ?? false;
+    this.fastPath = o.fastPath ?? true;
     this.dcache = DecodeCache.for(o.ram.buffer, o.ram.size);
     this.flushTlb();
     this.reset(o.ram.base);

@@ -1,17 +1,21 @@
 /**
  * Differential tests: each bare-metal program runs on our hart and on qemu-system-riscv64 (virt,
  * -bios none); their UART output (architectural results printed in hex) and exit codes must be equal.
+ * Both of the hart's run loops are checked: the decoded-instruction cache and the reference executor.
  */
 import { describe, expect, it } from 'vitest';
 import { build, runOurs, runQemu } from './harness.js';
 
 const PROGRAMS = ['alu.c', 'mem.c', 'int.c', 'priv.c', 'priv2.c', 'vm.c', 'warl.c', 'fp.c', 'fp2.c'];
 
-describe('hart vs QEMU', () => {
+describe.each([
+  ['fast path', true],
+  ['reference loop', false],
+])('hart (%s) vs QEMU', (_name, fastPath) => {
   for (const p of PROGRAMS) {
     it(`${p} gives QEMU's output`, () => {
       const elf = build(p);
-      const ours = runOurs(elf);
+      const ours = runOurs(elf, { fastPath });
       const qemu = runQemu(elf);
       expect(qemu.exit).toBe(0);
       expect(ours.exit).toBe(0);

@@ -124,7 +124,13 @@ function split(v: number, half: number): number {
 
 export function runOurs(
   elfPath: string,
-  opts: { maxInstructions?: number; devices?: TestDevice[]; ramSize?: number } = {},
+  opts: {
+    maxInstructions?: number;
+    devices?: TestDevice[];
+    ramSize?: number;
+    /** false: the reference loop (Hart.runReference's executor) instead of the decoded-instruction cache. */
+    fastPath?: boolean;
+  } = {},
 ): RunResult & { hart: Hart } {
   const ramSize = opts.ramSize ?? 16 << 20;
   const buffer = new ArrayBuffer(ramSize);
@@ -195,6 +201,7 @@ export function runOurs(
     ram: { base: RAM_BASE, size: ramSize, buffer },
     bus,
     time: () => ticks,
+    fastPath: opts.fastPath,
   });
   hart.reset(entry);
   const max = opts.maxInstructions ?? 50_000_000;

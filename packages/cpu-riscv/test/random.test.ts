@@ -10,12 +10,12 @@ import { randomProgram } from './random-gen.js';
 const LONG = process.env.VDESK_LONG === '1';
 const SEEDS = LONG ? 200 : 12;
 
-function compare(seed: number, fp: boolean) {
+function compare(seed: number, fp: boolean, fastPath: boolean) {
   const elf = build(`random-${fp ? 'fp' : 'int'}-${seed}.c`, {
     text: randomProgram(seed, { length: 400, fp }),
     ext: 'c',
   });
-  const ours = runOurs(elf);
+  const ours = runOurs(elf, { fastPath });
   const qemu = runQemu(elf);
   expect(qemu.exit).toBe(0);
   expect(ours.exit).toBe(0);
@@ -26,11 +26,14 @@ function compare(seed: number, fp: boolean) {
     if (a[i] !== b[i]) expect(`line ${i}: ${a[i]}`).toBe(`line ${i}: ${b[i]}`);
 }
 
-describe('random instruction streams vs QEMU', () => {
+describe.each([
+  ['fast path', true],
+  ['reference loop', false],
+])('random instruction streams vs QEMU (%s)', (_name, fastPath) => {
   for (let s = 1; s <= SEEDS; s++) {
-    it(`integer, M, A, C: seed ${s}`, () => compare(s, false), 60_000);
+    it(`integer, M, A, C: seed ${s}`, () => compare(s, false, fastPath), 60_000);
   }
   for (let s = 1; s <= SEEDS; s++) {
-    it(`with F and D: seed ${1000 + s}`, () => compare(1000 + s, true), 60_000);
+    it(`with F and D: seed ${1000 + s}`, () => compare(1000 + s, true, fastPath), 60_000);
   }
 });

@@ -26,9 +26,12 @@ const EXPECTED = [
   '',
 ];
 
-describe('the privileged spec where QEMU 7.2 differs', () => {
+describe.each([
+  ['fast path', true],
+  ['reference loop', false],
+])('the privileged spec where QEMU 7.2 differs (%s)', (_name, fastPath) => {
   it('spec.c gives the specified transcript', () => {
-    const ours = runOurs(build('spec.c'));
+    const ours = runOurs(build('spec.c'), { fastPath });
     expect(ours.exit).toBe(0);
     expect(ours.output.split('\n')).toEqual(EXPECTED);
   });

@@ -40,8 +40,8 @@ Options (override the manifest):
   --viewer-host ADDR   address the viewer listens on (default 127.0.0.1: this computer only)
   --viewer-port N      port of the viewer (default: any free port)
   --shutdown-timeout S seconds SIGTERM / vdesk shutdown waits for the guest before a hard stop (default 30)
-  --fast-cpu           experimental: the decoded-instruction cache (about 2x faster; the desktop's
-                       Xorg still crashes on it)
+  --reference-cpu      run every instruction through the CPU's reference executor, without the
+                       decoded-instruction cache (about half the speed; for debugging the CPU)
   --log-level LEVEL    error, warn, info or debug (default warn), on stderr
   -h, --help           this text
 
@@ -62,7 +62,7 @@ export async function run(args: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         shell: { type: 'boolean' },
-        'fast-cpu': { type: 'boolean' },
+        'reference-cpu': { type: 'boolean' },
         kernel: { type: 'string' },
         initrd: { type: 'string' },
         append: { type: 'string' },
@@ -140,7 +140,7 @@ export async function run(args: string[]): Promise<number> {
   const images = await loadImages(manifest, baseDir);
   const machine = await RiscvMachine.create({
     manifest,
-    parts: createRiscvParts({ fastCpu: v['fast-cpu'] === true }),
+    parts: createRiscvParts({ fastCpu: v['reference-cpu'] !== true }),
     images,
     loadModule: nodeModuleLoader(baseDir, cliSearchDirs()),
     log,

@@ -9,8 +9,8 @@ import type { ClockPart, RiscvParts } from './parts.js';
 
 export interface RiscvPartsOptions {
   /**
-   * Run the harts on the decoded-instruction cache and its fast loop (experimental: about twice the
-   * speed, but the desktop image's Xorg still crashes on it; see packages/cpu-riscv/README.md).
+   * Run the harts on the decoded-instruction cache and its fast loop (default true, about twice the
+   * speed); false runs every instruction through the reference executor (for debugging the CPU).
    */
   fastCpu?: boolean;
 }
@@ -19,7 +19,7 @@ export function createRiscvParts(opts: RiscvPartsOptions = {}): RiscvParts {
   return {
     isaExtensions: ['i', 'm', 'a', 'f', 'd', 'c', 'zicsr', 'zifencei', 'zicntr'],
     mmuType: 'riscv,sv48',
-    createHart: (o) => new Hart({ ...o, fastPath: opts.fastCpu === true }),
+    createHart: (o) => new Hart({ ...o, fastPath: opts.fastCpu !== false }),
     createPlic: (o) =>
       new Plic({ sources: o.sources, harts: o.harts, phandle: o.phandle, intcPhandles: o.intcPhandles }),
     createClint: (o) => new Clint(o.harts, o.clock as TimeSource, o.intcPhandles),
