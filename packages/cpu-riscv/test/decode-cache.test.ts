@@ -98,6 +98,47 @@ describe('decoded-instruction cache', () => {
     expect(hart.instret).toBe(4);
   });
 
+  it('runs ending anywhere in straight-line code across five pages retire what the reference does', () => {
+    // Alternating 2- and 4-byte instructions, so page ends fall between, after and inside (a 4-byte
+    // instruction straddling two pages) instructions; pages with and without bit 12 in their address.
+    const C_ADDI_A0_1 = 0x0505;
+    const start = 0xf00;
+    const end = 0x5100;
+    const make = () => {
+      const ram = new Uint8Array(16 << 20);
+      const h16 = new Uint16Array(ram.buffer);
+      let p = start;
+      for (let k = 0; p < end; k++) {
+        if (k % 2 === 0) h16[p >>> 1] = C_ADDI_A0_1;
+        else {
+          h16[p >>> 1] = ADDI_A0_1 & 0xffff;
+          h16[(p >>> 1) + 1] = ADDI_A0_1 >>> 16;
+          p += 2;
+        }
+        p += 2;
+      }
+      new DataView(ram.buffer).setUint32(p, WFI, true);
+      const m = bareHart([], { ram });
+      m.hart.pc = RAM_BASE + start;
+      return m.hart;
+    };
+    // One instruction per run ends a run at every page end; the mixed budgets end them elsewhere too.
+    for (const slice of [() => 1, (k: number) => 1 + ((k * 7) % 13)]) {
+      const fast = make();
+      const ref = make();
+      for (let k = 0; ; k++) {
+        const budget = slice(k);
+        const r = fast.run(budget);
+        expect(ref.runReference(budget)).toBe(r);
+        expect(fast.pc).toBe(ref.pc);
+        expect(fast.x[A0]).toBe(ref.x[A0]);
+        expect(fast.instret).toBe(ref.instret);
+        if (r === StopReason.Wfi) break;
+      }
+      expect(fast.x[A0]).toBe(ref.instret - 1);
+    }
+  });
+
   it('an encoding the fast path hands to execute.ts traps as illegal with the whole instruction', () => {
     // clz a0, a0 (Zbb, not implemented): OP-IMM with a funct6 the fast decoder does not specialise.
     const CLZ = 0x60051513;

@@ -130,6 +130,8 @@ export function runOurs(
     ramSize?: number;
     /** false: the reference loop (Hart.runReference's executor) instead of the decoded-instruction cache. */
     fastPath?: boolean;
+    /** The budget of the k-th call to run() (default 10,000), so runs can end anywhere. */
+    slice?: (k: number) => number;
   } = {},
 ): RunResult & { hart: Hart } {
   const ramSize = opts.ramSize ?? 16 << 20;
@@ -205,9 +207,10 @@ export function runOurs(
   });
   hart.reset(entry);
   const max = opts.maxInstructions ?? 50_000_000;
-  while (exit < 0 && hart.instret < max) {
-    const r = hart.run(10_000);
-    ticks += 1000;
+  for (let k = 0; exit < 0 && hart.instret < max; k++) {
+    const budget = opts.slice?.(k) ?? 10_000;
+    const r = hart.run(budget);
+    ticks += Math.max(1, Math.round(budget / 10));
     if (r === StopReason.Wfi) ticks += 100_000;
     updateTimer();
   }
