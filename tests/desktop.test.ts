@@ -2,7 +2,8 @@
  * The desktop image end to end (guest/desktop/build.sh): our machine boots Debian's Xorg on virtio-gpu
  * from an ext4 root on virtio-blk, twm and xterm appear in `vdesk screenshot`, a click focuses the
  * terminal and typed text runs there, the viewer page in headless Chromium resizes the desktop through
- * RandR, and `vdesk shutdown` leaves the filesystem clean. `vdesk run` with no arguments boots it.
+ * RandR, and `vdesk shutdown` leaves the filesystem clean. `vdesk run` with no arguments boots it, and
+ * the twm menu's "Log out (power off)", picked with a held touch, powers it off.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ const NAME = 'desktop-test';
 const BACKGROUND = [0x2f, 0x5f, 0x8f];
 const TITLE = [0x3c, 0x6e, 0x9c];
 const WHITE = [255, 255, 255];
+const MENU = [0xf0, 0xf0, 0xf0];
 
 interface Desktop {
   image: string;
@@ -78,8 +80,8 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function screenshot(file: string) {
-  const r = await vdesk(['screenshot', '--machine', NAME, path.join(dir, file)]);
+async function screenshot(file: string, machine = NAME) {
+  const r = await vdesk(['screenshot', '--machine', machine, path.join(dir, file)]);
   expect(r.stderr).toBe('');
   const png = PNG.sync.read(readFileSync(path.join(dir, file)));
   const at = (x: number, y: number) => {
@@ -225,16 +227,55 @@ describe('desktop image', () => {
     expect(home).toContain('.xsession-errors');
   });
 
-  it('vdesk run with no arguments boots the desktop image', async () => {
-    const b = startVdesk(['run', '--no-viewer', '--name', 'desktop-default'], 'VDESK-DESKTOP-BOOT');
+  it('vdesk run with no arguments boots the desktop image; its menu\'s "Log out" powers it off', async () => {
+    const machine = 'desktop-default';
+    const b = startVdesk(['run', '--no-viewer', '--name', machine], 'VDESK-DESKTOP-READY');
     try {
       await b.ready;
       expect(b.out.err).toContain(`booting the desktop image ${d.image}`);
+      // twm pops its root menu while button 1 is held and runs the entry it is released on: a touch
+      // held on the background (evdev's touchscreen emulates button 1) shows where the menu opens...
+      const s0 = await screenshot('menu-closed.png', machine);
+      const [px, py] = [Math.round(s0.width * 0.7), Math.round(s0.height * 0.7)];
+      const hold = (frames: { x: number; y: number }[], intervalMs: number) =>
+        vdesk([
+          'touch',
+          '--machine',
+          machine,
+          '--json',
+          JSON.stringify({ intervalMs, frames: frames.map((f) => [{ id: 1, ...f }]) }),
+        ]);
+      const held = hold(
+        Array.from({ length: 30 }, () => ({ x: px, y: py })),
+        100,
+      );
+      await new Promise((r) => setTimeout(r, 1500));
+      const s = await screenshot('menu.png', machine);
+      expect((await held).code).toBe(0);
+      let [x0, y0, x1, y1] = [Infinity, Infinity, -1, -1];
+      for (let y = py - 20; y < Math.min(s.height, py + 300); y++)
+        for (let x = Math.max(0, px - 300); x < Math.min(s.width, px + 300); x++)
+          if (s.other(MENU, x, y, x + 1, y + 1) === 0) {
+            [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+          }
+      expect(y1 - y0, 'the menu opened under the touch').toBeGreaterThan(100);
+      // ...then a second touch at the same place slides to the last entry, "Log out (power off)".
+      const [tx, ty] = [Math.round((x0 + x1) / 2), y1 - 6];
+      const slide = [
+        ...Array.from({ length: 8 }, () => ({ x: px, y: py })),
+        ...Array.from({ length: 10 }, (_, k) => ({
+          x: Math.round(px + ((tx - px) * (k + 1)) / 10),
+          y: Math.round(py + ((ty - py) * (k + 1)) / 10),
+        })),
+        ...Array.from({ length: 5 }, () => ({ x: tx, y: ty })),
+      ];
+      expect((await hold(slide, 60)).code).toBe(0);
+      await b.waitFor('VDESK-SESSION-END', 0, 60_000);
+      expect(await b.exited).toBe(0);
+      expect(b.out.text).toContain('VDESK-SESSION-END wm-exited');
+      expect(b.out.text).toContain('VDESK-ROOT-CLEAN');
     } finally {
-      // A second SIGTERM stops the machine at once (the first asks the guest).
-      b.p.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 500));
-      b.p.kill('SIGTERM');
+      if (b.p.exitCode === null) b.p.kill('SIGKILL');
       await b.exited;
     }
   });

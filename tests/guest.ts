@@ -79,7 +79,6 @@ export interface RunningVdesk {
   out: { text: string; err: string };
   ready: Promise<void>;
   exited: Promise<number | null>;
-  /** Resolves when the console shows `marker` after position `from` (default: anywhere). */
   /** Resolves when the console shows `marker` after offset `from`; rejects after `timeoutMs` if given. */
   waitFor(marker: string | RegExp, from?: number, timeoutMs?: number): Promise<void>;
 }
