@@ -90,10 +90,12 @@ describe('PLIC', () => {
     expect(mip[0].get(9)).toBe(true);
     let seed = 7;
     const rnd = () => (seed = (seed * 1664525 + 1013904223) >>> 0) >>> 4;
+    // A throw fails the test by itself; an expect() per access made this loop seconds long under load.
     for (let i = 0; i < 50000; i++) {
       const off = rnd() % p.size;
       const wd = ([1, 2, 4] as const)[rnd() % 3];
-      expect(() => (rnd() & 1 ? p.write(off, wd, rnd()) : p.read(off, wd))).not.toThrow();
+      if (rnd() & 1) p.write(off, wd, rnd());
+      else p.read(off, wd);
     }
     expect(() => p.line(0)).toThrow(RangeError);
     expect(() => p.line(64)).toThrow(RangeError);

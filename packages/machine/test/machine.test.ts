@@ -219,6 +219,25 @@ describe('RiscvMachine run loop', () => {
     expect(p.harts[0].log).toEqual([`woke by ${Mip.STIP}`]);
   });
 
+  it('does not let deterministic time jump while a device has a request on the host', async () => {
+    const { m, p } = await machine(
+      [[{ sbi: [Eid.Time, 0, 5_000_000n] }, { wfiUntil: Mip.STIP }, { sbi: [Eid.Srst, 0, 0n, 0n] }]],
+      { devices: [{ package: './echo-plugin.mjs', device: 'echo' }] },
+    );
+    // A disk request the backend takes 30 ms of real time to finish, issued before the hart waits.
+    const dev = m.devices[0].device as { requestsInFlight?: number };
+    dev.requestsInFlight = 1;
+    let timeAtCompletion = -1;
+    setTimeout(() => {
+      timeAtCompletion = m.clock.now();
+      dev.requestsInFlight = 0;
+    }, 30);
+    expect(await m.run()).toEqual({ kind: 'poweroff', code: 0 });
+    expect(timeAtCompletion).toBeGreaterThanOrEqual(0);
+    expect(timeAtCompletion).toBeLessThan(5_000_000);
+    expect(p.harts[0].log).toEqual([`woke by ${Mip.STIP}`]);
+  });
+
   it('reboots in the same process and boots again', async () => {
     const { m, p } = await machine([[{ sbi: [Eid.Srst, 0, 1n, 0n] }]]);
     let reboots = 0;

@@ -21,10 +21,13 @@ describe('time sources', () => {
     expect(a.now()).toBe(100);
   });
   it('the wall clock ticks at its frequency', async () => {
+    // Bounded by the time that really passed, not a fixed ceiling: a loaded CI machine may wake late.
+    const t0 = performance.now();
     const c = new WallClockTimeSource(1000);
     await new Promise((r) => setTimeout(r, 30));
-    expect(c.now()).toBeGreaterThanOrEqual(25);
-    expect(c.now()).toBeLessThan(2000);
+    const ticks = c.now();
+    expect(ticks).toBeGreaterThanOrEqual(25);
+    expect(ticks).toBeLessThanOrEqual(Math.ceil(performance.now() - t0));
   });
 });
 
@@ -80,11 +83,13 @@ describe('MTIMER and CLINT', () => {
     const c = new Clint(sinks(2).harts, new InstructionTimeSource());
     let seed = 3;
     const rnd = () => (seed = (seed * 1664525 + 1013904223) >>> 0) >>> 4;
+    // A throw fails the test by itself; an expect() per access made this loop slow under load.
     for (let i = 0; i < 20000; i++) {
       const off = rnd() % c.size;
       const w = ([1, 2, 4] as const)[rnd() % 3];
-      expect(() => (rnd() & 1 ? c.write(off, w, rnd()) : c.read(off, w))).not.toThrow();
-      if (i % 100 === 0) expect(() => c.write64(off & ~7, BigInt(rnd()) << 40n)).not.toThrow();
+      if (rnd() & 1) c.write(off, w, rnd());
+      else c.read(off, w);
+      if (i % 100 === 0) c.write64(off & ~7, BigInt(rnd()) << 40n);
     }
   });
 });

@@ -184,8 +184,8 @@ export class VirtioBlkDevice implements VirtioDevice {
     }
   }
 
-  /** Requests handed to the backend and not yet completed. */
-  get pending(): number {
+  /** Requests handed to the backend and not yet completed (VirtioDevice.requestsInFlight). */
+  get requestsInFlight(): number {
     return this.inflight.size;
   }
 

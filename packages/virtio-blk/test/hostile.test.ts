@@ -200,7 +200,7 @@ describe('virtio-blk asynchronous completion', () => {
     const a = queue(r, header(BlkType.In, 0), { inLens: [512] });
     const b = queue(r, header(BlkType.In, 2), { inLens: [512] });
     r.drv.kick(0, true);
-    expect(r.dev.pending).toBe(2);
+    expect(r.dev.requestsInFlight).toBe(2);
     expect(d.waiting.map((w) => w.offset)).toEqual([0, 1024]);
     d.waiting[1].release();
     await new Promise((res) => setTimeout(res, 0));
@@ -231,7 +231,7 @@ describe('virtio-blk asynchronous completion', () => {
     expect(r.drv.status).toBe(0);
     for (const w of d.waiting) w.release();
     await r.dev.drain();
-    expect(r.dev.pending).toBe(0);
+    expect(r.dev.requestsInFlight).toBe(0);
     expect(r.ram.readU16(q0.used + 2)).toBe(0);
     const res = rd.result();
     expect(res.data).toEqual(new Uint8Array(512)); // the read landed nowhere

@@ -28,6 +28,12 @@ export interface VirtioDevice {
   queueNotify(index: number): void;
   /** The driver reset the device (status 0): drop all state tied to the queues. */
   reset(): void;
+  /**
+   * Requests handed to an asynchronous backend and not completed yet (optional; absent means none). A
+   * host whose guest time follows retired instructions waits for these in real time before letting
+   * idle guest time jump ahead, so the guest never sees its own I/O take forever.
+   */
+  readonly requestsInFlight?: number;
 }
 
 /** What a device gets from its transport when it is activated. */

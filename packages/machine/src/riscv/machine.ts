@@ -490,6 +490,12 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     for (const d of this.stimecmp) deadline = Math.min(deadline, d);
     for (const hart of this.harts) deadline = Math.min(deadline, hart.timerDeadline);
     if (this.clock.deterministic) {
+      // Skipping to the next timer while a disk request is still on the host would make it look, to
+      // the guest, as if the request took that long (seconds of jiffies per millisecond): wait for it.
+      if (this.slots.devices.some((d) => (d.device.requestsInFlight ?? 0) > 0)) {
+        await this.sleep(1);
+        return;
+      }
       if (deadline !== Infinity) this.clock.skipTo(deadline);
       this.updateTimers();
       if (this.harts.some((_, h) => !this.waiting[h] && this.state[h] === HartState.Started)) return;
