@@ -72,8 +72,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "  apt-get install -y curl gpgv xz-utils dpkg python3 e2fsprogs binutils-riscv64-linux-gnu coreutils util-linux tar debian-archive-keyring" >&2
 	die "missing dependencies" 2
 fi
-# mke2fs -d (populate from a directory, no root needed) arrived in e2fsprogs 1.43.
-mke2fs -V 2>&1 | grep -qE 'mke2fs 1\.(4[3-9]|[5-9][0-9])' || die "mke2fs is older than 1.43 (no -d)" 2
+# mke2fs -d (populate from a directory, no root needed) arrived in e2fsprogs 1.43. The version is read
+# into a variable first: piped into grep -q under pipefail, mke2fs could die of SIGPIPE once grep had
+# its match and quit, failing the check at random (it did, in a clean-clone CI run).
+mke2fs_version=$(mke2fs -V 2>&1 || true)
+[[ $mke2fs_version =~ mke2fs\ 1\.(4[3-9]|[5-9][0-9]) ]] || die "mke2fs is older than 1.43 (no -d)" 2
 
 for f in index.sh rootfs.sh; do
 	# shellcheck source=/dev/null

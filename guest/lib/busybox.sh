@@ -55,8 +55,9 @@ build_busybox() {
 	cp "$BBDIR/src/busybox" "$BUSYBOX_OUT"
 	cp "$BBDIR/src/busybox.links" "$BBDIR/busybox.links"
 	cp "$BBDIR/src/.config" "$BBDIR/config"
-	# Static linking against glibc must have worked: no interpreter.
-	if ${CROSS}readelf -l "$BUSYBOX_OUT" | grep -q 'INTERP'; then
+	# Static linking against glibc must have worked: no interpreter. (grep reads all of readelf's output:
+	# with -q it could quit early and, under pipefail, readelf's SIGPIPE would hide the match.)
+	if ${CROSS}readelf -l "$BUSYBOX_OUT" | grep 'INTERP' >/dev/null; then
 		die "busybox: binary is dynamically linked (CONFIG_STATIC did not take effect)"
 	fi
 	stage_done

@@ -10,7 +10,10 @@ import { randomProgram } from './random-gen.js';
 const LONG = process.env.VDESK_LONG === '1';
 const SEEDS = LONG ? 200 : 12;
 
-function compare(seed: number, fp: boolean, fastPath: boolean) {
+async function compare(seed: number, fp: boolean, fastPath: boolean) {
+  // Each comparison blocks on gcc and QEMU: give the worker's event loop a turn first, or a long run
+  // (VDESK_LONG=1) starves vitest's own messages until they time out.
+  await new Promise((r) => setImmediate(r));
   const elf = build(`random-${fp ? 'fp' : 'int'}-${seed}.c`, {
     text: randomProgram(seed, { length: 400, fp }),
     ext: 'c',
