@@ -1,7 +1,8 @@
 /**
  * The platform end to end: a real Linux 6.12 kernel and busybox userland (built from Debian sources by
  * guest/build.sh) boot on our CPU to the init marker, run commands, and power off through SBI SRST, with
- * the host SBI and with Debian's OpenSBI in M-mode; SMP; a repeatable run; and the same images on QEMU.
+ * the host SBI and with Debian's OpenSBI in M-mode; SMP; on the CPU's reference loop as well as its
+ * decoded-instruction cache; a repeatable run; and the same images on QEMU.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -40,6 +41,14 @@ describe('Linux on virtio-desktop', () => {
     expect(r.stdout).toContain('answer=42');
     expect(r.stdout).toContain('VDESK-CMD-EXIT=0');
     expect(r.stdout).toContain('reboot: Power down');
+    expect(r.code).toBe(0);
+  });
+
+  it('boots on the reference loop too (--reference-cpu, no decoded-instruction cache), 2 harts', async () => {
+    const r = await boot(['--cpus', '2', '--reference-cpu']);
+    expect(r.stdout).toContain('VDESK-INIT-READY');
+    expect(r.stdout).toContain('harts=2');
+    expect(r.stdout).toContain('answer=42');
     expect(r.code).toBe(0);
   });
 
