@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildGuest, fmt as fmtN, med, writeJson } from './stats.mjs';
+import { alternate, buildGuest, fmt as fmtN, med, writeJson } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' } } });
@@ -78,12 +78,7 @@ const qemu = () =>
     '-drive', `file=${disk},if=none,format=raw,id=d0,cache=writeback`, '-device', 'virtio-blk-device,drive=d0',
   ]); // prettier-ignore
 
-const o = [];
-const q = [];
-for (let i = 0; i < RUNS; i++) {
-  o.push(await ours());
-  q.push(await qemu());
-}
+const { ours: o, qemu: q } = await alternate(RUNS, ours, qemu);
 const fmt = (xs) => `${fmtN(xs, 1)} MB/s`;
 console.log(`virtio-blk: dd 48 MiB, bs=1M, O_DIRECT, in the guest; ${RUNS} runs each, median (min–max)`);
 const rows = [];

@@ -5,12 +5,11 @@
 // to the marker and to exit: medians (min–max) over RUNS, and ours/QEMU.
 //
 //   node bench/boot.mjs [--runs 5]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildGuest, fmt as fmtN, med, writeJson } from './stats.mjs';
+import { alternate, buildGuest, fmt as fmtN, med, timeMarkers, writeJson } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' } } });
@@ -38,24 +37,10 @@ writeFileSync(
 const append = `console=ttyS0 vdesk.cmd=${Buffer.from('true').toString('base64')}`;
 const MARKER = 'VDESK-INIT-READY';
 
-function timed(bin, args) {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    let text = '';
-    let marker = 0;
-    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    p.stdout.on('data', (d) => {
-      text += d;
-      if (!marker && text.includes(MARKER)) marker = performance.now() - t0;
-    });
-    const t = setTimeout(() => p.kill('SIGKILL'), 300_000);
-    p.on('close', () => {
-      clearTimeout(t);
-      if (!marker) reject(new Error(`${bin}: no ${MARKER}:\n${text.slice(-1500)}`));
-      else resolve({ marker: marker / 1000, exit: (performance.now() - t0) / 1000 });
-    });
-  });
-}
+const timed = async (bin, args) => {
+  const { at, exit } = await timeMarkers(bin, args, [MARKER]);
+  return { marker: at[MARKER], exit };
+};
 
 const ours = () =>
   timed(process.execPath, [
@@ -78,12 +63,7 @@ const qemu = () =>
     '-device', 'virtio-gpu-device',
   ]); // prettier-ignore
 
-const o = [];
-const q = [];
-for (let i = 0; i < RUNS; i++) {
-  o.push(await ours());
-  q.push(await qemu());
-}
+const { ours: o, qemu: q } = await alternate(RUNS, ours, qemu);
 const fmt = (xs) => `${fmtN(xs, 2)} s`;
 console.log(`boot: same kernel and initramfs, 2 harts, blk + gpu, ${RUNS} runs each, median (min–max)`);
 const rows = [];

@@ -7,12 +7,11 @@
 // copy-on-write so the image stays pristine. Medians (min–max) over RUNS and ours/QEMU.
 //
 //   node bench/desktop.mjs [--runs 3]
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildGuest, fmt as fmtN, med, writeJson } from './stats.mjs';
+import { alternate, buildGuest, fmt as fmtN, med, timeMarkers, writeJson } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' } } });
@@ -38,27 +37,12 @@ writeFileSync(
     ],
   }),
 );
-const MARKERS = ['VDESK-X-READY', 'VDESK-DESKTOP-READY'];
-
-function timed(bin, args) {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    let text = '';
-    const at = {};
-    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    p.stdout.on('data', (d) => {
-      text = (text + d).slice(-64 * 1024);
-      for (const m of MARKERS) if (!at[m] && text.includes(m)) at[m] = (performance.now() - t0) / 1000;
-      if (at[MARKERS[1]]) p.kill('SIGKILL');
-    });
-    const t = setTimeout(() => p.kill('SIGKILL'), 900_000);
-    p.on('close', () => {
-      clearTimeout(t);
-      if (!at[MARKERS[1]]) reject(new Error(`${bin}: no ${MARKERS[1]}:\n${text.slice(-1500)}`));
-      else resolve({ x: at[MARKERS[0]] ?? NaN, desktop: at[MARKERS[1]] });
-    });
-  });
-}
+const X = 'VDESK-X-READY';
+const DESKTOP = 'VDESK-DESKTOP-READY';
+const timed = async (bin, args) => {
+  const { at } = await timeMarkers(bin, args, [X, DESKTOP], { stopAtLast: true, timeoutMs: 900_000 });
+  return { x: at[X] ?? NaN, desktop: at[DESKTOP] };
+};
 
 const ours = () =>
   timed(process.execPath, [
@@ -73,12 +57,7 @@ const qemu = () =>
     '-device', 'virtio-gpu-device,xres=1280,yres=800', '-device', 'virtio-keyboard-device', '-device', 'virtio-tablet-device',
   ]); // prettier-ignore
 
-const o = [];
-const q = [];
-for (let i = 0; i < RUNS; i++) {
-  o.push(await ours());
-  q.push(await qemu());
-}
+const { ours: o, qemu: q } = await alternate(RUNS, ours, qemu);
 const fmt = (xs) => `${fmtN(xs, 1)} s`;
 console.log(`desktop: same kernel and ext4 image, 2 harts, 1 GiB, ${RUNS} runs each, median (min–max)`);
 const rows = [];

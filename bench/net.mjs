@@ -11,7 +11,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildGuest } from './stats.mjs';
+import { alternate, buildGuest, fmt as fmtN, med } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({ options: { runs: { type: 'string' } } });
@@ -79,16 +79,9 @@ const qemu = () =>
     '-netdev', 'user,id=n0', '-device', 'virtio-net-device,netdev=n0',
   ]); // prettier-ignore
 
-const o = [];
-const q = [];
-for (let i = 0; i < RUNS; i++) {
-  o.push(await ours());
-  q.push(await qemu());
-}
+const { ours: o, qemu: q } = await alternate(RUNS, ours, qemu);
 server.close();
-const med = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (xs) =>
-  `${med(xs).toFixed(1)} MiB/s (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
+const fmt = (xs) => `${fmtN(xs, 1)} MiB/s`;
 console.log(
   `virtio-net: 16 MiB HTTP download host → guest over the user-mode network, ${RUNS} runs each, median (min–max)`,
 );

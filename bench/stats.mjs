@@ -1,5 +1,6 @@
-// Shared by the benchmark scripts: medians with min–max, and the JSON rows bench/all.mjs tabulates.
-import { execFileSync } from 'node:child_process';
+// Shared by the benchmark scripts: building the guest, running ours and QEMU in turn, timing console
+// markers, medians with min–max, and the JSON rows bench/all.mjs tabulates.
+import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -19,6 +20,57 @@ export function buildGuest(script) {
   return Object.fromEntries(
     out.split('\n').flatMap((l) => (/^[A-Z_]+=/.test(l) ? [l.split(/=(.*)/s, 2)] : [])),
   );
+}
+
+/**
+ * Run `ours` and `qemu` alternately, `runs` times each, so machine noise falls on both alike.
+ * @template T
+ * @param {number} runs
+ * @param {() => Promise<T>} ours
+ * @param {() => Promise<T>} qemu
+ * @returns {Promise<{ ours: T[]; qemu: T[] }>}
+ */
+export async function alternate(runs, ours, qemu) {
+  const o = [];
+  const q = [];
+  for (let i = 0; i < runs; i++) {
+    o.push(await ours());
+    q.push(await qemu());
+  }
+  return { ours: o, qemu: q };
+}
+
+/**
+ * Start `bin` and time, in seconds from the start, the first console line containing each of `markers`,
+ * and its exit. With `stopAtLast` the process is killed once the last marker is seen (its `exit` is then
+ * that moment). Rejects when the last marker never came (killed after `timeoutMs`).
+ * @param {string} bin
+ * @param {string[]} args
+ * @param {string[]} markers
+ * @param {{ timeoutMs?: number; stopAtLast?: boolean }} [opts]
+ * @returns {Promise<{ at: Record<string, number>; exit: number }>}
+ */
+export function timeMarkers(bin, args, markers, opts = {}) {
+  const last = markers[markers.length - 1];
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let text = '';
+    /** @type {Record<string, number>} */
+    const at = {};
+    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    p.stdout.on('data', (d) => {
+      text = (text + d).slice(-64 * 1024);
+      for (const m of markers)
+        if (at[m] === undefined && text.includes(m)) at[m] = (performance.now() - t0) / 1000;
+      if (opts.stopAtLast && at[last] !== undefined) p.kill('SIGKILL');
+    });
+    const t = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 300_000);
+    p.on('close', () => {
+      clearTimeout(t);
+      if (at[last] === undefined) reject(new Error(`${bin}: no ${last}:\n${text.slice(-1500)}`));
+      else resolve({ at, exit: (performance.now() - t0) / 1000 });
+    });
+  });
 }
 
 /** Median (the upper one for an even count). @param {number[]} xs */
