@@ -138,9 +138,11 @@ export async function run(args: string[]): Promise<number> {
   }
 
   const images = await loadImages(manifest, baseDir);
+  const fastCpu = v['reference-cpu'] !== true;
+  log.info(`cpu: ${fastCpu ? 'decoded-instruction cache' : 'reference loop (--reference-cpu)'}`);
   const machine = await RiscvMachine.create({
     manifest,
-    parts: createRiscvParts({ fastCpu: v['reference-cpu'] !== true }),
+    parts: createRiscvParts({ fastCpu }),
     images,
     loadModule: nodeModuleLoader(baseDir, cliSearchDirs()),
     log,
