@@ -11,3 +11,4 @@ export {
   type DevicePlugin,
   type DevicePluginContext,
 } from './plugin.js';
+export { DEFAULT_TURN_LIMITS, TurnMeter, TurnWorker, nextTurn, yieldTurn } from './turn.js';

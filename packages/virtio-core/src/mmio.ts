@@ -23,6 +23,9 @@ interface QueueRegs {
 }
 
 const TWO32 = 0x1_0000_0000;
+/** Status bits a driver may write (virtio 1.2 §2.1); DEVICE_NEEDS_RESET (64) is set by the device only. */
+const DRIVER_STATUS_BITS =
+  Status.Acknowledge | Status.Driver | Status.DriverOk | Status.FeaturesOk | Status.Failed;
 const hi32 = (v: number): number => Math.floor(v / TWO32) >>> 0;
 const setLo = (v: number, lo: number): number => hi32(v) * TWO32 + (lo >>> 0);
 const setHi = (v: number, hi: number): number => (hi >>> 0) * TWO32 + (v >>> 0);
@@ -111,7 +114,7 @@ export class MmioTransport implements BusDevice {
       case R.InterruptStatus:
         return this.interruptStatus;
       case R.Status:
-        return this.status;
+        return this.status >>> 0;
       case R.ShmLenLow:
       case R.ShmLenHigh:
       case R.ShmBaseLow:
@@ -237,6 +240,9 @@ export class MmioTransport implements BusDevice {
       this.resetState(true);
       return;
     }
+    // Only the bits the driver owns: DEVICE_NEEDS_RESET is the device's to set (a driver setting it
+    // would hide a real one), and undefined bits would make later reads negative or meaningless.
+    value &= DRIVER_STATUS_BITS;
     // The driver may only add bits; clearing one without a reset is a driver bug we ignore.
     const added = value & ~this.status;
     if (added & Status.FeaturesOk) {

@@ -111,6 +111,11 @@ export class Virtqueue {
   private signalledUsed = 0;
   private broken = false;
   private alive = true;
+  /** Descriptors visited by every walk so far: devices read it to bound the work of one turn. */
+  private walked = 0;
+  /** Malformed chains dropped since the last log line, and when that line was written. */
+  private droppedSinceLog = 0;
+  private lastDropLog = -Infinity;
 
   constructor(
     readonly index: number,
@@ -152,6 +157,14 @@ export class Virtqueue {
     return this.broken || !this.alive;
   }
 
+  /**
+   * Descriptors visited while validating chains since the queue went live, malformed ones included. A
+   * device that bounds its work per event-loop turn counts this, since dropped chains never reach it.
+   */
+  get descriptorsWalked(): number {
+    return this.walked;
+  }
+
   /** Number of chains the driver has made available and we have not popped. */
   pending(): number {
     if (this.isBroken) return 0;
@@ -161,10 +174,15 @@ export class Virtqueue {
 
   /**
    * Take the next available chain. Returns null when there is none (or the queue is broken). A chain that
-   * fails validation is returned to the driver with length 0 and the next one is tried.
+   * fails validation is returned to the driver with length 0 and the next one is tried, but only while
+   * the walks of this call stay under two queue sizes of descriptors: past that pop returns null with
+   * chains still pending, so that one call costs O(queue size) whatever the ring holds. Devices that
+   * bound their turns see {@link pending} > 0 and come back on a later turn.
    */
   pop(): PopResult {
+    const start = this.walked;
     for (;;) {
+      if (this.walked - start > 2 * this.layout.size) return null;
       const n = this.pending();
       if (n === 0) return null;
       if (n > this.layout.size) {
@@ -184,7 +202,7 @@ export class Virtqueue {
       }
       const chain = this.walk(head);
       if (typeof chain === 'string') {
-        this.opts.log.warn(`virtqueue ${this.index}: dropped chain ${head}: ${chain}`);
+        this.logDrop(head, chain);
         this.push(head, 0);
         continue;
       }
@@ -224,25 +242,42 @@ export class Virtqueue {
     this.signal();
   }
 
+  /** One line per second at most: a guest can post malformed chains as fast as it can write RAM. */
+  private logDrop(head: number, reason: string): void {
+    this.droppedSinceLog++;
+    const now = Date.now();
+    if (now - this.lastDropLog < 1000) return;
+    const more = this.droppedSinceLog > 1 ? ` (and ${this.droppedSinceLog - 1} more since the last report)` : '';
+    this.opts.log.warn(`virtqueue ${this.index}: dropped chain ${head}: ${reason}${more}`);
+    this.droppedSinceLog = 0;
+    this.lastDropLog = now;
+  }
+
   private fail(reason: string): void {
     this.broken = true;
     this.opts.log.error(`virtqueue ${this.index}: ${reason}; device needs reset`);
     this.opts.fatal(reason);
   }
 
-  /** Follow a chain from `head`; a string is the reason it is malformed. */
+  /**
+   * Follow a chain from `head`; a string is the reason it is malformed. The virtio spec forbids a chain
+   * longer than the queue size, indirect descriptors included, so no chain costs more than `size` steps
+   * (an indirect table longer than the queue is refused before any of it is read).
+   */
   private walk(head: number): DescriptorChain | string {
     const readable: Segment[] = [];
     const writable: Segment[] = [];
+    const queueSize = this.layout.size;
     let table = this.layout.desc;
-    let tableSize = this.layout.size;
+    let tableSize = queueSize;
     let idx = head;
     let indirect = false;
-    // A chain may visit each descriptor of its table at most once: more means a loop.
-    let budget = tableSize;
+    // Descriptors this chain may still visit: a chain that runs out is a loop or too long for the queue.
+    let budget = queueSize;
     for (;;) {
       if (idx >= tableSize) return `next index ${idx} beyond table of ${tableSize}`;
-      if (budget-- <= 0) return 'descriptor loop or chain longer than its table';
+      if (budget-- <= 0) return `descriptor loop or chain longer than the queue size ${queueSize}`;
+      this.walked++;
       const d = table + 16 * idx;
       const addr = this.memory.readU64(d);
       const len = this.memory.readU32(d + 8);
@@ -254,11 +289,14 @@ export class Virtqueue {
         if (!this.opts.indirect) return 'indirect descriptor without INDIRECT_DESC';
         if (flags & DescFlag.Next) return 'indirect descriptor with NEXT set';
         if (len === 0 || len % 16 !== 0) return `indirect table length ${len} not a multiple of 16`;
+        if (len / 16 > queueSize)
+          return `indirect table of ${len / 16} entries is longer than the queue size ${queueSize}`;
         if (!this.memory.contains(addr, len)) return 'indirect table outside guest RAM';
         if (readable.length + writable.length > 0) return 'indirect descriptor after direct ones';
         indirect = true;
         table = addr;
         tableSize = len / 16;
+        // The indirect descriptor was the whole direct chain: the table gets the queue's full allowance.
         budget = tableSize;
         idx = 0;
         continue;
