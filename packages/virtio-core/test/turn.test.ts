@@ -15,17 +15,17 @@ describe('bounded turns', () => {
     expect(m.exhausted).toBe(true);
   });
 
-  it('TurnMeter.room lets a timer run between slices', async () => {
+  it('TurnMeter.room lets other callbacks run between slices', async () => {
     const m = new TurnMeter({ requests: 1, bytes: 1 << 30 });
     const order: string[] = [];
-    setTimeout(() => order.push('timer'), 0);
+    setImmediate(() => order.push('other'));
     for (let i = 0; i < 3; i++) {
       await m.room();
       m.spend(0);
       order.push(`slice${i}`);
     }
     await new Promise((r) => setTimeout(r, 5));
-    expect(order.indexOf('timer')).toBeLessThan(order.indexOf('slice2'));
+    expect(order.indexOf('other')).toBeLessThan(order.indexOf('slice2'));
   });
 
   it('TurnWorker runs one slice per turn however often it is kicked, and stops on cancel', async () => {
