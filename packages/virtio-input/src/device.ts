@@ -46,6 +46,12 @@ export interface InputStats {
   badStatus: number;
 }
 
+interface RoomWaiter {
+  limit: number;
+  resolve(): void;
+  reject(why: string): void;
+}
+
 export class VirtioInputDevice extends EventEmitter<InputDeviceEvents> implements VirtioDevice {
   readonly deviceId = INPUT_DEVICE_ID;
   readonly features = 0n;
@@ -71,6 +77,7 @@ export class VirtioInputDevice extends EventEmitter<InputDeviceEvents> implement
   private buffers: DescriptorChain[] = [];
   private pending: Uint8Array[] = [];
   private readonly scratch = new Uint8Array(EVENT_SIZE);
+  private readonly waiters = new Set<RoomWaiter>();
 
   constructor(
     readonly profile: InputProfile,
@@ -126,6 +133,9 @@ export class VirtioInputDevice extends EventEmitter<InputDeviceEvents> implement
     this.select = this.subsel = 0;
     this.answer = new Uint8Array(0);
     this.leds = 0;
+    for (const w of this.waiters)
+      w.reject(`the guest's ${this.profile.name} driver went away (device reset)`);
+    this.waiters.clear();
   }
 
   /** Whether a driver is attached and listening. */
@@ -202,9 +212,64 @@ export class VirtioInputDevice extends EventEmitter<InputDeviceEvents> implement
       this.stats.frames++;
       this.stats.events += need;
       delivered = true;
-      this.emit('delivered', need);
+      this.emitSafe('delivered', need);
+      this.notifyDrained();
     }
     if (delivered) q.signal();
+  }
+
+  /** Frames queued for the guest and not yet in its buffers. */
+  get pendingFrames(): number {
+    return this.pending.length;
+  }
+
+  /**
+   * Resolves when at most `limit` frames wait for the guest, so a host that sends many frames (typing a
+   * string) can go at the guest's pace instead of overflowing the queue; rejects after `timeoutMs`, or at
+   * reset (the driver went away), with an error saying how many frames are still waiting.
+   */
+  whenRoom(limit: number, timeoutMs: number): Promise<void> {
+    if (this.pending.length <= limit) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const waiter: RoomWaiter = {
+        limit,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (why) => {
+          clearTimeout(timer);
+          reject(new Error(why));
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters.delete(waiter);
+        waiter.reject(
+          `the guest did not read ${this.profile.name} events for ${timeoutMs} ms (${this.pending.length} frames waiting)`,
+        );
+      }, timeoutMs);
+      this.waiters.add(waiter);
+    });
+  }
+
+  private notifyDrained(): void {
+    for (const w of this.waiters)
+      if (this.pending.length <= w.limit) {
+        this.waiters.delete(w);
+        w.resolve();
+      }
+  }
+
+  /** A host listener that throws must not unwind into the guest's MMIO write (the CPU's path). */
+  private emitSafe<E extends keyof InputDeviceEvents>(
+    event: E,
+    ...args: Parameters<InputDeviceEvents[E]>
+  ): void {
+    try {
+      (this.emit as (e: E, ...a: Parameters<InputDeviceEvents[E]>) => boolean)(event, ...args);
+    } catch (e) {
+      this.log.error(`virtio-input ${this.profile.name}: '${event}' listener threw: ${String(e)}`);
+    }
   }
 
   /** Events the guest sends to the device: LED changes (and sounds, which we have none of). */
@@ -227,7 +292,7 @@ export class VirtioInputDevice extends EventEmitter<InputDeviceEvents> implement
       if (e.type === Ev.Led && leds?.includes(e.code)) {
         const on = e.value !== 0;
         this.leds = on ? this.leds | (1 << e.code) : this.leds & ~(1 << e.code);
-        this.emit('led', { code: e.code, on, leds: this.leds });
+        this.emitSafe('led', { code: e.code, on, leds: this.leds });
       } else {
         this.log.debug(`virtio-input: status event type ${e.type} code ${e.code} ignored`);
       }

@@ -4,7 +4,7 @@
  * API that turns key presses, moves and touches into evdev frames.
  */
 import type { Logger } from '@virtio-desktop/virtio-core';
-import { VirtioInputDevice } from './device.js';
+import { MAX_PENDING_FRAMES, VirtioInputDevice } from './device.js';
 import { ALL_KEYS, DOM_CODE_TO_KEY, SHIFT_KEY, textToStrokes } from './keymap.js';
 import {
   Abs,
@@ -110,6 +110,35 @@ export class Keyboard extends VirtioInputDevice {
     return unknown;
   }
 
+  /**
+   * Type text on a US layout at the guest's pace: each keystroke waits until the guest has read all but a
+   * few queued frames, so none is dropped however long the text. Rejects when the guest stops reading
+   * for `timeoutMs` or when frames were dropped meanwhile (with how many keystrokes were typed and lost).
+   */
+  async typePaced(text: string, timeoutMs = 5000): Promise<{ typed: number; unknown: string[] }> {
+    const { strokes, unknown } = textToStrokes(text);
+    const dropped0 = this.stats.dropped;
+    let typed = 0;
+    for (const s of strokes) {
+      try {
+        // A stroke is at most four frames (shift down, key down, key up, shift up).
+        await this.whenRoom(MAX_PENDING_FRAMES - 4, timeoutMs);
+      } catch (e) {
+        throw new Error(`typed ${typed} of ${strokes.length} keystrokes: ${(e as Error).message}`);
+      }
+      this.chord(s.shift ? [SHIFT_KEY, s.key] : [s.key]);
+      typed++;
+    }
+    const lost = this.stats.dropped - dropped0;
+    if (lost > 0) throw new Error(`${lost} key events were lost (the guest's queue overflowed while typing)`);
+    return { typed, unknown };
+  }
+
+  /** Keys held down now (Linux codes). */
+  get held(): number[] {
+    return [...this.down];
+  }
+
   /** Release every key held down (the viewer lost focus, the client went away). */
   releaseAll(): void {
     for (const c of [...this.down]) this.key(c, false);
@@ -211,6 +240,11 @@ export class Pointer extends VirtioInputDevice {
     this.sendFrame(ev);
   }
 
+  /** Release every button held down (the client that pressed it went away). */
+  releaseAll(): void {
+    if (this.buttons) this.state(this.x < 0 ? 0 : this.x, this.y < 0 ? 0 : this.y, 0);
+  }
+
   override reset(): void {
     super.reset();
     this.buttons = 0;
@@ -304,6 +338,11 @@ export class Touchscreen extends VirtioInputDevice {
     }
     if (first && ev.length) ev.push(abs(Abs.X, first.x), abs(Abs.Y, first.y));
     this.sendFrame(ev);
+  }
+
+  /** Lift every finger (the client that put them down went away). */
+  releaseAll(): void {
+    if (this.slots.some((v) => v !== undefined)) this.contacts([]);
   }
 
   override reset(): void {
