@@ -3,9 +3,13 @@
  * request validated before it reaches storage.
  */
 import {
+  DEFAULT_TURN_LIMITS,
   DeviceId,
+  TurnMeter,
+  TurnWorker,
   bit,
   silentLogger,
+  yieldTurn,
   type DescriptorChain,
   type Logger,
   type Virtqueue,
@@ -51,6 +55,11 @@ export interface VirtioBlkOptions {
   chunkBytes?: number;
   /** Largest data part of one IN/OUT request in bytes (default segMax MiB); larger ones fail with IOERR. */
   maxRequestBytes?: number;
+  /**
+   * Work done per event-loop turn before the device yields (default 256 requests, 16 MiB): a guest
+   * that queues a ring of huge reads must not freeze the viewer and the control socket meanwhile.
+   */
+  turnLimits?: { requests: number; bytes: number };
   /** Used before the transport hands a logger at activation. */
   log?: Logger;
 }
@@ -122,6 +131,8 @@ export class VirtioBlkDevice implements VirtioDevice {
   /** Bumped at reset: a request that finishes under an older generation writes nothing. */
   private generation = 0;
   private readonly inflight = new Set<Promise<void>>();
+  private readonly meter: TurnMeter;
+  private readonly worker: TurnWorker;
 
   constructor(opts: VirtioBlkOptions) {
     const bs = opts.blockSize ?? 512;
@@ -155,6 +166,8 @@ export class VirtioBlkDevice implements VirtioDevice {
       'maxRequestBytes',
     );
     this.queueSizes = [qs];
+    this.meter = new TurnMeter(opts.turnLimits ?? DEFAULT_TURN_LIMITS);
+    this.worker = new TurnWorker(() => this.slice());
     this.serial.set(new TextEncoder().encode(serial));
 
     const discard = !this.readOnly && (opts.discard ?? true);
@@ -186,12 +199,17 @@ export class VirtioBlkDevice implements VirtioDevice {
 
   /** Requests handed to the backend and not yet completed (VirtioDevice.requestsInFlight). */
   get requestsInFlight(): number {
-    return this.inflight.size;
+    // Requests still in the ring because a turn's slice ran out count too: the guest is waiting on them.
+    return this.inflight.size + (this.worker.pending ? 1 : 0);
   }
 
   /** Resolves once every request in flight has completed (or been dropped by a reset). */
   async drain(): Promise<void> {
-    while (this.inflight.size > 0) await Promise.all([...this.inflight]);
+    for (;;) {
+      if (this.inflight.size > 0) await Promise.all([...this.inflight]);
+      else if (this.worker.pending) await yieldTurn();
+      else return;
+    }
   }
 
   /** Wait for in-flight requests, then close the backend. */
@@ -220,18 +238,28 @@ export class VirtioBlkDevice implements VirtioDevice {
     // into guest memory that the driver may already have reused.
     this.generation++;
     this.ctx = null;
+    this.worker.cancel();
   }
 
   queueNotify(index: number): void {
+    if (index === 0) this.worker.kick();
+  }
+
+  /** Start requests until the ring is empty or this turn's slice is used; true when some are left. */
+  private slice(): boolean {
     const ctx = this.ctx;
-    if (!ctx || index !== 0) return;
-    const q = ctx.queues[0];
-    if (!q) return;
+    const q = ctx?.queues[0];
+    if (!ctx || !q) return false;
     let synchronous = false;
-    for (let c = q.pop(); c; c = q.pop()) {
+    while (!this.meter.exhausted) {
+      const c = q.pop();
+      if (!c) break;
+      // The data moves later, chunk by chunk, each chunk counted; the request itself is counted here.
+      this.meter.spend(0);
       if (this.start(q, c, ctx)) synchronous = true;
     }
     if (synchronous) q.signal();
+    return q.pending() > 0;
   }
 
   /** Validate and start one request; true when it already completed (pushed, not yet signalled). */
@@ -365,6 +393,10 @@ export class VirtioBlkDevice implements VirtioDevice {
     const bounce = new Uint8Array(Math.min(length, this.chunkBytes));
     for (let pos = 0; pos < length; pos += bounce.length) {
       const piece = bounce.subarray(0, Math.min(bounce.length, length - pos));
+      // A memory disk resolves at once: without this, a ring of huge reads runs to the end in microtasks.
+      if (this.meter.exhausted) await this.meter.room();
+      if (!this.alive(gen)) return IOERR;
+      this.meter.spend(piece.length, 0);
       await this.backend.read(offset + pos, piece);
       if (!this.alive(gen)) return IOERR;
       if (c.writeBytes(pos, piece) !== piece.length) return IOERR;
@@ -377,8 +409,10 @@ export class VirtioBlkDevice implements VirtioDevice {
     const chunk = Math.min(length, this.chunkBytes);
     for (let pos = 0; pos < length; pos += chunk) {
       // Stop at a reset: the driver no longer owns this request and may reuse the buffers.
+      if (this.meter.exhausted) await this.meter.room();
       if (!this.alive(gen)) return IOERR;
       const n = Math.min(chunk, length - pos);
+      this.meter.spend(n, 0);
       // readBytes copies, so the backend never holds a view of guest memory.
       const piece = c.readBytes(HEADER_SIZE + pos, n);
       if (!piece) return IOERR;
@@ -441,7 +475,9 @@ export class VirtioBlkDevice implements VirtioDevice {
       } else {
         const zero = new Uint8Array(Math.min(len, this.chunkBytes));
         for (let pos = 0; pos < len; pos += zero.length) {
+          if (this.meter.exhausted) await this.meter.room();
           if (!this.alive(gen)) return IOERR;
+          this.meter.spend(zero.length, 0);
           await b.write(off + pos, zero.subarray(0, Math.min(zero.length, len - pos)));
         }
       }

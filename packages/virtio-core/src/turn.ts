@@ -12,9 +12,7 @@ const immediate = (globalThis as { setImmediate?: Turn }).setImmediate;
  * Run `fn` on a later event-loop turn: after pending I/O callbacks (setImmediate in Node), not in the
  * microtask queue, which would starve everything else exactly like running it now.
  */
-export const nextTurn: Turn = immediate
-  ? (fn) => void immediate(fn)
-  : (fn) => void setTimeout(fn, 0);
+export const nextTurn: Turn = immediate ? (fn) => void immediate(fn) : (fn) => void setTimeout(fn, 0);
 
 /** A promise for {@link nextTurn}, for async device code. */
 export function yieldTurn(): Promise<void> {

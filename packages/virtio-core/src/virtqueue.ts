@@ -247,7 +247,8 @@ export class Virtqueue {
     this.droppedSinceLog++;
     const now = Date.now();
     if (now - this.lastDropLog < 1000) return;
-    const more = this.droppedSinceLog > 1 ? ` (and ${this.droppedSinceLog - 1} more since the last report)` : '';
+    const more =
+      this.droppedSinceLog > 1 ? ` (and ${this.droppedSinceLog - 1} more since the last report)` : '';
     this.opts.log.warn(`virtqueue ${this.index}: dropped chain ${head}: ${reason}${more}`);
     this.droppedSinceLog = 0;
     this.lastDropLog = now;
