@@ -2,9 +2,13 @@
  * Node-only storage: raw disk image files. Kept out of the main entry so browsers never load node:fs.
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { BlockBackend } from './backend.js';
 import { inDisk, rangeError } from './sparse.js';
+import { ImageLock } from './lock.js';
+
+export { DiskInUseError, ImageLock, setLockOwner, type LockEntry } from './lock.js';
 
 export interface FileBackendOptions {
   /** Open read-only (the file is never written). */
@@ -13,6 +17,13 @@ export interface FileBackendOptions {
   size?: number;
   /** Directory a relative path is resolved against (default: the current directory). */
   baseDir?: string;
+  /**
+   * Name shown to a machine refused because this one holds the image (default: the name given to
+   * {@link setLockOwner}, else the pid).
+   */
+  owner?: string;
+  /** Skip the advisory lock (default false: read-write opens are exclusive, read-only ones shared). */
+  noLock?: boolean;
 }
 
 const ZERO_CHUNK = 1 << 20;
@@ -31,7 +42,13 @@ export class FileBackend implements BlockBackend {
     readonly path: string,
     readonly size: number,
     readonly readOnly: boolean,
+    private readonly lock: ImageLock | null,
   ) {}
+
+  /** Whether this open holds an advisory lock on the image (false when its directory is read-only). */
+  get locked(): boolean {
+    return this.lock !== null;
+  }
 
   /** Open `file`; when missing and `size` is given (and not read-only), create a sparse file of that size. */
   static async open(file: string, opts: FileBackendOptions = {}): Promise<FileBackend> {
@@ -59,7 +76,17 @@ export class FileBackend implements BlockBackend {
       await fh.close();
       throw new Error(`disk image ${full} is smaller than one 512-byte sector`);
     }
-    return new FileBackend(fh, full, st.size, readOnly);
+    let lock: ImageLock | null = null;
+    if (!opts.noLock) {
+      try {
+        // Through symlinks, so two names of one file share one lock.
+        lock = ImageLock.acquire(realpathSync(full), readOnly, opts.owner);
+      } catch (e) {
+        await fh.close();
+        throw e;
+      }
+    }
+    return new FileBackend(fh, full, st.size, readOnly, lock);
   }
 
   async read(offset: number, dest: Uint8Array): Promise<void> {
@@ -111,7 +138,11 @@ export class FileBackend implements BlockBackend {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.fh.close();
+    try {
+      await this.fh.close();
+    } finally {
+      this.lock?.release();
+    }
   }
 
   private check(): void {
