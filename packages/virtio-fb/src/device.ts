@@ -5,6 +5,9 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import {
+  DEFAULT_TURN_LIMITS,
+  TurnMeter,
+  TurnWorker,
   bit,
   silentLogger,
   type DescriptorChain,
@@ -73,6 +76,11 @@ export interface GpuDeviceOptions {
   maxResourceMemory?: number;
   /** Number of live resources. */
   maxResources?: number;
+  /**
+   * Requests and pixel bytes (transfers, flushes) handled per event-loop turn before the device yields
+   * (default 256 requests, 16 MiB): a ring of full-screen transfers must not freeze the host.
+   */
+  turnLimits?: { requests: number; bytes: number };
   log?: Logger;
 }
 
@@ -168,6 +176,8 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
   private cursorImage: Uint8Array | null = null;
   private hot = { x: 0, y: 0 };
   private warnings = 0;
+  private readonly meter: TurnMeter;
+  private readonly workers: readonly TurnWorker[];
 
   constructor(opts: GpuDeviceOptions = {}) {
     super();
@@ -182,6 +192,13 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
     // Room for every byte of the cap in 4 KiB pages, twice over, plus one full attach.
     this.maxTotalEntries = Math.max(1 << 20, Math.ceil(this.maxResourceMemory / 4096) * 2);
     this.log = opts.log ?? silentLogger;
+    this.meter = new TurnMeter(opts.turnLimits ?? DEFAULT_TURN_LIMITS);
+    this.workers = [QueueIndex.Control, QueueIndex.Cursor].map((i) => new TurnWorker(() => this.slice(i)));
+  }
+
+  /** Requests left in the rings for a later turn (VirtioDevice.requestsInFlight). */
+  get requestsInFlight(): number {
+    return this.workers.filter((w) => w.pending).length;
   }
 
   // --- Host side ---
@@ -284,6 +301,7 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
 
   reset(): void {
     this.ctx = null;
+    for (const w of this.workers) w.cancel();
     this.eventsRead = 0;
     this.resources.clear();
     this.usedBytes = 0;
@@ -299,10 +317,17 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
   }
 
   queueNotify(index: number): void {
-    const ctx = this.ctx;
-    const q = ctx?.queues[index];
-    if (!q || (index !== QueueIndex.Control && index !== QueueIndex.Cursor)) return;
-    for (let c = q.pop(); c; c = q.pop()) {
+    this.workers[index]?.kick();
+  }
+
+  /** Handle requests until the ring is empty or this turn's slice is used; true when some are left. */
+  private slice(index: number): boolean {
+    const q = this.ctx?.queues[index];
+    if (!q) return false;
+    while (!this.meter.exhausted) {
+      const c = q.pop();
+      if (!c) break;
+      this.meter.spend(0);
       let written = 0;
       try {
         written = this.handle(c, index === QueueIndex.Cursor);
@@ -314,6 +339,7 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
       q.push(c.head, written);
     }
     q.signal();
+    return q.pending() > 0;
   }
 
   // --- Requests ---
@@ -461,7 +487,11 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
     const res = this.resources.get(f.resourceId);
     if (!res) return this.fail(Resp.ErrInvalidResourceId, `FLUSH of unknown resource ${f.resourceId}`);
     if (!res.contains(f.rect)) return this.fail(Resp.ErrInvalidParameter, 'FLUSH rect outside the resource');
-    if (this.scanout?.res === res) this.emitDamage(f.rect);
+    if (this.scanout?.res === res) {
+      // Front ends convert the damaged pixels: a flood of full-screen flushes costs them as much.
+      this.meter.spend(f.rect.width * f.rect.height * BYTES_PER_PIXEL, 0);
+      this.emitDamage(f.rect);
+    }
     return Resp.OkNodata;
   }
 
@@ -478,6 +508,8 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
         Resp.ErrInvalidParameter,
         `TRANSFER at offset ${t.offset} runs past the backing store`,
       );
+    // One transfer copies up to a whole resource: the turn's byte budget bounds how many run per turn.
+    this.meter.spend(r.width * r.height * BYTES_PER_PIXEL, 0);
     if (!this.ctx || !res.transfer(this.ctx.memory, r, t.offset))
       return this.fail(Resp.ErrUnspec, 'TRANSFER could not read the backing store');
     return Resp.OkNodata;

@@ -86,6 +86,8 @@ export interface PowerDeviceEvents {
 
 /** Acks remembered for hotplug events not yet acknowledged; older ones are forgotten. */
 const MAX_OUTSTANDING = 256;
+/** Guest-caused log lines allowed in a burst before they are limited to one a second. */
+const GUEST_WARN_BURST = 20;
 
 const nextSeq = (s: number): number => (s >= 0xffffffff ? 1 : s + 1);
 
@@ -100,6 +102,9 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
   readonly configSize = CONFIG_SIZE;
 
   private readonly log: Logger;
+  private warnTokens = GUEST_WARN_BURST;
+  private warnAt = 0;
+  private warnsDropped = 0;
   private readonly provider: InventoryProvider | undefined;
   private readonly name: string | undefined;
   /** The UUID from the options, which wins over the provider's. */
@@ -227,12 +232,12 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
     // Only a whole 4-byte keyed write to `command` does anything; it works in any device status
     // because Linux resets virtio devices before its sys-off handlers run.
     if (offset !== ConfigOffset.Command || width !== 4) {
-      this.log.warn(`virtio-power: ignored ${width}-byte config write at 0x${offset.toString(16)}`);
+      this.guestWarn(`virtio-power: ignored ${width}-byte config write at 0x${offset.toString(16)}`);
       return;
     }
     if (value === Command.PowerOff) this.finish('poweroff', 'command');
     else if (value === Command.Reboot) this.finish('reboot', 'command');
-    else this.log.warn(`virtio-power: unknown command 0x${(value >>> 0).toString(16)} ignored`);
+    else this.guestWarn(`virtio-power: unknown command 0x${(value >>> 0).toString(16)} ignored`);
   }
 
   activate(ctx: VirtioDeviceContext): void {
@@ -282,6 +287,24 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
     this.hostRequest = HostRequest.None;
     this.log.info(`virtio-power: guest asks for ${kind} (${via})`);
     this.emitSafely(kind, via);
+  }
+
+  /**
+   * A log line caused by the guest: a burst of {@link GUEST_WARN_BURST}, then one a second, so a guest
+   * that repeats a mistake in a loop cannot flood the host's log (the count of dropped lines is kept).
+   */
+  private guestWarn(msg: string): void {
+    const now = Date.now();
+    this.warnTokens = Math.min(GUEST_WARN_BURST, this.warnTokens + (now - this.warnAt) / 1000);
+    this.warnAt = now;
+    if (this.warnTokens < 1) {
+      this.warnsDropped++;
+      return;
+    }
+    this.warnTokens--;
+    const more = this.warnsDropped ? ` (${this.warnsDropped} similar lines dropped)` : '';
+    this.warnsDropped = 0;
+    this.log.warn(msg + more);
   }
 
   /** A host listener that throws must not unwind into the CPU's MMIO path. */
@@ -340,14 +363,14 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
   /** Answers one chain; returns a deferred action for power requests. */
   private serve(c: DescriptorChain, complete: (written: number) => void): (() => void) | null {
     if (c.writableLength < RESPONSE_HEADER_SIZE) {
-      this.log.warn(
+      this.guestWarn(
         `virtio-power: request ${c.head} has ${c.writableLength} writable bytes, no room for a status`,
       );
       complete(0);
       return null;
     }
     const reply = (status: StatusCode, why?: string): null => {
-      if (why) this.log.warn(`virtio-power: request ${c.head}: ${why}`);
+      if (why) this.guestWarn(`virtio-power: request ${c.head}: ${why}`);
       complete(c.writeBytes(0, encodeResponse({ status, generation: 0, totalSize: 0, length: 0 })));
       return null;
     };
@@ -427,7 +450,7 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
       const c = q.pop();
       if (!c) break;
       if (c.readableLength !== 0 || c.writableLength < EVENT_SIZE) {
-        this.log.warn(
+        this.guestWarn(
           `virtio-power: event buffer ${c.head} malformed (${c.readableLength} readable, ${c.writableLength} writable)`,
         );
         q.push(c.head, 0);

@@ -45,8 +45,8 @@ export function sampleInventory(devices = 3): Omit<Inventory, 'uuid' | 'name'> {
   };
 }
 
-export function setup(opts: PowerDeviceOptions = {}) {
-  const ram = new Ram(RAM_BASE, RAM_SIZE);
+export function setup(opts: PowerDeviceOptions = {}, ramSize = RAM_SIZE) {
+  const ram = new Ram(RAM_BASE, ramSize);
   const logs: string[] = [];
   const log: Logger = {
     debug: (m) => logs.push(m),
