@@ -5,6 +5,7 @@
 import type { RiscvMachine } from '@virtio-desktop/machine';
 import {
   ABS_MAX,
+  MAX_PENDING_FRAMES,
   PointerButton,
   parseChord,
   type Keyboard,
@@ -57,10 +58,15 @@ export class MachineInput implements InputSink {
     for (const c of parsed) kb.chord(c);
   }
 
-  type(text: string): void {
-    const unknown = this.need(this.keyboard, 'keyboard').type(text);
+  /**
+   * `vdesk type`: at the guest's pace (each keystroke waits for room in the keyboard's queue), so no
+   * keystroke is dropped; a guest that stops reading, or a lost event, is an error with a count.
+   */
+  async type(text: string): Promise<number> {
+    const { typed, unknown } = await this.need(this.keyboard, 'keyboard').typePaced(text);
     if (unknown.length)
       throw new Error(`typed all but ${unknown.length} characters a US layout has no key for`);
+    return typed;
   }
 
   /** x and y in 0..1 of the screen. */
@@ -71,7 +77,7 @@ export class MachineInput implements InputSink {
 
   click(x: number, y: number, button: string): void {
     const p = this.need(this.pointerDev, 'pointer');
-    if (!(button in PointerButton))
+    if (!Object.hasOwn(PointerButton, button))
       throw new Error(`unknown button "${button}" (left, right, middle, side, extra)`);
     p.move(scale(x), scale(y));
     p.button(button as PointerButtonName, true);
@@ -82,8 +88,10 @@ export class MachineInput implements InputSink {
     this.need(this.pointerDev, 'pointer').wheel(dy, dx);
   }
 
-  touchFrame(contacts: { id: number; x: number; y: number }[]): void {
-    this.need(this.touchscreen, 'touchscreen');
+  /** One frame of a scripted gesture, after the guest has room for it (a gesture never overflows). */
+  async touchFrame(contacts: { id: number; x: number; y: number }[]): Promise<void> {
+    const t = this.need(this.touchscreen, 'touchscreen');
+    await t.whenRoom(MAX_PENDING_FRAMES - 1, 5000);
     this.touch(contacts);
   }
 

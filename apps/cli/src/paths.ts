@@ -3,6 +3,10 @@ import { fileURLToPath } from 'node:url';
 
 /** Directories package names are resolved from after the manifest's: the cwd, then the CLI's own install. */
 export function cliSearchDirs(): string[] {
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  return [process.cwd(), here];
+  return [process.cwd(), cliInstallDir()];
+}
+
+/** Where the CLI itself is installed (its node_modules hold the device packages it ships with). */
+export function cliInstallDir(): string {
+  return path.dirname(fileURLToPath(import.meta.url));
 }

@@ -3,6 +3,9 @@
  * control socket, and graceful shutdown (SIGTERM / `vdesk shutdown`) through virtio-power with a bounded
  * wait before a hard stop.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseManifest, type RiscvMachine } from '@virtio-desktop/machine';
 import type { Logger } from '@virtio-desktop/virtio-core';
 import type { VirtioGpuDevice } from '@virtio-desktop/virtio-fb';
@@ -23,6 +26,10 @@ export interface SessionOptions {
   log: Logger;
   /** Where the viewer URL and status lines go (stderr: stdout is the guest console). */
   say: (line: string) => void;
+  /** Directories hotplug may load packages from (their node_modules): the manifest's, the CLI's own. */
+  hotplugDirs: string[];
+  /** Serve the viewer over HTTPS with this certificate and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 export class Session {
@@ -42,7 +49,7 @@ export class Session {
   }
 
   async start(): Promise<void> {
-    this.control = new ControlServer(this.o.name, (r) => this.handle(r), this.o.log);
+    this.control = new ControlServer(this.o.name, (r, signal) => this.handle(r, signal), this.o.log);
     await this.control.start();
     if (this.display && this.o.viewer) {
       this.viewer = new Viewer({
@@ -50,6 +57,7 @@ export class Session {
         log: this.o.log,
         host: this.o.host,
         port: this.o.port,
+        ...(this.o.tls ? { tls: this.o.tls } : {}),
         ...(this.input.any ? { input: this.input } : {}),
       });
       const url = await this.viewer.start();
@@ -90,7 +98,7 @@ export class Session {
     return 'asked the guest to shut down';
   }
 
-  private async handle(r: ControlRequest): Promise<Record<string, unknown>> {
+  private async handle(r: ControlRequest, signal: AbortSignal): Promise<Record<string, unknown>> {
     const m = this.machine;
     switch (r.cmd) {
       case 'status':
@@ -133,17 +141,21 @@ export class Session {
         };
       }
       case 'hotplug': {
-        // The entry comes from a client: validate it exactly as a manifest's device entry.
+        // The entry comes from a client: validate it exactly as a manifest's device entry, and load only a
+        // package installed where the manifest's own packages come from.
         const entry = parseManifest({ devices: [r.device] }, 'hotplug').devices[0];
+        if (!this.o.hotplugDirs.some((d) => installedFrom(d, entry.package)))
+          throw new Error(
+            `hotplug: package ${entry.package} is not installed in ${this.o.hotplugDirs.join(' or ')} (node_modules)`,
+          );
         const p = await m.hotplug(entry);
-        return { id: p.id, base: p.base, irq: p.irq, slot: p.slot };
+        return { device: p.id, base: p.base, irq: p.irq, slot: p.slot };
       }
       case 'key':
         this.input.chords(r.keys);
         return {};
       case 'type':
-        this.input.type(r.text);
-        return {};
+        return { typed: await this.input.type(r.text) };
       case 'move': {
         const [x, y] = this.toUnit(r.x, r.y);
         this.input.move(x, y);
@@ -160,8 +172,10 @@ export class Session {
       case 'touch': {
         const frames = r.frames.at(-1)?.length ? [...r.frames, []] : r.frames; // fingers lift at the end
         for (const [i, f] of frames.entries()) {
-          if (i > 0 && r.intervalMs > 0) await new Promise((res) => setTimeout(res, r.intervalMs));
-          this.input.touchFrame(
+          // Aborted when the machine stops, so a long gesture never keeps vdesk run alive.
+          if (i > 0 && r.intervalMs > 0) await sleep(r.intervalMs, undefined, { signal });
+          signal.throwIfAborted();
+          await this.input.touchFrame(
             f.map((c) => {
               const [x, y] = this.toUnit(c.x, c.y);
               return { id: c.id, x, y };
@@ -177,6 +191,14 @@ export class Session {
   private toUnit(x: number, y: number): [number, number] {
     const s = this.display?.size();
     return s ? [x / Math.max(1, s.width - 1), y / Math.max(1, s.height - 1)] : [x / ABS_MAX, y / ABS_MAX];
+  }
+}
+
+/** Whether `name` (a bare package name) is installed in a node_modules at or above `dir`. */
+function installedFrom(dir: string, name: string): boolean {
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    if (existsSync(path.join(d, 'node_modules', name, 'package.json'))) return true;
+    if (path.dirname(d) === d) return false;
   }
 }
 

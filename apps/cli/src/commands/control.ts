@@ -1,7 +1,8 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { CliError } from '../errors.js';
 import { findSocket, request } from '../control/client.js';
+import { BUTTONS, MAX_LINE } from '../control/protocol.js';
 
 export const screenshotHelp = `Usage: vdesk screenshot [--machine NAME] out.png
 
@@ -45,8 +46,21 @@ export async function screenshot(args: string[], out: (s: string) => void): Prom
   const { values, positionals } = parse(args);
   if (positionals.length !== 1 || !positionals[0].endsWith('.png'))
     throw new CliError('screenshot needs one output file ending in .png', 2);
-  const r = await request(findSocket(values.machine), { cmd: 'screenshot' });
-  await writeFile(positionals[0], Buffer.from(String(r.png), 'base64'));
+  const r = await request(await findSocket(values.machine), { cmd: 'screenshot' });
+  try {
+    await writeFile(positionals[0], Buffer.from(String(r.png), 'base64'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such directory'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied'
+          : code === 'EISDIR'
+            ? 'is a directory'
+            : (code ?? (e as Error).message);
+    throw new CliError(`cannot write ${positionals[0]}: ${why}`);
+  }
   out(`${positionals[0]}: ${String(r.width)}x${String(r.height)}`);
 }
 
@@ -57,7 +71,7 @@ export async function simple(
 ): Promise<void> {
   const { values, positionals } = parse(args);
   if (positionals.length) throw new CliError(`${cmd} takes no arguments`, 2);
-  const r = await request(findSocket(values.machine), { cmd });
+  const r = await request(await findSocket(values.machine), { cmd });
   const { id: _id, ok: _ok, ...rest } = r;
   out(cmd === 'status' ? JSON.stringify(rest, null, 2) : String(r.message ?? 'ok'));
 }
@@ -89,8 +103,8 @@ export async function hotplug(args: string[], out: (s: string) => void): Promise
     }
   }
   const device = { package: positionals[0], device: values.device, id: values.id, options };
-  const r = await request(findSocket(values.machine), { cmd: 'hotplug', device });
-  out(`added ${String(r.id)} at 0x${Number(r.base).toString(16)} (irq ${String(r.irq)})`);
+  const r = await request(await findSocket(values.machine), { cmd: 'hotplug', device });
+  out(`added ${String(r.device)} at 0x${Number(r.base).toString(16)} (irq ${String(r.irq)})`);
 }
 
 export async function resize(args: string[], out: (s: string) => void): Promise<void> {
@@ -101,14 +115,14 @@ export async function resize(args: string[], out: (s: string) => void): Promise<
   const height = Number(m[2]);
   if (width < 64 || height < 64 || width > 8192 || height > 8192)
     throw new CliError('resize: width and height must be within 64..8192', 2);
-  await request(findSocket(values.machine), { cmd: 'resize', width, height });
+  await request(await findSocket(values.machine), { cmd: 'resize', width, height });
   out(`asked for ${width}x${height}`);
 }
 
 export async function unplug(args: string[], out: (s: string) => void): Promise<void> {
   const { values, positionals } = parse(args);
   if (positionals.length !== 1) throw new CliError('unplug needs one device id (see vdesk status)', 2);
-  const r = await request(findSocket(values.machine), { cmd: 'unplug', device: positionals[0] });
+  const r = await request(await findSocket(values.machine), { cmd: 'unplug', device: positionals[0] });
   out(String(r.message));
 }
 
@@ -161,15 +175,18 @@ const coord = (s: string | undefined, what: string): number => {
 export async function key(args: string[], out: (s: string) => void): Promise<void> {
   const { values, positionals } = parse(args);
   if (positionals.length === 0 || positionals.length > 8) throw new CliError('key needs 1 to 8 chords', 2);
-  await request(findSocket(values.machine), { cmd: 'key', keys: positionals });
+  await request(await findSocket(values.machine), { cmd: 'key', keys: positionals });
   out('ok');
 }
 
 export async function type(args: string[], out: (s: string) => void): Promise<void> {
   const { values, positionals } = parse(args);
   if (positionals.length !== 1) throw new CliError('type needs one text argument (quote it)', 2);
-  await request(findSocket(values.machine), { cmd: 'type', text: positionals[0].replace(/\\n/g, '\n') });
-  out('ok');
+  const text = positionals[0].replace(/\\n/g, '\n');
+  if (text.length > 4096) throw new CliError('type: at most 4096 characters at a time', 2);
+  // Typing goes at the guest's pace (the machine answers once every key reached the guest).
+  const r = await request(await findSocket(values.machine), { cmd: 'type', text }, 30_000 + text.length * 50);
+  out(`typed ${String(r.typed)} keystrokes`);
 }
 
 export async function pointer(
@@ -181,8 +198,11 @@ export async function pointer(
   if (positionals.length !== 2) throw new CliError(`${cmd} needs X and Y`, 2);
   const x = coord(positionals[0], 'X');
   const y = coord(positionals[1], 'Y');
-  if (cmd === 'move') await request(findSocket(values.machine), { cmd, x, y });
-  else await request(findSocket(values.machine), { cmd, x, y, button: values.button ?? 'left' });
+  const button = values.button ?? 'left';
+  if (!(BUTTONS as readonly string[]).includes(button))
+    throw new CliError(`--button must be one of ${BUTTONS.join(', ')}`, 2);
+  if (cmd === 'move') await request(await findSocket(values.machine), { cmd, x, y });
+  else await request(await findSocket(values.machine), { cmd, x, y, button });
   out('ok');
 }
 
@@ -194,7 +214,7 @@ export async function scroll(args: string[], out: (s: string) => void): Promise<
   const dx = positionals[1] === undefined ? 0 : coord(positionals[1], 'DX');
   if (!Number.isInteger(dy) || !Number.isInteger(dx) || Math.abs(dy) > 100 || Math.abs(dx) > 100)
     throw new CliError('scroll: DY and DX must be whole notches within -100..100', 2);
-  await request(findSocket(values.machine), { cmd: 'scroll', dy, dx });
+  await request(await findSocket(values.machine), { cmd: 'scroll', dy, dx });
   out('ok');
 }
 
@@ -203,13 +223,7 @@ export async function touch(args: string[], out: (s: string) => void): Promise<v
   let text = values.json;
   if (text === undefined) {
     if (positionals.length !== 1) throw new CliError('touch needs a gesture file or --json', 2);
-    try {
-      text = await readFile(positionals[0], 'utf8');
-    } catch (e) {
-      throw new CliError(
-        `${positionals[0]}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`,
-      );
-    }
+    text = await readBounded(positionals[0], MAX_LINE);
   }
   let g: unknown;
   try {
@@ -218,11 +232,44 @@ export async function touch(args: string[], out: (s: string) => void): Promise<v
     throw new CliError('touch: the gesture is not valid JSON', 2);
   }
   const o = (typeof g === 'object' && g !== null ? g : {}) as { frames?: unknown; intervalMs?: unknown };
-  // The machine validates every frame and contact; this only shapes the request.
-  const r = await request(findSocket(values.machine), {
-    cmd: 'touch',
-    frames: o.frames,
-    intervalMs: o.intervalMs,
-  });
+  // The machine validates every frame and contact; this only shapes the request, and waits as long as
+  // the gesture lasts.
+  const frames = Array.isArray(o.frames) ? o.frames.length : 0;
+  const interval = typeof o.intervalMs === 'number' && o.intervalMs >= 0 ? Math.min(o.intervalMs, 1000) : 16;
+  const r = await request(
+    await findSocket(values.machine),
+    { cmd: 'touch', frames: o.frames, intervalMs: o.intervalMs },
+    30_000 + frames * (interval + 50),
+  );
   out(`played ${String(r.frames)} frames`);
+}
+
+/**
+ * A gesture file, read up to `max` bytes: a huge file (or /dev/zero) is refused after reading at most
+ * that much, never loaded whole.
+ */
+async function readBounded(file: string, max: number): Promise<string> {
+  let fh;
+  try {
+    fh = await open(file, 'r');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CliError(`${file}: ${code === 'ENOENT' ? 'no such file' : (code ?? (e as Error).message)}`);
+  }
+  try {
+    const buf = Buffer.alloc(max + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, null);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    if (n > max) throw new CliError(`${file}: a gesture file is at most ${max / 1024} KiB`, 2);
+    return buf.subarray(0, n).toString('utf8');
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  } finally {
+    await fh.close();
+  }
 }

@@ -10,7 +10,8 @@ import {
 } from '@virtio-desktop/machine';
 import { loadManifestFile, nodeModuleLoader } from '@virtio-desktop/machine/node';
 import { CliError } from '../errors.js';
-import { cliSearchDirs } from '../paths.js';
+import { setLockOwner } from '@virtio-desktop/virtio-blk/node';
+import { cliInstallDir, cliSearchDirs } from '../paths.js';
 import { defaultImages, desktopImage, type DesktopImage } from '../images.js';
 import { attachConsole } from '../console.js';
 import { watchBootProgress } from '../progress.js';
@@ -37,7 +38,11 @@ Options (override the manifest):
                        instructions: time derived from retired instructions, for repeatable runs
   --name NAME          machine name (control socket, inventory); default from the manifest
   --no-viewer          do not serve the viewer page
-  --viewer-host ADDR   address the viewer listens on (default 127.0.0.1: this computer only)
+  --viewer-host ADDR   address the viewer listens on (default 127.0.0.1: this computer only); any
+                       other address needs --viewer-expose (better: an SSH tunnel, ssh -L PORT:127.0.0.1:PORT)
+  --viewer-expose      allow --viewer-host beyond this computer (warns; add --viewer-cert/--viewer-key
+                       so the token does not travel in plain HTTP)
+  --viewer-cert PATH   serve the viewer over HTTPS with this PEM certificate (with --viewer-key PATH)
   --viewer-port N      port of the viewer (default: any free port)
   --shutdown-timeout S seconds SIGTERM / vdesk shutdown waits for the guest before a hard stop (default 30)
   --reference-cpu      run every instruction through the CPU's reference executor, without the
@@ -75,6 +80,9 @@ export async function run(args: string[]): Promise<number> {
         'no-viewer': { type: 'boolean' },
         'viewer-host': { type: 'string' },
         'viewer-port': { type: 'string' },
+        'viewer-expose': { type: 'boolean' },
+        'viewer-cert': { type: 'string' },
+        'viewer-key': { type: 'string' },
         'shutdown-timeout': { type: 'string' },
       },
     });
@@ -116,6 +124,9 @@ export async function run(args: string[]): Promise<number> {
   const timeoutS = v['shutdown-timeout'] === undefined ? 30 : Number(v['shutdown-timeout']);
   if (!(timeoutS >= 0 && timeoutS <= 3600))
     throw new CliError('--shutdown-timeout: seconds from 0 to 3600', 2);
+  const viewerHost = v['viewer-host'] ?? '127.0.0.1';
+  const tls = await viewerTls(v['viewer-cert'], v['viewer-key']);
+  checkExposure(viewerHost, v['viewer-expose'] === true, tls !== undefined, say);
   if (v.append !== undefined) raw.boot.cmdline = v.append;
   if (v.firmware !== undefined) raw.boot.firmware = v.firmware;
   if (v.kernel !== undefined) raw.boot.kernel = path.resolve(v.kernel);
@@ -138,6 +149,8 @@ export async function run(args: string[]): Promise<number> {
   }
 
   const images = await loadImages(manifest, baseDir);
+  // Named in the lock of each disk image, so a second machine on the same image is told which one has it.
+  setLockOwner(manifest.name);
   const fastCpu = v['reference-cpu'] !== true;
   log.info(`cpu: ${fastCpu ? 'decoded-instruction cache' : 'reference loop (--reference-cpu)'}`);
   const machine = await RiscvMachine.create({
@@ -151,11 +164,13 @@ export async function run(args: string[]): Promise<number> {
   const session = new Session(machine, {
     name: manifest.name,
     viewer: !v['no-viewer'],
-    host: v['viewer-host'] ?? '127.0.0.1',
+    host: viewerHost,
     port,
     shutdownTimeoutMs: timeoutS * 1000,
     log,
     say,
+    hotplugDirs: [baseDir, cliInstallDir()],
+    ...(tls ? { tls } : {}),
   });
   try {
     await session.start();
@@ -238,4 +253,44 @@ async function loadImages(m: Manifest, baseDir: string) {
   const firmware =
     m.boot.firmware === 'sbi' ? undefined : await readImage(m.boot.firmware, 'firmware', baseDir);
   return { kernel, initrd, firmware };
+}
+
+const LOOPBACK_HOST = /^(127(\.\d{1,3}){3}|::1|\[::1\]|localhost)$/i;
+
+/**
+ * The viewer beyond loopback is a remote control of the machine guarded by a token in a URL: only with
+ * an explicit flag, with a warning, and over HTTPS unless the user takes that risk knowingly.
+ */
+function checkExposure(host: string, exposed: boolean, tls: boolean, say: (l: string) => void): void {
+  if (LOOPBACK_HOST.test(host)) return;
+  if (!exposed)
+    throw new CliError(
+      `--viewer-host ${host} lets other computers reach the viewer; add --viewer-expose to mean it ` +
+        `(safer: keep 127.0.0.1 and use an SSH tunnel, ssh -L PORT:127.0.0.1:PORT this-host)`,
+      2,
+    );
+  say(
+    tls
+      ? `vdesk: warning: the viewer listens on ${host}: anyone with the URL (its token) controls the machine`
+      : `vdesk: warning: the viewer listens on ${host} over plain HTTP: the token in its URL can be read on ` +
+          `the network; use --viewer-cert/--viewer-key, or an SSH tunnel to 127.0.0.1`,
+  );
+}
+
+async function viewerTls(
+  cert: string | undefined,
+  key: string | undefined,
+): Promise<{ cert: Buffer; key: Buffer } | undefined> {
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined)
+    throw new CliError('--viewer-cert and --viewer-key go together', 2);
+  const read = async (f: string, what: string): Promise<Buffer> => {
+    try {
+      return await readFile(f);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      throw new CliError(`${what} ${f}: ${code === 'ENOENT' ? 'no such file' : (code ?? String(e))}`);
+    }
+  };
+  return { cert: await read(cert, '--viewer-cert'), key: await read(key, '--viewer-key') };
 }

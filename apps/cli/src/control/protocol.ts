@@ -5,7 +5,14 @@
 import { homedir } from 'node:os';
 import path from 'node:path';
 
-export const MAX_LINE = 64 * 1024;
+/** One request line; a 1,000-frame gesture of 10 fingers is about 400 KB. */
+export const MAX_LINE = 1024 * 1024;
+
+/** Buttons `click` takes (own keys only: "__proto__" and friends are not buttons). */
+export const BUTTONS = ['left', 'right', 'middle', 'side', 'extra'] as const;
+
+/** A bare npm package name, optionally scoped: no path, no URL, no "..". */
+const PACKAGE_NAME = /^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/;
 
 export type ControlRequest =
   | { id: number; cmd: 'status' }
@@ -29,12 +36,16 @@ export type ControlRequest =
 export type ControlReply =
   { id: number; ok: true; [k: string]: unknown } | { id: number; ok: false; error: string };
 
-/** Where running machines put their sockets. */
+/**
+ * Where running machines put their sockets: $VDESK_RUNTIME_DIR, else $XDG_RUNTIME_DIR/vdesk (the
+ * per-user runtime directory systemd makes, 0700 and cleared at logout), else the cache's run/.
+ */
 export function runtimeDir(): string {
-  return (
-    process.env.VDESK_RUNTIME_DIR ??
-    path.join(process.env.VDESK_CACHE ?? path.join(homedir(), '.cache', 'virtio-desktop'), 'run')
-  );
+  const env = process.env;
+  if (env.VDESK_RUNTIME_DIR) return env.VDESK_RUNTIME_DIR;
+  if (env.XDG_RUNTIME_DIR && path.isAbsolute(env.XDG_RUNTIME_DIR))
+    return path.join(env.XDG_RUNTIME_DIR, 'vdesk');
+  return path.join(env.VDESK_CACHE ?? path.join(homedir(), '.cache', 'virtio-desktop'), 'run');
 }
 
 const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
@@ -78,6 +89,8 @@ export function parseRequest(line: string): ControlRequest | string {
       return { id, cmd: 'move', x: o.x, y: o.y };
     case 'click':
       if (!num(o.x) || !num(o.y) || typeof o.button !== 'string') return 'click needs x, y and button';
+      if (!(BUTTONS as readonly string[]).includes(o.button))
+        return `click: unknown button ${JSON.stringify(o.button.slice(0, 32))} (${BUTTONS.join(', ')})`;
       return { id, cmd: 'click', x: o.x, y: o.y, button: o.button };
     case 'scroll':
       if (!int(o.dy, -100, 100) || !int(o.dx, -100, 100))
@@ -113,6 +126,9 @@ export function parseRequest(line: string): ControlRequest | string {
       const d = o.device as Record<string, unknown> | undefined;
       if (typeof d !== 'object' || d === null || typeof d.package !== 'string')
         return 'hotplug needs device: {package, ...}';
+      // Never a path or URL from the socket: a name, resolved from the manifest's directory only.
+      if (d.package.length > 214 || !PACKAGE_NAME.test(d.package))
+        return 'hotplug takes a package name (e.g. @virtio-desktop/virtio-blk), not a path';
       return { id, cmd: 'hotplug', device: d as { package: string } };
     }
     default:

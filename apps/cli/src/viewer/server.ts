@@ -5,8 +5,10 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
@@ -22,6 +24,7 @@ import {
   parseClientMessage,
 } from './protocol.js';
 import { viewerPage } from './page.js';
+import { RateLimitedLog } from '../ratelog.js';
 
 export interface ViewerOptions {
   display: DisplaySource;
@@ -33,15 +36,28 @@ export interface ViewerOptions {
   token?: string;
   /** Minimum milliseconds between frames sent to one client. */
   frameIntervalMs?: number;
+  /** Serve HTTPS (and wss:) with this PEM certificate and key. */
+  tls?: { cert: Buffer | string; key: Buffer | string };
 }
 
 export interface ViewerStats {
   framesSent: number;
   bytesSent: number;
   rawBytes: number;
+  /** Rectangles read and compressed: one per screen update however many viewers watch. */
+  encodes: number;
+  /** Viewers disconnected because they could not keep up. */
+  slowClosed: number;
 }
 
-const MAX_BUFFERED = 8 * 1024 * 1024;
+/**
+ * Past this many bytes queued for one client, updates of every kind (screen, cursor image, cursor moves,
+ * mode changes) wait and are coalesced: only the latest of each is kept.
+ */
+export const MAX_BUFFERED = 8 * 1024 * 1024;
+/** A client whose queue still grows past this (it reads nothing at all) is disconnected. */
+export const MAX_QUEUED = 4 * MAX_BUFFERED;
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 const MIN_SIZE = { w: 320, h: 200 };
 const MAX_SIZE = { w: 7680, h: 4320 };
 
@@ -52,27 +68,52 @@ function clientBundlePath(): string {
 
 export class Viewer {
   readonly token: string;
-  readonly stats: ViewerStats = { framesSent: 0, bytesSent: 0, rawBytes: 0 };
+  readonly stats: ViewerStats = { framesSent: 0, bytesSent: 0, rawBytes: 0, encodes: 0, slowClosed: 0 };
   private server: Server | null = null;
   private wss: WebSocketServer | null = null;
   private readonly clients = new Set<Client>();
   private readonly unsub: (() => void)[] = [];
+  private readonly sockets = new Set<Socket>();
+  /** Log lines about clients, rate-limited: a client looping on refusals must not flood the log. */
+  readonly rlog: RateLimitedLog;
+  /** Bumped on every screen change: an encoded rectangle is reusable while it stays the same. */
+  private generation = 0;
+  private lastEncoded: { key: string; msg: Uint8Array } | null = null;
 
   constructor(private readonly o: ViewerOptions) {
     this.token = o.token ?? randomBytes(16).toString('hex');
+    this.rlog = new RateLimitedLog(o.log);
   }
 
   /** Start listening; resolves with the URL to open. */
   async start(): Promise<string> {
-    const server = createServer((req, res) => void this.http(req, res));
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => void this.http(req, res);
+    const server = this.o.tls
+      ? createHttpsServer({ cert: this.o.tls.cert, key: this.o.tls.key }, onRequest)
+      : createServer(onRequest);
+    // Client messages are small JSON; ws checks framing (masking, RSV bits, opcodes, lengths, UTF-8,
+    // close codes) and reports a violation as an 'error' on that WebSocket, which closes it.
     const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
-    server.on('upgrade', (req, socket, head) => {
-      if (!this.authorised(req, true)) {
-        this.o.log.warn(`viewer: refused a WebSocket from ${req.socket.remoteAddress}: bad token or origin`);
-        socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+    server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
+    });
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      // Node's HTTP server stops watching a socket once it is upgraded: without this, a client that
+      // resets the connection (ECONNRESET) would be an unhandled 'error' and end the process.
+      socket.on('error', () => {});
+      const why = this.refusal(req, true);
+      if (why) {
+        this.rlog.warn(`viewer: refused a WebSocket from ${req.socket.remoteAddress}: ${why}`);
+        socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        socket.setTimeout(5000, () => socket.destroy());
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => this.connect(ws));
+    });
+    server.on('clientError', (_e: Error, socket: Socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      socket.destroy();
     });
     this.server = server;
     this.wss = wss;
@@ -82,26 +123,58 @@ export class Viewer {
     });
     const d = this.o.display;
     this.unsub.push(
-      d.onResize((w, h) => this.clients.forEach((c) => c.resized(w, h))),
-      d.onDamage((r) => this.clients.forEach((c) => c.damage(r))),
-      d.onCursor((img) =>
-        this.clients.forEach((c) =>
-          c.send(
-            img
-              ? encodeCursor(img.hotX, img.hotY, img.width, img.height, img.rgba)
-              : encodeCursor(0, 0, 0, 0, new Uint8Array(0)),
-          ),
-        ),
-      ),
-      d.onCursorMove((x, y, v) => this.clients.forEach((c) => c.send(encodeMove(x, y, v)))),
+      d.onResize((w, h) => {
+        this.generation++;
+        this.clients.forEach((c) => c.resized(w, h));
+      }),
+      d.onDamage((r) => {
+        this.generation++;
+        this.clients.forEach((c) => c.damage(r));
+      }),
+      d.onCursor((img) => {
+        // Encoded once for every client.
+        const msg = img
+          ? encodeCursor(img.hotX, img.hotY, img.width, img.height, img.rgba)
+          : encodeCursor(0, 0, 0, 0, new Uint8Array(0));
+        this.clients.forEach((c) => c.update('cursor', msg));
+      }),
+      d.onCursorMove((x, y, v) => {
+        const msg = encodeMove(x, y, v);
+        this.clients.forEach((c) => c.update('move', msg));
+      }),
     );
     return this.url;
   }
 
   get url(): string {
     const a = this.server?.address() as AddressInfo | null;
-    const host = a ? (a.family === 'IPv6' ? `[${a.address}]` : a.address) : 'localhost';
-    return `http://${host}:${a?.port ?? 0}/?token=${this.token}`;
+    let host = a ? (a.family === 'IPv6' ? `[${a.address}]` : a.address) : 'localhost';
+    // Bound to every address: the URL others can open names this computer.
+    if (a && (a.address === '0.0.0.0' || a.address === '::')) host = hostname();
+    return `${this.o.tls ? 'https' : 'http'}://${host}:${a?.port ?? 0}/?token=${this.token}`;
+  }
+
+  /**
+   * The screen's rectangle as a RECT message, deflated when that pays. Every client flushing the same
+   * rectangle of the same screen gets the same bytes: one read and one deflate per update, not per viewer.
+   */
+  encode(x: number, y: number, w: number, h: number): { msg: Uint8Array; raw: number } {
+    const key = `${this.generation}:${x},${y},${w},${h}`;
+    if (this.lastEncoded?.key === key) return { msg: this.lastEncoded.msg, raw: w * h * 4 };
+    const raw = this.o.display.readRGBA({ x, y, width: w, height: h });
+    let payload = raw;
+    let enc: number = Encoding.Raw;
+    if (raw.length > 4096) {
+      const z = deflateRawSync(raw, { level: 1 });
+      if (z.length < raw.length * 0.8) {
+        payload = z;
+        enc = Encoding.Deflate;
+      }
+    }
+    this.stats.encodes++;
+    const msg = encodeRect(x, y, w, h, enc, payload);
+    this.lastEncoded = { key, msg };
+    return { msg, raw: raw.length };
   }
 
   get connections(): number {
@@ -112,6 +185,8 @@ export class Viewer {
     this.unsub.forEach((u) => u());
     for (const c of this.clients) c.close(1001, 'machine stopped');
     this.wss?.close();
+    // Keep-alive page connections and clients that never finish closing must not hold the process.
+    setTimeout(() => this.sockets.forEach((s) => s.destroy()), 500).unref();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
 
@@ -122,27 +197,49 @@ export class Viewer {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
-  private authorised(req: IncomingMessage, websocket: boolean): boolean {
+  /**
+   * The Host header names one of this computer's names or addresses: a DNS name an attacker points at
+   * 127.0.0.1 (DNS rebinding) then cannot reach the viewer from a web page even with a leaked token.
+   */
+  private hostOk(host: string | undefined): boolean {
+    if (!host) return false;
+    const a = this.server?.address() as AddressInfo | null;
+    const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d+))?$/.exec(host);
+    if (!m || !a) return false;
+    if (m[2] !== undefined && Number(m[2]) !== a.port) return false;
+    const name = m[1].replace(/^\[|\]$/g, '').toLowerCase();
+    if (LOOPBACK.has(name)) return true;
+    if (this.o.host && name === this.o.host.toLowerCase().replace(/^\[|\]$/g, '')) return true;
+    if (a.address !== '0.0.0.0' && a.address !== '::') return name === a.address;
+    // Bound to every address: this computer's name or any of its addresses.
+    if (name === hostname().toLowerCase()) return true;
+    return Object.values(networkInterfaces()).some((l) => l?.some((i) => i.address.toLowerCase() === name));
+  }
+
+  /** Why a request is refused, or null when it may go on. */
+  private refusal(req: IncomingMessage, websocket: boolean): string | null {
+    if (!this.hostOk(req.headers.host)) return `unknown Host ${JSON.stringify(req.headers.host ?? '')}`;
     const url = new URL(req.url ?? '/', 'http://x');
-    if (!this.tokenOk(url.searchParams.get('token'))) return false;
+    if (!this.tokenOk(url.searchParams.get('token'))) return 'bad token';
     if (websocket) {
       // A page from another site must not drive the machine even if it learned the token.
       const origin = req.headers.origin;
-      const host = req.headers.host;
-      if (origin && host && origin !== `http://${host}`) return false;
+      const scheme = this.o.tls ? 'https' : 'http';
+      if (origin && origin !== `${scheme}://${req.headers.host}`) return 'foreign origin';
     }
-    return true;
+    return null;
   }
 
-  private async http(req: IncomingMessage, res: import('node:http').ServerResponse): Promise<void> {
+  private async http(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://x');
     const headers = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
     if (req.method !== 'GET') {
       res.writeHead(405, headers).end();
       return;
     }
-    if (!this.authorised(req, false)) {
-      this.o.log.warn(`viewer: refused ${url.pathname} from ${req.socket.remoteAddress}: bad token`);
+    const why = this.refusal(req, false);
+    if (why) {
+      this.rlog.warn(`viewer: refused ${url.pathname.slice(0, 64)} from ${req.socket.remoteAddress}: ${why}`);
       res
         .writeHead(403, { ...headers, 'content-type': 'text/plain' })
         .end('forbidden: open the URL vdesk printed\n');
@@ -154,7 +251,7 @@ export class Viewer {
           ...headers,
           'content-type': 'text/html; charset=utf-8',
           'content-security-policy':
-            "default-src 'self'; connect-src 'self' ws: ; style-src 'unsafe-inline'; img-src blob: data:",
+            "default-src 'self'; connect-src 'self' ws: wss: ; style-src 'unsafe-inline'; img-src blob: data:",
         })
         .end(viewerPage(this.token));
       return;
@@ -172,8 +269,12 @@ export class Viewer {
   }
 
   private connect(ws: WebSocket): void {
-    const c = new Client(ws, this.o, this.stats);
+    const c = new Client(ws, this.o, this.stats, this);
     this.clients.add(c);
+    // A bad frame (unmasked, reserved bits or opcodes, a huge or oversized length, invalid UTF-8, a bad
+    // close code...) is an 'error' on this WebSocket; ws closes it. Without a listener it would end the
+    // process.
+    ws.on('error', (e) => this.rlog.warn(`viewer: closing a connection: ${e.message}`));
     ws.on('close', () => {
       this.clients.delete(c);
       c.dispose();
@@ -182,16 +283,24 @@ export class Viewer {
   }
 }
 
-/** One connected page: its pending damage and its frame pacing. */
+/** One connected page: its pending damage, its frame pacing, and what it holds down. */
 class Client {
   private pending: Rect | null = null;
   private timer: NodeJS.Timeout | null = null;
   private resizeTimer: NodeJS.Timeout | null = null;
+  /** Updates held back while the client is behind; only the latest of each kind matters. */
+  private readonly deferred = new Map<'resize' | 'cursor' | 'move', Uint8Array>();
+  /** What this page pressed and has not released: released for it when it goes away. */
+  private readonly keysDown = new Set<string>();
+  private buttons = 0;
+  private lastPointer = { x: 0, y: 0 };
+  private touching = false;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly o: ViewerOptions,
     private readonly stats: ViewerStats,
+    private readonly viewer: Viewer,
   ) {}
 
   start(): void {
@@ -200,10 +309,28 @@ class Client {
     if (s) this.resized(s.width, s.height);
   }
 
-  send(b: Uint8Array): void {
+  /** Send now, or disconnect a client that has stopped reading altogether. */
+  private send(b: Uint8Array): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
+    if (this.ws.bufferedAmount + b.length > MAX_QUEUED) {
+      this.stats.slowClosed++;
+      this.viewer.rlog.warn('viewer: closing a connection: it reads nothing (too slow)');
+      this.ws.terminate();
+      return;
+    }
     this.stats.bytesSent += b.length;
     this.ws.send(b);
+  }
+
+  /** A mode, cursor image or cursor move: sent at once unless the client is behind, then coalesced. */
+  update(kind: 'resize' | 'cursor' | 'move', msg: Uint8Array): void {
+    if (this.deferred.size === 0 && this.ws.bufferedAmount <= MAX_BUFFERED) {
+      this.send(msg);
+      return;
+    }
+    this.deferred.delete(kind); // re-insert: the order of kinds follows the order of the latest updates
+    this.deferred.set(kind, msg);
+    this.schedule(50);
   }
 
   close(code: number, reason: string): void {
@@ -213,10 +340,23 @@ class Client {
   dispose(): void {
     if (this.timer) clearTimeout(this.timer);
     if (this.resizeTimer) clearTimeout(this.resizeTimer);
+    this.releaseHeld();
+  }
+
+  /** The page went away: release its keys, buttons and fingers, or they would stay down in the guest. */
+  private releaseHeld(): void {
+    const input = this.o.input;
+    if (!input) return;
+    for (const code of this.keysDown) input.key(code, false);
+    this.keysDown.clear();
+    if (this.buttons) input.pointer(this.lastPointer.x, this.lastPointer.y, 0);
+    this.buttons = 0;
+    if (this.touching) input.touch([]);
+    this.touching = false;
   }
 
   resized(w: number, h: number): void {
-    this.send(encodeResize(w, h));
+    this.update('resize', encodeResize(w, h));
     this.pending = null;
     this.damage({ x: 0, y: 0, width: w, height: h });
   }
@@ -231,60 +371,65 @@ class Client {
       const y1 = Math.max(p.y + p.height, r.y + r.height);
       this.pending = { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
     }
-    if (!this.timer) this.timer = setTimeout(() => this.flush(), this.o.frameIntervalMs ?? 16);
+    this.schedule(this.o.frameIntervalMs ?? 16);
+  }
+
+  private schedule(ms: number): void {
+    if (!this.timer) this.timer = setTimeout(() => this.flush(), ms);
   }
 
   private flush(): void {
     this.timer = null;
+    // A slow client gets fewer, larger updates instead of an ever-growing queue.
+    if (this.ws.bufferedAmount > MAX_BUFFERED) {
+      this.schedule(50);
+      return;
+    }
+    for (const msg of this.deferred.values()) this.send(msg);
+    this.deferred.clear();
     const r = this.pending;
     const s = this.o.display.size();
     if (!r || !s) return;
-    // A slow client gets fewer, larger updates instead of an ever-growing queue.
-    if (this.ws.bufferedAmount > MAX_BUFFERED) {
-      this.timer = setTimeout(() => this.flush(), 50);
-      return;
-    }
     this.pending = null;
     const x = Math.max(0, r.x);
     const y = Math.max(0, r.y);
     const w = Math.min(s.width, r.x + r.width) - x;
     const h = Math.min(s.height, r.y + r.height) - y;
     if (w <= 0 || h <= 0) return;
-    const raw = this.o.display.readRGBA({ x, y, width: w, height: h });
-    let payload = raw;
-    let enc: number = Encoding.Raw;
-    if (raw.length > 4096) {
-      const z = deflateRawSync(raw, { level: 1 });
-      if (z.length < raw.length * 0.8) {
-        payload = z;
-        enc = Encoding.Deflate;
-      }
-    }
+    const { msg, raw } = this.viewer.encode(x, y, w, h);
     this.stats.framesSent++;
-    this.stats.rawBytes += raw.length;
-    this.send(encodeRect(x, y, w, h, enc, payload));
+    this.stats.rawBytes += raw;
+    this.send(msg);
   }
 
   private message(data: unknown, isBinary: boolean): void {
     const text = isBinary ? null : String(data);
     const m = text === null ? 'binary message' : parseClientMessage(text);
     if (typeof m === 'string') {
-      this.o.log.warn(`viewer: closing a connection: ${m}`);
+      this.viewer.rlog.warn(`viewer: closing a connection: ${m}`);
       this.ws.close(1008, 'malformed message');
       return;
     }
     const input = this.o.input;
     switch (m.t) {
       case 'key':
-        if (input && !input.key(m.code, m.down)) this.o.log.debug(`viewer: unknown key code ${m.code}`);
+        if (m.down) this.keysDown.add(m.code);
+        else this.keysDown.delete(m.code);
+        if (input && !input.key(m.code, m.down)) {
+          this.keysDown.delete(m.code);
+          this.o.log.debug(`viewer: unknown key code ${m.code}`);
+        }
         return;
       case 'pointer':
-        input?.pointer(clamp01(m.x), clamp01(m.y), m.buttons);
+        this.lastPointer = { x: clamp01(m.x), y: clamp01(m.y) };
+        this.buttons = m.buttons;
+        input?.pointer(this.lastPointer.x, this.lastPointer.y, m.buttons);
         return;
       case 'wheel':
         input?.wheel(Math.max(-100, Math.min(100, m.dx)), Math.max(-100, Math.min(100, m.dy)));
         return;
       case 'touch':
+        this.touching = m.contacts.length > 0;
         input?.touch(m.contacts.map((c) => ({ id: c.id, x: clamp01(c.x), y: clamp01(c.y) })));
         return;
       case 'resize': {
