@@ -8,6 +8,8 @@ export interface NetBackend {
   send(frame: Uint8Array): void;
   /** The device gives the backend the function that hands frames to the guest. */
   attach(deliver: (frame: Uint8Array) => void): void;
+  /** The device was reset (by its driver or with the machine): drop per-guest state such as connections. */
+  reset?(): void;
   close?(): void;
 }
 

@@ -4,6 +4,8 @@
  * guest's rings and a {@link NetBackend}; what the frames mean is the backend's business.
  */
 import {
+  TurnMeter,
+  TurnWorker,
   bit,
   silentLogger,
   type DescriptorChain,
@@ -44,6 +46,8 @@ export interface NetDeviceOptions {
   mac: Uint8Array;
   backend: NetBackend;
   log?: Logger;
+  /** Transmit frames and bytes handled per event-loop turn before the device yields (default 256, 4 MiB). */
+  turnLimits?: { requests: number; bytes: number };
 }
 
 export class VirtioNetDevice implements VirtioDevice {
@@ -71,12 +75,16 @@ export class VirtioNetDevice implements VirtioDevice {
   private rxPendingBytes = 0;
   private held: DescriptorChain[] = [];
   private lastWarn = 0;
+  /** Transmit frames per turn: each goes through the user-mode stack, which may write a host socket. */
+  private readonly txMeter: TurnMeter;
+  private readonly txWorker = new TurnWorker(() => this.drainTx());
 
   constructor(o: NetDeviceOptions) {
     if (o.mac.length !== 6) throw new RangeError('a MAC address has 6 bytes');
     this.mac = o.mac.slice();
     this.backend = o.backend;
     this.log = o.log ?? silentLogger;
+    this.txMeter = new TurnMeter(o.turnLimits ?? { requests: 256, bytes: 4 << 20 });
     this.config.set(this.mac, ConfigOffset.Mac);
     const dv = new DataView(this.config.buffer);
     dv.setUint16(ConfigOffset.Status, LINK_UP, true);
@@ -101,17 +109,28 @@ export class VirtioNetDevice implements VirtioDevice {
     this.csum = (ctx.negotiated & bit(NetFeature.Csum)) !== 0n;
     this.guestCsum = (ctx.negotiated & bit(NetFeature.GuestCsum)) !== 0n;
     this.held = [];
-    this.drainTx();
+    this.txWorker.kick();
     this.flushRx();
   }
 
   queueNotify(index: number): void {
-    if (index === QueueIndex.Tx) this.drainTx();
+    if (index === QueueIndex.Tx) this.txWorker.kick();
     else if (index === QueueIndex.Rx) this.flushRx();
+  }
+
+  /** Transmit chains left for a later turn (VirtioDevice.requestsInFlight). */
+  get requestsInFlight(): number {
+    return this.txWorker.pending ? 1 : 0;
   }
 
   reset(): void {
     this.ctx = null;
+    this.txWorker.cancel();
+    try {
+      this.backend.reset?.();
+    } catch (e) {
+      this.log.error(`virtio-net: backend reset failed: ${String(e)}`);
+    }
     this.held = [];
     this.rxPending = [];
     this.rxPendingBytes = 0;
@@ -209,11 +228,15 @@ export class VirtioNetDevice implements VirtioDevice {
     if (any) q.signal();
   }
 
-  private drainTx(): void {
+  /** Send frames until the ring is empty or this turn's slice is used; true when some are left. */
+  private drainTx(): boolean {
     const q = this.ctx?.queues[QueueIndex.Tx];
-    if (!q) return;
+    if (!q) return false;
     let any = false;
-    for (let c = q.pop(); c; c = q.pop()) {
+    while (!this.txMeter.exhausted) {
+      const c = q.pop();
+      if (!c) break;
+      this.txMeter.spend(c.readableLength);
       any = true;
       const frame = this.takeFrame(c);
       q.push(c.head, 0);
@@ -229,6 +252,7 @@ export class VirtioNetDevice implements VirtioDevice {
       }
     }
     if (any) q.signal();
+    return q.pending() > 0;
   }
 
   /** The Ethernet frame of a transmit chain, checksum completed; null (and a log line) if malformed. */

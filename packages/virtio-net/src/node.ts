@@ -8,7 +8,7 @@ import { openSync, writeSync, closeSync } from 'node:fs';
 import { connect } from 'node:net';
 import { silentLogger, type Logger } from '@virtio-desktop/virtio-core';
 import type { NetBackend } from './backend.js';
-import { UserNet, type HostSockets } from './usernet/stack.js';
+import { UserNet, type HostSockets, type UserNetOptions } from './usernet/stack.js';
 
 /** The host's loopback, and nothing else: the guest reaches 127.0.0.1 only. */
 export const loopbackSockets: HostSockets = {
@@ -20,8 +20,10 @@ export const loopbackSockets: HostSockets = {
     s.on('data', (b: Buffer) => h.onData(new Uint8Array(b.buffer, b.byteOffset, b.length)));
     s.on('end', () => h.onEnd());
     s.on('error', (e) => h.onError(e.message));
+    s.on('drain', () => h.onDrain?.());
     return {
-      write: (b) => void s.write(b),
+      write: (b) => s.write(b),
+      buffered: () => s.writableLength,
       end: () => void s.end(),
       destroy: () => void s.destroy(),
       pause: () => void s.pause(),
@@ -47,8 +49,8 @@ export const loopbackSockets: HostSockets = {
 };
 
 /** A user-mode network whose gateway forwards to this host's loopback. */
-export function createUserNet(log: Logger = silentLogger): UserNet {
-  return new UserNet(loopbackSockets, log);
+export function createUserNet(log: Logger = silentLogger, opts: UserNetOptions = {}): UserNet {
+  return new UserNet(loopbackSockets, log, opts);
 }
 
 /**

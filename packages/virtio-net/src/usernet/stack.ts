@@ -8,11 +8,13 @@
  * Hand-written, because no usable TCP/IP stack for JavaScript is available from the npm registry this
  * project builds from: the maintained candidate (tcpip.js, gVisor's netstack in WASM) is not served there
  * (404), and what is (e.g. ip-packet) only encodes packets. The TCP here is only what a client in the guest
- * needs: the handshake, in-order data both ways within the guest's window, retransmission on timeout, FIN
- * and RST.
+ * needs: the handshake, in-order data both ways within both windows, retransmission on timeout, FIN and
+ * RST. The guest is untrusted and so is the host peer: every table is bounded, every state times out,
+ * and the window the guest sees is what the host socket can still take.
  */
 import type { Logger } from '@virtio-desktop/virtio-core';
 import type { NetBackend } from '../backend.js';
+import type { HostSockets, HostTcp } from './host.js';
 import {
   EtherType,
   IpProto,
@@ -22,7 +24,6 @@ import {
   buildIp,
   buildTcp,
   buildUdp,
-  ipNum,
   parseArp,
   parseEth,
   parseIp,
@@ -31,49 +32,47 @@ import {
   type Ip,
   type TcpSeg,
 } from './packets.js';
+import { DNS, GATEWAY, GUEST, NET, dhcpReply, dnsReply, icmpEchoReply } from './services.js';
+import { UdpFlows } from './udp.js';
 
-export const NET = ipNum('10.0.2.0');
-export const GATEWAY = ipNum('10.0.2.2');
-export const DNS = ipNum('10.0.2.3');
-export const GUEST = ipNum('10.0.2.15');
+export { DNS, GATEWAY, GUEST, NET } from './services.js';
+export type { HostSockets, HostTcp, HostTcpHandlers, HostUdp } from './host.js';
+
 export const GATEWAY_MAC = Uint8Array.from([0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]);
 const BROADCAST_MAC = new Uint8Array(6).fill(0xff);
-const MSS = 1460;
-const MAX_CONNS = 256;
+/** The MSS we announce; guest segments carrying more are dropped (the guest agreed to it). */
+export const MSS = 1460;
+/** Guest bytes the host socket may hold unsent per connection: the most window the guest is offered. */
+export const RECV_WINDOW = 65535;
 /** Host bytes buffered per connection before we stop reading the host socket. */
 const SEND_BUFFER = 256 * 1024;
 /** Retransmission timeout. The link is a memory queue that loses nothing unless the guest's queue
  * overflows; a slow guest must not be mistaken for a lossy one, so this errs long. */
 const RTO_MS = 2000;
+/** At most one log line per this long for each limit a guest runs into. */
+const LIMIT_LOG_MS = 10_000;
 
-export interface HostTcpHandlers {
-  onConnect(): void;
-  onData(b: Uint8Array): void;
-  onEnd(): void;
-  onError(message: string): void;
-}
-export interface HostTcp {
-  write(b: Uint8Array): void;
-  end(): void;
-  destroy(): void;
-  pause(): void;
-  resume(): void;
-}
-export interface HostUdp {
-  send(port: number, data: Uint8Array): void;
-  close(): void;
-}
-/** How the stack reaches the host's loopback. */
-export interface HostSockets {
-  tcpConnect(port: number, h: HostTcpHandlers): HostTcp;
-  udpOpen(onMessage: (fromPort: number, data: Uint8Array) => void): HostUdp;
+/** Per-guest bounds; every field has a default. */
+export interface UserNetOptions {
+  /** TCP connections open at once (default 256); further SYNs get RST. */
+  maxTcp?: number;
+  /** UDP flows (guest source ports) at once (default 256); a new one closes the least recently used. */
+  maxUdp?: number;
+  /** A connection whose handshake has not completed after this long is dropped (default 15 s). */
+  halfOpenMs?: number;
+  /** An established connection with no traffic either way for this long is reset (default 1 hour). */
+  tcpIdleMs?: number;
+  /** A UDP flow with no datagram either way for this long is closed (default 60 s). */
+  udpIdleMs?: number;
+  /** Retransmissions of the same data before the connection is reset (default 8, about 16 s). */
+  maxRetransmits?: number;
 }
 
 interface Conn {
   key: string;
   gport: number;
   hport: number;
-  state: 'connecting' | 'established' | 'closing';
+  state: 'connecting' | 'established';
   /** Next byte we expect from the guest. */
   rcvNxt: number;
   /** Our initial sequence number (the SYN's), and whether the guest has acknowledged the SYN. */
@@ -99,32 +98,80 @@ interface Conn {
   /** Bytes past base ever sent: after going back to resend, ACKs up to here are still valid. */
   sentAhead: number;
   sock: HostTcp | null;
+  opened: number;
+  lastActivity: number;
+  /** Timeouts since the guest last acknowledged new data. */
+  retries: number;
+  /** Guest bytes written to a host socket that cannot report its buffer (see HostTcp.buffered). */
+  hostQueued: number;
+  /** The window in the last segment we sent. */
+  advertised: number;
 }
 
 export class UserNet implements NetBackend {
   private deliver: ((f: Uint8Array) => void) | null = null;
   private guestMac: Uint8Array | null = null;
   private readonly conns = new Map<string, Conn>();
-  private readonly udp = new Map<number, HostUdp>();
+  private readonly udp: UdpFlows;
   private timer: ReturnType<typeof setInterval> | null = null;
-  readonly stats = { dropped: 0, tcpConnections: 0, dhcpLeases: 0, timeouts: 0 };
+  private readonly limitLogged = new Map<string, number>();
+  private readonly o: Required<UserNetOptions>;
+  readonly stats = {
+    dropped: 0,
+    tcpConnections: 0,
+    dhcpLeases: 0,
+    timeouts: 0,
+    /** Connections closed by the half-open, idle or retransmission limits. */
+    tcpExpired: 0,
+    /** Segments dropped for carrying more than the MSS. */
+    oversized: 0,
+    /** Times a guest ran into a table limit. */
+    limitHits: 0,
+  };
 
   constructor(
     private readonly host: HostSockets,
     private readonly log: Logger,
-  ) {}
+    opts: UserNetOptions = {},
+  ) {
+    this.o = {
+      maxTcp: opts.maxTcp ?? 256,
+      maxUdp: opts.maxUdp ?? 256,
+      halfOpenMs: opts.halfOpenMs ?? 15_000,
+      tcpIdleMs: opts.tcpIdleMs ?? 3_600_000,
+      udpIdleMs: opts.udpIdleMs ?? 60_000,
+      maxRetransmits: opts.maxRetransmits ?? 8,
+    };
+    this.udp = new UdpFlows(
+      host,
+      this.o.maxUdp,
+      this.o.udpIdleMs,
+      (gport, from, data) => this.toGuest(buildUdp(GATEWAY, GUEST, from, gport, data.subarray(0, 65000))),
+      () => this.limit('udp', `${this.o.maxUdp} UDP flows open; closing the least recently used`),
+    );
+  }
+
+  /** Open TCP connections and UDP flows, for tests and the inventory. */
+  get openFlows(): { tcp: number; udp: number } {
+    return { tcp: this.conns.size, udp: this.udp.size };
+  }
 
   attach(deliver: (frame: Uint8Array) => void): void {
     this.deliver = deliver;
   }
 
-  close(): void {
+  /** Forget every connection and flow (the device or the machine was reset): the guest starts afresh. */
+  reset(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     for (const c of this.conns.values()) c.sock?.destroy();
     this.conns.clear();
-    for (const u of this.udp.values()) u.close();
-    this.udp.clear();
+    this.udp.closeAll();
+    this.guestMac = null;
+  }
+
+  close(): void {
+    this.reset();
     this.deliver = null;
   }
 
@@ -138,13 +185,26 @@ export class UserNet implements NetBackend {
     if (!ip) return this.drop('malformed IPv4 packet');
     if (ip.proto === IpProto.Udp) return this.onUdp(ip);
     if (ip.dst !== GATEWAY && ip.dst !== DNS) return; // no route beyond the host
-    if (ip.proto === IpProto.Icmp) return this.icmp(ip);
+    if (ip.proto === IpProto.Icmp) {
+      const r = icmpEchoReply(ip.payload);
+      if (r) this.toGuest(buildIp(ip.dst, ip.src, IpProto.Icmp, r));
+      return;
+    }
     if (ip.proto === IpProto.Tcp) return this.onTcp(ip);
   }
 
   private drop(why: string): void {
     this.stats.dropped++;
     this.log.debug(`usernet: dropped: ${why}`);
+  }
+
+  /** A guest ran into a per-guest limit: one warning per kind per LIMIT_LOG_MS. */
+  private limit(kind: string, msg: string): void {
+    this.stats.limitHits++;
+    const now = Date.now();
+    if (now - (this.limitLogged.get(kind) ?? -Infinity) < LIMIT_LOG_MS) return;
+    this.limitLogged.set(kind, now);
+    this.log.warn(`usernet: limit reached: ${msg}`);
   }
 
   private out(dstMac: Uint8Array, ipPacket: Uint8Array): void {
@@ -165,20 +225,11 @@ export class UserNet implements NetBackend {
     );
   }
 
-  private icmp(ip: Ip): void {
-    const p = ip.payload;
-    if (p.length < 8 || p[0] !== 8) return; // echo request only
-    const r = p.slice();
-    r[0] = 0;
-    r[2] = r[3] = 0;
-    let sum = 0;
-    for (let i = 0; i + 1 < r.length; i += 2) sum += (r[i] << 8) | r[i + 1];
-    if (r.length & 1) sum += r[r.length - 1] << 8;
-    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
-    const c = ~sum & 0xffff;
-    r[2] = c >>> 8;
-    r[3] = c & 255;
-    this.toGuest(buildIp(ip.dst, ip.src, IpProto.Icmp, r));
+  private ensureTimer(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.tick(), RTO_MS / 2);
+    // The clock alone must not keep a Node host alive.
+    (this.timer as { unref?: () => void }).unref?.();
   }
 
   // ------------------------------------------------------------------ UDP: DHCP, DNS, forwarding
@@ -186,94 +237,24 @@ export class UserNet implements NetBackend {
   private onUdp(ip: Ip): void {
     const u = parseUdp(ip.payload);
     if (!u) return this.drop('malformed UDP');
-    if (u.dport === 67) return this.dhcp(u.data);
-    if (ip.dst === DNS && u.dport === 53) return this.dns(ip, u.sport, u.data);
-    if (ip.dst !== GATEWAY) return;
-    let sock = this.udp.get(u.sport);
-    if (!sock) {
-      if (this.udp.size >= MAX_CONNS) return this.drop('too many UDP flows');
-      const gport = u.sport;
-      sock = this.host.udpOpen((from, data) =>
-        this.toGuest(buildUdp(GATEWAY, GUEST, from, gport, data.subarray(0, 65000))),
+    if (u.dport === 67) {
+      const r = dhcpReply(u.data);
+      if (typeof r === 'string') return this.drop(r);
+      if (!r) return;
+      if (r.ack) this.stats.dhcpLeases++;
+      this.deliver?.(
+        buildEth(BROADCAST_MAC, GATEWAY_MAC, EtherType.Ipv4, buildUdp(GATEWAY, 0xffffffff, 67, 68, r.reply)),
       );
-      this.udp.set(u.sport, sock);
+      return;
     }
-    sock.send(u.dport, u.data.slice());
-  }
-
-  private dhcp(d: Uint8Array): void {
-    if (d.length < 240 || d[0] !== 1 || d[236] !== 99 || d[237] !== 130 || d[238] !== 83 || d[239] !== 99)
-      return this.drop('malformed DHCP');
-    let type = 0;
-    for (let i = 240; i < d.length;) {
-      const code = d[i];
-      if (code === 255) break;
-      if (code === 0) {
-        i++;
-        continue;
-      }
-      if (i + 1 >= d.length || i + 2 + d[i + 1] > d.length) return this.drop('malformed DHCP option');
-      if (code === 53 && d[i + 1] >= 1) type = d[i + 2];
-      i += 2 + d[i + 1];
+    if (ip.dst === DNS && u.dport === 53) {
+      const r = dnsReply(u.data);
+      if (typeof r === 'string') return this.drop(r);
+      return this.toGuest(buildUdp(DNS, ip.src, 53, u.sport, r));
     }
-    const reply = type === 1 ? 2 : type === 3 ? 5 : 0; // DISCOVER → OFFER, REQUEST → ACK
-    if (!reply) return;
-    const r = new Uint8Array(300);
-    r[0] = 2; // BOOTREPLY
-    r[1] = 1;
-    r[2] = 6;
-    r.set(d.subarray(4, 8), 4); // xid
-    new DataView(r.buffer).setUint32(16, GUEST); // yiaddr
-    new DataView(r.buffer).setUint32(20, GATEWAY); // siaddr
-    r.set(d.subarray(28, 44), 28); // chaddr
-    r.set([99, 130, 83, 99], 236);
-    const ip4 = (v: number) => [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255];
-    const opts = [
-      [53, 1, reply],
-      [54, 4, ...ip4(GATEWAY)],
-      [51, 4, 0, 1, 0x51, 0x80], // lease: 86400 s
-      [1, 4, 255, 255, 255, 0],
-      [3, 4, ...ip4(GATEWAY)],
-      [6, 4, ...ip4(DNS)],
-      [255],
-    ].flat();
-    r.set(opts, 240);
-    if (reply === 5) this.stats.dhcpLeases++;
-    this.deliver?.(
-      buildEth(BROADCAST_MAC, GATEWAY_MAC, EtherType.Ipv4, buildUdp(GATEWAY, 0xffffffff, 67, 68, r)),
-    );
-  }
-
-  private dns(ip: Ip, sport: number, q: Uint8Array): void {
-    if (q.length < 17 || q.length > 512 || (q[2] & 0x80) !== 0) return this.drop('malformed DNS query');
-    const qd = (q[4] << 8) | q[5];
-    if (qd !== 1) return this.drop('DNS query without exactly one question');
-    const labels: string[] = [];
-    let i = 12;
-    while (i < q.length && q[i] !== 0) {
-      const n = q[i];
-      if (n > 63 || i + 1 + n > q.length) return this.drop('malformed DNS name');
-      labels.push(String.fromCharCode(...q.subarray(i + 1, i + 1 + n)).toLowerCase());
-      i += 1 + n;
-    }
-    if (i + 5 > q.length) return this.drop('truncated DNS question');
-    const qtype = (q[i + 1] << 8) | q[i + 2];
-    const end = i + 5;
-    const name = labels.join('.');
-    const known = name === 'host.vdesk' || name === 'gateway';
-    const answer = known && qtype === 1;
-    const r = new Uint8Array(end + (answer ? 16 : 0));
-    r.set(q.subarray(0, end));
-    r[2] = 0x84 | (q[2] & 1); // response, authoritative, RD copied
-    r[3] = known ? 0x80 : 0x83; // RA; NXDOMAIN for names we do not know
-    r[6] = 0;
-    r[7] = answer ? 1 : 0;
-    r[8] = r[9] = r[10] = r[11] = 0;
-    if (answer) {
-      r.set([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4], end);
-      new DataView(r.buffer).setUint32(end + 12, GATEWAY);
-    }
-    this.toGuest(buildUdp(DNS, ip.src, 53, sport, r));
+    if (ip.dst !== GATEWAY) return;
+    this.udp.send(u.sport, u.dport, u.data.slice(), Date.now());
+    this.ensureTimer();
   }
 
   // ------------------------------------------------------------------ TCP to the host's loopback
@@ -281,6 +262,7 @@ export class UserNet implements NetBackend {
   private seg(c: Conn, flags: number, data?: Uint8Array, seq = c.sndNxt): void {
     // Only what may need sending again restarts the retransmission clock, not pure ACKs.
     if (flags & (Tcp.Syn | Tcp.Fin) || data?.length) c.lastSend = Date.now();
+    c.advertised = this.recvWindow(c);
     this.toGuest(
       buildTcp(
         GATEWAY,
@@ -291,12 +273,24 @@ export class UserNet implements NetBackend {
           seq,
           ack: c.rcvNxt,
           flags,
-          window: 65535,
+          window: c.advertised,
           mss: flags & Tcp.Syn ? MSS : undefined,
         },
         data,
       ),
     );
+  }
+
+  /** What is left of the receive window once the host socket's unsent bytes are counted. */
+  private recvWindow(c: Conn): number {
+    const buffered = c.sock?.buffered ? c.sock.buffered() : c.hostQueued;
+    return Math.max(0, Math.min(RECV_WINDOW, RECV_WINDOW - buffered));
+  }
+
+  /** Guest bytes to the host socket, counted against the window until the socket takes them. */
+  private hostWrite(c: Conn, b: Uint8Array): void {
+    const room = c.sock?.write(b);
+    if (c.sock && !c.sock.buffered) c.hostQueued = room === false ? c.hostQueued + b.length : 0;
   }
 
   private rst(ip: Ip, t: TcpSeg): void {
@@ -321,16 +315,30 @@ export class UserNet implements NetBackend {
     if (!c) {
       if (t.flags & Tcp.Rst) return;
       if ((t.flags & (Tcp.Syn | Tcp.Ack)) !== Tcp.Syn || ip.dst !== GATEWAY) return this.rst(ip, t);
-      if (this.conns.size >= MAX_CONNS) return this.rst(ip, t);
+      if (this.conns.size >= this.o.maxTcp) {
+        this.limit('tcp', `${this.o.maxTcp} TCP connections open; refusing new ones with RST`);
+        return this.rst(ip, t);
+      }
       return this.open(key, t);
     }
     if (t.flags & Tcp.Rst) return this.kill(c);
     if (t.flags & Tcp.Syn) return; // a retransmitted SYN: our SYN-ACK will be resent by the timer
+    c.lastActivity = Date.now();
     if (t.flags & Tcp.Ack) this.acked(c, t);
+    if (t.data.length > MSS) {
+      // We announced MSS 1460: a bigger segment is a hostile or broken guest. Say what we still expect.
+      this.stats.oversized++;
+      this.drop(`TCP segment of ${t.data.length} bytes above the MSS`);
+      return this.seg(c, Tcp.Ack);
+    }
     if (t.data.length) {
       if (t.seq === c.rcvNxt && !c.guestFin) {
-        c.rcvNxt = (c.rcvNxt + t.data.length) >>> 0;
-        c.sock?.write(t.data.slice());
+        // Only what fits the window we offered: the rest the guest sends again once the host has read.
+        const n = Math.min(t.data.length, this.recvWindow(c));
+        if (n > 0) {
+          c.rcvNxt = (c.rcvNxt + n) >>> 0;
+          this.hostWrite(c, t.data.slice(0, n));
+        }
       }
       this.seg(c, Tcp.Ack); // in order or not, say what we expect next
     }
@@ -345,6 +353,7 @@ export class UserNet implements NetBackend {
 
   private open(key: string, t: TcpSeg): void {
     const isn = (Math.random() * 0x100000000) >>> 0;
+    const now = Date.now();
     const c: Conn = {
       key,
       gport: t.sport,
@@ -368,20 +377,32 @@ export class UserNet implements NetBackend {
       lastSend: Date.now(),
       sentAhead: 0,
       sock: null,
+      opened: now,
+      lastActivity: now,
+      retries: 0,
+      hostQueued: 0,
+      advertised: RECV_WINDOW,
     };
     this.conns.set(key, c);
     this.stats.tcpConnections++;
-    if (!this.timer) {
-      this.timer = setInterval(() => this.tick(), RTO_MS / 2);
-      // The retransmission clock alone must not keep a Node host alive.
-      (this.timer as { unref?: () => void }).unref?.();
-    }
+    this.ensureTimer();
+    // Callbacks of a socket whose connection was closed or reset meanwhile are ignored.
+    const live = (): boolean => this.conns.get(key) === c;
     c.sock = this.host.tcpConnect(t.dport, {
       onConnect: () => {
+        if (!live()) return;
         c.state = 'established';
         this.seg(c, Tcp.Syn | Tcp.Ack, undefined, c.isn);
       },
+      onDrain: () => {
+        if (!live()) return;
+        c.hostQueued = 0;
+        // The guest may be waiting on a small or zero window: tell it the window opened.
+        if (c.synAcked && this.recvWindow(c) - c.advertised >= MSS) this.seg(c, Tcp.Ack);
+      },
       onData: (b) => {
+        if (!live()) return;
+        c.lastActivity = Date.now();
         c.sendBuf.push(b);
         c.sendBytes += b.length;
         if (c.sendBytes > SEND_BUFFER && !c.paused) {
@@ -391,10 +412,12 @@ export class UserNet implements NetBackend {
         this.pump(c);
       },
       onEnd: () => {
+        if (!live()) return;
         c.hostEnded = true;
         this.pump(c);
       },
       onError: (m) => {
+        if (!live()) return;
         this.log.debug(`usernet: tcp to 127.0.0.1:${c.hport}: ${m}`);
         if (c.state === 'connecting') {
           this.toGuest(
@@ -428,6 +451,7 @@ export class UserNet implements NetBackend {
     // No fast retransmit: on this link a segment is only lost when the guest's queue overflows, and
     // duplicate ACKs mostly echo our own resends; acting on them made a storm of go-backs.
     if (n === 0) return this.pump(c);
+    c.retries = 0;
     const data = Math.min(n, c.sendBytes);
     let left = data;
     while (left > 0) {
@@ -494,13 +518,27 @@ export class UserNet implements NetBackend {
 
   private tick(): void {
     const now = Date.now();
-    for (const c of this.conns.values()) {
-      if (now - c.lastSend < RTO_MS) continue;
-      if (c.state === 'established' && !c.synAcked) {
-        this.seg(c, Tcp.Syn | Tcp.Ack, undefined, c.isn); // our SYN-ACK was lost
+    for (const c of [...this.conns.values()]) {
+      if (!c.synAcked) {
+        // Half-open: the host never answered or the guest never acknowledged our SYN-ACK.
+        if (now - c.opened >= this.o.halfOpenMs) {
+          this.expire(c, 'handshake not completed');
+          continue;
+        }
+        if (c.state === 'established' && now - c.lastSend >= RTO_MS)
+          this.seg(c, Tcp.Syn | Tcp.Ack, undefined, c.isn); // our SYN-ACK was lost
         continue;
       }
-      if (c.synAcked && (c.sndNxt !== c.base || (c.finSent && !c.finAcked))) {
+      if (now - c.lastActivity >= this.o.tcpIdleMs) {
+        this.expire(c, 'idle');
+        continue;
+      }
+      if (now - c.lastSend < RTO_MS) continue;
+      if (c.sndNxt !== c.base || (c.finSent && !c.finAcked)) {
+        if (++c.retries > this.o.maxRetransmits) {
+          this.expire(c, `no acknowledgement after ${this.o.maxRetransmits} retransmissions`);
+          continue;
+        }
         this.stats.timeouts++;
         // Go back to the oldest unacknowledged byte (and the FIN after it).
         c.sndNxt = c.base;
@@ -508,10 +546,17 @@ export class UserNet implements NetBackend {
         this.pump(c);
       }
     }
-    if (this.conns.size === 0 && this.timer) {
+    this.udp.expire(now);
+    if (this.conns.size === 0 && this.udp.size === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = null;
     }
+  }
+
+  private expire(c: Conn, why: string): void {
+    this.stats.tcpExpired++;
+    this.log.debug(`usernet: tcp ${c.gport} -> 127.0.0.1:${c.hport} closed: ${why}`);
+    this.kill(c, true);
   }
 
   private maybeDone(c: Conn): void {
