@@ -408,6 +408,8 @@ class Client {
     if (typeof m === 'string') {
       this.viewer.rlog.warn(`viewer: closing a connection: ${m}`);
       this.ws.close(1008, 'malformed message');
+      // A hostile client need not answer the close: it does not get to hold the connection open.
+      setTimeout(() => this.ws.terminate(), 1000).unref();
       return;
     }
     const input = this.o.input;
