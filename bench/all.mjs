@@ -43,3 +43,4 @@ console.log('');
 execFileSync(process.execPath, ['bench/net.mjs', ...runs], { cwd: root, stdio: 'inherit' });
 execFileSync(process.execPath, ['bench/display.mjs'], { cwd: root, stdio: 'inherit' });
 execFileSync('pnpm', ['--filter', '@virtio-desktop/virtio-input', 'bench'], { cwd: root, stdio: 'inherit' });
+execFileSync(process.execPath, ['bench/hostile.mjs'], { cwd: root, stdio: 'inherit' });
