@@ -4,7 +4,8 @@
  * instructions. QEMU cannot count them (Debian's build ships no TCG plugins), so its rate is derived: the
  * same program built with ITER=0 measures QEMU's start-up and the program's fixed part, and
  *   qemu MIPS = (instructions(ITER) − instructions(0)) / (wall(ITER) − median wall(0)).
- * Several runs; medians with min–max; the ratio is median over median.
+ * Several runs; medians with min–max; the ratio is median over median. Each of our CPU engines (jit,
+ * interp, reference) runs the same ELF in every round.
  *
  *   pnpm exec tsx bench/cpu.ts [--runs 5] [--iter 1000] [--only ours|qemu] [--json out.json]
  *
@@ -18,7 +19,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { PhysicalBus } from '@virtio-desktop/virtio-core';
-import { Hart, StopReason } from '../packages/cpu-riscv/src/index.js';
+import { CPU_ENGINES, Hart, StopReason, type CpuEngine } from '../packages/cpu-riscv/src/index.js';
 import { loadElf, programs } from '../packages/cpu-riscv/test/harness.js';
 import { fmt, med, writeJson } from './stats.mjs';
 
@@ -85,7 +86,7 @@ function build(iter: number): string {
 const RAM_BASE = 0x8000_0000;
 
 /** Run the ELF on our hart with a UART and the test finisher; nothing else on the bus. */
-function runOurs(elf: string, fastPath = true): { s: number; instructions: number; out: string } {
+function runOurs(elf: string, engine: CpuEngine = 'jit'): { s: number; instructions: number; out: string } {
   const size = 16 << 20;
   const buffer = new ArrayBuffer(size);
   const entry = loadElf(new Uint8Array(readFileSync(elf)), new Uint8Array(buffer), RAM_BASE);
@@ -100,7 +101,7 @@ function runOurs(elf: string, fastPath = true): { s: number; instructions: numbe
       return true;
     },
   };
-  const hart = new Hart({ hartId: 0, ram: { base: RAM_BASE, size, buffer }, bus, time: () => 0, fastPath });
+  const hart = new Hart({ hartId: 0, ram: { base: RAM_BASE, size, buffer }, bus, time: () => 0, engine });
   hart.reset(entry);
   const t0 = performance.now();
   while (!done) {
@@ -125,23 +126,20 @@ const base = build(0);
 // Both programs are deterministic: one run on our hart gives their output and instruction counts.
 const baseRun = runOurs(base);
 const expected = runOurs(work);
-const ours: number[] = [];
-const oursRef: number[] = [];
+const ENGINES = [...CPU_ENGINES].reverse(); // jit, interp, reference
+const ours = new Map<CpuEngine, number[]>(ENGINES.map((e) => [e, []]));
 const qemuBase: number[] = [];
 const qemuWork: number[] = [];
 const instructions = expected.instructions;
 if (!expected.out.includes('checksum=')) throw new Error(`workload failed on our hart: ${expected.out}`);
 for (let i = 0; i < RUNS; i++) {
   if (ONLY !== 'qemu') {
-    const r = runOurs(work);
-    if (r.out !== expected.out || r.instructions !== instructions)
-      throw new Error('our hart is not deterministic');
-    ours.push(instructions / r.s / 1e6);
-    // The reference loop (HartOptions.fastPath false): the earlier build's CPU, as a second peer.
-    const f = runOurs(work, false);
-    if (f.out !== expected.out || f.instructions !== instructions)
-      throw new Error('the reference loop differs from the fast path');
-    oursRef.push(instructions / f.s / 1e6);
+    for (const e of ENGINES) {
+      const r = runOurs(work, e);
+      if (r.out !== expected.out || r.instructions !== instructions)
+        throw new Error(`the ${e} engine differs from the jit (or is not deterministic)`);
+      ours.get(e)!.push(instructions / r.s / 1e6);
+    }
   }
   if (ONLY !== 'ours') {
     const q = runQemu(work);
@@ -156,15 +154,21 @@ const qemu = qemuWork.map(
 
 const M = (instructions / 1e6).toFixed(1);
 console.log(`cpu: bench/programs/work.c ITER=${ITER}, ${M} M instructions, ${RUNS} runs, median (min–max)`);
-if (ours.length) console.log(`  ours (decoded-instruction cache)  ${fmt(ours, 1)} MIPS`);
-if (oursRef.length) console.log(`  ours, reference loop             ${fmt(oursRef, 1)} MIPS`);
+for (const e of ENGINES) {
+  const v = ours.get(e)!;
+  if (!v.length) continue;
+  const vs = qemu.length ? `   ours/qemu ${(med(v) / med(qemu)).toFixed(3)}` : '';
+  console.log(`  ours, ${e.padEnd(9)} ${fmt(v, 1)} MIPS${vs}`);
+}
 if (qemu.length) console.log(`  qemu  ${fmt(qemu, 1)} MIPS (TCG; start-up ${fmt(qemuBase, 3)} s subtracted)`);
-if (ours.length && qemu.length) console.log(`  ours/qemu ${(med(ours) / med(qemu)).toFixed(3)}`);
-if (oursRef.length && qemu.length)
-  console.log(`  reference loop/qemu ${(med(oursRef) / med(qemu)).toFixed(3)}`);
-if (ours.length) console.log(`  ours/reference loop ${(med(ours) / med(oursRef)).toFixed(2)}`);
 if (values.json)
-  writeJson(values.json, [
-    { name: `CPU work.c (${M} M inst)`, unit: 'MIPS', ours, qemu, higherIsBetter: true },
-    { name: `CPU work.c, reference loop`, unit: 'MIPS', ours: oursRef, qemu, higherIsBetter: true },
-  ]);
+  writeJson(
+    values.json,
+    ENGINES.filter((e) => ours.get(e)!.length).map((e) => ({
+      name: `CPU work.c (${M} M inst), ${e}`,
+      unit: 'MIPS',
+      ours: ours.get(e)!,
+      qemu,
+      higherIsBetter: true,
+    })),
+  );

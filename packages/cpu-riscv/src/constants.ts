@@ -106,3 +106,12 @@ export const CSR_MARCHID = 0xf12;
 export const CSR_MIMPID = 0xf13;
 export const CSR_MHARTID = 0xf14;
 export const CSR_MCONFIGPTR = 0xf15;
+
+/** Why Hart.run returned. */
+export const StopReason = { Budget: 0, Wfi: 1, Sbi: 2 } as const;
+
+/** The kind of a memory access (also the TLB's set group). */
+export const Access = { Read: 0, Write: 1, Exec: 2 } as const;
+
+/** Entries per TLB set; there is one set per access type and context (U, S, S with SUM). */
+export const TLB_SIZE = 1024;

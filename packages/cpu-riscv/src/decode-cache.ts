@@ -16,10 +16,35 @@
 export const SLOT_ENTRIES = 2049;
 /** The handler index of the sentinel past the last position (interp.ts's Op.NextPage). */
 export const OP_NEXT_PAGE = 1;
+/** Bit 8 of a meta word: the position is an entry of its page's compiled function (jit.ts). */
+export const JIT_ENTRY = 0x100;
 /** Pages of decoded code kept at most (16 KiB of typed arrays each); the oldest slot is reused after. */
 const MAX_SLOTS = 2048;
 
 const caches = new WeakMap<ArrayBufferLike, DecodeCache>();
+
+/**
+ * A region of a page's compiled code (jit.ts): runs from page offset `off` with `n` of `budget` instructions done,
+ * leaves the count in jitIo[0] and returns the offset where the run loop continues (4096: the next page),
+ * or -1 with the pc in the hart.
+ */
+export type PageFn = (
+  h: unknown,
+  off: number,
+  n: number,
+  budget: number,
+  pageLo: number,
+  pcHi: number,
+  dBare: boolean,
+  dR: number,
+  dW: number,
+) => number;
+
+/** The instruction count a compiled page function hands back (a module array: nothing allocated). */
+export const jitIo = new Int32Array(1);
+
+/** Compiled source kept at most before the whole code cache is dropped (QEMU's tb_flush policy). */
+export const JIT_SOURCE_LIMIT = 48 * 1024 * 1024;
 
 export class DecodeCache {
   /** Slot of each RAM page, or -1 when the page holds no decoded instructions. */
@@ -31,6 +56,24 @@ export class DecodeCache {
   imm = new Int32Array(0);
   /** Bumped whenever slots are unmapped, so a running loop knows its page may be gone. */
   gen = 0;
+  /**
+   * The JIT's state (allocated by {@link prepareJit}): per slot the compiled regions by entry position
+   * (page offset / 2) and the decode indexes of those entries (whose meta carries JIT_ENTRY); per decode
+   * index a wrapping count of the times the run loop arrived there by a jump, from another page or
+   * after an instruction it executed for compiled code.
+   */
+  fns: (PageFn[] | undefined)[] = [];
+  entries: (number[] | undefined)[] = [];
+  heat = new Uint8Array(0);
+  /** Characters of compiled source alive, compiles so far, the longest compile in ms. */
+  jitSource = 0;
+  jitCompiles = 0;
+  /** Calls into compiled code so far (from the run loop; chained jumps inside a function not counted). */
+  jitEntries = 0;
+  jitLongestMs = 0;
+  /** Set when the host forbids generating code (eval blocked by a Content-Security-Policy). */
+  jitDisabled = false;
+  private readonly jitSize: number[] = [];
   private readonly slotPage: Int32Array;
   private readonly slots: number;
   /** Slots handed out so far (they are handed out in order), then the next one to reuse. */
@@ -62,6 +105,45 @@ export class DecodeCache {
     this.imm = new Int32Array(this.slots * SLOT_ENTRIES);
   }
 
+  /** Allocate the JIT's arrays (after {@link prepare}); harts on the other engines never pay for them. */
+  prepareJit(): void {
+    if (this.heat.length) return;
+    this.heat = new Uint8Array(this.slots * SLOT_ENTRIES);
+    this.fns = new Array<PageFn[] | undefined>(this.slots).fill(undefined);
+    this.entries = new Array<number[] | undefined>(this.slots).fill(undefined);
+  }
+
+  /** Install `fn` as the compiled code entered at decode index `i` of `slot`. */
+  setRegion(slot: number, i: number, fn: PageFn, sourceChars: number): void {
+    if (this.jitSource + sourceChars > JIT_SOURCE_LIMIT) this.dropAllPageFns();
+    let f = this.fns[slot];
+    let e = this.entries[slot];
+    if (f === undefined || e === undefined) {
+      f = this.fns[slot] = new Array<PageFn>(SLOT_ENTRIES);
+      e = this.entries[slot] = [];
+    }
+    f[i - slot * SLOT_ENTRIES] = fn;
+    e.push(i);
+    this.jitSize[slot] = (this.jitSize[slot] ?? 0) + sourceChars;
+    this.jitSource += sourceChars;
+    this.meta[i] |= JIT_ENTRY;
+  }
+
+  /** Forget slot's compiled code: its entries run on the interpreter until compiled again. */
+  dropPageFn(slot: number): void {
+    const e = this.entries[slot];
+    if (e === undefined) return;
+    for (let k = 0; k < e.length; k++) this.meta[e[k]] &= ~JIT_ENTRY;
+    this.fns[slot] = undefined;
+    this.entries[slot] = undefined;
+    this.jitSource -= this.jitSize[slot];
+    this.jitSize[slot] = 0;
+  }
+
+  private dropAllPageFns(): void {
+    for (let s = 0; s < this.fns.length; s++) this.dropPageFn(s);
+  }
+
   /** The slot for RAM page `page`, mapping a fresh one (reusing the oldest when full) if needed. */
   slotFor(page: number): number {
     const s = this.pageSlot[page];
@@ -72,6 +154,7 @@ export class DecodeCache {
       slot = this.hand;
       this.hand = (this.hand + 1) % this.slots;
       this.pageSlot[this.slotPage[slot]] = -1;
+      this.dropPageFn(slot);
       this.gen++;
     }
     this.slotPage[slot] = page;
@@ -80,6 +163,7 @@ export class DecodeCache {
     const b = slot * SLOT_ENTRIES;
     this.meta.fill(0, b, b + SLOT_ENTRIES - 1);
     this.meta[b + SLOT_ENTRIES - 1] = OP_NEXT_PAGE;
+    if (this.heat.length) this.heat.fill(0, b, b + SLOT_ENTRIES);
     return slot;
   }
 
@@ -88,6 +172,8 @@ export class DecodeCache {
    * start two bytes before it and end inside it.
    */
   invalidateChunk(slot: number, chunk: number): void {
+    // Compiled code covers the whole page: it goes with any of its chunks.
+    if (this.entries.length && this.entries[slot] !== undefined) this.dropPageFn(slot);
     const b = slot * SLOT_ENTRIES + chunk * 64;
     this.meta.fill(0, chunk === 0 ? b : b - 1, b + 64);
     this.codeMask[slot] &= ~(1 << chunk);
@@ -107,6 +193,7 @@ export class DecodeCache {
 
   /** Drop everything (FENCE.I, reset, the host rewriting RAM). */
   flush(): void {
+    if (this.fns.length) this.dropAllPageFns();
     for (let s = 0; s < this.used; s++) {
       this.pageSlot[this.slotPage[s]] = -1;
       this.slotPage[s] = -1;

@@ -7,7 +7,8 @@ import { div32, div64, mul64, mulh64, mulhsu64, mulhu64, out } from './alu64.js'
 import * as C from './constants.js';
 import { csrAccess } from './csr.js';
 import { executeFp } from './fp.js';
-import { Access, StopReason, type Hart } from './hart.js';
+import { Access, StopReason } from './constants.js';
+import type { Hart } from './hart.js';
 
 /** Unsigned less-than on pairs. */
 const ltu = (alo: number, ahi: number, blo: number, bhi: number): boolean =>

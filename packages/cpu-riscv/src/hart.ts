@@ -11,6 +11,7 @@ import type { PhysicalBus } from '@virtio-desktop/virtio-core';
 import { DecodeCache } from './decode-cache.js';
 import { execute } from './execute.js';
 import { run as runFast } from './interp.js';
+import { JIT_HOT } from './jit.js';
 import { RVC_TABLE } from './rvc.js';
 import * as C from './constants.js';
 
@@ -25,20 +26,27 @@ export interface HartOptions {
   /** ECALL from S-mode stops run() with StopReason.Sbi instead of trapping to M-mode. */
   hostSbi?: boolean;
   /**
-   * Execute from the decoded-instruction cache with the fast loop of interp.ts (the default, about
-   * twice the speed); false runs every instruction through execute.ts, as {@link Hart.runReference}
-   * does — the reference the fast path is tested against.
+   * How instructions run (all three give the same architectural results, instruction for instruction):
+   * - 'jit' (the default): the decoded-instruction cache's run loop (interp.ts), which compiles the
+   *   hot code of each page into JavaScript (jit.ts);
+   * - 'interp': the same run loop without compiling;
+   * - 'reference': every instruction through execute.ts ({@link Hart.runReference}), the definition
+   *   the other two are tested against.
    */
-  fastPath?: boolean;
+  engine?: CpuEngine;
+  /**
+   * Arrivals at a position (by a jump or from another page) before the JIT compiles its page with it
+   * (2..255; default JIT_HOT). Tests use 2 so that nearly everything they run is compiled.
+   */
+  jitThreshold?: number;
 }
 
-/** Why {@link Hart.run} returned. */
-export const StopReason = { Budget: 0, Wfi: 1, Sbi: 2 } as const;
+export type CpuEngine = 'reference' | 'interp' | 'jit';
+export const CPU_ENGINES: readonly CpuEngine[] = ['reference', 'interp', 'jit'];
 
-export const Access = { Read: 0, Write: 1, Exec: 2 } as const;
+import { Access, StopReason, TLB_SIZE } from './constants.js';
 
-/** Entries per TLB set; there is one set per access type and context (U, S, S with SUM). */
-export const TLB_SIZE = 1024;
+export { Access, StopReason, TLB_SIZE };
 const TWO32 = 0x1_0000_0000;
 
 export class Hart {
@@ -94,7 +102,11 @@ export class Hart {
   readonly bus: PhysicalBus;
   readonly time: () => number;
   readonly hostSbi: boolean;
-  readonly fastPath: boolean;
+  readonly engine: CpuEngine;
+  /** Whether run() compiles hot code (engine 'jit'). */
+  readonly jit: boolean;
+  /** See {@link HartOptions.jitThreshold}. */
+  readonly jitHot: number;
   /**
    * The TLB, one set of TLB_SIZE entries per access type (read, write, exec) and context (U, S, S with
    * SUM), at index (acc * 3 + ctx) * TLB_SIZE + (vpn % TLB_SIZE): the tag is the whole virtual page number
@@ -125,7 +137,10 @@ export class Hart {
     this.bus = o.bus;
     this.time = o.time;
     this.hostSbi = o.hostSbi ?? false;
-    this.fastPath = o.fastPath ?? true;
+    this.engine = o.engine ?? 'jit';
+    if (!CPU_ENGINES.includes(this.engine)) throw new Error(`unknown CPU engine '${String(this.engine)}'`);
+    this.jit = this.engine === 'jit';
+    this.jitHot = Math.min(255, Math.max(2, Math.floor(o.jitThreshold ?? JIT_HOT)));
     this.dcache = DecodeCache.for(o.ram.buffer, o.ram.size);
     this.flushTlb();
     this.reset(o.ram.base);
@@ -219,7 +234,7 @@ export class Hart {
 
   /** Execute up to `budget` instructions; returns a {@link StopReason}. */
   run(budget: number): number {
-    return this.fastPath ? runFast(this, budget) : this.runReference(budget);
+    return this.engine === 'reference' ? this.runReference(budget) : runFast(this, budget);
   }
 
   /**

@@ -1,2 +1,2 @@
-export { Hart, StopReason, Access, type HartOptions } from './hart.js';
+export { Hart, StopReason, Access, CPU_ENGINES, type CpuEngine, type HartOptions } from './hart.js';
 export { expandCompressed, RVC_TABLE } from './rvc.js';

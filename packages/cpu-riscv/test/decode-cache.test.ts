@@ -5,8 +5,8 @@
  */
 import type { PhysicalBus } from '@virtio-desktop/virtio-core';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
-import { Hart, StopReason } from '../src/index.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { Hart, StopReason, type CpuEngine } from '../src/index.js';
 import { build, loadElf } from './harness.js';
 import { randomProgram } from './random-gen.js';
 
@@ -41,13 +41,20 @@ function bareHart(words: number[], opts: { uart?: (c: string) => void; ram?: Uin
     ram: { base: RAM_BASE, size, buffer: ram.buffer },
     bus,
     time: () => 0,
-    fastPath: true,
+    engine: engine,
+    jitThreshold: 2,
   });
   hart.reset(RAM_BASE);
   return { hart, dv, exited: () => exit >= 0 };
 }
 
-describe('decoded-instruction cache', () => {
+let engine: CpuEngine = 'jit';
+
+describe.each(['interp', 'jit'] as const)('decoded-instruction cache (%s)', (e) => {
+  beforeEach(() => {
+    engine = e;
+  });
+
   it('a store by the hart over decoded code takes effect without FENCE.I', () => {
     const { hart } = bareHart([ADDI_A0_1, SW_T0_T1, WFI, J_BACK_12]);
     hart.x[T0] = ADDI_A0_100;
@@ -183,6 +190,8 @@ describe('decoded-instruction cache', () => {
       expect(ref.exited()).toBe(true);
       expect(fast.out()).toBe(ref.out());
       expect(fast.out().split('\n').length).toBeGreaterThan(60);
+      // On the JIT engine most of it ran as compiled code.
+      if (e === 'jit') expect(fast.hart.dcache.jitEntries).toBeGreaterThan(100);
     }, 120_000);
   }
 });

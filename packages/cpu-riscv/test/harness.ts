@@ -11,7 +11,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AccessWidth, PhysicalBus } from '@virtio-desktop/virtio-core';
-import { Hart, StopReason } from '../src/index.js';
+import { Hart, StopReason, type CpuEngine } from '../src/index.js';
 
 export const programs = path.join(path.dirname(fileURLToPath(import.meta.url)), 'programs');
 const cacheRoot = path.join(
@@ -128,8 +128,8 @@ export function runOurs(
     maxInstructions?: number;
     devices?: TestDevice[];
     ramSize?: number;
-    /** false: the reference loop (Hart.runReference's executor) instead of the decoded-instruction cache. */
-    fastPath?: boolean;
+    /** The CPU engine (default 'jit'). */
+    engine?: CpuEngine;
     /** The budget of the k-th call to run() (default 10,000), so runs can end anywhere. */
     slice?: (k: number) => number;
   } = {},
@@ -203,7 +203,9 @@ export function runOurs(
     ram: { base: RAM_BASE, size: ramSize, buffer },
     bus,
     time: () => ticks,
-    fastPath: opts.fastPath,
+    engine: opts.engine,
+    // Compile nearly everything that runs twice, so the programs exercise the JIT, not the interpreter.
+    jitThreshold: 2,
   });
   hart.reset(entry);
   const max = opts.maxInstructions ?? 50_000_000;

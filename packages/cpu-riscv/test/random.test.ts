@@ -4,13 +4,14 @@
  * seed is in the test name: `pnpm --filter @virtio-desktop/cpu-riscv exec vitest run -t "seed 1234"`.
  */
 import { describe, expect, it } from 'vitest';
+import { CPU_ENGINES, type CpuEngine } from '../src/index.js';
 import { build, runOurs, runQemu } from './harness.js';
 import { randomProgram } from './random-gen.js';
 
 const LONG = process.env.VDESK_LONG === '1';
 const SEEDS = LONG ? 200 : 12;
 
-async function compare(seed: number, fp: boolean, fastPath: boolean) {
+async function compare(seed: number, fp: boolean, engine: CpuEngine) {
   // Each comparison blocks on gcc and QEMU: give the worker's event loop a turn first, or a long run
   // (VDESK_LONG=1) starves vitest's own messages until they time out.
   await new Promise((r) => setImmediate(r));
@@ -18,7 +19,7 @@ async function compare(seed: number, fp: boolean, fastPath: boolean) {
     text: randomProgram(seed, { length: 400, fp }),
     ext: 'c',
   });
-  const ours = runOurs(elf, { fastPath });
+  const ours = runOurs(elf, { engine });
   const qemu = runQemu(elf);
   expect(qemu.exit).toBe(0);
   expect(ours.exit).toBe(0);
@@ -29,14 +30,11 @@ async function compare(seed: number, fp: boolean, fastPath: boolean) {
     if (a[i] !== b[i]) expect(`line ${i}: ${a[i]}`).toBe(`line ${i}: ${b[i]}`);
 }
 
-describe.each([
-  ['fast path', true],
-  ['reference loop', false],
-])('random instruction streams vs QEMU (%s)', (_name, fastPath) => {
+describe.each(CPU_ENGINES)('random instruction streams vs QEMU (%s)', (engine) => {
   for (let s = 1; s <= SEEDS; s++) {
-    it(`integer, M, A, C: seed ${s}`, () => compare(s, false, fastPath), 60_000);
+    it(`integer, M, A, C: seed ${s}`, () => compare(s, false, engine), 60_000);
   }
   for (let s = 1; s <= SEEDS; s++) {
-    it(`with F and D: seed ${1000 + s}`, () => compare(1000 + s, true, fastPath), 60_000);
+    it(`with F and D: seed ${1000 + s}`, () => compare(1000 + s, true, engine), 60_000);
   }
 });

@@ -3,6 +3,7 @@
  * behaviours are checked on our hart alone (programs/spec.c says what QEMU does instead).
  */
 import { describe, expect, it } from 'vitest';
+import { CPU_ENGINES } from '../src/index.js';
 import { build, runOurs } from './harness.js';
 
 const EXPECTED = [
@@ -26,12 +27,9 @@ const EXPECTED = [
   '',
 ];
 
-describe.each([
-  ['fast path', true],
-  ['reference loop', false],
-])('the privileged spec where QEMU 7.2 differs (%s)', (_name, fastPath) => {
+describe.each(CPU_ENGINES)('the privileged spec where QEMU 7.2 differs (%s)', (engine) => {
   it('spec.c gives the specified transcript', () => {
-    const ours = runOurs(build('spec.c'), { fastPath });
+    const ours = runOurs(build('spec.c'), { engine });
     expect(ours.exit).toBe(0);
     expect(ours.output.split('\n')).toEqual(EXPECTED);
   });

@@ -37,3 +37,4 @@ export { Sbi, SbiError, Eid as SbiExtension, type SbiHart, type SbiHost } from '
 export { BootError, parseImageHeader, planLayout } from './riscv/boot.js';
 export { buildDeviceTree, isaString } from './riscv/device-tree.js';
 export { createRiscvParts, type RiscvPartsOptions } from './riscv/default-parts.js';
+export { CPU_ENGINES, type CpuEngine } from '@virtio-desktop/cpu-riscv';
