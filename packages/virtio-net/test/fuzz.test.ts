@@ -129,6 +129,8 @@ describe('usernet fuzzing', () => {
         }),
         { numRuns: RUNS, seed: LONG ? undefined : 15 },
       );
+      // The stated host memory ceiling: whatever the guest sent, this worker stays under 1 GiB.
+      expect(process.memoryUsage().rss).toBeLessThan(1 << 30);
     },
     TIMEOUT,
   );
@@ -170,6 +172,8 @@ describe('usernet fuzzing', () => {
         ),
         { numRuns: RUNS, seed: LONG ? undefined : 15 },
       );
+      // The stated host memory ceiling: whatever the guest sent, this worker stays under 1 GiB.
+      expect(process.memoryUsage().rss).toBeLessThan(1 << 30);
     },
     TIMEOUT,
   );
