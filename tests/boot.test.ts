@@ -44,8 +44,8 @@ describe('Linux on virtio-desktop', () => {
     expect(r.code).toBe(0);
   });
 
-  it('boots on the reference loop too (--reference-cpu, no decoded-instruction cache), 2 harts', async () => {
-    const r = await boot(['--cpus', '2', '--reference-cpu', '--log-level', 'info']);
+  it('boots on the reference loop too (--cpu reference, no decoded-instruction cache), 2 harts', async () => {
+    const r = await boot(['--cpus', '2', '--cpu reference', '--log-level', 'info']);
     expect(r.stderr).toContain('cpu: reference loop');
     expect(r.stdout).toContain('VDESK-INIT-READY');
     expect(r.stdout).toContain('harts=2');

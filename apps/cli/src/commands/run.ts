@@ -4,8 +4,10 @@ import { parseArgs } from 'node:util';
 import {
   ManifestError,
   RiscvMachine,
+  CPU_ENGINES,
   createRiscvParts,
   parseManifest,
+  type CpuEngine,
   type Manifest,
 } from '@virtio-desktop/machine';
 import { loadManifestFile, nodeModuleLoader } from '@virtio-desktop/machine/node';
@@ -45,8 +47,10 @@ Options (override the manifest):
   --viewer-cert PATH   serve the viewer over HTTPS with this PEM certificate (with --viewer-key PATH)
   --viewer-port N      port of the viewer (default: any free port)
   --shutdown-timeout S seconds SIGTERM / vdesk shutdown waits for the guest before a hard stop (default 30)
-  --reference-cpu      run every instruction through the CPU's reference executor, without the
-                       decoded-instruction cache (about half the speed; for debugging the CPU)
+  --cpu jit|interp|reference
+                       the CPU engine: jit (default; hot guest code compiled to JavaScript), interp
+                       (the decoded-instruction interpreter) or reference (every instruction through
+                       the reference executor; slowest, for debugging the CPU)
   --log-level LEVEL    error, warn, info or debug (default warn), on stderr
   -h, --help           this text
 
@@ -67,7 +71,7 @@ export async function run(args: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         shell: { type: 'boolean' },
-        'reference-cpu': { type: 'boolean' },
+        cpu: { type: 'string' },
         kernel: { type: 'string' },
         initrd: { type: 'string' },
         append: { type: 'string' },
@@ -112,6 +116,8 @@ export async function run(args: string[]): Promise<number> {
       throw new CliError(`--memory: use a size like 512M or 2G, not "${v.memory}"`, 2);
     raw.memory = v.memory;
   }
+  if (v.cpu !== undefined && !(CPU_ENGINES as readonly string[]).includes(v.cpu))
+    throw new CliError(`--cpu: use ${CPU_ENGINES.join(', ')}, not "${v.cpu}"`, 2);
   if (v.cpus !== undefined) {
     if (!/^\d+$/.test(v.cpus)) throw new CliError(`--cpus: not a number: "${v.cpus}"`, 2);
     raw.cpus = Number(v.cpus);
@@ -151,11 +157,11 @@ export async function run(args: string[]): Promise<number> {
   const images = await loadImages(manifest, baseDir);
   // Named in the lock of each disk image, so a second machine on the same image is told which one has it.
   setLockOwner(manifest.name);
-  const fastCpu = v['reference-cpu'] !== true;
-  log.info(`cpu: ${fastCpu ? 'decoded-instruction cache' : 'reference loop (--reference-cpu)'}`);
+  const cpu = (v.cpu ?? 'jit') as CpuEngine;
+  log.info(`cpu: ${cpu} engine`);
   const machine = await RiscvMachine.create({
     manifest,
-    parts: createRiscvParts({ fastCpu }),
+    parts: createRiscvParts({ cpu }),
     images,
     loadModule: nodeModuleLoader(baseDir, cliSearchDirs()),
     log,
