@@ -45,8 +45,8 @@ describe('Linux on virtio-desktop', () => {
   });
 
   it('boots on the reference loop too (--cpu reference, no decoded-instruction cache), 2 harts', async () => {
-    const r = await boot(['--cpus', '2', '--cpu reference', '--log-level', 'info']);
-    expect(r.stderr).toContain('cpu: reference loop');
+    const r = await boot(['--cpus', '2', '--cpu', 'reference', '--log-level', 'info']);
+    expect(r.stderr).toContain('cpu: reference engine');
     expect(r.stdout).toContain('VDESK-INIT-READY');
     expect(r.stdout).toContain('harts=2');
     expect(r.stdout).toContain('answer=42');
