@@ -62,8 +62,11 @@ export class MachineInput implements InputSink {
    * `vdesk type`: at the guest's pace (each keystroke waits for room in the keyboard's queue), so no
    * keystroke is dropped; a guest that stops reading, or a lost event, is an error with a count.
    */
-  async type(text: string): Promise<number> {
-    const { typed, unknown } = await this.need(this.keyboard, 'keyboard').typePaced(text);
+  async type(text: string, intervalMs = 8): Promise<number> {
+    // Spaced by default (8 ms a keystroke: 125 a second, faster than any typist): Linux's evdev buffer
+    // per reader is a few dozen events, and a guest application slower than the driver loses what
+    // overflows it, where the host cannot see it.
+    const { typed, unknown } = await this.need(this.keyboard, 'keyboard').typePaced(text, 5000, intervalMs);
     if (unknown.length)
       throw new Error(`typed all but ${unknown.length} characters a US layout has no key for`);
     return typed;

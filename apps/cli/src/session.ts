@@ -155,7 +155,7 @@ export class Session {
         this.input.chords(r.keys);
         return {};
       case 'type':
-        return { typed: await this.input.type(r.text) };
+        return { typed: await this.input.type(r.text, r.intervalMs) };
       case 'move': {
         const [x, y] = this.toUnit(r.x, r.y);
         this.input.move(x, y);

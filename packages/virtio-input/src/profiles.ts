@@ -112,10 +112,15 @@ export class Keyboard extends VirtioInputDevice {
 
   /**
    * Type text on a US layout at the guest's pace: each keystroke waits until the guest has read all but a
-   * few queued frames, so none is dropped however long the text. Rejects when the guest stops reading
+   * few queued frames, so none is dropped however long the text; `intervalMs` also spaces keystrokes for
+   * guest applications slower than the driver. Rejects when the guest stops reading
    * for `timeoutMs` or when frames were dropped meanwhile (with how many keystrokes were typed and lost).
    */
-  async typePaced(text: string, timeoutMs = 5000): Promise<{ typed: number; unknown: string[] }> {
+  async typePaced(
+    text: string,
+    timeoutMs = 5000,
+    intervalMs = 0,
+  ): Promise<{ typed: number; unknown: string[] }> {
     const { strokes, unknown } = textToStrokes(text);
     const dropped0 = this.stats.dropped;
     let typed = 0;
@@ -128,6 +133,8 @@ export class Keyboard extends VirtioInputDevice {
       }
       this.chord(s.shift ? [SHIFT_KEY, s.key] : [s.key]);
       typed++;
+      // The driver empties the queue at once; an application reading evdev may not (its buffer is small).
+      if (intervalMs > 0) await new Promise((r) => setTimeout(r, intervalMs));
     }
     const lost = this.stats.dropped - dropped0;
     if (lost > 0) throw new Error(`${lost} key events were lost (the guest's queue overflowed while typing)`);

@@ -132,9 +132,11 @@ Presses each chord in turn on the machine's virtio-input keyboard, e.g. vdesk ke
 a b enter. Key names: letters, digits, f1-f24, ctrl, shift, alt, meta, enter, esc, tab, space, backspace,
 delete, up/down/left/right, home, end, pageup, pagedown, ... or DOM codes such as KeyA and ArrowUp.`;
 
-export const typeHelp = `Usage: vdesk type [--machine NAME] TEXT
+export const typeHelp = `Usage: vdesk type [--machine NAME] [--interval MS] TEXT
 
-Types TEXT on the machine's virtio-input keyboard as a US keyboard would (\\n is Enter).`;
+Types TEXT on the machine's virtio-input keyboard as a US keyboard would (\\n is Enter), at the pace the
+guest reads it and at least MS milliseconds apart (default 8); a keystroke that cannot be delivered is an
+error with a count.`;
 
 export const pointerHelp = `Usage: vdesk move|click [--machine NAME] [--button left|right|middle|side|extra] X Y
        vdesk scroll [--machine NAME] DY [DX]
@@ -149,7 +151,7 @@ Plays a multi-finger gesture on the virtio-input touchscreen. The JSON: {"interv
 (pixels of the guest screen); a finger missing from a frame has lifted; all lift after the last frame.`;
 
 /** Like parse, with one more string option. */
-function parseWith(args: string[], extra: 'button' | 'json') {
+function parseWith(args: string[], extra: 'button' | 'json' | 'interval') {
   try {
     const r = parseArgs({
       args,
@@ -180,12 +182,19 @@ export async function key(args: string[], out: (s: string) => void): Promise<voi
 }
 
 export async function type(args: string[], out: (s: string) => void): Promise<void> {
-  const { values, positionals } = parse(args);
+  const { values, positionals } = parseWith(args, 'interval');
+  const intervalMs = values.interval === undefined ? 8 : Number(values.interval);
+  if (!Number.isInteger(intervalMs) || intervalMs < 0 || intervalMs > 1000)
+    throw new CliError('--interval: whole milliseconds from 0 to 1000', 2);
   if (positionals.length !== 1) throw new CliError('type needs one text argument (quote it)', 2);
   const text = positionals[0].replace(/\\n/g, '\n');
   if (text.length > 4096) throw new CliError('type: at most 4096 characters at a time', 2);
   // Typing goes at the guest's pace (the machine answers once every key reached the guest).
-  const r = await request(await findSocket(values.machine), { cmd: 'type', text }, 30_000 + text.length * 50);
+  const r = await request(
+    await findSocket(values.machine),
+    { cmd: 'type', text, intervalMs },
+    30_000 + text.length * (intervalMs + 50),
+  );
   out(`typed ${String(r.typed)} keystrokes`);
 }
 

@@ -18,7 +18,7 @@ export type ControlRequest =
   | { id: number; cmd: 'status' }
   | { id: number; cmd: 'screenshot' }
   | { id: number; cmd: 'key'; keys: string[] }
-  | { id: number; cmd: 'type'; text: string }
+  | { id: number; cmd: 'type'; text: string; intervalMs: number }
   | { id: number; cmd: 'move'; x: number; y: number }
   | { id: number; cmd: 'click'; x: number; y: number; button: string }
   | { id: number; cmd: 'scroll'; dy: number; dx: number }
@@ -83,7 +83,11 @@ export function parseRequest(line: string): ControlRequest | string {
     case 'type':
       if (typeof o.text !== 'string' || o.text.length > 4096)
         return 'type needs text (at most 4096 characters)';
-      return { id, cmd: 'type', text: o.text };
+      {
+        const intervalMs = o.intervalMs === undefined ? 8 : o.intervalMs;
+        if (!int(intervalMs, 0, 1000)) return 'type intervalMs must be 0..1000';
+        return { id, cmd: 'type', text: o.text, intervalMs };
+      }
     case 'move':
       if (!num(o.x) || !num(o.y)) return 'move needs x and y';
       return { id, cmd: 'move', x: o.x, y: o.y };
