@@ -328,6 +328,16 @@ describe('commands: one line for each mistake', () => {
     expect(r.code).toBe(2);
   });
 
+  it('a viewer beyond loopback needs --viewer-expose, and the cert and key go together', async () => {
+    const r = await vdesk('run', '--shell', '--viewer-host', '0.0.0.0');
+    expect(r.err).toMatch(
+      /--viewer-host 0\.0\.0\.0 lets other computers reach the viewer; add --viewer-expose .*SSH tunnel/,
+    );
+    expect(r.code).toBe(2);
+    const t = await vdesk('run', '--shell', '--viewer-cert', '/x.pem');
+    expect(t.err).toBe('vdesk: --viewer-cert and --viewer-key go together');
+  });
+
   it('click --button __proto__ is a usage error', async () => {
     const r = await vdesk('click', '--button', '__proto__', '1', '1');
     expect(r.err).toMatch(/--button must be one of left, right, middle, side, extra/);
