@@ -340,7 +340,7 @@ describe('commands: one line for each mistake', () => {
 
   it('click --button __proto__ is a usage error', async () => {
     const r = await vdesk('click', '--button', '__proto__', '1', '1');
-    expect(r.err).toMatch(/--button must be one of left, right, middle, side, extra/);
+    expect(r.err).toMatch(/unknown button "__proto__" \(left, right, middle, side, extra\)/);
     expect(r.code).toBe(2);
   });
 

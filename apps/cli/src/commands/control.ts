@@ -209,7 +209,7 @@ export async function pointer(
   const y = coord(positionals[1], 'Y');
   const button = values.button ?? 'left';
   if (!(BUTTONS as readonly string[]).includes(button))
-    throw new CliError(`--button must be one of ${BUTTONS.join(', ')}`, 2);
+    throw new CliError(`unknown button ${JSON.stringify(button)} (${BUTTONS.join(', ')})`, 2);
   if (cmd === 'move') await request(await findSocket(values.machine), { cmd, x, y });
   else await request(await findSocket(values.machine), { cmd, x, y, button });
   out('ok');
