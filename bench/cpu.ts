@@ -19,7 +19,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { PhysicalBus } from '@virtio-desktop/virtio-core';
-import { CPU_ENGINES, Hart, StopReason, type CpuEngine } from '../packages/cpu-riscv/src/index.js';
+import { allocateRam, CPU_ENGINES, Hart, StopReason, type CpuEngine } from '../packages/cpu-riscv/src/index.js';
 import { loadElf, programs } from '../packages/cpu-riscv/test/harness.js';
 import { fmt, med, writeJson } from './stats.mjs';
 
@@ -88,8 +88,8 @@ const RAM_BASE = 0x8000_0000;
 /** Run the ELF on our hart with a UART and the test finisher; nothing else on the bus. */
 function runOurs(elf: string, engine: CpuEngine = 'jit'): { s: number; instructions: number; out: string } {
   const size = 16 << 20;
-  const buffer = new ArrayBuffer(size);
-  const entry = loadElf(new Uint8Array(readFileSync(elf)), new Uint8Array(buffer), RAM_BASE);
+  const buffer = allocateRam(size, 1);
+  const entry = loadElf(new Uint8Array(readFileSync(elf)), new Uint8Array(buffer, 0, size), RAM_BASE);
   let out = '';
   let done = false;
   const bus: PhysicalBus = {

@@ -11,6 +11,7 @@
  * modifying code then simply decodes again). Writes the harts do not see — device DMA, the host loading
  * an image — are covered by FENCE.I, which drops everything, as the architecture requires of software.
  */
+import { jitMemoryOf, MAX_SLOTS } from './memory.js';
 
 /** Entries per slot: 2048 two-byte positions plus a sentinel that ends the page. */
 export const SLOT_ENTRIES = 2049;
@@ -18,33 +19,31 @@ export const SLOT_ENTRIES = 2049;
 export const OP_NEXT_PAGE = 1;
 /** Bit 8 of a meta word: the position is an entry of its page's compiled function (jit.ts). */
 export const JIT_ENTRY = 0x100;
-/** Pages of decoded code kept at most (16 KiB of typed arrays each); the oldest slot is reused after. */
-const MAX_SLOTS = 2048;
 
 const caches = new WeakMap<ArrayBufferLike, DecodeCache>();
 
 /**
- * A region of a page's compiled code (jit.ts): runs from page offset `off` with `n` of `budget` instructions done,
- * leaves the count in jitIo[0] and returns the offset where the run loop continues (4096: the next page),
- * or -1 with the pc in the hart.
+ * A compiled region (jit.ts): runs from page offset `off` of the virtual page (pageLo, pcHi) on the hart
+ * whose state area is at `hs`, with `n` of `budget` instructions done; leaves the count in the hart's
+ * jitIo[0] and returns the page offset where the run loop continues (4096: the next page), or -1 with
+ * the pc in jitIo[2], jitIo[3]. dBare is 1 when data addresses are physical, else dR/dW select the TLB
+ * sets; resv is the RAM offset of the LR reservation (-1: none).
  */
 export type PageFn = (
-  h: unknown,
+  hs: number,
   off: number,
   n: number,
   budget: number,
   pageLo: number,
   pcHi: number,
-  dBare: boolean,
+  dBare: number,
   dR: number,
   dW: number,
+  resv: number,
 ) => number;
 
-/** The instruction count a compiled page function hands back (a module array: nothing allocated). */
-export const jitIo = new Int32Array(1);
-
-/** Compiled source kept at most before the whole code cache is dropped (QEMU's tb_flush policy). */
-export const JIT_SOURCE_LIMIT = 48 * 1024 * 1024;
+/** Bytes of compiled wasm kept at most before the whole code cache is dropped (QEMU's tb_flush policy). */
+export const JIT_CODE_LIMIT = 64 * 1024 * 1024;
 
 export class DecodeCache {
   /** Slot of each RAM page, or -1 when the page holds no decoded instructions. */
@@ -64,13 +63,14 @@ export class DecodeCache {
    */
   fns: (PageFn[] | undefined)[] = [];
   entries: (number[] | undefined)[] = [];
-  heat = new Uint8Array(0);
-  /** Characters of compiled source alive, compiles so far, the longest compile in ms. */
+  heat = new Uint16Array(0);
+  /** Bytes of compiled wasm alive, compiles so far, the longest compile in ms. */
   jitSource = 0;
   jitCompiles = 0;
   /** Calls into compiled code so far (from the run loop; chained jumps inside a function not counted). */
   jitEntries = 0;
   jitLongestMs = 0;
+  jitTotalMs = 0;
   /** Set when the host forbids generating code (eval blocked by a Content-Security-Policy). */
   jitDisabled = false;
   private readonly jitSize: number[] = [];
@@ -84,18 +84,26 @@ export class DecodeCache {
   static for(buffer: ArrayBufferLike, ramSize: number): DecodeCache {
     let c = caches.get(buffer);
     if (!c || c.pageSlot.length !== Math.ceil(ramSize / 4096)) {
-      c = new DecodeCache(ramSize);
+      c = new DecodeCache(buffer, ramSize);
       caches.set(buffer, c);
     }
     return c;
   }
 
-  private constructor(ramSize: number) {
+  private constructor(buffer: ArrayBufferLike, ramSize: number) {
+    if (process.env.VDESK_JIT_STATS)
+      process.on('exit', () =>
+        console.error(
+          `jit: ${this.jitCompiles} compiles, ${this.jitTotalMs.toFixed(0)} ms, longest ${this.jitLongestMs.toFixed(1)} ms, entries ${this.jitEntries}, source ${this.jitSource}`,
+        ),
+      );
     const pages = Math.ceil(ramSize / 4096);
     this.slots = Math.max(1, Math.min(pages, MAX_SLOTS));
-    this.pageSlot = new Int32Array(pages).fill(-1);
+    // In a JIT memory, compiled stores check these two in place.
+    const jm = jitMemoryOf(buffer);
+    this.pageSlot = (jm ? new Int32Array(buffer, jm.pageSlot, pages) : new Int32Array(pages)).fill(-1);
     this.slotPage = new Int32Array(this.slots).fill(-1);
-    this.codeMask = new Int32Array(this.slots);
+    this.codeMask = jm ? new Int32Array(buffer, jm.codeMask, MAX_SLOTS) : new Int32Array(this.slots);
   }
 
   /** Allocate the entry arrays: before the first slotFor, and before a run loop captures them. */
@@ -108,14 +116,14 @@ export class DecodeCache {
   /** Allocate the JIT's arrays (after {@link prepare}); harts on the other engines never pay for them. */
   prepareJit(): void {
     if (this.heat.length) return;
-    this.heat = new Uint8Array(this.slots * SLOT_ENTRIES);
+    this.heat = new Uint16Array(this.slots * SLOT_ENTRIES);
     this.fns = new Array<PageFn[] | undefined>(this.slots).fill(undefined);
     this.entries = new Array<number[] | undefined>(this.slots).fill(undefined);
   }
 
   /** Install `fn` as the compiled code entered at decode index `i` of `slot`. */
   setRegion(slot: number, i: number, fn: PageFn, sourceChars: number): void {
-    if (this.jitSource + sourceChars > JIT_SOURCE_LIMIT) this.dropAllPageFns();
+    if (this.jitSource + sourceChars > JIT_CODE_LIMIT) this.dropAllPageFns();
     let f = this.fns[slot];
     let e = this.entries[slot];
     if (f === undefined || e === undefined) {

@@ -12,6 +12,7 @@ import { DecodeCache } from './decode-cache.js';
 import { execute } from './execute.js';
 import { run as runFast } from './interp.js';
 import { JIT_HOT } from './jit.js';
+import { HS_IO, HS_TLB_PA, HS_TLB_TAG, HS_X, jitMemoryOf } from './memory.js';
 import { RVC_TABLE } from './rvc.js';
 import * as C from './constants.js';
 
@@ -51,8 +52,8 @@ const TWO32 = 0x1_0000_0000;
 
 export class Hart {
   readonly hartId: number;
-  /** x0..x31 as (lo, hi) pairs: x[2i] low word, x[2i+1] high word. */
-  readonly x = new Int32Array(64);
+  /** x0..x31 as (lo, hi) pairs: x[2i] low word, x[2i+1] high word (in the JIT memory when there is one). */
+  readonly x: Int32Array;
   /** f0..f31 as raw 64-bit patterns (fi[2i] low, fi[2i+1] high); single values are NaN-boxed. */
   readonly f = new Float64Array(32);
   readonly fi = new Int32Array(this.f.buffer);
@@ -113,8 +114,14 @@ export class Hart {
    * (hi * 2^20 + lo >>> 12, exact in a double; NaN when empty) and tlbPa the physical page. Write entries
    * exist only once the PTE is dirty, so a hit needs no page-table update. interp.ts reads them inline.
    */
-  readonly tlbTag = new Float64Array(9 * TLB_SIZE);
-  readonly tlbPa = new Float64Array(9 * TLB_SIZE);
+  readonly tlbTag: Float64Array;
+  readonly tlbPa: Float64Array;
+  /**
+   * The JIT's view of this hart: the byte offset of its state area in the JIT memory (memory.ts; -1
+   * without one) and the cells compiled code hands back: [0] instructions, [2], [3] the pc (lo, hi).
+   */
+  readonly jitArea: number;
+  readonly jitIo: Int32Array;
   /** Decoded instructions of the RAM pages executed so far, shared by the harts on this RAM. */
   readonly dcache: DecodeCache;
   /** Physical address of an LR reservation, or -1. */
@@ -137,10 +144,22 @@ export class Hart {
     this.bus = o.bus;
     this.time = o.time;
     this.hostSbi = o.hostSbi ?? false;
+    const jm = jitMemoryOf(o.ram.buffer);
+    this.jitArea = jm && o.hartId >= 0 && o.hartId < jm.harts ? jm.hartArea(o.hartId) : -1;
+    const buf = o.ram.buffer;
+    const area = this.jitArea;
+    this.x = area >= 0 ? new Int32Array(buf, area + HS_X, 64) : new Int32Array(64);
+    this.tlbTag =
+      area >= 0 ? new Float64Array(buf, area + HS_TLB_TAG, 9 * TLB_SIZE) : new Float64Array(9 * TLB_SIZE);
+    this.tlbPa =
+      area >= 0 ? new Float64Array(buf, area + HS_TLB_PA, 9 * TLB_SIZE) : new Float64Array(9 * TLB_SIZE);
+    this.jitIo = area >= 0 ? new Int32Array(buf, area + HS_IO, 4) : new Int32Array(4);
     this.engine = o.engine ?? 'jit';
     if (!CPU_ENGINES.includes(this.engine)) throw new Error(`unknown CPU engine '${String(this.engine)}'`);
-    this.jit = this.engine === 'jit';
-    this.jitHot = Math.min(255, Math.max(2, Math.floor(o.jitThreshold ?? JIT_HOT)));
+    // The JIT compiles against the memory the RAM lives in: without one (a plain ArrayBuffer), 'jit'
+    // runs the interpreter.
+    this.jit = this.engine === 'jit' && area >= 0;
+    this.jitHot = Math.min(65535, Math.max(2, Math.floor(o.jitThreshold ?? JIT_HOT)));
     this.dcache = DecodeCache.for(o.ram.buffer, o.ram.size);
     this.flushTlb();
     this.reset(o.ram.base);

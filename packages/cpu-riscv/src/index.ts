@@ -1,2 +1,3 @@
 export { Hart, StopReason, Access, CPU_ENGINES, type CpuEngine, type HartOptions } from './hart.js';
 export { expandCompressed, RVC_TABLE } from './rvc.js';
+export { allocateRam } from './memory.js';

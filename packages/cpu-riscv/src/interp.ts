@@ -18,10 +18,10 @@
 import { div32, div64, mul64, mulh64, mulhsu64, mulhu64, out } from './alu64.js';
 import * as C from './constants.js';
 import { Access, StopReason, TLB_SIZE } from './constants.js';
-import { JIT_ENTRY, jitIo, SLOT_ENTRIES } from './decode-cache.js';
+import { JIT_ENTRY, SLOT_ENTRIES } from './decode-cache.js';
 import { fill, Op } from './decode.js';
 import type { Hart } from './hart.js';
-import { compileRegion } from './jit.js';
+import { compileRegion, REENTER } from './jit.js';
 
 /** RAM offset of physical address (lo, hi) when translation is off; -1 when it is not in RAM's range. */
 const bareOffset = (lo: number, hi: number, ramBase: number): number =>
@@ -97,6 +97,8 @@ export function run(h: Hart, budget: number): number {
   const heat = dc.heat;
   const fns = dc.fns;
   let skipOff = -1;
+  const jitArea = h.jitArea;
+  const jitIo = h.jitIo;
   h.stop = StopReason.Budget;
   let n = 0;
   /** instret = ic0 + n while running. */
@@ -158,18 +160,33 @@ export function run(h: Hart, budget: number): number {
     }
     const i = base + (off >>> 1);
     let m = meta[i];
-    if (m & JIT_ENTRY) {
-      if (off !== skipOff) {
-        const f = fns[slot]![off >>> 1];
-        if (f !== undefined) {
-          dc.jitEntries++;
-          const r = f(h, off, n, budget, pageLo, pcHi, dBare, dR, dW);
-          n = jitIo[0];
-          resv = h.reservation;
-          if (r < 0) base = -1;
-          else off = skipOff = r;
-          continue;
-        }
+    if (m & JIT_ENTRY && off !== skipOff) {
+      const f = fns[slot]![off >>> 1];
+      if (f !== undefined) {
+        dc.jitEntries++;
+        const rv = h.reservation - ramBase;
+        const r = f(
+          jitArea,
+          off,
+          n,
+          budget,
+          pageLo,
+          pcHi,
+          dBare ? 1 : 0,
+          dR,
+          dW,
+          rv >= 0 && rv < ramSize ? rv : -1,
+        );
+        n = jitIo[0];
+        if (r < 0) {
+          h.pcLo = jitIo[2];
+          h.pcHi = jitIo[3];
+          base = -1;
+        } else if (r & REENTER) {
+          off = r & 0xffff;
+          skipOff = -1;
+        } else off = skipOff = r;
+        continue;
       }
     }
     skipOff = -1;

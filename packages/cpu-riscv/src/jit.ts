@@ -1,58 +1,58 @@
 /**
- * The JIT: compiles the hot code of a physical RAM page into one JavaScript function, from the entries
- * of the decoded-instruction cache (decode.ts), so that V8 compiles guest code to machine code.
+ * The JIT: compiles hot regions of guest code to WebAssembly, from the entries of the decoded-instruction
+ * cache (decode.ts). RV64 arithmetic is one wasm i64 operation; guest RAM, the registers and the TLB are
+ * in the one WebAssembly.Memory the compiled code imports (memory.ts), so loads and stores are plain
+ * wasm memory accesses after an inline TLB hit.
  *
- * Shape of a page function: `for (;;) switch (LABEL[off >>> 1]) { case 0: … case 1: … default: return off }`.
- * A label is a position the run loop (interp.ts) arrived at by a jump or from another page often enough
- * (JIT_HOT times), a direct in-page branch target of compiled code, or the position after an instruction
- * the function leaves to the interpreter. From each label the code runs straight on until the next label
- * (where it falls into that case), an unconditional jump, or something it does not compile. In-page
- * branches and jumps go from case to case without leaving the function (block chaining through the
- * switch's jump table); other pages, faults, TLB misses, MMIO and every instruction without a handler of
- * its own (CSRs, AMOs, F/D, system) go back to the run loop, which executes them exactly as without the
- * JIT and re-enters at the next label.
+ * A region is entered at one position of a physical page — one the run loop (interp.ts) arrived at by a
+ * jump, from another page or after an instruction it executed, JIT_HOT times — and holds the straight-line
+ * runs from it and from the in-page targets of its direct branches (breadth first, up to MAX_INSTS
+ * instructions). Its function is `loop { block … block { br_table } run 0 } run 1 } … }`: a run falls
+ * into the next, a forward branch is a `br` to the run's block and a backward one goes round the loop and
+ * through the br_table, so loops inside a page never leave compiled code (chaining). Other pages, faults,
+ * TLB misses, MMIO, misaligned accesses and every instruction without a handler here (CSRs, AMOs, F/D,
+ * MULH*, system) go back to the run loop, which executes the instruction exactly as without the JIT.
  *
- * Exactness: every register write is stored to hart.x at once (locals only forward values within a run
- * of straight-line code), so the state before any instruction the function hands back is architectural.
- * Every label checks the remaining budget against the longest straight-line run from it, so a run never
- * executes more instructions than asked: instret and the budget stay exact and equal to the interpreter's.
- * Interrupts are taken by the run loop between runs and at page changes, as without the JIT: the latency
- * bound is one run's budget (the machine's slice, 20,000 instructions).
+ * Exactness: every register write is stored to the hart's registers at once (wasm locals only cache
+ * them), so the state before any instruction handed back is architectural. Each run starts with a check
+ * of the remaining budget against its length, so a run never executes more instructions than asked:
+ * instret and run() budgets stay exact and equal to the interpreter's. Interrupts are taken by the run
+ * loop between runs, at page changes and after the instructions it executes, as without the JIT: an
+ * interrupt waits at most one run() budget (the machine's slice, 20,000 instructions).
  *
- * Coherence: a page's function depends only on the bytes of that physical page and on nothing about
- * translation (virtual page, privilege and data TLB set are arguments), so the decoded-instruction
- * cache's rules cover it: a store into a decoded chunk — the function's own stores check it inline and
- * hand the store to the run loop — FENCE.I, reset and slot reuse drop the page's function
- * (DecodeCache.dropPageFn).
+ * Coherence: a region depends only on the bytes of its physical page, never on translation (the virtual
+ * page, the privilege's TLB sets, bare mode and the reservation are arguments), so the decoded-instruction
+ * cache's rules cover it: a store into a decoded chunk — compiled stores check it inline and hand such a
+ * store to the run loop — FENCE.I, reset and slot reuse drop the page's regions (DecodeCache.dropPageFn).
  */
-import { div32, div64, mul64, mulh64, mulhsu64, mulhu64, out } from './alu64.js';
-import { JIT_ENTRY, jitIo, SLOT_ENTRIES, type DecodeCache, type PageFn } from './decode-cache.js';
+import { SLOT_ENTRIES, JIT_ENTRY, type DecodeCache, type PageFn } from './decode-cache.js';
 import { Op } from './decode.js';
-import { TLB_SIZE } from './constants.js';
+import { HS_IO, HS_PC, HS_TLB_PA, HS_TLB_TAG, HS_X, jitMemoryOf, type JitMemory } from './memory.js';
+import { Bytes, moduleBytes, T, W } from './wasm.js';
 
-/** Arrivals at a position (by a jump or from another page) before its page is compiled with it. */
-export const JIT_HOT = 24;
+/** Flag on a region's result: the run loop may enter compiled code at that offset at once. */
+export const REENTER = 0x10000;
+
+/** Arrivals at a position before the region entered there is compiled. */
+export const JIT_HOT = 256;
 /** Instructions in one straight-line run between budget checks. */
 const MAX_RUN = 64;
-/**
- * Instructions compiled into one region at most. Small functions matter more than long ones: V8 tiers a
- * function up to optimised code only after running its bytecode a number of times that grows with its
- * size, and never beyond 60 KB of bytecode; a page-sized function stayed in V8's interpreter and ran
- * slower than our own (measured: 15 MIPS against 79 on bench/cpu.ts).
- */
-const MAX_INSTS = 96;
+/** Instructions compiled into one region at most. */
+const MAX_INSTS = 256;
 
-/** What the emitter needs to know about the hart the code will run on (shared by the harts on a RAM). */
+/** What the compiler needs of the hart that asks (shared by the harts on one RAM). */
 export interface JitTarget {
   readonly dcache: DecodeCache;
   readonly ramBase: number;
   readonly ramSize: number;
   readonly mem8: Uint8Array;
-  readonly mem16: Uint16Array;
-  readonly mem32: Int32Array;
 }
 
-const isCompiled = (m: number): boolean => m !== 0 && (m & 0xff) > Op.Cross;
+/** Handled here (everything else goes back to the run loop). */
+const compiles = (m: number): boolean => {
+  const op = m & 0xff;
+  return m !== 0 && op > Op.Cross && (op < Op.Mulh || op > Op.Mulhu);
+};
 const mLen = (m: number): number => m >>> 26;
 
 /** An unconditional transfer: a straight-line run ends after it. */
@@ -66,8 +66,8 @@ function directTarget(op: number, p: number, im: number): number {
 }
 
 /**
- * Choose the labels of the region entered at page offset `entry`: the entry, then (breadth first) the
- * in-page targets of its direct branches and of theirs, within MAX_INSTS instructions.
+ * The labels of the region entered at page offset `entry`: the entry, then (breadth first) the in-page
+ * targets of its direct branches and of theirs, within MAX_INSTS instructions.
  */
 function chooseLabels(dc: DecodeCache, base: number, entry: number): number[] {
   const meta = dc.meta;
@@ -75,167 +75,193 @@ function chooseLabels(dc: DecodeCache, base: number, entry: number): number[] {
   const seen = new Uint8Array(2048);
   const work = [entry];
   seen[entry >>> 1] = 1;
-  const labels: number[] = [];
   let insts = 0;
-  const add = (p: number): void => {
-    if (p >= 0 && p < 4096 && !seen[p >>> 1] && isCompiled(meta[base + (p >>> 1)])) {
-      seen[p >>> 1] = 1;
-      work.push(p);
-    }
-  };
-  for (let w = 0; w < work.length && insts < MAX_INSTS; w++) {
+  let w = 0;
+  for (; w < work.length && insts < MAX_INSTS; w++) {
     const start = work[w];
-    labels.push(start);
     let p = start;
-    let k = 0;
-    while (p < 4096) {
+    for (let k = 0; p < 4096 && k < MAX_RUN; k++) {
       const m = meta[base + (p >>> 1)];
-      if (!isCompiled(m)) break;
-      if (p !== start && seen[p >>> 1]) break;
-      if (k === MAX_RUN) {
-        add(p);
-        break;
-      }
+      if (!compiles(m) || (p !== start && seen[p >>> 1])) break;
       const op = m & 0xff;
-      add(directTarget(op, p, imm[base + (p >>> 1)]));
-      k++;
+      const t = directTarget(op, p, imm[base + (p >>> 1)]);
+      if (t >= 0 && !seen[t >>> 1] && compiles(meta[base + (t >>> 1)])) {
+        seen[t >>> 1] = 1;
+        work.push(t);
+      }
       insts++;
       if (endsRun(op)) break;
       p += mLen(m);
     }
   }
-  return labels.sort((a, b) => a - b);
+  return work.slice(0, w).sort((a, b) => a - b);
 }
 
-/** Builds the source of one page function. */
+// Parameters and locals of a region's function.
+const P_HS = 0;
+const P_OFF = 1;
+const P_N = 2;
+const P_BUDGET = 3;
+const P_PAGELO = 4;
+const P_PCHI = 5;
+const P_BARE = 6;
+const P_DR = 7;
+const P_DW = 8;
+const P_RESV = 9;
+const PARAMS = 10;
+/** i32 scratch: the dispatch index, a RAM offset, a TLB index, a slot. */
+const L_K = 10;
+const L_O = 11;
+const L_J = 12;
+const L_S = 13;
+const I32_LOCALS = 4;
+/** i64: the virtual address of the page, an effective address, a translated offset, then x1..x31. */
+const L_PC = 14;
+const L_A = 15;
+const L_T = 16;
+const reg = (r: number): number => 16 + r;
+const I64_LOCALS = 3 + 31;
+
+const LOADS: Record<number, [W, number]> = {
+  [Op.Lb]: [W.I64Load8S, 1],
+  [Op.Lh]: [W.I64Load16S, 2],
+  [Op.Lw]: [W.I64Load32S, 4],
+  [Op.Ld]: [W.I64Load, 8],
+  [Op.Lbu]: [W.I64Load8U, 1],
+  [Op.Lhu]: [W.I64Load16U, 2],
+  [Op.Lwu]: [W.I64Load32U, 4],
+};
+const STORES: Record<number, [W, number]> = {
+  [Op.Sb]: [W.I64Store8, 1],
+  [Op.Sh]: [W.I64Store16, 2],
+  [Op.Sw]: [W.I64Store32, 4],
+  [Op.Sd]: [W.I64Store, 8],
+};
+const ALIGN: Record<number, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
+
+/** Emits the body of one region's function. */
 class Emitter {
-  private out: string[] = [];
-  private tmp = 0;
-  /** Per guest register: the local holding its low / high word in the current run, if any. */
-  private lo: (string | undefined)[] = [];
-  private hi: (string | undefined)[] = [];
+  readonly c = new Bytes();
+  /** Blocks and ifs open around the code being emitted, inside the current run's block nest. */
+  private extra = 0;
+  /** The run being emitted (its label index). */
+  private cur = 0;
 
   constructor(
-    private readonly t: JitTarget,
-    private readonly base: number,
-    private readonly labelIndex: Int16Array,
+    private readonly jm: JitMemory,
+    private readonly ramBase: number,
+    private readonly labels: number[],
+    private readonly labelIndex: Map<number, number>,
   ) {}
 
-  private line(s: string): void {
-    this.out.push(s);
+  /** Push register r's value. */
+  private x(r: number): void {
+    if (r === 0) this.c.i64(0);
+    else this.c.get(reg(r));
   }
 
-  private name(): string {
-    return `t${this.tmp++}`;
+  /** Pop a value into register rd (never x0) and store it to the hart at once. */
+  private setX(rd: number): void {
+    this.c
+      .set(reg(rd))
+      .get(P_HS)
+      .get(reg(rd))
+      .mem(W.I64Store, 3, HS_X + 8 * rd);
   }
 
-  private forget(): void {
-    this.lo.length = 0;
-    this.hi.length = 0;
+  private open(t: T, kind: W.If | W.Block = W.If): void {
+    this.c.op(kind).byte(t);
+    this.extra++;
   }
 
-  /** An expression for the low word of register r (2·r is its index in hart.x). */
-  private rlo(r: number): string {
-    if (r === 0) return '0';
-    let v = this.lo[r];
-    if (v === undefined) {
-      v = this.name();
-      this.line(`const ${v} = x[${2 * r}];`);
-      this.lo[r] = v;
-    }
-    return v;
-  }
-
-  private rhi(r: number): string {
-    if (r === 0) return '0';
-    let v = this.hi[r];
-    if (v === undefined) {
-      v = this.name();
-      this.line(`const ${v} = x[${2 * r + 1}];`);
-      this.hi[r] = v;
-    }
-    return v;
-  }
-
-  /** Write register rd (never 0) from expressions already computed (evaluate sources first). */
-  private set(rd: number, loExpr: string, hiExpr: string): void {
-    const l = this.name();
-    const h = this.name();
-    this.line(`const ${l} = ${loExpr}, ${h} = ${hiExpr};`);
-    this.line(`x[${2 * rd}] = ${l}; x[${2 * rd + 1}] = ${h};`);
-    this.lo[rd] = l;
-    this.hi[rd] = h;
-  }
-
-  /** Set rd to a 32-bit result sign-extended. */
-  private set32(rd: number, expr: string): void {
-    const l = this.name();
-    this.line(`const ${l} = ${expr};`);
-    this.set(rd, l, `${l} >> 31`);
-  }
-
-  /** Leave with `rem` of this run's counted instructions not executed; continue at page offset `p`. */
-  private leave(rem: number, p: number): string {
-    return `{ io[0] = n - ${rem}; return ${p}; }`;
-  }
-
-  /** Go to in-page offset t (after `rem` uncounted): a label stays in the function. */
-  private goto(rem: number, t: number): string {
-    const adj = rem ? `n -= ${rem}; ` : '';
-    return this.labelIndex[t >>> 1] >= 0 ? `{ ${adj}off = ${t}; continue; }` : this.leave(rem, t);
-  }
-
-  /** Go to virtual pageLo + t for an out-of-page t (a signed page offset). */
-  private gotoFar(rem: number, t: number): string {
-    return `{ const s = (pageLo >>> 0) + ${t}; h.pcLo = s | 0; h.pcHi = (pcHi + (s < 0 ? -1 : s > 4294967295 ? 1 : 0)) | 0; io[0] = n - ${rem}; return -1; }`;
-  }
-
-  /** rd = the virtual address of page offset `q` (4096 at most: the next page's start needs a carry). */
-  private link(rd: number, q: number): void {
-    if (q < 4096) {
-      this.set(rd, `pageLo | ${q}`, 'pcHi');
-      return;
-    }
-    const s = this.name();
-    this.line(`const ${s} = (pageLo >>> 0) + ${q};`);
-    this.set(rd, `${s} | 0`, `(pcHi + (${s} > 4294967295 ? 1 : 0)) | 0`);
-  }
-
-  /** The effective address of a load/store into locals; returns [lo, hi] names. */
-  private address(r1: number, im: number): [string, string] {
-    const al = this.rlo(r1);
-    const ah = this.rhi(r1);
-    if (im === 0) return [al, ah];
-    const l = this.name();
-    const h = this.name();
-    this.line(`const ${l} = (${al} + ${im}) | 0;`);
-    this.line(`const ${h} = (${ah} + ${im >> 31} + (${l} >>> 0 < ${al} >>> 0 ? 1 : 0)) | 0;`);
-    return [l, h];
-  }
-
-  /** RAM offset of (l, h) for an aligned access of `size` through TLB set `set`, or -1, into a local. */
-  private ramOffset(l: string, h: string, size: number, set: string): string {
-    const o = this.name();
-    const j = this.name();
-    const { ramBase, ramSize } = this.t;
-    this.line(`let ${o} = -1;`);
-    this.line(
-      `if (dBare) { if (${h} === 0) ${o} = (${l} >>> 0) - ${ramBase}; } else { const ${j} = ${set} + ((${l} >>> 12) & ${TLB_SIZE - 1}); if (tlbTag[${j}] === ${h} * 1048576 + (${l} >>> 12)) ${o} = tlbPa[${j}] - ${ramBase} + (${l} & 4095); }`,
-    );
-    const misaligned = size > 1 ? ` || (${l} & ${size - 1}) !== 0` : '';
-    this.line(`if (${o} < 0 || ${o} > ${ramSize - size}${misaligned})`);
-    return o;
+  private close(): void {
+    this.c.op(W.End);
+    this.extra--;
   }
 
   /**
-   * Emit the run starting at label `start`; `next` is the following label's offset (4096 when none).
-   * Returns nothing: the code goes to this.out.
+   * Hand back: `rem` of the run's counted instructions were not executed; continue at page offset p —
+   * by executing the instruction there on the interpreter, or (`reenter`, for a jump to a position this
+   * region does not hold) by entering whatever compiled code starts there.
    */
-  run(start: number, next: number): void {
-    const { meta, imm } = this.t.dcache;
-    const base = this.base;
-    // First the run's extent: positions until a label, an unconditional jump or an instruction left
-    // to the interpreter.
+  private leave(rem: number, p: number, reenter = false): void {
+    this.c.get(P_HS).get(P_N);
+    if (rem) this.c.i32(rem).op(W.I32Sub);
+    this.c
+      .mem(W.I32Store, 2, HS_IO)
+      .i32(reenter ? p | REENTER : p)
+      .op(W.Return);
+  }
+
+  /** Go to in-page offset t after discounting `rem` instructions: within the region when it is a label. */
+  private goto(rem: number, t: number): void {
+    const j = this.labelIndex.get(t);
+    if (j === undefined) {
+      this.leave(rem, t, true);
+      return;
+    }
+    if (rem) this.c.get(P_N).i32(rem).op(W.I32Sub).set(P_N);
+    const n = this.labels.length;
+    if (j > this.cur) this.c.op(W.Br).u(j - this.cur - 1 + this.extra);
+    else
+      this.c
+        .i32(j)
+        .set(L_K)
+        .op(W.Br)
+        .u(n - 1 - this.cur + this.extra);
+  }
+
+  /** Leave the page for virtual address (page + t) after discounting `rem` instructions. */
+  private gotoFar(rem: number, t: number): void {
+    this.c.get(P_HS).get(L_PC).i64(t).op(W.I64Add).mem(W.I64Store, 3, HS_PC);
+    this.c.get(P_HS).get(P_N);
+    if (rem) this.c.i32(rem).op(W.I32Sub);
+    this.c.mem(W.I32Store, 2, HS_IO).i32(-1).op(W.Return);
+  }
+
+  /**
+   * L_A = the effective address; L_O = its RAM offset for an access of `size` through TLB set param
+   * `set`, or hand back (before the instruction) when it is not a plain aligned RAM access.
+   */
+  private translate(r1: number, im: number, size: number, set: number, rem: number, p: number): void {
+    const c = this.c;
+    this.x(r1);
+    if (im) c.i64(im).op(W.I64Add);
+    c.set(L_A);
+    c.get(P_BARE);
+    c.op(W.If).byte(T.I64);
+    c.get(L_A).i64(this.ramBase).op(W.I64Sub);
+    c.op(W.Else);
+    // j = set + ((lo >>> 12) & (TLB_SIZE - 1)); hit when tag[j] == vpn (the address >> 12, as a double).
+    c.get(set).get(L_A).op(W.I32WrapI64).i32(12).op(W.I32ShrU).i32(1023).op(W.I32And).op(W.I32Add);
+    c.i32(3).op(W.I32Shl).get(P_HS).op(W.I32Add).set(L_J);
+    c.get(L_J).mem(W.F64Load, 3, HS_TLB_TAG).get(L_A).i64(12).op(W.I64ShrS).op(W.F64ConvertI64S).op(W.F64Eq);
+    c.op(W.If).byte(T.I64);
+    c.get(L_J).mem(W.F64Load, 3, HS_TLB_PA).op(W.I64TruncF64S).i64(this.ramBase).op(W.I64Sub);
+    c.get(L_A).i64(4095).op(W.I64And).op(W.I64Add);
+    c.op(W.Else).i64(-1).op(W.End);
+    c.op(W.End);
+    c.tee(L_T)
+      .i64(this.jm.ramSize - size)
+      .op(W.I64GtU);
+    if (size > 1)
+      c.get(L_A)
+        .op(W.I32WrapI64)
+        .i32(size - 1)
+        .op(W.I32And)
+        .op(W.I32Or);
+    this.open(T.Void);
+    this.leave(rem, p);
+    this.close();
+    c.get(L_T).op(W.I32WrapI64).set(L_O);
+  }
+
+  /** Emit the run starting at label index `k`. */
+  run(k: number, dc: DecodeCache, base: number): void {
+    const { meta, imm } = dc;
+    const start = this.labels[k];
+    const next = k + 1 < this.labels.length ? this.labels[k + 1] : -1;
+    this.cur = k;
     const ps: number[] = [];
     let p = start;
     let tail: 'fall' | 'leave' | 'jump' = 'leave';
@@ -244,9 +270,9 @@ class Emitter {
         tail = 'fall';
         break;
       }
-      if (p !== start && this.labelIndex[p >>> 1] >= 0) break; // an overlapping label: leave via goto
+      if (p !== start && this.labelIndex.has(p)) break;
       const m = meta[base + (p >>> 1)];
-      if (!isCompiled(m) || ps.length === MAX_RUN) break;
+      if (!compiles(m) || ps.length === MAX_RUN) break;
       ps.push(p);
       if (endsRun(m & 0xff)) {
         tail = 'jump';
@@ -255,18 +281,26 @@ class Emitter {
       p += mLen(m);
     }
     const len = ps.length;
-    this.forget();
-    this.line(`case ${this.labelIndex[start >>> 1]}: {`);
-    this.line(`if (n > budget - ${len}) { io[0] = n; return ${start}; }`);
-    this.line(`n += ${len};`);
-    for (let k = 0; k < len; k++)
-      this.inst(ps[k], meta[base + (ps[k] >>> 1)], imm[base + (ps[k] >>> 1)], len - k);
-    if (tail === 'leave') this.line(p >= 4096 ? this.leave(0, 4096) : this.goto(0, p));
-    this.line('}');
+    const c = this.c;
+    // if (n > budget - len) hand back at the start; n += len
+    c.get(P_N).get(P_BUDGET).i32(len).op(W.I32Sub).op(W.I32GtS);
+    this.open(T.Void);
+    this.leave(0, start);
+    this.close();
+    c.get(P_N).i32(len).op(W.I32Add).set(P_N);
+    for (let i = 0; i < len; i++) {
+      const q = ps[i];
+      this.inst(q, meta[base + (q >>> 1)], imm[base + (q >>> 1)], len - i);
+    }
+    if (tail === 'leave') {
+      if (p >= 4096) this.leave(0, 4096);
+      else this.goto(0, p);
+    }
   }
 
   /** One instruction at page offset p; `rem` counted instructions of the run are from it on. */
   private inst(p: number, m: number, im: number, rem: number): void {
+    const c = this.c;
     const op = m & 0xff;
     const rd = (m >>> 9) & 31;
     const r1 = (m >>> 15) & 31;
@@ -277,35 +311,51 @@ class Emitter {
         return;
       case Op.Lui:
       case Op.Li:
-        this.set(rd, `${im | 0}`, `${im >> 31}`);
+        c.i64(im | 0);
+        this.setX(rd);
         return;
-      case Op.Auipc: {
-        const s = this.name();
-        this.line(`const ${s} = (pageLo >>> 0) + ${p + im};`);
-        this.set(rd, `${s} | 0`, `(pcHi + (${s} < 0 ? -1 : ${s} > 4294967295 ? 1 : 0)) | 0`);
+      case Op.Auipc:
+        c.get(L_PC)
+          .i64(p + im)
+          .op(W.I64Add);
+        this.setX(rd);
         return;
-      }
       case Op.Jal:
       case Op.J: {
-        if (op === Op.Jal) this.link(rd, p + ilen);
+        if (op === Op.Jal) {
+          c.get(L_PC)
+            .i64(p + ilen)
+            .op(W.I64Add);
+          this.setX(rd);
+        }
         const t = p + im;
-        this.line(t >= 0 && t < 4096 ? this.goto(rem - 1, t) : this.gotoFar(rem - 1, t));
+        if (t >= 0 && t < 4096) this.goto(rem - 1, t);
+        else this.gotoFar(rem - 1, t);
         return;
       }
       case Op.Jalr:
       case Op.Jr: {
-        const al = this.rlo(r1);
-        const ah = this.rhi(r1);
-        const s = this.name();
-        const tl = this.name();
-        const th = this.name();
-        this.line(`const ${s} = (${al} + ${im}) | 0;`);
-        this.line(`const ${tl} = ${s} & -2;`);
-        this.line(`const ${th} = (${ah} + ${im >> 31} + (${s} >>> 0 < ${al} >>> 0 ? 1 : 0)) | 0;`);
-        if (op === Op.Jalr) this.link(rd, p + ilen);
-        this.line(`n -= ${rem - 1};`);
-        this.line(`if (${th} === pcHi && (${tl} & -4096) === pageLo) { off = ${tl} & 4095; continue; }`);
-        this.line(`h.pcLo = ${tl}; h.pcHi = ${th}; io[0] = n; return -1;`);
+        // Target first: rd may be rs1.
+        this.x(r1);
+        c.i64(im).op(W.I64Add).i64(-2).op(W.I64And).set(L_A);
+        if (op === Op.Jalr) {
+          c.get(L_PC)
+            .i64(p + ilen)
+            .op(W.I64Add);
+          this.setX(rd);
+        }
+        c.get(P_N)
+          .i32(rem - 1)
+          .op(W.I32Sub)
+          .set(P_N);
+        // In this page: back to the run loop at that offset (the target is not known here); else leave.
+        c.get(L_A).i64(-4096).op(W.I64And).get(L_PC).op(W.I64Eq);
+        this.open(T.Void);
+        c.get(P_HS).get(P_N).mem(W.I32Store, 2, HS_IO).get(L_A).op(W.I32WrapI64).i32(4095).op(W.I32And);
+        c.i32(REENTER).op(W.I32Or).op(W.Return);
+        this.close();
+        c.get(P_HS).get(L_A).mem(W.I64Store, 3, HS_PC);
+        c.get(P_HS).get(P_N).mem(W.I32Store, 2, HS_IO).i32(-1).op(W.Return);
         return;
       }
       case Op.Beq:
@@ -314,22 +364,15 @@ class Emitter {
       case Op.Bge:
       case Op.Bltu:
       case Op.Bgeu: {
-        const al = this.rlo(r1);
-        const ah = this.rhi(r1);
-        const bl = this.rlo(r2);
-        const bh = this.rhi(r2);
-        let c: string;
-        if (op === Op.Beq) c = `${al} === ${bl} && ${ah} === ${bh}`;
-        else if (op === Op.Bne) c = `${al} !== ${bl} || ${ah} !== ${bh}`;
-        else if (op === Op.Blt || op === Op.Bge) {
-          c = `${ah} < ${bh} || (${ah} === ${bh} && ${al} >>> 0 < ${bl} >>> 0)`;
-          if (op === Op.Bge) c = `!(${c})`;
-        } else {
-          c = `${ah} >>> 0 < ${bh} >>> 0 || (${ah} === ${bh} && ${al} >>> 0 < ${bl} >>> 0)`;
-          if (op === Op.Bgeu) c = `!(${c})`;
-        }
+        this.x(r1);
+        this.x(r2);
+        const cmp = [W.I64Eq, W.I64Ne, W.I64LtS, W.I64GeS, W.I64LtU, W.I64GeU][op - Op.Beq];
+        c.op(cmp);
+        this.open(T.Void);
         const t = p + im;
-        this.line(`if (${c}) ${t >= 0 && t < 4096 ? this.goto(rem - 1, t) : this.gotoFar(rem - 1, t)}`);
+        if (t >= 0 && t < 4096) this.goto(rem - 1, t);
+        else this.gotoFar(rem - 1, t);
+        this.close();
         return;
       }
       case Op.Lb:
@@ -339,241 +382,220 @@ class Emitter {
       case Op.Lbu:
       case Op.Lhu:
       case Op.Lwu: {
-        const size =
-          op === Op.Ld ? 8 : op === Op.Lw || op === Op.Lwu ? 4 : op === Op.Lb || op === Op.Lbu ? 1 : 2;
-        const [l, h] = this.address(r1, im);
-        const o = this.ramOffset(l, h, size, 'dR');
-        this.line(`  ${this.leave(rem, p)}`);
-        switch (op) {
-          case Op.Ld:
-            this.set(rd, `mem32[${o} >>> 2]`, `mem32[(${o} >>> 2) + 1]`);
-            return;
-          case Op.Lw:
-            this.set32(rd, `mem32[${o} >>> 2]`);
-            return;
-          case Op.Lwu:
-            this.set(rd, `mem32[${o} >>> 2]`, '0');
-            return;
-          case Op.Lbu:
-            this.set(rd, `mem8[${o}]`, '0');
-            return;
-          case Op.Lhu:
-            this.set(rd, `mem16[${o} >>> 1]`, '0');
-            return;
-          case Op.Lb:
-            this.set32(rd, `(mem8[${o}] << 24) >> 24`);
-            return;
-          default:
-            this.set32(rd, `(mem16[${o} >>> 1] << 16) >> 16`);
-            return;
-        }
+        const [ld, size] = LOADS[op];
+        this.translate(r1, im, size, P_DR, rem, p);
+        c.get(L_O).mem(ld, ALIGN[size], 0);
+        this.setX(rd);
+        return;
       }
       case Op.Sb:
       case Op.Sh:
       case Op.Sw:
       case Op.Sd: {
-        const size = 1 << (op - Op.Sb);
-        const vl = this.rlo(r2);
-        const vh = size === 8 ? this.rhi(r2) : '';
-        const [l, h] = this.address(r1, im);
-        const o = this.ramOffset(l, h, size, 'dW');
-        this.line(`  ${this.leave(rem, p)}`);
-        // A store into decoded code is the run loop's to do: it drops the chunk (and this function).
-        const s = this.name();
-        this.line(`const ${s} = pageSlot[${o} >>> 12];`);
-        this.line(
-          `if (${s} >= 0 && (codeMask[${s}] & (1 << ((${o} >>> 7) & 31))) !== 0) ${this.leave(rem, p)}`,
-        );
-        const rv = this.name();
-        this.line(`const ${rv} = h.reservation;`);
-        this.line(`if (${rv} >= 0 && Math.abs(${o} + ${this.t.ramBase} - ${rv}) < 8) h.reservation = -1;`);
-        if (size === 8) this.line(`mem32[${o} >>> 2] = ${vl}; mem32[(${o} >>> 2) + 1] = ${vh};`);
-        else if (size === 4) this.line(`mem32[${o} >>> 2] = ${vl};`);
-        else if (size === 2) this.line(`mem16[${o} >>> 1] = ${vl};`);
-        else this.line(`mem8[${o}] = ${vl};`);
+        const [st, size] = STORES[op];
+        this.translate(r1, im, size, P_DW, rem, p);
+        // A store into decoded code, or near the reservation, is the run loop's: it drops the chunk
+        // (and this region) or the reservation.
+        c.get(L_O).i32(12).op(W.I32ShrU).i32(2).op(W.I32Shl).mem(W.I32Load, 2, this.jm.pageSlot).tee(L_S);
+        c.i32(0).op(W.I32GeS);
+        this.open(T.Void);
+        c.get(L_S).i32(2).op(W.I32Shl).mem(W.I32Load, 2, this.jm.codeMask);
+        c.i32(1).get(L_O).i32(7).op(W.I32ShrU).op(W.I32Shl).op(W.I32And);
+        this.open(T.Void);
+        this.leave(rem, p);
+        this.close();
+        this.close();
+        c.get(P_RESV).i32(0).op(W.I32GeS);
+        this.open(T.Void);
+        c.get(L_O).get(P_RESV).op(W.I32Sub).i32(7).op(W.I32Add).i32(15).op(W.I32LtU);
+        this.open(T.Void);
+        this.leave(rem, p);
+        this.close();
+        this.close();
+        c.get(L_O);
+        this.x(r2);
+        c.mem(st, ALIGN[size], 0);
         return;
       }
       case Op.Mv:
-        this.set(rd, this.rlo(r1), this.rhi(r1));
+        this.x(r1);
+        this.setX(rd);
         return;
-      case Op.Addi: {
-        const al = this.rlo(r1);
-        const ah = this.rhi(r1);
-        const l = this.name();
-        this.line(`const ${l} = (${al} + ${im}) | 0;`);
-        this.set(rd, l, `(${ah} + ${im >> 31} + (${l} >>> 0 < ${al} >>> 0 ? 1 : 0)) | 0`);
-        return;
-      }
+      case Op.Addi:
       case Op.Slti:
       case Op.Sltiu:
-      case Op.Slt:
-      case Op.Sltu: {
-        const al = this.rlo(r1);
-        const ah = this.rhi(r1);
-        const imm = op === Op.Slti || op === Op.Sltiu;
-        const bl = imm ? `${im | 0}` : this.rlo(r2);
-        const bh = imm ? `${im >> 31}` : this.rhi(r2);
-        const signed = op === Op.Slti || op === Op.Slt;
-        const c = signed
-          ? `${ah} < ${bh} || (${ah} === ${bh} && ${al} >>> 0 < ${bl} >>> 0)`
-          : `${ah} >>> 0 < ${bh} >>> 0 || (${ah} === ${bh} && ${al} >>> 0 < ${bl} >>> 0)`;
-        this.set(rd, `(${c}) ? 1 : 0`, '0');
-        return;
-      }
       case Op.Xori:
       case Op.Ori:
       case Op.Andi:
-      case Op.Xor:
-      case Op.Or:
-      case Op.And: {
-        const imm = op <= Op.Andi;
-        const o = op === Op.Xori || op === Op.Xor ? '^' : op === Op.Ori || op === Op.Or ? '|' : '&';
-        const al = this.rlo(r1);
-        const ah = this.rhi(r1);
-        const bl = imm ? `${im | 0}` : this.rlo(r2);
-        const bh = imm ? `${im >> 31}` : this.rhi(r2);
-        this.set(rd, `${al} ${o} ${bl}`, `${ah} ${o} ${bh}`);
+        this.x(r1);
+        c.i64(im);
+        this.alu(op - Op.Addi);
+        this.setX(rd);
         return;
-      }
-      case Op.SlliLo: {
-        const al = this.rlo(r1);
-        const ah = this.rhi(r1);
-        this.set(rd, `${al} << ${im}`, `(${ah} << ${im}) | (${al} >>> ${32 - im})`);
-        return;
-      }
+      case Op.SlliLo:
       case Op.SlliHi:
-        this.set(rd, '0', `${this.rlo(r1)} << ${im - 32}`);
-        return;
       case Op.SrliLo:
-      case Op.SraiLo: {
-        const al = this.rlo(r1);
-        const ah = this.rhi(r1);
-        this.set(
-          rd,
-          `(${al} >>> ${im}) | (${ah} << ${32 - im})`,
-          `${ah} ${op === Op.SraiLo ? '>>' : '>>>'} ${im} | 0`,
-        );
-        return;
-      }
       case Op.SrliHi:
-        this.set(rd, `(${this.rhi(r1)} >>> ${im - 32}) | 0`, '0');
+      case Op.SraiLo:
+      case Op.SraiHi:
+        this.x(r1);
+        c.i64(im);
+        c.op(op <= Op.SlliHi ? W.I64Shl : op <= Op.SrliHi ? W.I64ShrU : W.I64ShrS);
+        this.setX(rd);
         return;
-      case Op.SraiHi: {
-        const ah = this.rhi(r1);
-        this.set(rd, `${ah} >> ${im - 32}`, `${ah} >> 31`);
-        return;
-      }
-      case Op.Add: {
-        const al = this.rlo(r1);
-        const ah = this.rhi(r1);
-        const bl = this.rlo(r2);
-        const bh = this.rhi(r2);
-        const l = this.name();
-        this.line(`const ${l} = (${al} + ${bl}) | 0;`);
-        this.set(rd, l, `(${ah} + ${bh} + (${l} >>> 0 < ${al} >>> 0 ? 1 : 0)) | 0`);
-        return;
-      }
-      case Op.Sub: {
-        const al = this.rlo(r1);
-        const ah = this.rhi(r1);
-        const bl = this.rlo(r2);
-        const bh = this.rhi(r2);
-        this.set(rd, `(${al} - ${bl}) | 0`, `(${ah} - ${bh} - (${al} >>> 0 < ${bl} >>> 0 ? 1 : 0)) | 0`);
-        return;
-      }
+      case Op.Add:
+      case Op.Sub:
       case Op.Sll:
       case Op.Srl:
-      case Op.Sra: {
-        const al = this.rlo(r1);
-        const ah = this.rhi(r1);
-        const s = this.name();
-        const l = this.name();
-        const h = this.name();
-        this.line(`const ${s} = ${this.rlo(r2)} & 63;`);
-        this.line(`let ${l}, ${h};`);
-        if (op === Op.Sll)
-          this.line(
-            `if (${s} === 0) { ${l} = ${al}; ${h} = ${ah}; } else if (${s} < 32) { ${h} = (${ah} << ${s}) | (${al} >>> (32 - ${s})); ${l} = ${al} << ${s}; } else { ${h} = ${al} << (${s} - 32); ${l} = 0; }`,
-          );
-        else {
-          const sh = op === Op.Sra ? '>>' : '>>>';
-          this.line(
-            `if (${s} === 0) { ${l} = ${al}; ${h} = ${ah}; } else if (${s} < 32) { ${l} = (${al} >>> ${s}) | (${ah} << (32 - ${s})); ${h} = ${ah} ${sh} ${s} | 0; } else { ${l} = ${ah} ${sh} (${s} - 32) | 0; ${h} = ${op === Op.Sra ? `${ah} >> 31` : '0'}; }`,
-          );
-        }
-        this.set(rd, l, h);
+      case Op.Sra:
+      case Op.Slt:
+      case Op.Sltu:
+      case Op.Xor:
+      case Op.Or:
+      case Op.And:
+      case Op.Mul: {
+        this.x(r1);
+        this.x(r2);
+        const w = [W.I64Add, W.I64Sub, W.I64Shl, W.I64ShrU, W.I64ShrS, 0, 0, W.I64Xor, W.I64Or, W.I64And];
+        if (op === Op.Mul) c.op(W.I64Mul);
+        else if (op === Op.Slt) c.op(W.I64LtS).op(W.I64ExtendI32U);
+        else if (op === Op.Sltu) c.op(W.I64LtU).op(W.I64ExtendI32U);
+        else c.op(w[op - Op.Add]);
+        this.setX(rd);
         return;
       }
       case Op.Addiw:
-        this.set32(rd, `(${this.rlo(r1)} + ${im}) | 0`);
-        return;
       case Op.Slliw:
-        this.set32(rd, `${this.rlo(r1)} << ${im}`);
-        return;
       case Op.Srliw:
-        this.set32(rd, `(${this.rlo(r1)} >>> ${im}) | 0`);
-        return;
       case Op.Sraiw:
-        this.set32(rd, `${this.rlo(r1)} >> ${im}`);
+        this.x(r1);
+        c.op(W.I32WrapI64).i32(im);
+        c.op([W.I32Add, W.I32Shl, W.I32ShrU, W.I32ShrS][op - Op.Addiw]);
+        c.op(W.I64ExtendI32S);
+        this.setX(rd);
         return;
       case Op.Addw:
-        this.set32(rd, `(${this.rlo(r1)} + ${this.rlo(r2)}) | 0`);
-        return;
       case Op.Subw:
-        this.set32(rd, `(${this.rlo(r1)} - ${this.rlo(r2)}) | 0`);
-        return;
       case Op.Sllw:
-        this.set32(rd, `${this.rlo(r1)} << (${this.rlo(r2)} & 31)`);
-        return;
       case Op.Srlw:
-        this.set32(rd, `(${this.rlo(r1)} >>> (${this.rlo(r2)} & 31)) | 0`);
-        return;
       case Op.Sraw:
-        this.set32(rd, `${this.rlo(r1)} >> (${this.rlo(r2)} & 31)`);
-        return;
       case Op.Mulw:
-        this.set32(rd, `Math.imul(${this.rlo(r1)}, ${this.rlo(r2)})`);
+        this.x(r1);
+        c.op(W.I32WrapI64);
+        this.x(r2);
+        c.op(W.I32WrapI64);
+        c.op(op === Op.Mulw ? W.I32Mul : [W.I32Add, W.I32Sub, W.I32Shl, W.I32ShrU, W.I32ShrS][op - Op.Addw]);
+        c.op(W.I64ExtendI32S);
+        this.setX(rd);
         return;
-      case Op.Mul:
-      case Op.Mulh:
-      case Op.Mulhsu:
-      case Op.Mulhu:
       case Op.Div:
       case Op.Divu:
       case Op.Rem:
-      case Op.Remu: {
-        const args = `${this.rlo(r1)}, ${this.rhi(r1)}, ${this.rlo(r2)}, ${this.rhi(r2)}`;
-        const call = [
-          `mul64(${args})`,
-          `mulh64(${args})`,
-          `mulhsu64(${args})`,
-          `mulhu64(${args})`,
-          `div64(${args}, true, false)`,
-          `div64(${args}, false, false)`,
-          `div64(${args}, true, true)`,
-          `div64(${args}, false, true)`,
-        ][op - Op.Mul];
-        this.line(`${call};`);
-        this.set(rd, 'out[0]', 'out[1]');
+      case Op.Remu:
+        this.div64(op, r1, r2);
+        this.setX(rd);
         return;
-      }
       case Op.Divw:
       case Op.Divuw:
       case Op.Remw:
-      case Op.Remuw: {
-        const signed = op === Op.Divw || op === Op.Remw;
-        this.line(`div32(${this.rlo(r1)}, ${this.rlo(r2)}, ${signed}, ${op >= Op.Remw});`);
-        this.set(rd, 'out[0]', 'out[1]');
+      case Op.Remuw:
+        this.div32(op, r1, r2);
+        this.setX(rd);
         return;
-      }
       default:
-        // Not reached: chooseLabels only compiles entries with a handler here.
-        this.line(this.leave(rem, p));
+        // Not reached: chooseLabels compiles only what compiles() accepts.
+        this.leave(rem, p);
     }
   }
 
-  source(): string {
-    return this.out.join('\n');
+  /** The immediate ALU ops in Addi..Andi order, on (a, b) pushed. */
+  private alu(k: number): void {
+    const c = this.c;
+    switch (k) {
+      case 0:
+        c.op(W.I64Add);
+        return;
+      case 1:
+        c.op(W.I64LtS).op(W.I64ExtendI32U);
+        return;
+      case 2:
+        c.op(W.I64LtU).op(W.I64ExtendI32U);
+        return;
+      case 3:
+        c.op(W.I64Xor);
+        return;
+      case 4:
+        c.op(W.I64Or);
+        return;
+      default:
+        c.op(W.I64And);
+    }
+  }
+
+  /** RISC-V division: by zero gives all ones (quotient) or the dividend (remainder); MIN / -1 gives MIN. */
+  private div64(op: number, r1: number, r2: number): void {
+    const c = this.c;
+    const rem = op === Op.Rem || op === Op.Remu;
+    this.x(r2);
+    c.op(W.I64Eqz);
+    c.op(W.If).byte(T.I64);
+    if (rem) this.x(r1);
+    else c.i64(-1);
+    c.op(W.Else);
+    if (op === Op.Div) {
+      // MIN / -1 traps in wasm; RISC-V gives MIN (the dividend).
+      this.x(r1);
+      c.i64(-(2n ** 63n)).op(W.I64Eq);
+      this.x(r2);
+      c.i64(-1).op(W.I64Eq).op(W.I32And);
+      c.op(W.If).byte(T.I64);
+      this.x(r1);
+      c.op(W.Else);
+      this.x(r1);
+      this.x(r2);
+      c.op(W.I64DivS);
+      c.op(W.End);
+    } else {
+      this.x(r1);
+      this.x(r2);
+      c.op(op === Op.Divu ? W.I64DivU : op === Op.Rem ? W.I64RemS : W.I64RemU);
+    }
+    c.op(W.End);
+  }
+
+  private div32(op: number, r1: number, r2: number): void {
+    const c = this.c;
+    const rem = op === Op.Remw || op === Op.Remuw;
+    this.x(r2);
+    c.op(W.I32WrapI64).op(W.I32Eqz);
+    c.op(W.If).byte(T.I32);
+    if (rem) {
+      this.x(r1);
+      c.op(W.I32WrapI64);
+    } else c.i32(-1);
+    c.op(W.Else);
+    if (op === Op.Divw) {
+      this.x(r1);
+      c.op(W.I32WrapI64).i32(-0x80000000).op(W.I32Eq);
+      this.x(r2);
+      c.op(W.I32WrapI64).i32(-1).op(W.I32Eq).op(W.I32And);
+      c.op(W.If).byte(T.I32);
+      c.i32(-0x80000000);
+      c.op(W.Else);
+      this.x(r1);
+      c.op(W.I32WrapI64);
+      this.x(r2);
+      c.op(W.I32WrapI64).op(W.I32DivS);
+      c.op(W.End);
+    } else {
+      this.x(r1);
+      c.op(W.I32WrapI64);
+      this.x(r2);
+      c.op(W.I32WrapI64);
+      c.op(op === Op.Divuw ? W.I32DivU : op === Op.Remw ? W.I32RemS : W.I32RemU);
+    }
+    c.op(W.End);
+    c.op(W.I64ExtendI32S);
   }
 }
 
@@ -581,41 +603,66 @@ class Emitter {
 export function compileRegion(t: JitTarget, slot: number, entry: number): void {
   const dc = t.dcache;
   const base = slot * SLOT_ENTRIES;
-  const m = dc.meta[base + (entry >>> 1)];
-  if (!isCompiled(m) || m & JIT_ENTRY || dc.jitDisabled) return;
+  const m0 = dc.meta[base + (entry >>> 1)];
+  if (!compiles(m0) || m0 & JIT_ENTRY || dc.jitDisabled) return;
+  const jm = jitMemoryOf(t.mem8.buffer);
+  if (!jm) return;
   const t0 = performance.now();
   const labels = chooseLabels(dc, base, entry);
-  const labelIndex = new Int16Array(2049).fill(-1);
-  labels.forEach((p, k) => (labelIndex[p >>> 1] = k));
-  const e = new Emitter(t, base, labelIndex);
-  for (let k = 0; k < labels.length; k++) e.run(labels[k], k + 1 < labels.length ? labels[k + 1] : 4096);
-  const body = `return function page(h, off, n, budget, pageLo, pcHi, dBare, dR, dW) {
-const x = h.x, tlbTag = h.tlbTag, tlbPa = h.tlbPa;
-for (;;) {
-switch (L[off >>> 1]) {
-${e.source()}
-default: io[0] = n; return off;
-}
-}
-};`;
+  const labelIndex = new Map<number, number>();
+  labels.forEach((p, k) => labelIndex.set(p, k));
+  const e = new Emitter(jm, t.ramBase, labels, labelIndex);
+  const c = e.c;
+  // The page's virtual address; the registers into their locals; the dispatch index at the entry.
+  c.get(P_PCHI)
+    .op(W.I64ExtendI32S)
+    .i64(32)
+    .op(W.I64Shl)
+    .get(P_PAGELO)
+    .op(W.I64ExtendI32U)
+    .op(W.I64Or)
+    .set(L_PC);
+  for (let r = 1; r < 32; r++)
+    c.get(P_HS)
+      .mem(W.I64Load, 3, HS_X + 8 * r)
+      .set(reg(r));
+  c.i32(labelIndex.get(entry)!).set(L_K);
+  const n = labels.length;
+  c.op(W.Loop).byte(T.Void);
+  for (let k = 0; k < n; k++) c.op(W.Block).byte(T.Void);
+  c.get(L_K).op(W.BrTable).u(n);
+  for (let k = 0; k < n; k++) c.u(k);
+  c.u(0);
+  for (let k = 0; k < n; k++) {
+    c.op(W.End);
+    e.run(k, dc, base);
+  }
+  c.op(W.End);
+  c.op(W.Unreachable);
   let fn: PageFn;
+  let size: number;
   try {
-    const factory = new Function(
-      'L', 'io', 'mem8', 'mem16', 'mem32', 'pageSlot', 'codeMask',
-      'out', 'mul64', 'mulh64', 'mulhsu64', 'mulhu64', 'div64', 'div32',
-      body,
-    ) as (...a: unknown[]) => PageFn; // prettier-ignore
-    fn = factory(
-      labelIndex, jitIo, t.mem8, t.mem16, t.mem32, dc.pageSlot, dc.codeMask,
-      out, mul64, mulh64, mulhsu64, mulhu64, div64, div32,
-    ); // prettier-ignore
+    const bytes = moduleBytes(
+      PARAMS,
+      [
+        [I32_LOCALS, T.I32],
+        [I64_LOCALS, T.I64],
+      ],
+      c,
+      jm.pages,
+    );
+    size = bytes.length;
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { m: { m: jm.memory } });
+    fn = inst.exports.f as PageFn;
   } catch {
-    // A page that forbids eval (a Content-Security-Policy without 'unsafe-eval'): stay interpreted.
+    // A host that forbids compiling (a Content-Security-Policy without 'wasm-unsafe-eval', or sync
+    // compilation of larger modules on a browser's main thread): stay on the interpreter.
     dc.jitDisabled = true;
     return;
   }
-  dc.setRegion(slot, base + (entry >>> 1), fn, body.length);
+  dc.setRegion(slot, base + (entry >>> 1), fn, size);
   const ms = performance.now() - t0;
   dc.jitCompiles++;
+  dc.jitTotalMs += ms;
   if (ms > dc.jitLongestMs) dc.jitLongestMs = ms;
 }

@@ -6,7 +6,7 @@
 import type { PhysicalBus } from '@virtio-desktop/virtio-core';
 import { readFileSync } from 'node:fs';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Hart, StopReason, type CpuEngine } from '../src/index.js';
+import { allocateRam, Hart, StopReason, type CpuEngine } from '../src/index.js';
 import { build, loadElf } from './harness.js';
 import { randomProgram } from './random-gen.js';
 
@@ -22,9 +22,13 @@ const A0 = 10 * 2;
 const T0 = 5 * 2;
 const T1 = 6 * 2;
 
-function bareHart(words: number[], opts: { uart?: (c: string) => void; ram?: Uint8Array } = {}) {
+function bareHart(
+  words: number[],
+  opts: { uart?: (c: string) => void; ram?: Uint8Array; hartId?: number } = {},
+) {
   const size = 16 << 20;
-  const ram = opts.ram ?? new Uint8Array(size);
+  // RAM the JIT can compile against (room for two harts' state).
+  const ram = opts.ram ?? new Uint8Array(allocateRam(size, 2), 0, size);
   const dv = new DataView(ram.buffer);
   words.forEach((w, i) => dv.setUint32(i * 4, w >>> 0, true));
   let exit = -1;
@@ -37,7 +41,7 @@ function bareHart(words: number[], opts: { uart?: (c: string) => void; ram?: Uin
     },
   };
   const hart = new Hart({
-    hartId: 0,
+    hartId: opts.hartId ?? 0,
     ram: { base: RAM_BASE, size, buffer: ram.buffer },
     bus,
     time: () => 0,
@@ -78,7 +82,7 @@ describe.each(['interp', 'jit'] as const)('decoded-instruction cache (%s)', (e) 
   it('harts on the same RAM share it: one hart’s store is seen by the other', () => {
     const a = bareHart([ADDI_A0_1, WFI, J_BACK_12 + 0x400000 /* j -8 */]);
     const ram = new Uint8Array(a.hart.mem8.buffer as ArrayBuffer);
-    const b = bareHart([ADDI_A0_1, WFI, J_BACK_12 + 0x400000], { ram });
+    const b = bareHart([ADDI_A0_1, WFI, J_BACK_12 + 0x400000], { ram, hartId: 1 });
     expect(a.hart.run(100)).toBe(StopReason.Wfi);
     expect(b.hart.run(100)).toBe(StopReason.Wfi);
     expect(a.hart.dcache).toBe(b.hart.dcache);
@@ -112,7 +116,7 @@ describe.each(['interp', 'jit'] as const)('decoded-instruction cache (%s)', (e) 
     const start = 0xf00;
     const end = 0x5100;
     const make = () => {
-      const ram = new Uint8Array(16 << 20);
+      const ram = new Uint8Array(allocateRam(16 << 20, 2), 0, 16 << 20);
       const h16 = new Uint16Array(ram.buffer);
       let p = start;
       for (let k = 0; p < end; k++) {
@@ -167,7 +171,7 @@ describe.each(['interp', 'jit'] as const)('decoded-instruction cache (%s)', (e) 
       });
       const image = new Uint8Array(readFileSync(elf));
       const runs = [0, 1].map(() => {
-        const ram = new Uint8Array(16 << 20);
+        const ram = new Uint8Array(allocateRam(16 << 20, 2), 0, 16 << 20);
         const entry = loadElf(image, ram);
         let out = '';
         const m = bareHart([], { ram, uart: (c) => (out += c) });

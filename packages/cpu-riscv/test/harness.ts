@@ -11,7 +11,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AccessWidth, PhysicalBus } from '@virtio-desktop/virtio-core';
-import { Hart, StopReason, type CpuEngine } from '../src/index.js';
+import { allocateRam, Hart, StopReason, type CpuEngine } from '../src/index.js';
 
 export const programs = path.join(path.dirname(fileURLToPath(import.meta.url)), 'programs');
 const cacheRoot = path.join(
@@ -135,8 +135,8 @@ export function runOurs(
   } = {},
 ): RunResult & { hart: Hart } {
   const ramSize = opts.ramSize ?? 16 << 20;
-  const buffer = new ArrayBuffer(ramSize);
-  const ram = new Uint8Array(buffer);
+  const buffer = allocateRam(ramSize, 1);
+  const ram = new Uint8Array(buffer, 0, ramSize);
   const entry = loadElf(new Uint8Array(readFileSync(elfPath)), ram);
   let output = '';
   let exit = -1;

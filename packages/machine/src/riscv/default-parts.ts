@@ -2,7 +2,7 @@
  * The default architecture parts of a riscv64 virtio-desktop machine: our RV64GC hart, the PLIC, the
  * SiFive CLINT and the two clocks. Another CPU or interrupt model plugs in through {@link RiscvParts}.
  */
-import { Hart, type CpuEngine } from '@virtio-desktop/cpu-riscv';
+import { allocateRam, Hart, type CpuEngine } from '@virtio-desktop/cpu-riscv';
 import { Plic } from '@virtio-desktop/irqchip';
 import { Clint, InstructionTimeSource, WallClockTimeSource, type TimeSource } from '@virtio-desktop/timer';
 import type { ClockPart, RiscvParts } from './parts.js';
@@ -20,6 +20,9 @@ export function createRiscvParts(opts: RiscvPartsOptions = {}): RiscvParts {
   return {
     isaExtensions: ['i', 'm', 'a', 'f', 'd', 'c', 'zicsr', 'zifencei', 'zicntr'],
     mmuType: 'riscv,sv48',
+    // The JIT compiles against the memory the RAM is in; the other engines take any buffer.
+    allocateRam: (size, harts) =>
+      (opts.cpu ?? 'jit') === 'jit' ? allocateRam(size, harts) : new ArrayBuffer(size),
     createHart: (o) => new Hart({ ...o, engine: opts.cpu ?? 'jit' }),
     createPlic: (o) =>
       new Plic({ sources: o.sources, harts: o.harts, phandle: o.phandle, intcPhandles: o.intcPhandles }),

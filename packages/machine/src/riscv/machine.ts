@@ -124,7 +124,7 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     this.log = opts.log ?? silentLogger;
     this.slice = opts.slice ?? 20_000;
     this.yieldEveryMs = opts.yieldEveryMs ?? 10;
-    this.ram = new Ram(RiscvMap.ram.base, m.memory);
+    this.ram = new Ram(RiscvMap.ram.base, m.memory, opts.parts.allocateRam?.(m.memory, m.cpus));
     this.bus = new SystemBus(this.log);
     this.clock = opts.parts.createClock(m.clock);
     const hostSbi = !opts.images.firmware;

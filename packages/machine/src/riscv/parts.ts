@@ -54,6 +54,11 @@ export interface ClockPart {
 }
 
 export interface RiscvParts {
+  /**
+   * The buffer guest RAM lives in (at offset 0, at least `size` bytes), when the CPU needs its own kind
+   * (the JIT compiles against a WebAssembly.Memory); a plain ArrayBuffer when absent.
+   */
+  allocateRam?(size: number, harts: number): ArrayBufferLike;
   createHart(o: {
     hartId: number;
     ram: { base: number; size: number; buffer: ArrayBufferLike };

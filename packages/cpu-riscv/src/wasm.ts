@@ -1,0 +1,201 @@
+/**
+ * Just enough of the WebAssembly binary format for the JIT (jit.ts): a byte buffer with LEB128, the
+ * opcodes it uses, and a module of one function that imports the guest's memory. Written by hand
+ * because the JIT emits a few hundred bytes per region at run time: a general assembler library would
+ * cost more to load than the code it replaces (and the well-kept ones — binaryen, wabt — are several MB
+ * of wasm themselves).
+ */
+
+/** The opcodes the JIT emits (WebAssembly 1.0 core). */
+export const enum W {
+  Unreachable = 0x00,
+  Block = 0x02,
+  Loop = 0x03,
+  If = 0x04,
+  Else = 0x05,
+  End = 0x0b,
+  Br = 0x0c,
+  BrTable = 0x0e,
+  Return = 0x0f,
+  LocalGet = 0x20,
+  LocalSet = 0x21,
+  LocalTee = 0x22,
+  I32Load = 0x28,
+  I64Load = 0x29,
+  F64Load = 0x2b,
+  I64Load8S = 0x30,
+  I64Load8U = 0x31,
+  I64Load16S = 0x32,
+  I64Load16U = 0x33,
+  I64Load32S = 0x34,
+  I64Load32U = 0x35,
+  I32Store = 0x36,
+  I64Store = 0x37,
+  I64Store8 = 0x3c,
+  I64Store16 = 0x3d,
+  I64Store32 = 0x3e,
+  I32Const = 0x41,
+  I64Const = 0x42,
+  I32Eqz = 0x45,
+  I32Eq = 0x46,
+  I32Ne = 0x47,
+  I32LtU = 0x49,
+  I32GtS = 0x4a,
+  I32GeS = 0x4e,
+  I64Eqz = 0x50,
+  I64Eq = 0x51,
+  I64Ne = 0x52,
+  I64LtS = 0x53,
+  I64LtU = 0x54,
+  I64GtU = 0x56,
+  I64GeS = 0x59,
+  I64GeU = 0x5a,
+  F64Eq = 0x61,
+  I32Add = 0x6a,
+  I32Sub = 0x6b,
+  I32Mul = 0x6c,
+  I32DivS = 0x6d,
+  I32DivU = 0x6e,
+  I32RemS = 0x6f,
+  I32RemU = 0x70,
+  I32And = 0x71,
+  I32Or = 0x72,
+  I32Xor = 0x73,
+  I32Shl = 0x74,
+  I32ShrS = 0x75,
+  I32ShrU = 0x76,
+  I64Add = 0x7c,
+  I64Sub = 0x7d,
+  I64Mul = 0x7e,
+  I64DivS = 0x7f,
+  I64DivU = 0x80,
+  I64RemS = 0x81,
+  I64RemU = 0x82,
+  I64And = 0x83,
+  I64Or = 0x84,
+  I64Xor = 0x85,
+  I64Shl = 0x86,
+  I64ShrS = 0x87,
+  I64ShrU = 0x88,
+  I32WrapI64 = 0xa7,
+  I64ExtendI32S = 0xac,
+  I64ExtendI32U = 0xad,
+  I64TruncF64S = 0xb0,
+  F64ConvertI64S = 0xb9,
+}
+
+/** Block result types. */
+export const enum T {
+  Void = 0x40,
+  I64 = 0x7e,
+  I32 = 0x7f,
+}
+
+/** A growable byte buffer with the encodings wasm uses. */
+export class Bytes {
+  private buf: Uint8Array<ArrayBuffer> = new Uint8Array(1024);
+  length = 0;
+
+  byte(b: number): this {
+    if (this.length === this.buf.length) {
+      const n = new Uint8Array(this.buf.length * 2);
+      n.set(this.buf);
+      this.buf = n;
+    }
+    this.buf[this.length++] = b;
+    return this;
+  }
+
+  bytes(b: ArrayLike<number>): this {
+    for (let i = 0; i < b.length; i++) this.byte(b[i]);
+    return this;
+  }
+
+  /** Unsigned LEB128 of a non-negative integer below 2^53. */
+  u(v: number): this {
+    do {
+      let b = v % 128;
+      v = Math.floor(v / 128);
+      if (v !== 0) b |= 0x80;
+      this.byte(b);
+    } while (v !== 0);
+    return this;
+  }
+
+  /** Signed LEB128 of an integer (a number within ±2^53, or a bigint for the rest of i64). */
+  s(v: number | bigint): this {
+    let x = BigInt(v);
+    for (;;) {
+      const b = Number(x & 0x7fn);
+      x >>= 7n;
+      const done = (x === 0n && (b & 0x40) === 0) || (x === -1n && (b & 0x40) !== 0);
+      this.byte(done ? b : b | 0x80);
+      if (done) return this;
+    }
+  }
+
+  op(o: W): this {
+    return this.byte(o);
+  }
+
+  /** A memory access: alignment (log2 bytes) and constant offset. */
+  mem(o: W, alignLog2: number, offset: number): this {
+    return this.byte(o).u(alignLog2).u(offset);
+  }
+
+  i32(v: number): this {
+    return this.byte(W.I32Const).s(v | 0);
+  }
+
+  i64(v: number | bigint): this {
+    return this.byte(W.I64Const).s(v);
+  }
+
+  get(local: number): this {
+    return this.byte(W.LocalGet).u(local);
+  }
+
+  set(local: number): this {
+    return this.byte(W.LocalSet).u(local);
+  }
+
+  tee(local: number): this {
+    return this.byte(W.LocalTee).u(local);
+  }
+
+  /** A section: id, then its contents with their length in front. */
+  section(id: number, body: Bytes): this {
+    return this.byte(id).u(body.length).bytes(body.view());
+  }
+
+  view(): Uint8Array<ArrayBuffer> {
+    return this.buf.subarray(0, this.length);
+  }
+}
+
+/**
+ * A module with one exported function "f" of `params` i32 parameters returning an i32, its locals
+ * (`locals`: [count, type] groups) and `code` (the body without its final `end`), importing the memory
+ * "m"."m" of at least `pages` 64 KiB pages.
+ */
+export function moduleBytes(
+  params: number,
+  locals: [number, T][],
+  code: Bytes,
+  pages: number,
+): Uint8Array<ArrayBuffer> {
+  const out = new Bytes().bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+  const type = new Bytes().u(1).byte(0x60).u(params);
+  for (let i = 0; i < params; i++) type.byte(T.I32);
+  type.u(1).byte(T.I32);
+  out.section(1, type);
+  const imp = new Bytes().u(1).u(1).byte(0x6d).u(1).byte(0x6d).byte(0x02).byte(0x00).u(pages);
+  out.section(2, imp);
+  out.section(3, new Bytes().u(1).u(0));
+  out.section(7, new Bytes().u(1).u(1).byte(0x66).byte(0x00).u(0));
+  const body = new Bytes().u(locals.length);
+  for (const [n, t] of locals) body.u(n).byte(t);
+  body.bytes(code.view()).byte(W.End);
+  out.section(10, new Bytes().u(1).u(body.length).bytes(body.view()));
+  return out.view().slice();
+}
