@@ -19,6 +19,8 @@ step "lint" pnpm -s lint
 step "format" pnpm -s format:check
 step "typecheck" pnpm -s typecheck --output-logs=errors-only
 step "unit tests" pnpm -s test --output-logs=new-only --concurrency=1
+# Changesets make a release plan; every package packs cleanly (publint, arethetypeswrong, tarball contents).
+step "release check" node scripts/release-check.mjs
 # The guest image (kernel, busybox, initramfs; ~13 minutes the first time, cached by inputs after) is built
 # as its own step so that a build failure reads as one, not as a failing test.
 step "guest image" bash guest/build.sh
