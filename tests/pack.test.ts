@@ -79,6 +79,20 @@ console.log(JSON.stringify({ modules: ${names.length - 1}, used, bytes: [...ram.
       bytes: [0xab, 0xab, 0xab, 0xab],
       irqs: 1,
     });
+    // Importing the CLI package runs nothing (no usage text, no machine, no image build) and gives its API.
+    const lib = execFileSync(
+      'node',
+      [
+        '--input-type=module',
+        '-e',
+        "const m = await import('@virtio-desktop/cli'); console.log('exports=' + Object.keys(m).sort().join(','))",
+      ],
+      { cwd: proj, encoding: 'utf8', timeout: 20_000 },
+    );
+    expect(lib).toContain('exports=CliError,main,usage');
+    expect(lib).not.toContain('vdesk');
+    const cliTypes = readFileSync(path.join(proj, 'node_modules/@virtio-desktop/cli/dist/lib.d.ts'), 'utf8');
+    expect(cliTypes).toMatch(/declare function main\(/);
     // The CLI installs and answers --help.
     const help = execFileSync(path.join(proj, 'node_modules/.bin/vdesk'), ['--help'], { encoding: 'utf8' });
     expect(help).toContain('vdesk run');

@@ -2,9 +2,11 @@ import { defineConfig } from 'tsup';
 
 export default defineConfig([
   {
-    entry: ['src/index.ts'],
+    // index.ts is the vdesk binary, lib.ts what import('@virtio-desktop/cli') gets.
+    entry: ['src/index.ts', 'src/lib.ts'],
     format: ['esm'],
-    dts: true,
+    // Only the library has types: the binary exports nothing.
+    dts: { entry: 'src/lib.ts' },
     clean: true,
     sourcemap: true,
     target: 'es2022',
