@@ -10,5 +10,10 @@ export {
   opt,
   type DevicePlugin,
   type DevicePluginContext,
+  type MachineInventory,
+  type MachineInventoryDevice,
+  type MachineServices,
 } from './plugin.js';
+export { SIZE_PATTERN, SizeError, formatSize, parseSize, sizeJsonSchema } from './size.js';
+export { ConfigSpace } from './config-space.js';
 export { DEFAULT_TURN_LIMITS, TurnMeter, TurnWorker, nextTurn, yieldTurn } from './turn.js';

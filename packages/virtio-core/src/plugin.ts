@@ -10,12 +10,58 @@
 import type { GuestMemory, Logger } from './bus.js';
 import type { VirtioDevice } from './device.js';
 
+/** One device of a {@link MachineInventory}. */
+export interface MachineInventoryDevice {
+  /** Virtio device ID ({@link DeviceId}). */
+  deviceId: number;
+  base: number;
+  size: number;
+  /** Interrupt number at the interrupt controller; 0 when the device has none. */
+  irq: number;
+  /** Plugin name, e.g. "virtio-blk". */
+  name: string;
+  transport?: 'VirtioMmio' | 'VirtioPci';
+  /** Added after boot. */
+  hotplugged?: boolean;
+  /** This entry is the device asking. */
+  self?: boolean;
+}
+
+/** The machine as its host describes it (what virtio-power reports to the guest). */
+export interface MachineInventory {
+  harts: number;
+  ramBase: number;
+  ramSize: number;
+  /** e.g. "RiscvPlic"; a kind the reader does not know reads as unknown. */
+  interruptController: string;
+  /** e.g. "RiscvAclintMtimer". */
+  timer: string;
+  /** Version of the virtio-desktop machine specification, e.g. [0, 1]. */
+  specVersion: readonly [number, number];
+  devices: readonly MachineInventoryDevice[];
+}
+
+/**
+ * What the host machine offers its devices in code (never through JSON options): its name and UUID and a
+ * live description of itself. Every member is optional: a host that is not a whole machine (a test, a
+ * foreign emulator) gives what it has.
+ */
+export interface MachineServices {
+  readonly name?: string;
+  /** Canonical 8-4-4-4-12 hex. */
+  readonly uuid?: string;
+  /** The machine as it is now, computed on each call. */
+  inventory?(): MachineInventory;
+}
+
 /** What a plugin gets from the host when it creates a device. */
 export interface DevicePluginContext {
   readonly memory: GuestMemory;
   readonly log: Logger;
   /** Directory relative paths in options are resolved against (the manifest's), when the host has files. */
   readonly baseDir?: string;
+  /** The machine the device is part of, when the host is one. */
+  readonly machine?: MachineServices;
 }
 
 /** A device model the assembler can place on a virtio transport. */
@@ -28,11 +74,26 @@ export interface DevicePlugin<Options = unknown, Device extends VirtioDevice = V
    */
   parseOptions(raw: unknown): Options;
   create(options: Options, ctx: DevicePluginContext): Device | Promise<Device>;
+  /**
+   * JSON Schema of the options object (optional), for editors: the machine's manifest schema folds it in
+   * where a manifest entry names this plugin. Add `description` to every property.
+   */
+  readonly optionsSchema?: Readonly<Record<string, unknown>>;
 }
+
+// A registered symbol, not a class identity: a third-party plugin installed beside the manifest brings its
+// own copy of virtio-core, whose PluginOptionError is another class, and its errors must still be known.
+const OPTION_ERROR = Symbol.for('@virtio-desktop/virtio-core/PluginOptionError');
 
 /** The error a plugin throws for bad options; the assembler prefixes the device's place in the manifest. */
 export class PluginOptionError extends Error {
   override readonly name = 'PluginOptionError';
+  readonly [OPTION_ERROR] = true;
+
+  /** True for a PluginOptionError of any copy of virtio-core. */
+  static override [Symbol.hasInstance](v: unknown): boolean {
+    return typeof v === 'object' && v !== null && (v as Record<symbol, unknown>)[OPTION_ERROR] === true;
+  }
 }
 
 /** True when `v` has the shape of a {@link DevicePlugin}. */

@@ -3,9 +3,8 @@
  * as Linux's virtio_mmio.c and lays out split rings in guest memory the way virtio_ring.c does. Device
  * packages use it to test their models without a CPU or a guest kernel.
  */
-import type { BusDevice } from './bus.js';
+import type { BusDevice, GuestMemory } from './bus.js';
 import { DescFlag, Feature, MmioReg as R, Status, bit } from './constants.js';
-import type { Ram } from './ram.js';
 
 export interface TestQueue {
   index: number;
@@ -44,7 +43,7 @@ export class VirtioTestDriver {
 
   constructor(
     readonly dev: BusDevice,
-    readonly ram: Ram,
+    readonly ram: GuestMemory,
     /** Where the driver may allocate rings and buffers (grows upward). */
     heap: number,
   ) {
