@@ -3,6 +3,7 @@
  * request validated before it reaches storage.
  */
 import {
+  ConfigSpace,
   DEFAULT_TURN_LIMITS,
   DeviceId,
   TurnMeter,
@@ -119,7 +120,7 @@ export class VirtioBlkDevice implements VirtioDevice {
     bytesWritten: 0,
   };
 
-  private readonly config = new Uint8Array(BlkConfig.Size);
+  private readonly config = new ConfigSpace(BlkConfig.Size);
   private readonly serial = new Uint8Array(ID_BYTES);
   private readonly segMax: number;
   private readonly maxDiscardSectors: number;
@@ -178,22 +179,21 @@ export class VirtioBlkDevice implements VirtioDevice {
     if (zeroes) f |= bit(BlkFeature.WriteZeroes);
     this.features = f;
 
-    const dv = new DataView(this.config.buffer);
-    dv.setUint32(BlkConfig.Capacity, this.capacity >>> 0, true);
-    dv.setUint32(BlkConfig.Capacity + 4, Math.floor(this.capacity / TWO32), true);
-    dv.setUint32(BlkConfig.SegMax, this.segMax, true);
-    dv.setUint32(BlkConfig.BlkSize, bs, true);
-    dv.setUint16(BlkConfig.NumQueues, 1, true);
+    const c = this.config;
+    c.set64(BlkConfig.Capacity, this.capacity);
+    c.set32(BlkConfig.SegMax, this.segMax);
+    c.set32(BlkConfig.BlkSize, bs);
+    c.set16(BlkConfig.NumQueues, 1);
     if (discard) {
-      dv.setUint32(BlkConfig.MaxDiscardSectors, this.maxDiscardSectors, true);
-      dv.setUint32(BlkConfig.MaxDiscardSeg, this.maxDiscardSeg, true);
-      dv.setUint32(BlkConfig.DiscardSectorAlignment, align, true);
+      c.set32(BlkConfig.MaxDiscardSectors, this.maxDiscardSectors);
+      c.set32(BlkConfig.MaxDiscardSeg, this.maxDiscardSeg);
+      c.set32(BlkConfig.DiscardSectorAlignment, align);
     }
     if (zeroes) {
-      dv.setUint32(BlkConfig.MaxWriteZeroesSectors, this.maxDiscardSectors, true);
+      c.set32(BlkConfig.MaxWriteZeroesSectors, this.maxDiscardSectors);
       // Linux sizes write-zeroes ranges by the discard segment limit, so both share one value.
-      dv.setUint32(BlkConfig.MaxWriteZeroesSeg, this.maxDiscardSeg, true);
-      dv.setUint8(BlkConfig.WriteZeroesMayUnmap, 1);
+      c.set32(BlkConfig.MaxWriteZeroesSeg, this.maxDiscardSeg);
+      c.set8(BlkConfig.WriteZeroesMayUnmap, 1);
     }
   }
 
@@ -219,9 +219,7 @@ export class VirtioBlkDevice implements VirtioDevice {
   }
 
   readConfig(offset: number, width: 1 | 2 | 4): number {
-    let v = 0;
-    for (let i = width - 1; i >= 0; i--) v = v * 256 + (this.config[offset + i] ?? 0);
-    return v >>> 0;
+    return this.config.read(offset, width);
   }
 
   writeConfig(): void {

@@ -24,6 +24,12 @@ export {
   SECTOR_SIZE,
   WRITE_ZEROES_FLAG_UNMAP,
 } from './constants.js';
-export { parseBlkOptions, parseSize, virtioBlkPlugin, type BlkPluginOptions } from './plugin.js';
+export {
+  blkOptionsSchema,
+  parseBlkOptions,
+  parseSize,
+  virtioBlkPlugin,
+  type BlkPluginOptions,
+} from './plugin.js';
 
 export default virtioBlkPlugin;

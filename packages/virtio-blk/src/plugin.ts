@@ -5,7 +5,11 @@
  */
 import {
   PluginOptionError,
+  SizeError,
+  formatSize,
   opt,
+  parseSize as parseAnySize,
+  sizeJsonSchema,
   type DevicePlugin,
   type DevicePluginContext,
 } from '@virtio-desktop/virtio-core';
@@ -24,22 +28,51 @@ export interface BlkPluginOptions {
   blockSize: number;
 }
 
-const UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-
-/** Parse "64M", "1.5G", "4096", "512KiB" or a number of bytes. */
+/** A disk size by virtio-core's size rule ("64M", "1.5G", bytes), a positive multiple of 512 up to 16T. */
 export function parseSize(v: unknown, key = 'size'): number {
   let bytes: number;
-  if (typeof v === 'number') bytes = v;
-  else if (typeof v === 'string') {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(v);
-    if (!m)
-      throw new PluginOptionError(`option "${key}" must be bytes or a size like "64M" or "2G", got "${v}"`);
-    bytes = Number(m[1]) * UNITS[m[2].toLowerCase()];
-  } else throw new PluginOptionError(`option "${key}" must be a number of bytes or a string like "64M"`);
-  if (!Number.isSafeInteger(bytes) || bytes <= 0 || bytes % 512 !== 0 || bytes > MAX_MEMORY_DISK)
-    throw new PluginOptionError(`option "${key}" must be a positive multiple of 512 bytes up to 16T`);
+  try {
+    bytes = parseAnySize(v);
+  } catch (e) {
+    if (e instanceof SizeError) throw new PluginOptionError(`option "${key}": ${e.message}`);
+    throw e;
+  }
+  if (bytes <= 0 || bytes % 512 !== 0 || bytes > MAX_MEMORY_DISK)
+    throw new PluginOptionError(
+      `option "${key}" must be a positive multiple of 512 bytes up to ${formatSize(MAX_MEMORY_DISK)}`,
+    );
   return bytes;
 }
+
+/** JSON Schema of the options, for editors (folded into the machine's manifest schema). */
+export const blkOptionsSchema: Readonly<Record<string, unknown>> = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    size: sizeJsonSchema('Disk size: a RAM disk of this size, or the size of a new image file.'),
+    image: {
+      type: 'string',
+      minLength: 1,
+      description: 'Raw disk image file (Node only), relative to the manifest; created when size is set.',
+    },
+    readOnly: { type: 'boolean', default: false, description: 'The guest cannot write the disk.' },
+    overlay: {
+      type: 'boolean',
+      default: false,
+      description: 'Writes go to memory over the image, which is opened read-only and never changed.',
+    },
+    serial: {
+      type: 'string',
+      maxLength: 20,
+      description: 'Serial number the guest reads (at most 20 printable ASCII characters).',
+    },
+    blockSize: {
+      enum: [512, 1024, 2048, 4096],
+      default: 512,
+      description: 'Logical block size in bytes.',
+    },
+  },
+};
 
 export function parseBlkOptions(raw: unknown): BlkPluginOptions {
   const o = opt.object(raw);
@@ -92,6 +125,7 @@ async function openBackend(o: BlkPluginOptions, ctx: DevicePluginContext): Promi
 
 export const virtioBlkPlugin: DevicePlugin<BlkPluginOptions, VirtioBlkDevice> = {
   name: 'virtio-blk',
+  optionsSchema: blkOptionsSchema,
   parseOptions: parseBlkOptions,
   async create(o, ctx) {
     const backend = await openBackend(o, ctx);

@@ -30,8 +30,9 @@ export function parseSize(v: unknown): number {
     if (!m) throw new SizeError(`"${v.slice(0, 40)}" is not a size: use bytes or e.g. "512M", "1.5G"`);
     bytes = Number(m[1]) * (m[2] ? UNIT[m[2].toLowerCase()] : 1);
   } else throw new SizeError('a size is a number of bytes or a string like "512M" or "1.5G"');
-  if (!Number.isSafeInteger(bytes) || bytes < 0)
-    throw new SizeError(`${typeof v === 'string' ? `"${v}"` : v} is not a whole number of bytes`);
+  const shown = typeof v === 'string' ? `"${v}"` : String(v);
+  if (bytes < 0) throw new SizeError(`${shown} is negative`);
+  if (!Number.isSafeInteger(bytes)) throw new SizeError(`${shown} is not a whole number of bytes`);
   return bytes;
 }
 

@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import {
+  ConfigSpace,
   DEFAULT_TURN_LIMITS,
   TurnMeter,
   TurnWorker,
@@ -168,6 +169,7 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
   private mode: { width: number; height: number };
   private edid: Uint8Array | null;
   private eventsRead = 0;
+  private readonly config = ((c) => (c.set32(ConfigOffset.NumScanouts, 1), c))(new ConfigSpace(CONFIG_SIZE));
   private readonly resources = new Map<number, Resource>();
   private usedBytes = 0;
   private usedEntries = 0;
@@ -275,24 +277,17 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
   // --- VirtioDevice ---
 
   readConfig(offset: number, width: 1 | 2 | 4): number {
-    const c = new DataView(new ArrayBuffer(CONFIG_SIZE));
-    c.setUint32(ConfigOffset.EventsRead, this.eventsRead, true);
-    c.setUint32(ConfigOffset.NumScanouts, 1, true);
-    c.setUint32(ConfigOffset.NumCapsets, 0, true);
-    if (offset < 0 || offset + width > CONFIG_SIZE) return 0;
-    if (width === 1) return c.getUint8(offset);
-    if (width === 2) return c.getUint16(offset, true);
-    return c.getUint32(offset, true);
+    this.config.set32(ConfigOffset.EventsRead, this.eventsRead);
+    return this.config.read(offset, width);
   }
 
   writeConfig(offset: number, width: 1 | 2 | 4, value: number): void {
     // Only events_clear is writable: each byte written there clears the matching bits of events_read.
-    for (let i = 0; i < width; i++) {
-      const at = offset + i - ConfigOffset.EventsClear;
-      if (at < 0 || at > 3) continue;
-      const mask = ((value >>> (8 * i)) & 0xff) << (8 * at);
-      this.eventsRead = (this.eventsRead & ~mask) >>> 0;
-    }
+    ConfigSpace.splitWrite(offset, width, value, (off, byte) => {
+      const at = off - ConfigOffset.EventsClear;
+      if (at < 0 || at > 3) return;
+      this.eventsRead = (this.eventsRead & ~(byte << (8 * at))) >>> 0;
+    });
   }
 
   activate(ctx: VirtioDeviceContext): void {

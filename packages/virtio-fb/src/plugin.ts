@@ -1,4 +1,10 @@
-import { PluginOptionError, opt, type DevicePlugin } from '@virtio-desktop/virtio-core';
+import {
+  PluginOptionError,
+  opt,
+  parseSize,
+  sizeJsonSchema,
+  type DevicePlugin,
+} from '@virtio-desktop/virtio-core';
 import {
   DEFAULT_HEIGHT,
   DEFAULT_MAX_RESOURCE_MEMORY,
@@ -19,21 +25,41 @@ export interface FbPluginOptions {
 
 const MIN_MEMORY = 1024 * 1024;
 const MAX_MEMORY = 16 * 1024 * 1024 * 1024;
-const UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
-
-/** "256M", "1G", "512MiB", "65536" or a number of bytes; null when it is none of these. */
+/** A size by virtio-core's one rule ("256M", "1.5G", bytes); null when it is not one. */
 export function parseByteSize(v: unknown): number | null {
-  if (typeof v === 'number') return Number.isSafeInteger(v) ? v : null;
-  if (typeof v !== 'string') return null;
-  const m = /^\s*(\d+)\s*([kmg]?)(?:i?b)?\s*$/i.exec(v);
-  if (!m) return null;
-  const n = Number(m[1]) * UNITS[m[2].toLowerCase()];
-  return Number.isSafeInteger(n) ? n : null;
+  try {
+    return parseSize(v);
+  } catch {
+    return null;
+  }
 }
 
 /** The "virtio-fb" device plugin: a virtio-gpu 2D display. */
 export const fbPlugin: DevicePlugin<FbPluginOptions, VirtioGpuDevice> = {
   name: 'virtio-fb',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      width: {
+        type: 'integer',
+        minimum: MIN_WIDTH,
+        maximum: MAX_WIDTH,
+        default: DEFAULT_WIDTH,
+        description: 'Display width in pixels at boot.',
+      },
+      height: {
+        type: 'integer',
+        minimum: MIN_HEIGHT,
+        maximum: MAX_HEIGHT,
+        default: DEFAULT_HEIGHT,
+        description: 'Display height in pixels at boot.',
+      },
+      maxResourceMemory: sizeJsonSchema(
+        'Host memory the guest may use for display resources, from 1M to 16G (default 256M).',
+      ),
+    },
+  },
   parseOptions(raw: unknown): FbPluginOptions {
     const o = opt.object(raw);
     opt.only(o, ['width', 'height', 'maxResourceMemory']);

@@ -4,7 +4,7 @@
  * helpers (keyboard, pointer, touch) live in profiles.ts.
  */
 import type { DescriptorChain, Logger, VirtioDevice, VirtioDeviceContext } from '@virtio-desktop/virtio-core';
-import { silentLogger } from '@virtio-desktop/virtio-core';
+import { ConfigSpace, silentLogger } from '@virtio-desktop/virtio-core';
 import { EventEmitter } from 'eventemitter3';
 import {
   CONFIG_SIZE,
@@ -72,6 +72,7 @@ export class VirtioInputDevice extends EventEmitter<InputDeviceEvents> implement
   private select = 0;
   private subsel = 0;
   private answer: Uint8Array = new Uint8Array(0);
+  private readonly config = new ConfigSpace(CONFIG_SIZE);
   private ctx: VirtioDeviceContext | null = null;
   /** Guest buffers popped and held until a whole frame fits. */
   private buffers: DescriptorChain[] = [];
@@ -88,28 +89,26 @@ export class VirtioInputDevice extends EventEmitter<InputDeviceEvents> implement
   }
 
   readConfig(offset: number, width: 1 | 2 | 4): number {
-    let v = 0;
-    for (let i = width - 1; i >= 0; i--) v = (v << 8) | this.configByte(offset + i);
-    return v >>> 0;
+    return this.config.read(offset, width);
   }
 
-  private configByte(off: number): number {
-    if (off === ConfigOffset.Select) return this.select;
-    if (off === ConfigOffset.Subsel) return this.subsel;
-    if (off === ConfigOffset.Size) return this.answer.length;
-    if (off >= CONFIG_UNION) return this.answer[off - CONFIG_UNION] ?? 0;
-    return 0;
+  /** The config space shows the selector and the answer to it. */
+  private refreshConfig(): void {
+    const c = this.config;
+    c.set8(ConfigOffset.Select, this.select);
+    c.set8(ConfigOffset.Subsel, this.subsel);
+    c.set8(ConfigOffset.Size, this.answer.length);
+    c.setBytes(CONFIG_UNION, this.answer, c.size - CONFIG_UNION);
   }
 
   writeConfig(offset: number, width: 1 | 2 | 4, value: number): void {
     // Only select and subsel are writable; a wide write covering both sets both.
-    for (let i = 0; i < width; i++) {
-      const off = offset + i;
-      const b = (value >>> (8 * i)) & 0xff;
+    ConfigSpace.splitWrite(offset, width, value, (off, b) => {
       if (off === ConfigOffset.Select) this.select = b;
       else if (off === ConfigOffset.Subsel) this.subsel = b;
-    }
+    });
     this.answer = configAnswer(this.profile, this.select, this.subsel);
+    this.refreshConfig();
   }
 
   activate(ctx: VirtioDeviceContext): void {
@@ -132,6 +131,7 @@ export class VirtioInputDevice extends EventEmitter<InputDeviceEvents> implement
     this.pending = [];
     this.select = this.subsel = 0;
     this.answer = new Uint8Array(0);
+    this.refreshConfig();
     this.leds = 0;
     for (const w of this.waiters)
       w.reject(`the guest's ${this.profile.name} driver went away (device reset)`);

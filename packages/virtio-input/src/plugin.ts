@@ -22,11 +22,28 @@ function parse(raw: unknown): InputPluginOptions {
   return out;
 }
 
+const optionsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    name: {
+      type: 'string',
+      pattern: '^[\\x20-\\x7e]{1,64}$',
+      description: 'Device name the guest sees (1 to 64 printable ASCII characters).',
+    },
+    serial: {
+      type: 'string',
+      pattern: '^[\\x20-\\x7e]{1,64}$',
+      description: 'Serial the guest sees (1 to 64 printable ASCII characters).',
+    },
+  },
+} as const;
+
 function plugin<D extends VirtioInputDevice>(
   name: string,
   make: (o: ProfileOptions) => D,
 ): DevicePlugin<InputPluginOptions, D> {
-  return { name, parseOptions: parse, create: (o, ctx) => make({ ...o, log: ctx.log }) };
+  return { name, optionsSchema, parseOptions: parse, create: (o, ctx) => make({ ...o, log: ctx.log }) };
 }
 
 /** Manifest: `{ "package": "@virtio-desktop/virtio-input", "device": "keyboard" }` (or pointer, touch). */

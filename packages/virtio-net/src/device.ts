@@ -4,6 +4,7 @@
  * guest's rings and a {@link NetBackend}; what the frames mean is the backend's business.
  */
 import {
+  ConfigSpace,
   TurnMeter,
   TurnWorker,
   bit,
@@ -66,7 +67,7 @@ export class VirtioNetDevice implements VirtioDevice {
   readonly backend: NetBackend;
 
   private readonly log: Logger;
-  private readonly config = new Uint8Array(CONFIG_SIZE);
+  private readonly config = new ConfigSpace(CONFIG_SIZE);
   private ctx: VirtioDeviceContext | null = null;
   private mergeable = false;
   private csum = false;
@@ -85,18 +86,15 @@ export class VirtioNetDevice implements VirtioDevice {
     this.backend = o.backend;
     this.log = o.log ?? silentLogger;
     this.txMeter = new TurnMeter(o.turnLimits ?? { requests: 256, bytes: 4 << 20 });
-    this.config.set(this.mac, ConfigOffset.Mac);
-    const dv = new DataView(this.config.buffer);
-    dv.setUint16(ConfigOffset.Status, LINK_UP, true);
-    dv.setUint16(ConfigOffset.MaxPairs, 1, true);
-    dv.setUint16(ConfigOffset.Mtu, MTU, true);
+    this.config.setBytes(ConfigOffset.Mac, this.mac);
+    this.config.set16(ConfigOffset.Status, LINK_UP);
+    this.config.set16(ConfigOffset.MaxPairs, 1);
+    this.config.set16(ConfigOffset.Mtu, MTU);
     this.backend.attach((f) => this.receive(f));
   }
 
   readConfig(offset: number, width: 1 | 2 | 4): number {
-    let v = 0;
-    for (let i = width - 1; i >= 0; i--) v = (v << 8) | this.config[offset + i];
-    return v >>> 0;
+    return this.config.read(offset, width);
   }
 
   writeConfig(): void {

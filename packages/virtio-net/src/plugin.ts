@@ -42,6 +42,26 @@ const NODE_ENTRY = './node.js';
 
 export const netPlugin: DevicePlugin<NetPluginOptions, VirtioNetDevice> = {
   name: 'virtio-net',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      mac: {
+        type: 'string',
+        pattern: '^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$',
+        description:
+          'MAC address, e.g. "52:54:00:12:34:56" (not multicast); default: a local one per device.',
+      },
+      backend: {
+        type: 'string',
+        pattern: '^(user|none|pair:[a-z0-9-]{1,32})$',
+        default: 'user',
+        description:
+          '"user": user-mode network to the host (Node); "pair:NAME": a cable to the other device named NAME; "none".',
+      },
+      pcap: { type: 'string', minLength: 1, description: 'Record every frame to this pcap file (Node).' },
+    },
+  },
   parseOptions: parse,
   async create(o, ctx) {
     const needsNode = o.backend === 'user' || o.pcap !== undefined;

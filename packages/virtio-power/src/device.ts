@@ -1,5 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import {
+  ConfigSpace,
   DeviceId,
   bit,
   silentLogger,
@@ -106,6 +107,7 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
   private warnAt = 0;
   private warnsDropped = 0;
   private readonly provider: InventoryProvider | undefined;
+  private readonly config = new ConfigSpace(CONFIG_SIZE);
   private readonly name: string | undefined;
   /** The UUID from the options, which wins over the provider's. */
   private readonly optUuid: Uint8Array | undefined;
@@ -212,20 +214,17 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
   // -------------------------------------------------------------------------------- VirtioDevice side
 
   readConfig(offset: number, width: 1 | 2 | 4): number {
-    const cfg = new Uint8Array(CONFIG_SIZE);
-    const dv = new DataView(cfg.buffer);
-    dv.setUint32(ConfigOffset.Version, SPEC_VERSION, true);
-    dv.setUint32(ConfigOffset.HostRequest, this.hostRequest, true);
-    dv.setUint32(ConfigOffset.HostRequestSeq, this.hostRequestSeq, true);
+    const c = this.config;
+    c.set32(ConfigOffset.Version, SPEC_VERSION);
+    c.set32(ConfigOffset.HostRequest, this.hostRequest);
+    c.set32(ConfigOffset.HostRequestSeq, this.hostRequestSeq);
     // Inventory fields read as 0 unless the feature is offered: a minimal device has no inventory.
     if (this.features & bit(PowerFeature.Inventory)) {
-      dv.setUint32(ConfigOffset.InventorySize, this.inventoryBlob().length, true);
-      dv.setUint32(ConfigOffset.InventoryGeneration, this.generation, true);
-      dv.setUint32(ConfigOffset.MaxRead, MAX_READ, true);
+      c.set32(ConfigOffset.InventorySize, this.inventoryBlob().length);
+      c.set32(ConfigOffset.InventoryGeneration, this.generation);
+      c.set32(ConfigOffset.MaxRead, MAX_READ);
     }
-    let v = 0;
-    for (let i = width - 1; i >= 0; i--) v = v * 256 + cfg[offset + i];
-    return v >>> 0;
+    return c.read(offset, width);
   }
 
   writeConfig(offset: number, width: 1 | 2 | 4, value: number): void {

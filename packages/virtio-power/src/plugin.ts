@@ -1,26 +1,56 @@
-import { PluginOptionError, opt, type DevicePlugin } from '@virtio-desktop/virtio-core';
-import { VirtioPowerDevice, type InventoryProvider } from './device.js';
-import { parseUuid } from './protocol.js';
+import {
+  PluginOptionError,
+  opt,
+  type DevicePlugin,
+  type MachineInventory,
+} from '@virtio-desktop/virtio-core';
+import { VirtioPowerDevice, type InventorySnapshot } from './device.js';
+import { InterruptController, TimerKind, parseUuid } from './protocol.js';
 
 export interface PowerPluginOptions {
-  /** Supplied by the machine in code, never by a JSON manifest. */
-  inventory?: InventoryProvider;
   name?: string;
   uuid?: string;
 }
 
-/** The "virtio-power" device plugin; the machine places it in virtio-mmio slot 0. */
+const known = <T extends object>(table: T, v: string): keyof T | 'Unknown' =>
+  Object.hasOwn(table, v) ? (v as keyof T) : 'Unknown';
+
+/** The machine's inventory in the device's terms: kinds this package does not know read as Unknown. */
+function snapshot(inv: MachineInventory): InventorySnapshot {
+  return {
+    ...inv,
+    interruptController: known(InterruptController, inv.interruptController),
+    timer: known(TimerKind, inv.timer),
+  };
+}
+
+/**
+ * The "virtio-power" device plugin; the machine places it in virtio-mmio slot 0. The inventory, and the
+ * name and UUID unless the options set them, come from the host's `ctx.machine`, never from JSON.
+ */
 export const powerPlugin: DevicePlugin<PowerPluginOptions, VirtioPowerDevice> = {
   name: 'virtio-power',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      name: {
+        type: 'string',
+        maxLength: 47,
+        description:
+          "Machine name in the inventory (at most 47 bytes of UTF-8); default: the manifest's name.",
+      },
+      uuid: {
+        type: 'string',
+        pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
+        description: "Machine UUID in the inventory; default: the manifest's uuid, else random per run.",
+      },
+    },
+  },
   parseOptions(raw: unknown): PowerPluginOptions {
     const o = opt.object(raw);
-    opt.only(o, ['inventory', 'name', 'uuid']);
+    opt.only(o, ['name', 'uuid']);
     const out: PowerPluginOptions = {};
-    if (o.inventory !== undefined) {
-      if (typeof o.inventory !== 'function')
-        throw new PluginOptionError('option "inventory" must be a function returning the inventory');
-      out.inventory = o.inventory as InventoryProvider;
-    }
     if (o.name !== undefined) {
       out.name = opt.string(o, 'name');
       if (new TextEncoder().encode(out.name).length > 47)
@@ -37,6 +67,13 @@ export const powerPlugin: DevicePlugin<PowerPluginOptions, VirtioPowerDevice> = 
     return out;
   },
   create(options, ctx) {
-    return new VirtioPowerDevice({ ...options, log: ctx.log });
+    const m = ctx.machine;
+    const inventory = m?.inventory;
+    return new VirtioPowerDevice({
+      name: options.name ?? m?.name?.slice(0, 40),
+      uuid: options.uuid ?? m?.uuid,
+      inventory: inventory ? () => snapshot(inventory.call(m)) : undefined,
+      log: ctx.log,
+    });
   },
 };

@@ -434,15 +434,33 @@ describe('plugin', () => {
     expect(p.name).toBe('virtio-power');
     expect(() => p.parseOptions({ uuid: 'nope' })).toThrow(/uuid/);
     expect(() => p.parseOptions({ colour: 1 })).toThrow(/unknown option "colour"/);
-    expect(() => p.parseOptions({ inventory: 5 })).toThrow(/function/);
+    // A function is a host service, not a JSON option: it comes through ctx.machine.
+    expect(() => p.parseOptions({ inventory: () => sampleInventory(2) })).toThrow(
+      /unknown option "inventory"/,
+    );
     expect(() => p.parseOptions({ name: 'x'.repeat(48) })).toThrow(/47 bytes/);
-    const opts = p.parseOptions({ name: 'desk', uuid: UUID, inventory: () => sampleInventory(2) });
+    const log = { debug() {}, info() {}, warn() {}, error() {} };
+    const opts = p.parseOptions({ name: 'desk' });
     const dev = await p.create(opts, {
       memory: setup().ram,
-      log: { debug() {}, info() {}, warn() {}, error() {} },
+      log,
+      machine: { name: 'from-machine', uuid: UUID, inventory: () => sampleInventory(2) },
     });
     expect(dev).toBeInstanceOf(VirtioPowerDevice);
     const d = decodeInventory((dev as VirtioPowerDevice).inventoryBlob());
     expect(typeof d === 'string' ? d : [d.name, d.uuid, d.devices.length]).toEqual(['desk', UUID, 2]);
+    // Without options the machine's name is used; an interrupt controller the package does not know
+    // is reported as Unknown instead of failing.
+    const dev2 = (await p.create(p.parseOptions({}), {
+      memory: setup().ram,
+      log,
+      machine: {
+        name: 'from-machine',
+        inventory: () => ({ ...sampleInventory(1), interruptController: 'SomeoneElsesIrqchip' }),
+      },
+    })) as VirtioPowerDevice;
+    const d2 = decodeInventory(dev2.inventoryBlob());
+    // 0: InterruptController.Unknown on the wire.
+    expect(typeof d2 === 'string' ? d2 : [d2.name, d2.interruptController]).toEqual(['from-machine', 0]);
   });
 });
