@@ -1,7 +1,7 @@
 export { buildFdt, encodeValue } from './fdt.js';
 export {
   ManifestError,
-  manifestJsonSchema,
+  baseManifestJsonSchema,
   manifestSchema,
   parseManifest,
   parseManifestText,
@@ -10,7 +10,8 @@ export {
   type ManifestInput,
 } from './manifest.js';
 export { RiscvMap, virtioSlotBase, virtioSlotIrq } from './memory-map.js';
-export { resolvePlugin, type ModuleLoader } from './plugins.js';
+export { resolvePart, resolvePlugin, type ModuleLoader, type PartEntry } from './plugins.js';
+export { manifestJsonSchema, type SchemaPlugin } from './schema.js';
 export { SystemBus } from './system-bus.js';
 export { VirtioSlots, type InterruptSource, type PlacedDevice, type SlotContext } from './virtio-slots.js';
 export { Uart16550 } from './platform/uart16550.js';
@@ -26,15 +27,33 @@ export {
 export {
   Mip,
   StopReason,
+  isPartPlugin,
   type ClintPart,
   type ClockPart,
+  type CpuPart,
   type HartPart,
   type HartSink,
+  type IrqchipPart,
+  type PartKind,
+  type PartKinds,
+  type PartPlugin,
   type PlicPart,
   type RiscvParts,
+  type TimerPart,
 } from './riscv/parts.js';
 export { Sbi, SbiError, Eid as SbiExtension, type SbiHart, type SbiHost } from './riscv/sbi.js';
 export { BootError, parseImageHeader, planLayout } from './riscv/boot.js';
 export { buildDeviceTree, isaString } from './riscv/device-tree.js';
-export { createRiscvParts, type RiscvPartsOptions } from './riscv/default-parts.js';
+export {
+  BUILTIN_PARTS,
+  CPU_PACKAGE,
+  IRQCHIP_PACKAGE,
+  TIMER_PACKAGE,
+  clintPlugin,
+  combineParts,
+  cpuRiscvPlugin,
+  createRiscvParts,
+  plicPlugin,
+  type RiscvPartsOptions,
+} from './riscv/default-parts.js';
 export { CPU_ENGINES, type CpuEngine } from '@virtio-desktop/cpu-riscv';

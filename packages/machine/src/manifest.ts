@@ -1,58 +1,121 @@
 /**
  * The plugin manifest: a JSON document that says what machine to build. Its schema is defined once here
- * (zod) and exported as JSON Schema for editors and for the docs (docs/manifest.md).
+ * (zod) and exported as JSON Schema for editors (the build writes dist/manifest.schema.json, with each
+ * shipped plugin's options folded in; see docs/manifest.md).
  */
+import { SIZE_PATTERN, SizeError, formatSize, parseSize } from '@virtio-desktop/virtio-core';
 import { z } from 'zod';
 
-const SIZE_RE = /^(\d+)\s*([KMG])i?B?$/i;
-const UNITS: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 };
+const MIN_MEMORY = 16 * 1024 ** 2;
+const MAX_MEMORY = 16 * 1024 ** 3;
 
-/** "512M", "1G", "1GiB" or a number of MiB. */
+/** Guest RAM by virtio-core's one size rule (a number is bytes), 16M to 16G, whole MiB. */
 const memorySize = z
-  .union([z.number().int().positive(), z.string().regex(SIZE_RE, 'use a size like "512M" or "2G"')])
-  .transform((v) => {
-    if (typeof v === 'number') return v * 1024 * 1024;
-    const m = SIZE_RE.exec(v)!;
-    return Number(m[1]) * UNITS[m[2].toUpperCase()];
+  .union([
+    z.number(),
+    z.string().regex(new RegExp(SIZE_PATTERN), 'not a size: use bytes or e.g. "512M", "1.5G"'),
+  ])
+  .transform((v, ctx) => {
+    try {
+      const b = parseSize(v);
+      if (b < MIN_MEMORY || b > MAX_MEMORY) {
+        const hint =
+          typeof v === 'number' && v < MIN_MEMORY ? ` (a number is bytes: "${v}M" is ${v} MiB)` : '';
+        ctx.addIssue({
+          code: 'custom',
+          message: `memory must be from 16M to 16G, not ${formatSize(b)}${hint}`,
+        });
+      } else if (b % (1024 * 1024) !== 0)
+        ctx.addIssue({
+          code: 'custom',
+          message: `memory must be a whole number of MiB, not ${formatSize(b)}`,
+        });
+      return b;
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: e instanceof SizeError ? e.message : String(e) });
+      return z.NEVER;
+    }
   })
-  .refine((b) => b >= 16 * 1024 ** 2 && b <= 16 * 1024 ** 3, 'memory must be between 16M and 16G')
-  .refine((b) => b % (1024 * 1024) === 0, 'memory must be a whole number of MiB');
+  .describe(
+    'Guest RAM, 16M to 16G in whole MiB: a number of bytes, or a string with K, M, G or T (powers of 1024), e.g. "512M" or "1.5G".',
+  );
 
-export const deviceEntrySchema = z.strictObject({
-  /** npm package name, or a path (starting with ./, ../ or /) to a module, relative to the manifest. */
-  package: z.string().min(1, 'package must not be empty'),
-  /** Which device of the package, when it exports several (e.g. "keyboard" in virtio-input). */
-  device: z.string().min(1).optional(),
-  /** A name for this instance, unique in the machine (defaults to the package's device name and index). */
-  id: z
-    .string()
-    .regex(/^[a-z][a-z0-9-]{0,31}$/, 'id must be lowercase letters, digits and dashes, at most 32')
-    .optional(),
-  /** Passed to the plugin's parseOptions. */
-  options: z.record(z.string(), z.unknown()).optional(),
-});
+const packageName = z
+  .string()
+  .min(1, 'package must not be empty')
+  .describe(
+    'An npm package name (installed next to the manifest), or a path starting with ./, ../ or / to a module, relative to the manifest.',
+  );
+const pluginOptions = z.record(z.string(), z.unknown()).describe("Checked by the plugin's parseOptions.");
+
+export const deviceEntrySchema = z
+  .strictObject({
+    package: packageName,
+    device: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Which device of the package, when it exports several (e.g. "keyboard" in virtio-input).'),
+    id: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,31}$/, 'not an id: use lowercase letters, digits and dashes, at most 32')
+      .optional()
+      .describe("A name for this instance, unique in the machine (default: the plugin's name and slot)."),
+    options: pluginOptions.optional(),
+  })
+  .describe('A virtio device: a device plugin package and its options.');
+
+/** A `cpu`, `irqchip` or `timer` entry: a part plugin package and its options. */
+const partEntry = (what: string, def: string) =>
+  z
+    .strictObject({ package: packageName, options: pluginOptions.optional() })
+    .optional()
+    .describe(`${what}: a part plugin package and its options (default: ${def}).`);
 
 export const manifestSchema = z.strictObject({
-  $schema: z.string().optional(),
-  name: z.string().min(1).max(64).default('virtio-desktop'),
-  /** The machine kind; only riscv64 exists today. */
-  machine: z.literal('riscv64-virtio-desktop').default('riscv64-virtio-desktop'),
+  $schema: z.string().optional().describe('The JSON Schema of this file, for editors.'),
+  name: z
+    .string()
+    .min(1)
+    .max(64)
+    .default('virtio-desktop')
+    .describe('The machine name: in the inventory, the control socket and disk-image locks.'),
+  machine: z
+    .literal('riscv64-virtio-desktop')
+    .default('riscv64-virtio-desktop')
+    .describe('The machine kind; only riscv64-virtio-desktop exists today.'),
   memory: memorySize.default(512 * 1024 * 1024),
-  cpus: z.number().int().min(1).max(8).default(1),
-  /** UUID reported in the machine inventory (random per run if absent). */
-  uuid: z.uuid().optional(),
+  cpus: z.number().int().min(1).max(8).default(1).describe('Number of harts, 1 to 8.'),
+  uuid: z.uuid().optional().describe('UUID reported in the machine inventory (random per run if absent).'),
+  cpu: partEntry('The CPU', '"@virtio-desktop/cpu-riscv", engine "jit"'),
+  irqchip: partEntry('The platform interrupt controller', '"@virtio-desktop/irqchip", a PLIC'),
+  timer: partEntry('The timer and clock device', '"@virtio-desktop/timer", a SiFive CLINT'),
   boot: z
     .strictObject({
-      kernel: z.string().min(1).optional(),
-      initrd: z.string().min(1).optional(),
-      cmdline: z.string().max(2048).default('console=ttyS0'),
-      /** "sbi": the machine implements SBI itself; a path: an M-mode firmware such as OpenSBI fw_dynamic.bin. */
-      firmware: z.string().min(1).default('sbi'),
+      kernel: z.string().min(1).optional().describe('Linux Image file, relative to the manifest.'),
+      initrd: z.string().min(1).optional().describe('Initial ramdisk, relative to the manifest.'),
+      cmdline: z.string().max(2048).default('console=ttyS0').describe('The kernel command line.'),
+      firmware: z
+        .string()
+        .min(1)
+        .default('sbi')
+        .describe(
+          '"sbi": the machine implements SBI itself; a path: an M-mode firmware such as OpenSBI fw_dynamic.bin.',
+        ),
     })
-    .default({ cmdline: 'console=ttyS0', firmware: 'sbi' }),
-  /** "wall": real time; "instructions": time derived from retired instructions (repeatable runs). */
-  clock: z.enum(['wall', 'instructions']).default('wall'),
-  devices: z.array(deviceEntrySchema).max(31, 'at most 31 devices fit in the virtio window').default([]),
+    .default({ cmdline: 'console=ttyS0', firmware: 'sbi' })
+    .describe('What the machine boots.'),
+  clock: z
+    .enum(['wall', 'instructions'])
+    .default('wall')
+    .describe('"wall": real time; "instructions": time derived from retired instructions (repeatable runs).'),
+  devices: z
+    .array(deviceEntrySchema)
+    .max(31, 'at most 31 devices fit in the virtio window')
+    .default([])
+    .describe(
+      'The virtio devices, placed in virtio-mmio slots in this order (virtio-power always in slot 0).',
+    ),
 });
 
 export type Manifest = z.output<typeof manifestSchema>;
@@ -70,6 +133,47 @@ function where(path: readonly PropertyKey[]): string {
   return s || '(top level)';
 }
 
+const kindOf = (v: unknown): string =>
+  Array.isArray(v) ? 'an array' : v === null ? 'null' : `a ${typeof v}`;
+
+/** zod's issue in our words: one line, no "expected number to be <=8". */
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
+  let value: unknown = raw;
+  for (const p of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[p as string];
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    case 'too_big':
+      return typeof value === 'number'
+        ? `${value} is more than ${String(issue.maximum)}`
+        : Array.isArray(value)
+          ? (issue.message ?? `at most ${String(issue.maximum)} entries`)
+          : `longer than ${String(issue.maximum)} characters`;
+    case 'too_small':
+      return typeof value === 'number'
+        ? `${value} is less than ${String(issue.minimum)}`
+        : `must not be empty`;
+    case 'invalid_type':
+      if (value === undefined) return `missing (${issue.expected} required)`;
+      return issue.expected === 'int'
+        ? `${String(value)} is not a whole number`
+        : `must be ${issue.expected === 'object' ? 'an object' : `a ${issue.expected}`}, not ${kindOf(value)}`;
+    case 'invalid_value':
+      return `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, not ${JSON.stringify(value)}`;
+    case 'invalid_format':
+      // Our regex messages read "not a size: ..." after the value; zod's formats (uuid) get a sentence.
+      return issue.format === 'regex'
+        ? `${JSON.stringify(value)} is ${issue.message}`
+        : `${JSON.stringify(value)} is not a valid ${issue.format}`;
+    case 'invalid_union':
+      return typeof value === 'string' || typeof value === 'number'
+        ? `${JSON.stringify(value)} is not valid`
+        : `must not be ${kindOf(value)}`;
+    default:
+      return issue.message;
+  }
+}
+
 /** Validate parsed JSON; throws {@link ManifestError} with the first problem found. */
 export function parseManifest(raw: unknown, source = 'manifest'): Manifest {
   const r = manifestSchema.safeParse(raw);
@@ -83,9 +187,7 @@ export function parseManifest(raw: unknown, source = 'manifest'): Manifest {
     return r.data;
   }
   const issue = r.error.issues[0];
-  let msg = issue.message;
-  if (issue.code === 'unrecognized_keys') msg = `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  throw new ManifestError(`${source}: ${where(issue.path)}: ${msg}`);
+  throw new ManifestError(`${source}: ${where(issue.path)}: ${describeIssue(issue, raw)}`);
 }
 
 /** Parse JSON text and validate it. */
@@ -99,7 +201,7 @@ export function parseManifestText(text: string, source = 'manifest'): Manifest {
   return parseManifest(raw, source);
 }
 
-/** The manifest's JSON Schema, for editors and documentation. */
-export function manifestJsonSchema(): unknown {
-  return z.toJSONSchema(manifestSchema, { io: 'input' });
+/** The manifest's JSON Schema without plugin options (see manifestJsonSchema in schema.ts for those). */
+export function baseManifestJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(manifestSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 }

@@ -1,4 +1,6 @@
-import { isDevicePlugin, type DevicePlugin } from '@virtio-desktop/virtio-core';
+import { PluginOptionError, isDevicePlugin, type DevicePlugin } from '@virtio-desktop/virtio-core';
+import { BUILTIN_PARTS } from './riscv/default-parts.js';
+import { isPartPlugin, type PartKind, type PartKinds, type PartPlugin } from './riscv/parts.js';
 import type { DeviceEntry } from './manifest.js';
 import { ManifestError } from './manifest.js';
 
@@ -48,4 +50,61 @@ export async function resolvePlugin(
     return p;
   }
   throw new ManifestError(`${where}: "${entry.package}" exports no device plugin`);
+}
+
+/** A manifest's `cpu`, `irqchip` or `timer` entry. */
+export interface PartEntry {
+  package: string;
+  options?: Record<string, unknown>;
+}
+
+/**
+ * Find the part plugin a manifest entry names and create the part. The machine's own packages map to the
+ * plugins it ships (no load needed); any other package is loaded like a device package and must export a
+ * plugin of `kind` (default export, a record of plugins, or `plugins`).
+ */
+export async function resolvePart<K extends PartKind>(
+  kind: K,
+  entry: PartEntry | undefined,
+  where: string,
+  load: ModuleLoader,
+): Promise<PartKinds[K]> {
+  const builtin = BUILTIN_PARTS[kind];
+  let plugin: PartPlugin<K>;
+  if (!entry || entry.package === builtin.package) plugin = builtin.plugin as PartPlugin<K>;
+  else {
+    let mod: unknown;
+    try {
+      mod = await load(entry.package);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+      throw new ManifestError(`${where}: cannot load package "${entry.package}": ${msg}`);
+    }
+    const m = mod as Record<string, unknown>;
+    const candidates = [m.default, m.plugins].flatMap((v) =>
+      isPartPlugin(v, kind)
+        ? [v]
+        : typeof v === 'object' && v !== null
+          ? Object.values(v).filter((p): p is PartPlugin<K> => isPartPlugin(p, kind))
+          : [],
+    );
+    const found = [...new Set(candidates)];
+    if (found.length === 0) throw new ManifestError(`${where}: "${entry.package}" exports no ${kind} plugin`);
+    if (found.length > 1)
+      throw new ManifestError(`${where}: "${entry.package}" exports several ${kind} plugins`);
+    plugin = found[0];
+  }
+  let options: unknown;
+  try {
+    options = plugin.parseOptions(entry?.options);
+  } catch (e) {
+    if (e instanceof PluginOptionError) throw new ManifestError(`${where} (${plugin.name}): ${e.message}`);
+    throw new ManifestError(`${where} (${plugin.name}): invalid options: ${String(e)}`);
+  }
+  try {
+    return plugin.create(options);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new ManifestError(`${where} (${plugin.name}): could not create the part: ${msg}`);
+  }
 }

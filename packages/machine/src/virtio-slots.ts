@@ -1,4 +1,5 @@
 import {
+  DeviceId,
   MmioTransport,
   PluginOptionError,
   type DevicePlugin,
@@ -6,6 +7,7 @@ import {
   type GuestMemory,
   type InterruptLine,
   type Logger,
+  type MachineServices,
   type VirtioDevice,
 } from '@virtio-desktop/virtio-core';
 import type { DeviceEntry } from './manifest.js';
@@ -38,16 +40,13 @@ export interface SlotContext {
   log: Logger;
   loadModule: ModuleLoader;
   baseDir?: string;
-  /**
-   * Options only the machine can give (functions, live state), merged into a device's manifest options
-   * before its plugin parses them: e.g. virtio-power's inventory provider.
-   */
-  hostOptions?: (pluginName: string) => Record<string, unknown>;
+  /** What the machine offers its devices in code (virtio-power's inventory), in every plugin's context. */
+  machine?: MachineServices;
 }
 
 /**
  * Owns the virtio-mmio window: loads plugins, creates devices, puts each on a transport in a free slot and
- * maps it on the bus. Slot 0 is kept for virtio-power (device ID 63), which the spec puts at a fixed place.
+ * maps it on the bus. Slot 0 is kept for virtio-power (DeviceId.Power), which the spec puts at a fixed place.
  */
 export class VirtioSlots {
   private readonly placed: (PlacedDevice | undefined)[] = new Array(RiscvMap.virtio.slots);
@@ -63,10 +62,7 @@ export class VirtioSlots {
     const plugin = await resolvePlugin(entry, where, this.ctx.loadModule);
     let options: unknown;
     try {
-      options = plugin.parseOptions({
-        ...(entry.options ?? {}),
-        ...(this.ctx.hostOptions?.(plugin.name) ?? {}),
-      });
+      options = plugin.parseOptions(entry.options ?? {});
     } catch (e) {
       if (e instanceof PluginOptionError) throw new ManifestError(`${where} (${plugin.name}): ${e.message}`);
       throw new ManifestError(`${where} (${plugin.name}): invalid options: ${String(e)}`);
@@ -77,6 +73,7 @@ export class VirtioSlots {
         memory: this.ctx.memory,
         log: this.childLog(entry.id ?? plugin.name),
         baseDir: this.ctx.baseDir,
+        machine: this.ctx.machine,
       });
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
@@ -87,7 +84,7 @@ export class VirtioSlots {
 
   /** Place an already-created device (hotplug, or hosts that build devices themselves). */
   place(device: VirtioDevice, pluginName: string, id: string | undefined, where = 'device'): PlacedDevice {
-    const slot = this.freeSlot(device.deviceId === 63);
+    const slot = this.freeSlot(device.deviceId === DeviceId.Power);
     if (slot < 0) throw new ManifestError(`${where}: no free virtio-mmio slot left`);
     const finalId = id ?? `${pluginName}${slot}`;
     if (this.devices.some((d) => d.id === finalId))

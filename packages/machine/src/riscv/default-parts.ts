@@ -1,33 +1,127 @@
 /**
- * The default architecture parts of a riscv64 virtio-desktop machine: our RV64GC hart, the PLIC, the
- * SiFive CLINT and the two clocks. Another CPU or interrupt model plugs in through {@link RiscvParts}.
+ * The default architecture parts of a riscv64 virtio-desktop machine, as part plugins: our RV64GC hart
+ * (@virtio-desktop/cpu-riscv), the PLIC (@virtio-desktop/irqchip) and the SiFive CLINT with the two clocks
+ * (@virtio-desktop/timer). A manifest that names none of `cpu`, `irqchip`, `timer` gets these; one that
+ * names these packages gets them too, with its options.
  */
-import { allocateRam, Hart, type CpuEngine } from '@virtio-desktop/cpu-riscv';
+import { allocateRam, CPU_ENGINES, Hart, type CpuEngine } from '@virtio-desktop/cpu-riscv';
 import { Plic } from '@virtio-desktop/irqchip';
 import { Clint, InstructionTimeSource, WallClockTimeSource, type TimeSource } from '@virtio-desktop/timer';
-import type { ClockPart, RiscvParts } from './parts.js';
+import { PluginOptionError, opt } from '@virtio-desktop/virtio-core';
+import type {
+  ClockPart,
+  CpuPart,
+  IrqchipPart,
+  PartKind,
+  PartPlugin,
+  RiscvParts,
+  TimerPart,
+} from './parts.js';
 
 export interface RiscvPartsOptions {
   /**
    * The harts' engine: 'jit' (the default: the decoded-instruction cache, hot code compiled to
-   * JavaScript), 'interp' (the same cache, interpreted) or 'reference' (every instruction through the
+   * WebAssembly), 'interp' (the same cache, interpreted) or 'reference' (every instruction through the
    * reference executor, for debugging the CPU).
    */
   cpu?: CpuEngine;
 }
 
-export function createRiscvParts(opts: RiscvPartsOptions = {}): RiscvParts {
-  return {
+export const CPU_PACKAGE = '@virtio-desktop/cpu-riscv';
+export const IRQCHIP_PACKAGE = '@virtio-desktop/irqchip';
+export const TIMER_PACKAGE = '@virtio-desktop/timer';
+
+export const cpuRiscvPlugin: PartPlugin<'riscv-cpu', { engine: CpuEngine }> = {
+  kind: 'riscv-cpu',
+  name: 'cpu-riscv',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      engine: {
+        enum: [...CPU_ENGINES],
+        default: 'jit',
+        description:
+          '"jit": hot code compiled to WebAssembly (fastest); "interp": the decoded-instruction cache, interpreted; "reference": one instruction at a time (debugging). vdesk run --cpu overrides it.',
+      },
+    },
+  },
+  parseOptions(raw) {
+    const o = opt.object(raw);
+    opt.only(o, ['engine']);
+    const engine = opt.string(o, 'engine', 'jit');
+    if (!(CPU_ENGINES as readonly string[]).includes(engine))
+      throw new PluginOptionError(`option "engine" must be one of ${CPU_ENGINES.join(', ')}`);
+    return { engine: engine as CpuEngine };
+  },
+  create: ({ engine }) => ({
     isaExtensions: ['i', 'm', 'a', 'f', 'd', 'c', 'zicsr', 'zifencei', 'zicntr'],
     mmuType: 'riscv,sv48',
     // The JIT compiles against the memory the RAM is in; the other engines take any buffer.
-    allocateRam: (size, harts) =>
-      (opts.cpu ?? 'jit') === 'jit' ? allocateRam(size, harts) : new ArrayBuffer(size),
-    createHart: (o) => new Hart({ ...o, engine: opts.cpu ?? 'jit' }),
+    allocateRam: (size, harts) => (engine === 'jit' ? allocateRam(size, harts) : new ArrayBuffer(size)),
+    createHart: (o) => new Hart({ ...o, engine }),
+  }),
+};
+
+const noOptions = (raw: unknown): undefined => {
+  opt.only(opt.object(raw), []);
+  return undefined;
+};
+const NO_OPTIONS_SCHEMA = { type: 'object', additionalProperties: false, properties: {} } as const;
+
+export const plicPlugin: PartPlugin<'riscv-irqchip', undefined> = {
+  kind: 'riscv-irqchip',
+  name: 'plic',
+  optionsSchema: NO_OPTIONS_SCHEMA,
+  parseOptions: noOptions,
+  create: () => ({
+    interruptControllerKind: 'RiscvPlic',
     createPlic: (o) =>
       new Plic({ sources: o.sources, harts: o.harts, phandle: o.phandle, intcPhandles: o.intcPhandles }),
+  }),
+};
+
+export const clintPlugin: PartPlugin<'riscv-timer', undefined> = {
+  kind: 'riscv-timer',
+  name: 'clint',
+  optionsSchema: NO_OPTIONS_SCHEMA,
+  parseOptions: noOptions,
+  create: () => ({
+    timerKind: 'RiscvAclintMtimer',
     createClint: (o) => new Clint(o.harts, o.clock as TimeSource, o.intcPhandles),
     createClock: (kind): ClockPart =>
       kind === 'wall' ? new WallClockTimeSource() : new InstructionTimeSource(),
+  }),
+};
+
+/** The plugins the machine ships for its own part packages, by package name. */
+export const BUILTIN_PARTS: { readonly [K in PartKind]: { package: string; plugin: PartPlugin<K> } } = {
+  'riscv-cpu': { package: CPU_PACKAGE, plugin: cpuRiscvPlugin as PartPlugin<'riscv-cpu'> },
+  'riscv-irqchip': { package: IRQCHIP_PACKAGE, plugin: plicPlugin as PartPlugin<'riscv-irqchip'> },
+  'riscv-timer': { package: TIMER_PACKAGE, plugin: clintPlugin as PartPlugin<'riscv-timer'> },
+};
+
+/** One RiscvParts from three parts; calls go to each part object, so class instances work too. */
+export function combineParts(cpu: CpuPart, irqchip: IrqchipPart, timer: TimerPart): RiscvParts {
+  const allocate = cpu.allocateRam;
+  return {
+    isaExtensions: cpu.isaExtensions,
+    mmuType: cpu.mmuType,
+    ...(allocate ? { allocateRam: (size: number, harts: number) => allocate.call(cpu, size, harts) } : {}),
+    createHart: (o) => cpu.createHart(o),
+    createPlic: (o) => irqchip.createPlic(o),
+    interruptControllerKind: irqchip.interruptControllerKind,
+    createClint: (o) => timer.createClint(o),
+    createClock: (kind) => timer.createClock(kind),
+    timerKind: timer.timerKind,
   };
+}
+
+/** The default parts in code (hosts that build machines without a manifest's part entries). */
+export function createRiscvParts(opts: RiscvPartsOptions = {}): RiscvParts {
+  return combineParts(
+    cpuRiscvPlugin.create({ engine: opts.cpu ?? 'jit' }),
+    plicPlugin.create(undefined),
+    clintPlugin.create(undefined),
+  );
 }

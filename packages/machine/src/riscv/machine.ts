@@ -4,11 +4,18 @@
  * (so the same machine runs in Node and in a browser tab).
  */
 import { EventEmitter } from 'eventemitter3';
-import { Ram, silentLogger, type Logger, type VirtioDevice } from '@virtio-desktop/virtio-core';
+import {
+  DeviceId,
+  Ram,
+  silentLogger,
+  type Logger,
+  type MachineInventory,
+  type VirtioDevice,
+} from '@virtio-desktop/virtio-core';
 import { buildFdt } from '../fdt.js';
 import { ManifestError, type DeviceEntry, type Manifest } from '../manifest.js';
 import { RiscvMap } from '../memory-map.js';
-import type { ModuleLoader } from '../plugins.js';
+import { resolvePart, type ModuleLoader } from '../plugins.js';
 import { TestFinisher } from '../platform/test-finisher.js';
 import { Uart16550 } from '../platform/uart16550.js';
 import { SystemBus } from '../system-bus.js';
@@ -23,6 +30,7 @@ import {
   trampoline,
   type BootLayout,
 } from './boot.js';
+import { combineParts } from './default-parts.js';
 import { buildDeviceTree } from './device-tree.js';
 import {
   Mip,
@@ -54,7 +62,7 @@ export interface MachineEvents {
 export type ExitReason = { kind: 'poweroff'; code: number } | { kind: 'stopped'; reason: string };
 
 /**
- * What the machine uses of a virtio-power device (ID 63), structurally, so that the machine does not
+ * What the machine uses of a virtio-power device (DeviceId.Power), structurally, so that the machine does not
  * depend on the package: its events, host requests and the inventory it serves.
  */
 export interface PowerDeviceLike {
@@ -76,12 +84,18 @@ export interface PowerDeviceLike {
 
 function isPowerDevice(d: VirtioDevice): d is VirtioDevice & PowerDeviceLike {
   const p = d as unknown as Partial<PowerDeviceLike>;
-  return d.deviceId === 63 && typeof p.on === 'function' && typeof p.requestShutdown === 'function';
+  return (
+    d.deviceId === DeviceId.Power && typeof p.on === 'function' && typeof p.requestShutdown === 'function'
+  );
 }
 
 export interface RiscvMachineOptions {
   manifest: Manifest;
-  parts: RiscvParts;
+  /**
+   * The architecture parts in code; absent: resolved from the manifest's `cpu`, `irqchip` and `timer`
+   * entries (the defaults where it names none), through `loadModule` like device packages.
+   */
+  parts?: RiscvParts;
   images: BootImages;
   loadModule: ModuleLoader;
   log?: Logger;
@@ -118,7 +132,7 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
   private readonly slice: number;
   private readonly yieldEveryMs: number;
 
-  private constructor(private readonly opts: RiscvMachineOptions) {
+  private constructor(private readonly opts: RiscvMachineOptions & { parts: RiscvParts }) {
     super();
     const m = opts.manifest;
     this.log = opts.log ?? silentLogger;
@@ -174,27 +188,21 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
       log: this.log,
       loadModule: opts.loadModule,
       baseDir: opts.baseDir,
-      hostOptions: (plugin) =>
-        plugin === 'virtio-power'
-          ? {
-              inventory: () => this.inventory(),
-              name: m.name.slice(0, 40),
-              ...(m.uuid ? { uuid: m.uuid } : {}),
-            }
-          : {},
+      machine: { name: m.name, uuid: m.uuid, inventory: () => this.inventory() },
     });
     this.sbi = hostSbi ? new Sbi(this.sbiHost(sinks)) : null;
   }
 
   /** The machine as virtio-power describes it to the guest (spec/virtio-power.md, inventory). */
-  inventory() {
+  inventory(): MachineInventory & { devices: (MachineInventory['devices'][number] & { self: boolean })[] } {
     const m = this.opts.manifest;
+    const parts = this.opts.parts;
     return {
       harts: m.cpus,
       ramBase: this.ram.base,
       ramSize: this.ram.size,
-      interruptController: 'RiscvPlic' as const,
-      timer: 'RiscvAclintMtimer' as const,
+      interruptController: parts.interruptControllerKind ?? 'RiscvPlic',
+      timer: parts.timerKind ?? 'RiscvAclintMtimer',
       specVersion: [0, 1] as const,
       devices: this.slots.devices.map((d) => ({
         deviceId: d.device.deviceId,
@@ -204,7 +212,7 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
         name: d.plugin,
         transport: 'VirtioMmio' as const,
         hotplugged: this.hotplugged.has(d.id),
-        self: d.device.deviceId === 63,
+        self: d.device.deviceId === DeviceId.Power,
       })),
     };
   }
@@ -276,7 +284,15 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
 
   /** Build a machine from a validated manifest; device problems throw a one-line ManifestError. */
   static async create(opts: RiscvMachineOptions): Promise<RiscvMachine> {
-    const m = new RiscvMachine(opts);
+    const man = opts.manifest;
+    const parts: RiscvParts =
+      opts.parts ??
+      combineParts(
+        await resolvePart('riscv-cpu', man.cpu, 'cpu', opts.loadModule),
+        await resolvePart('riscv-irqchip', man.irqchip, 'irqchip', opts.loadModule),
+        await resolvePart('riscv-timer', man.timer, 'timer', opts.loadModule),
+      );
+    const m = new RiscvMachine({ ...opts, parts });
     for (const [i, d] of opts.manifest.devices.entries()) await m.slots.add(d, `devices[${i}]`);
     const power = m.power;
     if (power) {

@@ -53,7 +53,8 @@ export interface ClockPart {
   readonly deterministic: boolean;
 }
 
-export interface RiscvParts {
+/** The CPU of a riscv64 machine: its harts and what the device tree says about them. */
+export interface CpuPart {
   /**
    * The buffer guest RAM lives in (at offset 0, at least `size` bytes), when the CPU needs its own kind
    * (the JIT compiles against a WebAssembly.Memory); a plain ArrayBuffer when absent.
@@ -66,18 +67,69 @@ export interface RiscvParts {
     time: () => number;
     hostSbi: boolean;
   }): HartPart;
+  readonly isaExtensions: readonly string[];
+  readonly mmuType: 'riscv,sv39' | 'riscv,sv48';
+}
+
+/** The platform interrupt controller (a PLIC or a model of the same contract). */
+export interface IrqchipPart {
   createPlic(o: {
     sources: number;
     harts: readonly HartSink[];
     phandle: number;
     intcPhandles: readonly number[];
   }): PlicPart;
+  /** How the machine inventory names it (e.g. "RiscvPlic"); "RiscvPlic" when absent. */
+  readonly interruptControllerKind?: string;
+}
+
+/** The timer: the machine clock and the CLINT-compatible device that raises timer interrupts. */
+export interface TimerPart {
   createClint(o: {
     harts: readonly HartSink[];
     clock: ClockPart;
     intcPhandles: readonly number[];
   }): ClintPart;
   createClock(kind: 'wall' | 'instructions'): ClockPart;
-  readonly isaExtensions: readonly string[];
-  readonly mmuType: 'riscv,sv39' | 'riscv,sv48';
+  /** How the machine inventory names it (e.g. "RiscvAclintMtimer"); that when absent. */
+  readonly timerKind?: string;
+}
+
+/** Every architecture part of a riscv64 machine. */
+export type RiscvParts = CpuPart & IrqchipPart & TimerPart;
+
+/** What each kind of part plugin creates. */
+export interface PartKinds {
+  'riscv-cpu': CpuPart;
+  'riscv-irqchip': IrqchipPart;
+  'riscv-timer': TimerPart;
+}
+export type PartKind = keyof PartKinds;
+
+/**
+ * A CPU, interrupt-controller or timer plugin: what a manifest's `cpu`, `irqchip` or `timer` entry names,
+ * resolved like a device plugin (a package default-exports it, or a record of plugins). A third-party
+ * package implements it structurally, with no runtime dependency on this package.
+ */
+export interface PartPlugin<K extends PartKind = PartKind, Options = unknown> {
+  readonly kind: K;
+  /** Identifies the plugin in messages, e.g. "cpu-riscv". */
+  readonly name: string;
+  /** Check the entry's options (throw a PluginOptionError with one line); absent options arrive as undefined. */
+  parseOptions(raw: unknown): Options;
+  create(options: Options): PartKinds[K];
+  /** JSON Schema of the options, folded into the manifest schema for editors. */
+  readonly optionsSchema?: Readonly<Record<string, unknown>>;
+}
+
+/** True when `v` has the shape of a {@link PartPlugin} of `kind`. */
+export function isPartPlugin<K extends PartKind>(v: unknown, kind: K): v is PartPlugin<K> {
+  if (typeof v !== 'object' || v === null) return false;
+  const p = v as Record<string, unknown>;
+  return (
+    p.kind === kind &&
+    typeof p.name === 'string' &&
+    typeof p.parseOptions === 'function' &&
+    typeof p.create === 'function'
+  );
 }
