@@ -1,8 +1,10 @@
 /**
  * The machine's virtio-input devices as the viewer's InputSink and as the targets of `vdesk key/type/move/
- * click/scroll/touch`. Devices are found by plugin name, so a machine may have any subset of them.
+ * click/scroll/touch`. Devices are found by type, so a machine may have any subset of them, from any
+ * package that provides them.
  */
 import type { RiscvMachine } from '@virtio-desktop/machine';
+import { DeviceId, type VirtioDevice } from '@virtio-desktop/virtio-core';
 import {
   ABS_MAX,
   MAX_PENDING_FRAMES,
@@ -15,6 +17,15 @@ import {
 } from '@virtio-desktop/virtio-input';
 import type { InputSink } from './viewer/display.js';
 
+// By device type and the methods used here, not instanceof or plugin names: the machine may have loaded
+// the package from another path, or from another package that provides the same devices.
+const has = (d: VirtioDevice, ...methods: string[]): boolean =>
+  d.deviceId === DeviceId.Input &&
+  methods.every((m) => typeof (d as unknown as Record<string, unknown>)[m] === 'function');
+const isKeyboard = (d: VirtioDevice): d is Keyboard => has(d, 'domKey', 'typePaced');
+const isPointer = (d: VirtioDevice): d is Pointer => has(d, 'state', 'wheel');
+const isTouchscreen = (d: VirtioDevice): d is Touchscreen => has(d, 'contacts');
+
 const scale = (v: number): number => Math.round(Math.min(1, Math.max(0, v)) * ABS_MAX);
 
 export class MachineInput implements InputSink {
@@ -23,11 +34,10 @@ export class MachineInput implements InputSink {
   readonly touchscreen?: Touchscreen;
 
   constructor(machine: RiscvMachine) {
-    // By plugin name rather than instanceof: the machine may have loaded the package from another path.
-    for (const d of machine.devices) {
-      if (d.plugin === 'virtio-keyboard') this.keyboard ??= d.device as Keyboard;
-      else if (d.plugin === 'virtio-pointer') this.pointerDev ??= d.device as Pointer;
-      else if (d.plugin === 'virtio-touch') this.touchscreen ??= d.device as Touchscreen;
+    for (const { device: d } of machine.devices) {
+      if (isKeyboard(d)) this.keyboard ??= d;
+      else if (isPointer(d)) this.pointerDev ??= d;
+      else if (isTouchscreen(d)) this.touchscreen ??= d;
     }
   }
 

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseManifest, type RiscvMachine } from '@virtio-desktop/machine';
-import type { Logger } from '@virtio-desktop/virtio-core';
+import { DeviceId, type Logger, type VirtioDevice } from '@virtio-desktop/virtio-core';
 import type { VirtioGpuDevice } from '@virtio-desktop/virtio-fb';
 import { PNG } from 'pngjs';
 import { ControlServer } from './control/server.js';
@@ -32,6 +32,12 @@ export interface SessionOptions {
   tls?: { cert: Buffer; key: Buffer };
 }
 
+/** A virtio-gpu display with the events and the resize the viewer uses (found by type, from any package). */
+function isDisplay(d: VirtioDevice): d is VirtioGpuDevice {
+  const m = d as unknown as Record<string, unknown>;
+  return d.deviceId === DeviceId.Gpu && ['on', 'off', 'requestSize'].every((k) => typeof m[k] === 'function');
+}
+
 export class Session {
   private viewer: Viewer | null = null;
   private control: ControlServer | null = null;
@@ -43,7 +49,7 @@ export class Session {
     readonly machine: RiscvMachine,
     private readonly o: SessionOptions,
   ) {
-    const fb = machine.devices.find((d) => d.plugin === 'virtio-fb')?.device as VirtioGpuDevice | undefined;
+    const fb = machine.devices.map((d) => d.device).find(isDisplay);
     this.display = fb ? new FbDisplaySource(fb) : null;
     this.input = new MachineInput(machine);
   }
@@ -78,12 +84,16 @@ export class Session {
   requestShutdown(kind: 'shutdown' | 'reboot', why: string): string {
     const power = this.machine.power;
     if (!power || !power.acceptsHostRequests) {
+      // Say which is missing: the device (the manifest's doing) or the guest's driver for it.
+      const lacking = power
+        ? 'no virtio-power driver in the guest'
+        : 'the machine has no virtio-power device';
       if (kind === 'reboot') {
         this.machine.requestReboot();
-        return 'no virtio-power driver in the guest: reset the machine';
+        return `${lacking}: reset the machine`;
       }
-      this.machine.stop(`${why}; the guest has no virtio-power driver to shut down gracefully`);
-      return 'no virtio-power driver in the guest: stopped the machine';
+      this.machine.stop(`${why}; ${lacking} to shut down gracefully`);
+      return `${lacking}: stopped the machine`;
     }
     if (kind === 'reboot') {
       power.requestReboot();

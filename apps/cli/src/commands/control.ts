@@ -1,6 +1,6 @@
 import { open, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { CliError } from '../errors.js';
+import { CliError, argsError } from '../errors.js';
 import { findSocket, request } from '../control/client.js';
 import { BUTTONS, MAX_LINE } from '../control/protocol.js';
 
@@ -38,7 +38,7 @@ function parse(args: string[]) {
   try {
     return parseArgs({ args, allowPositionals: true, options: { machine: { type: 'string' } } });
   } catch (e) {
-    throw new CliError(`${(e as Error).message.split('\n')[0]}`, 2);
+    throw argsError(e);
   }
 }
 
@@ -90,7 +90,7 @@ export async function hotplug(args: string[], out: (s: string) => void): Promise
       },
     });
   } catch (e) {
-    throw new CliError(`${(e as Error).message.split('\n')[0]}`, 2);
+    throw argsError(e);
   }
   const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new CliError('hotplug needs one package name', 2);
@@ -163,7 +163,7 @@ function parseWith(args: string[], extra: 'button' | 'json' | 'interval') {
       positionals: r.positionals,
     };
   } catch (e) {
-    throw new CliError(`${(e as Error).message.split('\n')[0]}`, 2);
+    throw argsError(e);
   }
 }
 

@@ -2,16 +2,16 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import {
+  CPU_PACKAGE,
   ManifestError,
   RiscvMachine,
   CPU_ENGINES,
-  createRiscvParts,
   parseManifest,
-  type CpuEngine,
   type Manifest,
 } from '@virtio-desktop/machine';
+import { SizeError, parseSize } from '@virtio-desktop/virtio-core';
 import { loadManifestFile, nodeModuleLoader } from '@virtio-desktop/machine/node';
-import { CliError } from '../errors.js';
+import { CliError, argsError } from '../errors.js';
 import { setLockOwner } from '@virtio-desktop/virtio-blk/node';
 import { cliInstallDir, cliSearchDirs } from '../paths.js';
 import { defaultImages, desktopImage, type DesktopImage } from '../images.js';
@@ -33,7 +33,7 @@ Options (override the manifest):
   --kernel PATH        RISC-V Linux Image
   --initrd PATH        initramfs (cpio, optionally gzip)
   --append TEXT        kernel command line
-  --memory SIZE        RAM, e.g. 512M or 2G
+  --memory SIZE        RAM, e.g. 512M or 1.5G (K, M, G: powers of 1024; a bare number is bytes)
   --cpus N             number of harts (1-8)
   --firmware sbi|PATH  "sbi": SBI in the host (default); or an M-mode firmware (OpenSBI fw_dynamic.bin)
   --clock wall|instructions
@@ -48,9 +48,10 @@ Options (override the manifest):
   --viewer-port N      port of the viewer (default: any free port)
   --shutdown-timeout S seconds SIGTERM / vdesk shutdown waits for the guest before a hard stop (default 30)
   --cpu jit|interp|reference
-                       the CPU engine: jit (default; hot guest code compiled to JavaScript), interp
+                       the CPU engine: jit (default; hot guest code compiled to WebAssembly), interp
                        (the decoded-instruction interpreter) or reference (every instruction through
-                       the reference executor; slowest, for debugging the CPU)
+                       the reference executor; slowest, for debugging the CPU); overrides the
+                       manifest's cpu.options.engine
   --log-level LEVEL    error, warn, info or debug (default warn), on stderr
   -h, --help           this text
 
@@ -60,8 +61,6 @@ timeout, stops it at once.
 
 The serial console is on stdout and stdin (raw mode on a terminal; Ctrl-A X quits).
 Exit status: the guest's power-off code (0 for a normal power-off), 1 when stopped by the host.`;
-
-const MEMORY_RE = /^\d+\s*[KMG]i?B?$/i;
 
 export async function run(args: string[]): Promise<number> {
   let parsed;
@@ -91,7 +90,7 @@ export async function run(args: string[]): Promise<number> {
       },
     });
   } catch (e) {
-    throw new CliError(`${(e as Error).message.split('\n')[0]} (see vdesk run --help)`, 2);
+    throw argsError(e, 'run');
   }
   const { values: v, positionals } = parsed;
   if (positionals.length > 1) throw new CliError('run takes at most one manifest file', 2);
@@ -106,18 +105,27 @@ export async function run(args: string[]): Promise<number> {
     ? await loadManifestFile(file)
     : parseManifest(DEFAULT_MANIFEST, 'default manifest');
   const baseDir = file ? path.dirname(path.resolve(file)) : process.cwd();
-  const raw = {
-    ...base,
-    memory: base.memory / (1024 * 1024),
-    boot: { ...base.boot },
-  } as Record<string, unknown> & { boot: Record<string, unknown> };
+  const raw = { ...base, boot: { ...base.boot } } as Record<string, unknown> & {
+    boot: Record<string, unknown>;
+  };
   if (v.memory !== undefined) {
-    if (!MEMORY_RE.test(v.memory))
-      throw new CliError(`--memory: use a size like 512M or 2G, not "${v.memory}"`, 2);
+    try {
+      parseSize(v.memory);
+    } catch (e) {
+      if (e instanceof SizeError) throw new CliError(`--memory: ${e.message}`, 2);
+      throw e;
+    }
     raw.memory = v.memory;
   }
-  if (v.cpu !== undefined && !(CPU_ENGINES as readonly string[]).includes(v.cpu))
-    throw new CliError(`--cpu: use ${CPU_ENGINES.join(', ')}, not "${v.cpu}"`, 2);
+  if (v.cpu !== undefined) {
+    if (!(CPU_ENGINES as readonly string[]).includes(v.cpu))
+      throw new CliError(`--cpu: use ${CPU_ENGINES.join(', ')}, not "${v.cpu}"`, 2);
+    // --cpu is the engine option of the manifest's CPU part (ours unless the manifest names another).
+    raw.cpu = {
+      package: base.cpu?.package ?? CPU_PACKAGE,
+      options: { ...(base.cpu?.options ?? {}), engine: v.cpu },
+    };
+  }
   if (v.cpus !== undefined) {
     if (!/^\d+$/.test(v.cpus)) throw new CliError(`--cpus: not a number: "${v.cpus}"`, 2);
     raw.cpus = Number(v.cpus);
@@ -157,11 +165,10 @@ export async function run(args: string[]): Promise<number> {
   const images = await loadImages(manifest, baseDir);
   // Named in the lock of each disk image, so a second machine on the same image is told which one has it.
   setLockOwner(manifest.name);
-  const cpu = (v.cpu ?? 'jit') as CpuEngine;
-  log.info(`cpu: ${cpu} engine`);
+  log.info(`cpu: ${manifest.cpu?.package ?? CPU_PACKAGE} ${JSON.stringify(manifest.cpu?.options ?? {})}`);
+  // The CPU, interrupt controller and timer come from the manifest (defaults: our packages).
   const machine = await RiscvMachine.create({
     manifest,
-    parts: createRiscvParts({ cpu }),
     images,
     loadModule: nodeModuleLoader(baseDir, cliSearchDirs()),
     log,
