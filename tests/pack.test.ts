@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import Ajv2020 from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 
 const root = path.resolve(__dirname, '..');
@@ -93,6 +94,26 @@ console.log(JSON.stringify({ modules: ${names.length - 1}, used, bytes: [...ram.
     expect(lib).not.toContain('vdesk');
     const cliTypes = readFileSync(path.join(proj, 'node_modules/@virtio-desktop/cli/dist/lib.d.ts'), 'utf8');
     expect(cliTypes).toMatch(/declare function main\(/);
+    // The manifest schema ships in the machine package: every example validates against it, a wrong
+    // device option does not, and each of our plugins' options is described for editors.
+    const schema = JSON.parse(
+      readFileSync(path.join(proj, 'node_modules/@virtio-desktop/machine/dist/manifest.schema.json'), 'utf8'),
+    );
+    const validate = new Ajv2020({ strict: false, allErrors: true }).compile(schema);
+    for (const f of readdirSync(path.join(root, 'examples')).filter((x) => x.endsWith('.json'))) {
+      const example = JSON.parse(readFileSync(path.join(root, 'examples', f), 'utf8'));
+      expect(validate(example) ? 'valid' : JSON.stringify(validate.errors), f).toBe('valid');
+    }
+    const blk = { package: '@virtio-desktop/virtio-blk', options: { size: true } };
+    expect(validate({ devices: [blk] })).toBe(false);
+    expect(validate({ devices: [{ ...blk, options: { size: '1.5G', readOnly: true } }] })).toBe(true);
+    expect(validate({ cpu: { package: '@virtio-desktop/cpu-riscv', options: { engine: 'warp' } } })).toBe(
+      false,
+    );
+    const described = JSON.stringify(schema.properties.devices.items.allOf);
+    for (const option of ['"size"', '"maxResourceMemory"', '"mac"', '"serial"', '"uuid"'])
+      expect(described).toContain(option);
+    expect(schema.properties.memory.description).toMatch(/powers of 1024/);
     // The CLI installs and answers --help.
     const help = execFileSync(path.join(proj, 'node_modules/.bin/vdesk'), ['--help'], { encoding: 'utf8' });
     expect(help).toContain('vdesk run');
