@@ -7,9 +7,12 @@
 import type { BlockBackend } from './backend.js';
 import { SparseBlocks, inDisk, rangeError, spans } from './sparse.js';
 
-/** The part of FileSystemWritableFileStream we use. */
+/**
+ * The part of FileSystemWritableFileStream we use. `data` is an ArrayBuffer, not `Uint8Array<ArrayBuffer>`,
+ * so that our .d.ts files still read under TypeScript 5.6 and older, where Uint8Array is not generic.
+ */
 export interface OpfsWritableLike {
-  write(params: { type: 'write'; position: number; data: Uint8Array<ArrayBuffer> }): Promise<void>;
+  write(params: { type: 'write'; position: number; data: ArrayBuffer }): Promise<void>;
   close(): Promise<void>;
   abort?(reason?: unknown): Promise<void>;
 }
@@ -149,7 +152,7 @@ export class OpfsBackend implements BlockBackend {
       const w = await this.handle.createWritable({ keepExistingData: true });
       try {
         for (const s of snap)
-          await w.write({ type: 'write', position: s.i * this.dirty.blockSize + s.lo, data: s.copy });
+          await w.write({ type: 'write', position: s.i * this.dirty.blockSize + s.lo, data: s.copy.buffer });
         await w.close();
       } catch (e) {
         await w.abort?.(e).catch(() => {});

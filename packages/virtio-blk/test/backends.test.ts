@@ -173,7 +173,7 @@ class FakeOpfsHandle implements OpfsFileHandleLike {
     const swap = options.keepExistingData ? this.data.slice() : new Uint8Array(0);
     return {
       write: async (p) => {
-        swap.set(p.data, p.position);
+        swap.set(new Uint8Array(p.data), p.position);
       },
       close: async () => {
         if (this.failNextClose) {

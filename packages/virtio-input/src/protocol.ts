@@ -93,7 +93,7 @@ export interface InputEvent {
   value: number;
 }
 
-export function encodeEvent(e: InputEvent, out = new Uint8Array(EVENT_SIZE)): Uint8Array {
+export function encodeEvent(e: InputEvent, out: Uint8Array = new Uint8Array(EVENT_SIZE)): Uint8Array {
   const dv = new DataView(out.buffer, out.byteOffset, EVENT_SIZE);
   dv.setUint16(0, e.type, true);
   dv.setUint16(2, e.code, true);

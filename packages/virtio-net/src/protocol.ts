@@ -52,7 +52,7 @@ export function decodeHdr(b: Uint8Array): NetHdr | null {
   };
 }
 
-export function encodeHdr(h: Partial<NetHdr>, out = new Uint8Array(HDR_SIZE)): Uint8Array {
+export function encodeHdr(h: Partial<NetHdr>, out: Uint8Array = new Uint8Array(HDR_SIZE)): Uint8Array {
   const dv = new DataView(out.buffer, out.byteOffset, HDR_SIZE);
   dv.setUint8(0, h.flags ?? 0);
   dv.setUint8(1, h.gsoType ?? 0);

@@ -38,7 +38,7 @@ import { UdpFlows } from './udp.js';
 export { DNS, GATEWAY, GUEST, NET } from './services.js';
 export type { HostSockets, HostTcp, HostTcpHandlers, HostUdp } from './host.js';
 
-export const GATEWAY_MAC = Uint8Array.from([0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]);
+export const GATEWAY_MAC: Uint8Array = Uint8Array.from([0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]);
 const BROADCAST_MAC = new Uint8Array(6).fill(0xff);
 /** The MSS we announce; guest segments carrying more are dropped (the guest agreed to it). */
 export const MSS = 1460;
