@@ -165,7 +165,12 @@ export async function run(args: string[]): Promise<number> {
   const images = await loadImages(manifest, baseDir);
   // Named in the lock of each disk image, so a second machine on the same image is told which one has it.
   setLockOwner(manifest.name);
-  log.info(`cpu: ${manifest.cpu?.package ?? CPU_PACKAGE} ${JSON.stringify(manifest.cpu?.options ?? {})}`);
+  const cpuPackage = manifest.cpu?.package ?? CPU_PACKAGE;
+  log.info(
+    cpuPackage === CPU_PACKAGE
+      ? `cpu: ${String(manifest.cpu?.options?.engine ?? 'jit')} engine`
+      : `cpu: ${cpuPackage}`,
+  );
   // The CPU, interrupt controller and timer come from the manifest (defaults: our packages).
   const machine = await RiscvMachine.create({
     manifest,
