@@ -11,14 +11,14 @@
  * modifying code then simply decodes again). Writes the harts do not see — device DMA, the host loading
  * an image — are covered by FENCE.I, which drops everything, as the architecture requires of software.
  */
-import { jitMemoryOf, MAX_SLOTS } from './memory.js';
+import { JitCache, JIT_ENTRY } from './jit-cache.js';
+import { jitMemoryOf, MAX_SLOTS, SLOT_ENTRIES, type JitMemory } from './memory.js';
 
-/** Entries per slot: 2048 two-byte positions plus a sentinel that ends the page. */
-export const SLOT_ENTRIES = 2049;
+export { JIT_ENTRY };
+
+export { SLOT_ENTRIES };
 /** The handler index of the sentinel past the last position (interp.ts's Op.NextPage). */
 export const OP_NEXT_PAGE = 1;
-/** Bit 8 of a meta word: the position is an entry of its page's compiled function (jit.ts). */
-export const JIT_ENTRY = 0x100;
 
 const caches = new WeakMap<ArrayBufferLike, DecodeCache>();
 
@@ -42,9 +42,6 @@ export type PageFn = (
   resv: number,
 ) => number;
 
-/** Bytes of compiled wasm kept at most before the whole code cache is dropped (QEMU's tb_flush policy). */
-export const JIT_CODE_LIMIT = 64 * 1024 * 1024;
-
 export class DecodeCache {
   /** Slot of each RAM page, or -1 when the page holds no decoded instructions. */
   readonly pageSlot: Int32Array;
@@ -55,25 +52,9 @@ export class DecodeCache {
   imm = new Int32Array(0);
   /** Bumped whenever slots are unmapped, so a running loop knows its page may be gone. */
   gen = 0;
-  /**
-   * The JIT's state (allocated by {@link prepareJit}): per slot the compiled regions by entry position
-   * (page offset / 2) and the decode indexes of those entries (whose meta carries JIT_ENTRY); per decode
-   * index a wrapping count of the times the run loop arrived there by a jump, from another page or
-   * after an instruction it executed for compiled code.
-   */
-  fns: (PageFn[] | undefined)[] = [];
-  entries: (number[] | undefined)[] = [];
-  heat = new Uint16Array(0);
-  /** Bytes of compiled wasm alive, compiles so far, the longest compile in ms. */
-  jitSource = 0;
-  jitCompiles = 0;
-  /** Calls into compiled code so far (from the run loop; chained jumps inside a function not counted). */
-  jitEntries = 0;
-  jitLongestMs = 0;
-  jitTotalMs = 0;
-  /** Set when the host forbids generating code (eval blocked by a Content-Security-Policy). */
-  jitDisabled = false;
-  private readonly jitSize: number[] = [];
+  /** The JIT's code cache, made by {@link prepareJit} when the RAM is a JIT memory (memory.ts). */
+  jit: JitCache | null = null;
+  private jm: JitMemory | undefined;
   private readonly slotPage: Int32Array;
   private readonly slots: number;
   /** Slots handed out so far (they are handed out in order), then the next one to reuse. */
@@ -91,16 +72,11 @@ export class DecodeCache {
   }
 
   private constructor(buffer: ArrayBufferLike, ramSize: number) {
-    if (process.env.VDESK_JIT_STATS)
-      process.on('exit', () =>
-        console.error(
-          `jit: ${this.jitCompiles} compiles, ${this.jitTotalMs.toFixed(0)} ms, longest ${this.jitLongestMs.toFixed(1)} ms, entries ${this.jitEntries}, source ${this.jitSource}`,
-        ),
-      );
     const pages = Math.ceil(ramSize / 4096);
     this.slots = Math.max(1, Math.min(pages, MAX_SLOTS));
     // In a JIT memory, compiled stores check these two in place.
     const jm = jitMemoryOf(buffer);
+    this.jm = jm;
     this.pageSlot = (jm ? new Int32Array(buffer, jm.pageSlot, pages) : new Int32Array(pages)).fill(-1);
     this.slotPage = new Int32Array(this.slots).fill(-1);
     this.codeMask = jm ? new Int32Array(buffer, jm.codeMask, MAX_SLOTS) : new Int32Array(this.slots);
@@ -113,43 +89,17 @@ export class DecodeCache {
     this.imm = new Int32Array(this.slots * SLOT_ENTRIES);
   }
 
-  /** Allocate the JIT's arrays (after {@link prepare}); harts on the other engines never pay for them. */
-  prepareJit(): void {
-    if (this.heat.length) return;
-    this.heat = new Uint16Array(this.slots * SLOT_ENTRIES);
-    this.fns = new Array<PageFn[] | undefined>(this.slots).fill(undefined);
-    this.entries = new Array<number[] | undefined>(this.slots).fill(undefined);
-  }
-
-  /** Install `fn` as the compiled code entered at decode index `i` of `slot`. */
-  setRegion(slot: number, i: number, fn: PageFn, sourceChars: number): void {
-    if (this.jitSource + sourceChars > JIT_CODE_LIMIT) this.dropAllPageFns();
-    let f = this.fns[slot];
-    let e = this.entries[slot];
-    if (f === undefined || e === undefined) {
-      f = this.fns[slot] = new Array<PageFn>(SLOT_ENTRIES);
-      e = this.entries[slot] = [];
+  /** Make the JIT's code cache (after {@link prepare}); null when the RAM is not a JIT memory. */
+  prepareJit(ramBase: number): JitCache | null {
+    if (!this.jit && this.jm) {
+      try {
+        this.jit = new JitCache(this.jm, ramBase, () => this.meta, this.slots, SLOT_ENTRIES);
+      } catch {
+        // No WebAssembly compilation here (a Content-Security-Policy without 'wasm-unsafe-eval').
+        this.jm = undefined;
+      }
     }
-    f[i - slot * SLOT_ENTRIES] = fn;
-    e.push(i);
-    this.jitSize[slot] = (this.jitSize[slot] ?? 0) + sourceChars;
-    this.jitSource += sourceChars;
-    this.meta[i] |= JIT_ENTRY;
-  }
-
-  /** Forget slot's compiled code: its entries run on the interpreter until compiled again. */
-  dropPageFn(slot: number): void {
-    const e = this.entries[slot];
-    if (e === undefined) return;
-    for (let k = 0; k < e.length; k++) this.meta[e[k]] &= ~JIT_ENTRY;
-    this.fns[slot] = undefined;
-    this.entries[slot] = undefined;
-    this.jitSource -= this.jitSize[slot];
-    this.jitSize[slot] = 0;
-  }
-
-  private dropAllPageFns(): void {
-    for (let s = 0; s < this.fns.length; s++) this.dropPageFn(s);
+    return this.jit;
   }
 
   /** The slot for RAM page `page`, mapping a fresh one (reusing the oldest when full) if needed. */
@@ -162,7 +112,6 @@ export class DecodeCache {
       slot = this.hand;
       this.hand = (this.hand + 1) % this.slots;
       this.pageSlot[this.slotPage[slot]] = -1;
-      this.dropPageFn(slot);
       this.gen++;
     }
     this.slotPage[slot] = page;
@@ -171,7 +120,7 @@ export class DecodeCache {
     const b = slot * SLOT_ENTRIES;
     this.meta.fill(0, b, b + SLOT_ENTRIES - 1);
     this.meta[b + SLOT_ENTRIES - 1] = OP_NEXT_PAGE;
-    if (this.heat.length) this.heat.fill(0, b, b + SLOT_ENTRIES);
+    this.jit?.reset(slot, SLOT_ENTRIES);
     return slot;
   }
 
@@ -181,7 +130,7 @@ export class DecodeCache {
    */
   invalidateChunk(slot: number, chunk: number): void {
     // Compiled code covers the whole page: it goes with any of its chunks.
-    if (this.entries.length && this.entries[slot] !== undefined) this.dropPageFn(slot);
+    this.jit?.drop(slot);
     const b = slot * SLOT_ENTRIES + chunk * 64;
     this.meta.fill(0, chunk === 0 ? b : b - 1, b + 64);
     this.codeMask[slot] &= ~(1 << chunk);
@@ -201,7 +150,7 @@ export class DecodeCache {
 
   /** Drop everything (FENCE.I, reset, the host rewriting RAM). */
   flush(): void {
-    if (this.fns.length) this.dropAllPageFns();
+    this.jit?.dropAll();
     for (let s = 0; s < this.used; s++) {
       this.pageSlot[this.slotPage[s]] = -1;
       this.slotPage[s] = -1;

@@ -21,7 +21,8 @@ import { Access, StopReason, TLB_SIZE } from './constants.js';
 import { JIT_ENTRY, SLOT_ENTRIES } from './decode-cache.js';
 import { fill, Op } from './decode.js';
 import type { Hart } from './hart.js';
-import { compileRegion, REENTER } from './jit.js';
+import { compileRegion } from './jit.js';
+import { REENTER } from './jit-dispatch.js';
 
 /** RAM offset of physical address (lo, hi) when translation is off; -1 when it is not in RAM's range. */
 const bareOffset = (lo: number, hi: number, ramBase: number): number =>
@@ -74,6 +75,9 @@ function storeSlow(h: Hart, lo: number, hi: number, size: number, r2: number, le
 }
 
 /** Execute up to `budget` instructions on `h`; returns a {@link StopReason}. */
+const EMPTY_HEAT = new Uint16Array(0);
+const EMPTY_IDX = new Int32Array(0);
+
 export function run(h: Hart, budget: number): number {
   const x = h.x;
   const dc = h.dcache;
@@ -91,11 +95,14 @@ export function run(h: Hart, budget: number): number {
   const tlbPa = h.tlbPa;
   // The JIT: how often the loop arrived at each position by a jump or from another page, the compiled
   // page functions, and the position just handed back by one (executed here once, not re-entered).
-  const jit = h.jit && !dc.jitDisabled;
+  const jc = h.jit ? dc.prepareJit(h.ramBase) : null;
+  const jit = jc !== null && !jc.disabled;
   const jitHot = h.jitHot;
-  if (jit) dc.prepareJit();
-  const heat = dc.heat;
-  const fns = dc.fns;
+  const heat = jc ? jc.heat : EMPTY_HEAT;
+  const regionIdx = jc ? jc.regionIdx : EMPTY_IDX;
+  // A page entered by the dispatcher's return -2: its first instruction runs here first.
+  let skipFirst = false;
+  let iSet = -1;
   let skipOff = -1;
   const jitArea = h.jitArea;
   const jitIo = h.jitIo;
@@ -147,7 +154,13 @@ export function run(h: Hart, budget: number): number {
       pcHi = hi;
       off = lo & 0xfff;
       h.setFetchPage(lo, hi, ramPage);
-      if (jit && ++heat[base + (off >>> 1)] === jitHot) compileRegion(h, slot, off);
+      if (jit) {
+        iSet = h.priv === 3 || h.satpMode === 0 ? -1 : (6 + (h.priv === 0 ? 0 : 1)) * TLB_SIZE;
+        if (skipFirst) {
+          skipOff = off;
+          skipFirst = false;
+        } else if (++heat[base + (off >>> 1)] === jitHot) compileRegion(h, slot, off);
+      }
     }
     if (n >= budget) {
       // off is 4096 when the page's last instruction has just retired and the NextPage sentinel is
@@ -161,33 +174,24 @@ export function run(h: Hart, budget: number): number {
     const i = base + (off >>> 1);
     let m = meta[i];
     if (m & JIT_ENTRY && off !== skipOff) {
-      const f = fns[slot]![off >>> 1];
-      if (f !== undefined) {
-        dc.jitEntries++;
-        const rv = h.reservation - ramBase;
-        const r = f(
-          jitArea,
-          off,
-          n,
-          budget,
-          pageLo,
-          pcHi,
-          dBare ? 1 : 0,
-          dR,
-          dW,
-          rv >= 0 && rv < ramSize ? rv : -1,
-        );
-        n = jitIo[0];
-        if (r < 0) {
-          h.pcLo = jitIo[2];
-          h.pcHi = jitIo[3];
-          base = -1;
-        } else if (r & REENTER) {
-          off = r & 0xffff;
-          skipOff = -1;
-        } else off = skipOff = r;
-        continue;
-      }
+      jc!.entries++;
+      const rv = h.reservation - ramBase;
+      const r = jc!.dispatch(
+        jitArea, regionIdx[i], off, n, budget, pageLo, pcHi, dBare ? 1 : 0, dR, dW,
+        rv >= 0 && rv < ramSize ? rv : -1, iSet, slot,
+      ); // prettier-ignore
+      n = jitIo[0];
+      if (r < 0) {
+        h.pcLo = jitIo[2];
+        h.pcHi = jitIo[3];
+        base = -1;
+        skipFirst = r === -2;
+      } else if (r & REENTER) {
+        off = r & 0xfff;
+        skipOff = -1;
+        if (++heat[base + (off >>> 1)] === jitHot) compileRegion(h, slot, off);
+      } else off = skipOff = r;
+      continue;
     }
     skipOff = -1;
     n++;
@@ -721,7 +725,10 @@ export function run(h: Hart, budget: number): number {
           break;
         }
         off = h.pcLo & 0xfff;
-        if (jit && ++heat[base + (off >>> 1)] === jitHot) compileRegion(h, slot, off);
+        if (jit) {
+          iSet = h.priv === 3 || h.satpMode === 0 ? -1 : (6 + (h.priv === 0 ? 0 : 1)) * TLB_SIZE;
+          if (++heat[base + (off >>> 1)] === jitHot) compileRegion(h, slot, off);
+        }
         const dp = h.dataPriv();
         dBare = dp === 3 || h.satpMode === 0;
         dR = (dp === 0 ? 0 : 1 + ((h.mstatus >>> 18) & 1)) * TLB_SIZE;

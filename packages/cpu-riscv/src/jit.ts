@@ -25,13 +25,12 @@
  * cache's rules cover it: a store into a decoded chunk — compiled stores check it inline and hand such a
  * store to the run loop — FENCE.I, reset and slot reuse drop the page's regions (DecodeCache.dropPageFn).
  */
-import { SLOT_ENTRIES, JIT_ENTRY, type DecodeCache, type PageFn } from './decode-cache.js';
+import { SLOT_ENTRIES, type DecodeCache, type PageFn } from './decode-cache.js';
+import { JIT_ENTRY } from './jit-cache.js';
+import { REENTER, REGION_PARAMS } from './jit-dispatch.js';
 import { Op } from './decode.js';
-import { HS_IO, HS_PC, HS_TLB_PA, HS_TLB_TAG, HS_X, jitMemoryOf, type JitMemory } from './memory.js';
+import { HS_IO, HS_PC, HS_TLB_PA, HS_TLB_TAG, HS_X, type JitMemory } from './memory.js';
 import { Bytes, moduleBytes, T, W } from './wasm.js';
-
-/** Flag on a region's result: the run loop may enter compiled code at that offset at once. */
-export const REENTER = 0x10000;
 
 /** Arrivals at a position before the region entered there is compiled. */
 export const JIT_HOT = 256;
@@ -98,8 +97,7 @@ function chooseLabels(dc: DecodeCache, base: number, entry: number): number[] {
 }
 
 // Parameters and locals of a region's function.
-const P_HS = 0;
-const P_OFF = 1;
+const P_HS = 0; // then the entry offset (1), unused inside: the dispatch index starts at the entry
 const P_N = 2;
 const P_BUDGET = 3;
 const P_PAGELO = 4;
@@ -108,7 +106,6 @@ const P_BARE = 6;
 const P_DR = 7;
 const P_DW = 8;
 const P_RESV = 9;
-const PARAMS = 10;
 /** i32 scratch: the dispatch index, a RAM offset, a TLB index, a slot. */
 const L_K = 10;
 const L_O = 11;
@@ -604,9 +601,9 @@ export function compileRegion(t: JitTarget, slot: number, entry: number): void {
   const dc = t.dcache;
   const base = slot * SLOT_ENTRIES;
   const m0 = dc.meta[base + (entry >>> 1)];
-  if (!compiles(m0) || m0 & JIT_ENTRY || dc.jitDisabled) return;
-  const jm = jitMemoryOf(t.mem8.buffer);
-  if (!jm) return;
+  const jit = dc.jit;
+  if (!compiles(m0) || m0 & JIT_ENTRY || !jit || jit.disabled) return;
+  const jm = jit.jm;
   const t0 = performance.now();
   const labels = chooseLabels(dc, base, entry);
   const labelIndex = new Map<number, number>();
@@ -643,12 +640,14 @@ export function compileRegion(t: JitTarget, slot: number, entry: number): void {
   let size: number;
   try {
     const bytes = moduleBytes(
-      PARAMS,
-      [
-        [I32_LOCALS, T.I32],
-        [I64_LOCALS, T.I64],
-      ],
-      c,
+      {
+        params: REGION_PARAMS,
+        locals: [
+          [I32_LOCALS, T.I32],
+          [I64_LOCALS, T.I64],
+        ],
+        code: c,
+      },
       jm.pages,
     );
     size = bytes.length;
@@ -657,12 +656,12 @@ export function compileRegion(t: JitTarget, slot: number, entry: number): void {
   } catch {
     // A host that forbids compiling (a Content-Security-Policy without 'wasm-unsafe-eval', or sync
     // compilation of larger modules on a browser's main thread): stay on the interpreter.
-    dc.jitDisabled = true;
+    jit.disabled = true;
     return;
   }
-  dc.setRegion(slot, base + (entry >>> 1), fn, size);
+  jit.add(slot, base + (entry >>> 1), fn, size);
   const ms = performance.now() - t0;
-  dc.jitCompiles++;
-  dc.jitTotalMs += ms;
-  if (ms > dc.jitLongestMs) dc.jitLongestMs = ms;
+  jit.compiles++;
+  jit.totalMs += ms;
+  if (ms > jit.longestMs) jit.longestMs = ms;
 }

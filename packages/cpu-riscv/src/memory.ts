@@ -22,6 +22,8 @@ export const HS_TLB_TAG = 1024;
 export const HS_TLB_PA = HS_TLB_TAG + 9 * TLB_SIZE * 8;
 /** Slots of the decoded-instruction cache at most (one RAM page of code each). */
 export const MAX_SLOTS = 2048;
+/** Entries per slot: 2048 two-byte positions plus a sentinel that ends the page. */
+export const SLOT_ENTRIES = 2049;
 
 const PAGE = 65536;
 /** wasm32 memories end below 4 GiB. */
@@ -32,9 +34,13 @@ export interface JitMemory {
   readonly ramSize: number;
   /** Harts with a state area. */
   readonly harts: number;
-  /** Byte offset of the decode cache's pageSlot (Int32Array, one per RAM page) and codeMask (MAX_SLOTS). */
+  /**
+   * Byte offsets of the decode cache's pageSlot (Int32Array, one per RAM page) and codeMask (MAX_SLOTS),
+   * and of the JIT's regionIdx (Int32Array, one per decode index).
+   */
   readonly pageSlot: number;
   readonly codeMask: number;
+  readonly regionIdx: number;
   /** 64 KiB pages of the whole memory. */
   readonly pages: number;
   /** Byte offset of hart h's state area. */
@@ -52,7 +58,8 @@ export function allocateRam(ramSize: number, harts: number): ArrayBuffer {
   const pages = Math.ceil(ramSize / 4096);
   const pageSlot = ramSize;
   const codeMask = pageSlot + pages * 4;
-  const first = Math.ceil((codeMask + MAX_SLOTS * 4) / 4096) * 4096;
+  const regionIdx = codeMask + MAX_SLOTS * 4;
+  const first = Math.ceil((regionIdx + MAX_SLOTS * SLOT_ENTRIES * 4) / 4096) * 4096;
   const total = Math.ceil((first + harts * HART_AREA) / PAGE) * PAGE;
   if (typeof WebAssembly === 'undefined' || total > MAX_BYTES) return new ArrayBuffer(ramSize);
   const memory = new WebAssembly.Memory({ initial: total / PAGE, maximum: total / PAGE });
@@ -62,6 +69,7 @@ export function allocateRam(ramSize: number, harts: number): ArrayBuffer {
     harts,
     pageSlot,
     codeMask,
+    regionIdx,
     pages: total / PAGE,
     hartArea: (h) => first + h * HART_AREA,
   };

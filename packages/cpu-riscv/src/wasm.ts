@@ -15,8 +15,10 @@ export const enum W {
   Else = 0x05,
   End = 0x0b,
   Br = 0x0c,
+  BrIf = 0x0d,
   BrTable = 0x0e,
   Return = 0x0f,
+  CallIndirect = 0x11,
   LocalGet = 0x20,
   LocalSet = 0x21,
   LocalTee = 0x22,
@@ -39,6 +41,7 @@ export const enum W {
   I32Eqz = 0x45,
   I32Eq = 0x46,
   I32Ne = 0x47,
+  I32LtS = 0x48,
   I32LtU = 0x49,
   I32GtS = 0x4a,
   I32GeS = 0x4e,
@@ -173,29 +176,37 @@ export class Bytes {
   }
 }
 
+/** One function: its i32 parameter count, locals ([count, type] groups) and body (without the final `end`). */
+export interface FnSpec {
+  params: number;
+  locals: [number, T][];
+  code: Bytes;
+}
+
 /**
- * A module with one exported function "f" of `params` i32 parameters returning an i32, its locals
- * (`locals`: [count, type] groups) and `code` (the body without its final `end`), importing the memory
- * "m"."m" of at least `pages` 64 KiB pages.
+ * A module exporting one function "f" (returning an i32), importing the memory "m"."m" of at least
+ * `pages` 64 KiB pages and, with `table`, the function table "m"."t" whose entries take `tableParams`
+ * i32 parameters (type 1 of the module, for call_indirect).
  */
-export function moduleBytes(
-  params: number,
-  locals: [number, T][],
-  code: Bytes,
-  pages: number,
-): Uint8Array<ArrayBuffer> {
+export function moduleBytes(fn: FnSpec, pages: number, table?: { params: number }): Uint8Array<ArrayBuffer> {
   const out = new Bytes().bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  const type = new Bytes().u(1).byte(0x60).u(params);
-  for (let i = 0; i < params; i++) type.byte(T.I32);
-  type.u(1).byte(T.I32);
+  const sigs = table ? [fn.params, table.params] : [fn.params];
+  const type = new Bytes().u(sigs.length);
+  for (const n of sigs) {
+    type.byte(0x60).u(n);
+    for (let i = 0; i < n; i++) type.byte(T.I32);
+    type.u(1).byte(T.I32);
+  }
   out.section(1, type);
-  const imp = new Bytes().u(1).u(1).byte(0x6d).u(1).byte(0x6d).byte(0x02).byte(0x00).u(pages);
+  const imp = new Bytes().u(table ? 2 : 1);
+  imp.u(1).byte(0x6d).u(1).byte(0x6d).byte(0x02).byte(0x00).u(pages);
+  if (table) imp.u(1).byte(0x6d).u(1).byte(0x74).byte(0x01).byte(0x70).byte(0x00).u(1);
   out.section(2, imp);
   out.section(3, new Bytes().u(1).u(0));
   out.section(7, new Bytes().u(1).u(1).byte(0x66).byte(0x00).u(0));
-  const body = new Bytes().u(locals.length);
-  for (const [n, t] of locals) body.u(n).byte(t);
-  body.bytes(code.view()).byte(W.End);
+  const body = new Bytes().u(fn.locals.length);
+  for (const [n, t] of fn.locals) body.u(n).byte(t);
+  body.bytes(fn.code.view()).byte(W.End);
   out.section(10, new Bytes().u(1).u(body.length).bytes(body.view()));
   return out.view().slice();
 }

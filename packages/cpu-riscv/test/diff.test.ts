@@ -6,7 +6,18 @@
 import { describe, expect, it } from 'vitest';
 import { build, runOurs, runQemu } from './harness.js';
 
-const PROGRAMS = ['alu.c', 'mem.c', 'int.c', 'priv.c', 'priv2.c', 'vm.c', 'warl.c', 'fp.c', 'fp2.c'];
+const PROGRAMS = [
+  'alu.c',
+  'mem.c',
+  'int.c',
+  'priv.c',
+  'priv2.c',
+  'vm.c',
+  'warl.c',
+  'fp.c',
+  'fp2.c',
+  'chain.c',
+];
 
 // Runs that end after 1..97 instructions stop the fast loops at every kind of point: mid-page, on a
 // page's last instruction, after a branch or a trap, inside compiled code.

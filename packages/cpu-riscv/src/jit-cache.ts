@@ -1,0 +1,99 @@
+/**
+ * The JIT's code cache, one per RAM (like the decoded-instruction cache it hangs off): how often the run
+ * loop arrived at each decoded position, the compiled regions — wasm functions in one WebAssembly.Table,
+ * found by decode index through `regionIdx`, which lives in the JIT memory so that the dispatcher
+ * (jit-dispatch.ts) can chain from region to region without coming back to JavaScript — and the
+ * bookkeeping that drops a page's regions whenever its decoded instructions go.
+ *
+ * Memory: at most JIT_CODE_LIMIT bytes of wasm modules alive (the whole cache is dropped past it, as
+ * QEMU's tb_flush does), plus V8's compiled code for them (measured about 4× the module bytes).
+ */
+import type { PageFn } from './decode-cache.js';
+import { buildDispatcher, type DispatchFn } from './jit-dispatch.js';
+import type { JitMemory } from './memory.js';
+
+/** Bit 8 of a meta word: the position is the entry of a compiled region. */
+export const JIT_ENTRY = 0x100;
+/** Bytes of wasm modules kept at most before the whole code cache is dropped. */
+export const JIT_CODE_LIMIT = 32 * 1024 * 1024;
+
+export class JitCache {
+  /** Arrivals of the run loop at each decode index, by a jump, from another page or after a slow path. */
+  readonly heat: Uint16Array;
+  /** Table index of the region entered at each decode index (0: none), in the JIT memory. */
+  readonly regionIdx: Int32Array;
+  readonly table: WebAssembly.Table;
+  /** Runs compiled regions from one entry, chaining between them in wasm. */
+  readonly dispatch: DispatchFn;
+  /** Set when the host forbids compiling wasm: the harts stay on the interpreter. */
+  disabled = false;
+  /** Statistics: compiles, their total and longest time in ms, calls from the run loop, module bytes. */
+  compiles = 0;
+  totalMs = 0;
+  longestMs = 0;
+  entries = 0;
+  codeBytes = 0;
+  private readonly free: number[] = [];
+  private readonly bySlot: (number[] | undefined)[];
+  private readonly slotBytes: Float64Array;
+
+  constructor(
+    readonly jm: JitMemory,
+    readonly ramBase: number,
+    private readonly meta: () => Int32Array,
+    slots: number,
+    slotEntries: number,
+  ) {
+    this.heat = new Uint16Array(slots * slotEntries);
+    this.regionIdx = new Int32Array(jm.memory.buffer, jm.regionIdx, slots * slotEntries);
+    this.table = new WebAssembly.Table({ element: 'anyfunc', initial: 64 });
+    this.bySlot = new Array<number[] | undefined>(slots).fill(undefined);
+    this.slotBytes = new Float64Array(slots);
+    this.dispatch = buildDispatcher(jm, this.table, ramBase);
+    for (let k = 63; k >= 1; k--) this.free.push(k); // 0 means "none"
+  }
+
+  /** Install `fn` as the region entered at decode index `i` of `slot` (`bytes`: its module's size). */
+  add(slot: number, i: number, fn: PageFn, bytes: number): void {
+    if (this.codeBytes + bytes > JIT_CODE_LIMIT) this.dropAll();
+    let idx = this.free.pop();
+    if (idx === undefined) {
+      idx = this.table.length;
+      this.table.grow(Math.max(64, idx >> 1));
+      for (let k = this.table.length - 1; k > idx; k--) this.free.push(k);
+    }
+    this.table.set(idx, fn);
+    this.regionIdx[i] = idx;
+    this.meta()[i] |= JIT_ENTRY;
+    (this.bySlot[slot] ??= []).push(i);
+    this.slotBytes[slot] += bytes;
+    this.codeBytes += bytes;
+  }
+
+  /** Forget slot's regions: its entries run on the interpreter until compiled again. */
+  drop(slot: number): void {
+    const e = this.bySlot[slot];
+    if (e === undefined) return;
+    const meta = this.meta();
+    for (const i of e) {
+      meta[i] &= ~JIT_ENTRY;
+      const idx = this.regionIdx[i];
+      this.table.set(idx, null);
+      this.free.push(idx);
+      this.regionIdx[i] = 0;
+    }
+    this.bySlot[slot] = undefined;
+    this.codeBytes -= this.slotBytes[slot];
+    this.slotBytes[slot] = 0;
+  }
+
+  dropAll(): void {
+    for (let s = 0; s < this.bySlot.length; s++) this.drop(s);
+  }
+
+  /** A slot handed to another page: its counts start again. */
+  reset(slot: number, slotEntries: number): void {
+    this.drop(slot);
+    this.heat.fill(0, slot * slotEntries, (slot + 1) * slotEntries);
+  }
+}
