@@ -2,7 +2,7 @@
 // `pnpm bench`: every benchmark, each beside its QEMU peer in the same run, then one compact table of
 // medians (min–max) and ours/QEMU. The network, display and input benchmarks print their own results after it.
 //
-//   pnpm bench [-- --runs 5]      (--runs is passed to cpu, boot, blk and desktop)
+//   pnpm bench [-- --runs 5]      (--runs is passed to cpu, linux, boot, blk and desktop)
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ const dir = mkdtempSync(path.join(tmpdir(), 'vdesk-bench-'));
 const tsx = path.join(root, 'node_modules/.bin/tsx');
 const steps = [
   ['cpu', tsx, ['bench/cpu.ts']],
+  ['linux', process.execPath, ['bench/linux.mjs']],
   ['boot', process.execPath, ['bench/boot.mjs']],
   ['blk', process.execPath, ['bench/blk.mjs']],
   ['desktop', process.execPath, ['bench/desktop.mjs']],

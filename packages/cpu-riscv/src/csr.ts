@@ -37,20 +37,29 @@ function read(h: Hart, csr: number): boolean {
       if (!(h.mstatus & C.MSTATUS_FS)) return false;
       lo = csr === C.CSR_FFLAGS ? h.fflags : csr === C.CSR_FRM ? h.frm : (h.frm << 5) | h.fflags;
       break;
-    case C.CSR_CYCLE:
-    case C.CSR_INSTRET:
     case C.CSR_TIME: {
       if (!counterAllowed(h, csr)) return false;
-      const v = csr === C.CSR_TIME ? h.time() : h.instretCount;
+      const v = h.time();
       lo = v >>> 0;
       hi = Math.floor(v / TWO32) | 0;
       break;
     }
+    case C.CSR_CYCLE:
+    case C.CSR_INSTRET:
     case C.CSR_MCYCLE:
-    case C.CSR_MINSTRET:
-      lo = h.instretCount >>> 0;
-      hi = Math.floor(h.instretCount / TWO32) | 0;
+    case C.CSR_MINSTRET: {
+      // The user counters read their machine counters, where the counter-enable CSRs allow.
+      if ((csr === C.CSR_CYCLE || csr === C.CSR_INSTRET) && !counterAllowed(h, csr)) return false;
+      // Retired instructions plus what a write set (csrOff: lo, hi of mcycle, then of minstret).
+      const k = csr === C.CSR_CYCLE || csr === C.CSR_MCYCLE ? 0 : 2;
+      const c = h.instretCount;
+      const clo = c >>> 0;
+      const olo = h.counterOff[k] >>> 0;
+      const sum = clo + olo;
+      lo = sum | 0;
+      hi = (Math.floor(c / TWO32) + h.counterOff[k + 1] + (sum > 0xffffffff ? 1 : 0)) | 0;
       break;
+    }
     case C.CSR_SSTATUS:
       lo = h.mstatus & C.SSTATUS_MASK;
       hi = 2 | ((lo & C.MSTATUS_FS) === C.MSTATUS_FS ? 0x80000000 : 0); // UXL = 2, SD
@@ -157,6 +166,19 @@ function read(h: Hart, csr: number): boolean {
 /** Write a CSR (existence and permission already checked by a successful read). */
 function write(h: Hart, csr: number, lo: number, hi: number): void {
   switch (csr) {
+    case C.CSR_MCYCLE:
+    case C.CSR_MINSTRET: {
+      // The written value replaces the count: keep its difference from the instructions retired so
+      // far (64-bit, as lo/hi), so that later reads count on from it. The hart's own count, which
+      // budgets and the machine's clock use, does not change.
+      const k = csr === C.CSR_MCYCLE ? 0 : 2;
+      const c = h.instretCount;
+      const clo = c >>> 0;
+      const dlo = (lo >>> 0) - clo;
+      h.counterOff[k] = dlo | 0;
+      h.counterOff[k + 1] = (hi - Math.floor(c / TWO32) - (dlo < 0 ? 1 : 0)) | 0;
+      return;
+    }
     case C.CSR_FFLAGS:
       h.fflags = lo & 0x1f;
       h.mstatus |= C.MSTATUS_FS;

@@ -73,6 +73,8 @@ export class Hart {
   /** Set when interrupt-relevant state changed: checked before the next instruction. */
   irqCheck = true;
   instretCount = 0;
+  /** What mcycle and minstret writes added to the count: (lo, hi) for mcycle, then for minstret. */
+  readonly counterOff = new Int32Array(4);
 
   // --- CSR state (see csr.ts) ---
   mstatus = 0; // low 32 bits; UXL/SXL (= 2) and SD are synthesised on read
@@ -239,6 +241,7 @@ export class Hart {
     this.mstatus = 0;
     this.medeleg = this.mideleg = this.mie = this.mipSw = 0;
     this.csr64.fill(0);
+    this.counterOff.fill(0);
     this.fflags = this.frm = 0;
     this.mcounteren = this.scounteren = this.menvcfgHi = 0;
     this.satpMode = this.satpPpn = 0;
