@@ -37,7 +37,7 @@ export interface HartOptions {
   engine?: CpuEngine;
   /**
    * Arrivals at a position (by a jump or from another page) before the JIT compiles its page with it
-   * (2..255; default JIT_HOT). Tests use 2 so that nearly everything they run is compiled.
+   * (2..65535; default JIT_HOT). Tests use 2 so that nearly everything they run is compiled.
    */
   jitThreshold?: number;
 }

@@ -33,7 +33,7 @@ import { HS_IO, HS_PC, HS_TLB_PA, HS_TLB_TAG, HS_X, type JitMemory } from './mem
 import { Bytes, moduleBytes, T, W } from './wasm.js';
 
 /** Arrivals at a position before the region entered there is compiled. */
-export const JIT_HOT = 256;
+export const JIT_HOT = 1024;
 /** Instructions in one straight-line run between budget checks. */
 const MAX_RUN = 64;
 /** Instructions compiled into one region at most. */
@@ -151,10 +151,16 @@ class Emitter {
     private readonly labelIndex: Map<number, number>,
   ) {}
 
+  /** Registers the region reads (only these are loaded on entry). */
+  readonly reads = new Set<number>();
+
   /** Push register r's value. */
   private x(r: number): void {
     if (r === 0) this.c.i64(0);
-    else this.c.get(reg(r));
+    else {
+      this.reads.add(r);
+      this.c.get(reg(r));
+    }
   }
 
   /** Pop a value into register rd (never x0) and store it to the hart at once. */
@@ -609,8 +615,22 @@ export function compileRegion(t: JitTarget, slot: number, entry: number): void {
   const labelIndex = new Map<number, number>();
   labels.forEach((p, k) => labelIndex.set(p, k));
   const e = new Emitter(jm, t.ramBase, labels, labelIndex);
-  const c = e.c;
-  // The page's virtual address; the registers into their locals; the dispatch index at the entry.
+  const body = e.c;
+  const n = labels.length;
+  body.op(W.Loop).byte(T.Void);
+  for (let k = 0; k < n; k++) body.op(W.Block).byte(T.Void);
+  body.get(L_K).op(W.BrTable).u(n);
+  for (let k = 0; k < n; k++) body.u(k);
+  body.u(0);
+  for (let k = 0; k < n; k++) {
+    body.op(W.End);
+    e.run(k, dc, base);
+  }
+  body.op(W.End);
+  body.op(W.Unreachable);
+  // The prologue: the page's virtual address, the registers the region reads into their locals (every
+  // write also stores to the hart, so the locals are the registers from here on), the entry's index.
+  const c = new Bytes();
   c.get(P_PCHI)
     .op(W.I64ExtendI32S)
     .i64(32)
@@ -619,23 +639,12 @@ export function compileRegion(t: JitTarget, slot: number, entry: number): void {
     .op(W.I64ExtendI32U)
     .op(W.I64Or)
     .set(L_PC);
-  for (let r = 1; r < 32; r++)
+  for (const r of e.reads)
     c.get(P_HS)
       .mem(W.I64Load, 3, HS_X + 8 * r)
       .set(reg(r));
   c.i32(labelIndex.get(entry)!).set(L_K);
-  const n = labels.length;
-  c.op(W.Loop).byte(T.Void);
-  for (let k = 0; k < n; k++) c.op(W.Block).byte(T.Void);
-  c.get(L_K).op(W.BrTable).u(n);
-  for (let k = 0; k < n; k++) c.u(k);
-  c.u(0);
-  for (let k = 0; k < n; k++) {
-    c.op(W.End);
-    e.run(k, dc, base);
-  }
-  c.op(W.End);
-  c.op(W.Unreachable);
+  c.bytes(body.view());
   let fn: PageFn;
   let size: number;
   try {
