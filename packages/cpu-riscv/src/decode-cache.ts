@@ -48,8 +48,8 @@ export class DecodeCache {
   /** Per slot: which 128-byte chunks of the page hold decoded instructions (bit i: bytes 128i..). */
   readonly codeMask: Int32Array;
   /** Allocated by {@link prepare} (33 MB at most): harts on the reference loop never pay for them. */
-  meta = new Int32Array(0);
-  imm = new Int32Array(0);
+  meta: Int32Array = new Int32Array(0);
+  imm: Int32Array = new Int32Array(0);
   /** Bumped whenever slots are unmapped, so a running loop knows its page may be gone. */
   gen = 0;
   /** The JIT's code cache, made by {@link prepareJit} when the RAM is a JIT memory (memory.ts). */

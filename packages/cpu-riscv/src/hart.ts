@@ -55,8 +55,8 @@ export class Hart {
   /** x0..x31 as (lo, hi) pairs: x[2i] low word, x[2i+1] high word (in the JIT memory when there is one). */
   readonly x: Int32Array;
   /** f0..f31 as raw 64-bit patterns (fi[2i] low, fi[2i+1] high); single values are NaN-boxed. */
-  readonly f = new Float64Array(32);
-  readonly fi = new Int32Array(this.f.buffer);
+  readonly f: Float64Array = new Float64Array(32);
+  readonly fi: Int32Array = new Int32Array(this.f.buffer);
   pcLo = 0;
   pcHi = 0;
   /** The pc of the next instruction, set by execute(); jumps overwrite it. */
@@ -74,7 +74,7 @@ export class Hart {
   irqCheck = true;
   instretCount = 0;
   /** What mcycle and minstret writes added to the count: (lo, hi) for mcycle, then for minstret. */
-  readonly counterOff = new Int32Array(4);
+  readonly counterOff: Int32Array = new Int32Array(4);
 
   // --- CSR state (see csr.ts) ---
   mstatus = 0; // low 32 bits; UXL/SXL (= 2) and SD are synthesised on read
@@ -85,7 +85,7 @@ export class Hart {
   mipSw = 0;
   /** Platform-driven mip bits (MSIP, MTIP, MEIP, SEIP, and STIP from a host SBI). */
   mipHw = 0;
-  readonly csr64 = new Int32Array(2 * 4096);
+  readonly csr64: Int32Array = new Int32Array(2 * 4096);
   fflags = 0;
   frm = 0;
   mcounteren = 0;
@@ -129,7 +129,7 @@ export class Hart {
   /** Physical address of an LR reservation, or -1. */
   reservation = -1;
   /** Scratch for 64-bit loads: lo, hi. */
-  readonly tmp = new Int32Array(2);
+  readonly tmp: Int32Array = new Int32Array(2);
   /** The virtual page of the last fetch and its offset in RAM, so most fetches skip translation. */
   private fetchTag = -1;
   private fetchHi = 0;
