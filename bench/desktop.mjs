@@ -4,18 +4,22 @@
 // (VDESK-X-READY), for the image from guest/desktop/build.sh on our machine (`vdesk run`, host SBI,
 // 2 harts, 1 GiB) and on qemu-system-riscv64 -M virt (OpenSBI, 2 harts, 1 GiB, virtio-blk/gpu/keyboard/
 // tablet) in the same run, alternating. Both boot the same kernel, command line and root filesystem,
-// copy-on-write so the image stays pristine. Medians (min–max) over RUNS and ours/QEMU.
+// copy-on-write so the image stays pristine. Medians (min–max) over RUNS and ours/QEMU, for each of our
+// CPU engines named (default: jit and interp).
 //
-//   node bench/desktop.mjs [--runs 3]
+//   node bench/desktop.mjs [--runs 3] [--engines jit,interp]
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { alternate, buildGuest, fmt as fmtN, med, timeMarkers, writeJson } from './stats.mjs';
+import { buildGuest, fmt as fmtN, med, timeMarkers, writeJson } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
-const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string' }, engines: { type: 'string' }, json: { type: 'string' } },
+});
 const RUNS = Number(values.runs ?? 3);
+const ENGINES = (values.engines ?? 'jit,interp').split(',');
 const guest = buildGuest('guest/desktop/build.sh');
 const image = guest.DESKTOP_IMAGE;
 const kernel = guest.KERNEL;
@@ -44,10 +48,10 @@ const timed = async (bin, args) => {
   return { x: at[X] ?? NaN, desktop: at[DESKTOP] };
 };
 
-const ours = () =>
+const ours = (engine) =>
   timed(process.execPath, [
     path.join(root, 'apps/cli/dist/index.js'),
-    'run', manifest, '--kernel', kernel, '--append', append, '--no-viewer',
+    'run', manifest, '--cpu', engine, '--kernel', kernel, '--append', append, '--no-viewer',
   ]); // prettier-ignore
 const qemu = () =>
   timed('qemu-system-riscv64', [
@@ -57,7 +61,13 @@ const qemu = () =>
     '-device', 'virtio-gpu-device,xres=1280,yres=800', '-device', 'virtio-keyboard-device', '-device', 'virtio-tablet-device',
   ]); // prettier-ignore
 
-const { ours: o, qemu: q } = await alternate(RUNS, ours, qemu);
+// Each round runs every engine, then QEMU, so machine noise falls on all alike.
+const o = Object.fromEntries(ENGINES.map((e) => [e, []]));
+const q = [];
+for (let i = 0; i < RUNS; i++) {
+  for (const e of ENGINES) o[e].push(await ours(e));
+  q.push(await qemu());
+}
 const fmt = (xs) => `${fmtN(xs, 1)} s`;
 console.log(`desktop: same kernel and ext4 image, 2 harts, 1 GiB, ${RUNS} runs each, median (min–max)`);
 const rows = [];
@@ -65,9 +75,18 @@ for (const [k, what] of [
   ['x', 'Xorg accepting clients'],
   ['desktop', 'a usable desktop     '],
 ]) {
-  const a = o.map((r) => r[k]);
   const b = q.map((r) => r[k]);
-  console.log(`  to ${what}: ours ${fmt(a)}, qemu ${fmt(b)}, ours/qemu ${(med(a) / med(b)).toFixed(2)}`);
-  rows.push({ name: `Desktop: to ${what.trim()}`, unit: 's', ours: a, qemu: b, higherIsBetter: false });
+  const cols = ENGINES.map((e) => {
+    const a = o[e].map((r) => r[k]);
+    rows.push({
+      name: `Desktop: to ${what.trim()} (${e})`,
+      unit: 's',
+      ours: a,
+      qemu: b,
+      higherIsBetter: false,
+    });
+    return `${e} ${fmt(a)} (${(med(a) / med(b)).toFixed(2)}× QEMU)`;
+  });
+  console.log(`  to ${what}: qemu ${fmt(b)}   ${cols.join('   ')}`);
 }
 if (values.json) writeJson(values.json, rows);

@@ -93,7 +93,8 @@ const reference = results.qemu[0].sums;
 for (const [who, rs] of Object.entries(results))
   for (const r of rs)
     for (const w of WORKLOADS)
-      if (r.sums[w] !== reference[w]) throw new Error(`${who}: ${w} printed ${r.sums[w]}, QEMU ${reference[w]}`);
+      if (r.sums[w] !== reference[w])
+        throw new Error(`${who}: ${w} printed ${r.sums[w]}, QEMU ${reference[w]}`);
 
 console.log(`linux: guest workloads, 1 hart, ${RUNS} runs each, seconds of guest uptime, median (min–max)`);
 const rows = [];
