@@ -52,6 +52,22 @@ const num = (v: unknown): v is number => typeof v === 'number' && Number.isFinit
 const int = (v: unknown, lo: number, hi: number): v is number =>
   Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
 
+/**
+ * A client's value for an error message: a string quoted and cut, anything else by its kind. Never
+ * JSON.stringify of the value itself: a line of 500,000 "[" overflows its stack (the exception would leave
+ * the socket's data handler and end the process).
+ */
+const shown = (v: unknown): string =>
+  typeof v === 'string'
+    ? JSON.stringify(v.slice(0, 32))
+    : Array.isArray(v)
+      ? 'an array'
+      : v === null
+        ? 'null'
+        : typeof v === 'object'
+          ? 'an object'
+          : String(v);
+
 /** Parse and check one request line; a string is why it was rejected. */
 export function parseRequest(line: string): ControlRequest | string {
   if (line.length > MAX_LINE) return 'request too long';
@@ -136,6 +152,6 @@ export function parseRequest(line: string): ControlRequest | string {
       return { id, cmd: 'hotplug', device: d as { package: string } };
     }
     default:
-      return `unknown command ${JSON.stringify(o.cmd)?.slice(0, 32)}`;
+      return `unknown command ${shown(o.cmd)}`;
   }
 }

@@ -171,6 +171,13 @@ export function parseClientMessage(text: string): ClientMessage | string {
         return 'resize needs integer width and height';
       return { t: 'resize', width: o.width, height: o.height };
     default:
-      return `unknown message type ${JSON.stringify(o.t)?.slice(0, 20)}`;
+      // The value itself is never stringified whole: deep nesting overflows JSON.stringify's stack.
+      return `unknown message type ${
+        typeof o.t === 'string'
+          ? JSON.stringify(o.t.slice(0, 20))
+          : typeof o.t === 'object' && o.t !== null
+            ? 'an object'
+            : String(o.t)
+      }`;
   }
 }
