@@ -13,7 +13,11 @@ const MAX_MEMORY = 16 * 1024 ** 3;
 const memorySize = z
   .union([
     z.number(),
-    z.string().regex(new RegExp(SIZE_PATTERN), 'not a size: use bytes or e.g. "512M", "1.5G"'),
+    // Length first, and only then the pattern: its \s* runs backtrack quadratically on a long string.
+    z
+      .string()
+      .max(64, { abort: true })
+      .regex(new RegExp(SIZE_PATTERN), 'not a size: use bytes or e.g. "512M", "1.5G"'),
   ])
   .transform((v, ctx) => {
     try {
@@ -77,7 +81,9 @@ export const manifestSchema = z.strictObject({
   name: z
     .string()
     .min(1)
-    .max(64)
+    .max(64, { abort: true })
+    // The name ends up in the device tree's model string, where a NUL would cut it short.
+    .regex(/^[^\0]*$/, 'not a name: it contains a NUL character')
     .default('virtio-desktop')
     .describe('The machine name: in the inventory, the control socket and disk-image locks.'),
   machine: z
@@ -94,7 +100,13 @@ export const manifestSchema = z.strictObject({
     .strictObject({
       kernel: z.string().min(1).optional().describe('Linux Image file, relative to the manifest.'),
       initrd: z.string().min(1).optional().describe('Initial ramdisk, relative to the manifest.'),
-      cmdline: z.string().max(2048).default('console=ttyS0').describe('The kernel command line.'),
+      cmdline: z
+        .string()
+        .max(2048, { abort: true })
+        // A device-tree string ends at its first NUL: the kernel would silently get only the part before.
+        .regex(/^[^\0]*$/, 'not a command line: it contains a NUL character')
+        .default('console=ttyS0')
+        .describe('The kernel command line.'),
       firmware: z
         .string()
         .min(1)
@@ -125,16 +137,44 @@ export type DeviceEntry = z.output<typeof deviceEntrySchema>;
 /** A user mistake in a manifest: the message is one line naming the place and the problem. */
 export class ManifestError extends Error {
   override readonly name = 'ManifestError';
+  /** Whatever a message quotes (package names, ids, plugin messages), it stays one line of bounded size. */
+  constructor(message: string) {
+    let s = message.replace(/[\r\n]+/g, ' ');
+    if (s.length > 480) s = `${s.slice(0, 480)}...`;
+    super(s);
+  }
 }
+
+/** Longest piece of a manifest value quoted in a message: a 50 MB string must not become the message. */
+const QUOTE_MAX = 64;
+/** Longest problem description in a ManifestError. */
+const MESSAGE_MAX = 300;
+/** Unknown keys named in one message; the rest are counted. */
+const KEYS_MAX = 5;
+
+/** A string as JSON, cut short: JSON escapes newlines, so the message stays one line. */
+const quote = (s: string): string =>
+  s.length > QUOTE_MAX ? `${JSON.stringify(s.slice(0, QUOTE_MAX))}...` : JSON.stringify(s);
 
 function where(path: readonly PropertyKey[]): string {
   let s = '';
-  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s ? `.${String(p)}` : String(p);
+  for (const p of path) {
+    const k = typeof p === 'string' && /^[\w$-]{1,64}$/.test(p) ? p : quote(String(p));
+    s += typeof p === 'number' ? `[${p}]` : s ? `.${k}` : k;
+  }
   return s || '(top level)';
 }
 
 const kindOf = (v: unknown): string =>
   Array.isArray(v) ? 'an array' : v === null ? 'null' : `a ${typeof v}`;
+
+/**
+ * A value for a message: strings quoted and cut, numbers as numbers (JSON would turn 1e400's Infinity into
+ * "null"), anything else by its kind. Never JSON.stringify of a whole value: a deeply nested one overflows
+ * the stack and a large one makes a message of megabytes.
+ */
+const show = (v: unknown): string =>
+  typeof v === 'string' ? quote(v) : typeof v === 'number' || typeof v === 'boolean' ? String(v) : kindOf(v);
 
 /** zod's issue in our words: one line, no "expected number to be <=8". */
 function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
@@ -142,7 +182,9 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
   for (const p of issue.path) value = (value as Record<PropertyKey, unknown> | undefined)?.[p as string];
   switch (issue.code) {
     case 'unrecognized_keys':
-      return `unknown key ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+      return `unknown key ${issue.keys.slice(0, KEYS_MAX).map(quote).join(', ')}${
+        issue.keys.length > KEYS_MAX ? ` and ${issue.keys.length - KEYS_MAX} more` : ''
+      }`;
     case 'too_big':
       return typeof value === 'number'
         ? `${value} is more than ${String(issue.maximum)}`
@@ -159,19 +201,28 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
         ? `${String(value)} is not a whole number`
         : `must be ${issue.expected === 'object' ? 'an object' : `a ${issue.expected}`}, not ${kindOf(value)}`;
     case 'invalid_value':
-      return `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, not ${JSON.stringify(value)}`;
+      return `must be ${issue.values.map((v) => JSON.stringify(v)).join(' or ')}, not ${show(value)}`;
     case 'invalid_format':
       // Our regex messages read "not a size: ..." after the value; zod's formats (uuid) get a sentence.
       return issue.format === 'regex'
-        ? `${JSON.stringify(value)} is ${issue.message}`
-        : `${JSON.stringify(value)} is not a valid ${issue.format}`;
+        ? `${show(value)} is ${issue.message}`
+        : `${show(value)} is not a valid ${issue.format}`;
     case 'invalid_union':
       return typeof value === 'string' || typeof value === 'number'
-        ? `${JSON.stringify(value)} is not valid`
+        ? `${show(value)} is not valid`
         : `must not be ${kindOf(value)}`;
     default:
       return issue.message;
   }
+}
+
+/**
+ * Another package's message (a plugin's option error, parseSize's) as one short line: they may quote the
+ * option names and values they were given, newlines and megabytes included.
+ */
+export function oneLine(msg: string): string {
+  const s = msg.replace(/[\r\n]+/g, ' ');
+  return s.length > MESSAGE_MAX ? `${s.slice(0, MESSAGE_MAX)}...` : s;
 }
 
 /** Validate parsed JSON; throws {@link ManifestError} with the first problem found. */
@@ -187,7 +238,7 @@ export function parseManifest(raw: unknown, source = 'manifest'): Manifest {
     return r.data;
   }
   const issue = r.error.issues[0];
-  throw new ManifestError(`${source}: ${where(issue.path)}: ${describeIssue(issue, raw)}`);
+  throw new ManifestError(`${source}: ${where(issue.path)}: ${oneLine(describeIssue(issue, raw))}`);
 }
 
 /** Parse JSON text and validate it. */

@@ -2,7 +2,7 @@ import { PluginOptionError, isDevicePlugin, type DevicePlugin } from '@virtio-de
 import { BUILTIN_PARTS } from './riscv/default-parts.js';
 import { isPartPlugin, type PartKind, type PartKinds, type PartPlugin } from './riscv/parts.js';
 import type { DeviceEntry } from './manifest.js';
-import { ManifestError } from './manifest.js';
+import { ManifestError, oneLine } from './manifest.js';
 
 /** Loads a module named in a manifest: a package name or a path. Host-specific (Node, a bundler...). */
 export type ModuleLoader = (spec: string) => Promise<unknown>;
@@ -20,7 +20,7 @@ export async function resolvePlugin(
   try {
     mod = await load(entry.package);
   } catch (e) {
-    const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    const msg = oneLine(e instanceof Error ? e.message.split('\n')[0] : String(e));
     throw new ManifestError(`${where}: cannot load package "${entry.package}": ${msg}`);
   }
   const m = mod as Record<string, unknown>;
@@ -77,7 +77,7 @@ export async function resolvePart<K extends PartKind>(
     try {
       mod = await load(entry.package);
     } catch (e) {
-      const msg = e instanceof Error ? e.message.split('\n')[0] : String(e);
+      const msg = oneLine(e instanceof Error ? e.message.split('\n')[0] : String(e));
       throw new ManifestError(`${where}: cannot load package "${entry.package}": ${msg}`);
     }
     const m = mod as Record<string, unknown>;
@@ -98,13 +98,14 @@ export async function resolvePart<K extends PartKind>(
   try {
     options = plugin.parseOptions(entry?.options);
   } catch (e) {
-    if (e instanceof PluginOptionError) throw new ManifestError(`${where} (${plugin.name}): ${e.message}`);
-    throw new ManifestError(`${where} (${plugin.name}): invalid options: ${String(e)}`);
+    if (e instanceof PluginOptionError)
+      throw new ManifestError(`${where} (${plugin.name}): ${oneLine(e.message)}`);
+    throw new ManifestError(`${where} (${plugin.name}): invalid options: ${oneLine(String(e))}`);
   }
   try {
     return plugin.create(options);
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
+    const msg = oneLine(e instanceof Error ? e.message : String(e));
     throw new ManifestError(`${where} (${plugin.name}): could not create the part: ${msg}`);
   }
 }

@@ -11,7 +11,7 @@ import {
   type VirtioDevice,
 } from '@virtio-desktop/virtio-core';
 import type { DeviceEntry } from './manifest.js';
-import { ManifestError } from './manifest.js';
+import { ManifestError, oneLine } from './manifest.js';
 import { RiscvMap, virtioSlotBase, virtioSlotIrq } from './memory-map.js';
 import { resolvePlugin, type ModuleLoader } from './plugins.js';
 import type { SystemBus } from './system-bus.js';
@@ -64,8 +64,9 @@ export class VirtioSlots {
     try {
       options = plugin.parseOptions(entry.options ?? {});
     } catch (e) {
-      if (e instanceof PluginOptionError) throw new ManifestError(`${where} (${plugin.name}): ${e.message}`);
-      throw new ManifestError(`${where} (${plugin.name}): invalid options: ${String(e)}`);
+      if (e instanceof PluginOptionError)
+        throw new ManifestError(`${where} (${plugin.name}): ${oneLine(e.message)}`);
+      throw new ManifestError(`${where} (${plugin.name}): invalid options: ${oneLine(String(e))}`);
     }
     let device: VirtioDevice;
     try {
@@ -76,7 +77,7 @@ export class VirtioSlots {
         machine: this.ctx.machine,
       });
     } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
+      const msg = oneLine(e instanceof Error ? e.message : String(e));
       throw new ManifestError(`${where} (${plugin.name}): could not create the device: ${msg}`);
     }
     return this.place(device, plugin.name, entry.id, where);
