@@ -26,11 +26,14 @@ export function parseSize(v: unknown): number {
   let bytes: number;
   if (typeof v === 'number') bytes = v;
   else if (typeof v === 'string') {
+    // No size is longer than this; the pattern's runs of \s* would take quadratic time on a long
+    // string of spaces from a manifest or a hotplug line.
+    if (v.length > 64) throw new SizeError(`"${v.slice(0, 40)}…" is not a size: too long`);
     const m = SIZE_RE.exec(v);
     if (!m) throw new SizeError(`"${v.slice(0, 40)}" is not a size: use bytes or e.g. "512M", "1.5G"`);
     bytes = Number(m[1]) * (m[2] ? UNIT[m[2].toLowerCase()] : 1);
   } else throw new SizeError('a size is a number of bytes or a string like "512M" or "1.5G"');
-  const shown = typeof v === 'string' ? `"${v}"` : String(v);
+  const shown = typeof v === 'string' ? `"${v}"` : String(v).slice(0, 40);
   if (bytes < 0) throw new SizeError(`${shown} is negative`);
   if (!Number.isSafeInteger(bytes)) throw new SizeError(`${shown} is not a whole number of bytes`);
   return bytes;

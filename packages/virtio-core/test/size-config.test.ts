@@ -98,3 +98,11 @@ describe('VirtioTestDriver', () => {
     expect(drv.ram).toBe(mem);
   });
 });
+
+describe('parseSize on hostile input', () => {
+  it('refuses a long string at once instead of backtracking over it', () => {
+    const t0 = performance.now();
+    expect(() => parseSize('1' + ' '.repeat(1 << 20) + 'x')).toThrow(/too long/);
+    expect(performance.now() - t0).toBeLessThan(50);
+  });
+});
