@@ -159,8 +159,8 @@ describe.each(['interp', 'jit'] as const)('decoded-instruction cache (%s)', (e) 
     expect(hart.csr64[2 * 0x343] >>> 0).toBe(CLZ); // mtval: the instruction
   });
 
-  it('chained compiled code (calls, returns and loops across pages) retires what the reference does', () => {
-    const image = new Uint8Array(readFileSync(build('chain.c')));
+  /** Run `image` on this engine and on the reference in lockstep, comparing after every run. */
+  function lockstep(image: Uint8Array, budget: (k: number) => number) {
     const runs = [0, 1].map(() => {
       const ram = new Uint8Array(allocateRam(16 << 20, 2), 0, 16 << 20);
       const entry = loadElf(image, ram);
@@ -170,17 +170,23 @@ describe.each(['interp', 'jit'] as const)('decoded-instruction cache (%s)', (e) 
       return { ...m, out: () => out };
     });
     const [fast, ref] = runs;
-    for (let k = 0; !fast.exited() && k < 100_000; k++) {
-      // Long runs, so that the dispatcher chains through many regions in one call.
-      const budget = 1 + ((k * 7919) % 5000);
-      fast.hart.run(budget);
-      ref.hart.runReference(budget);
+    for (let k = 0; !fast.exited() && k < 200_000; k++) {
+      const b = budget(k);
+      fast.hart.run(b);
+      ref.hart.runReference(b);
       expect(fast.hart.instret).toBe(ref.hart.instret);
       expect(fast.hart.pc).toBe(ref.hart.pc);
       expect(Array.from(fast.hart.x)).toEqual(Array.from(ref.hart.x));
     }
     expect(fast.exited()).toBe(true);
+    expect(ref.exited()).toBe(true);
     expect(fast.out()).toBe(ref.out());
+    return fast;
+  }
+
+  it('chained compiled code (calls, returns and loops across pages) retires what the reference does', () => {
+    // Long runs, so that the dispatcher chains through many regions in one call.
+    lockstep(new Uint8Array(readFileSync(build('chain.c'))), (k) => 1 + ((k * 7919) % 5000));
   });
 
   for (const [seed, fp] of [
@@ -193,30 +199,8 @@ describe.each(['interp', 'jit'] as const)('decoded-instruction cache (%s)', (e) 
         text: randomProgram(seed, { length: 400, fp }),
         ext: 'c',
       });
-      const image = new Uint8Array(readFileSync(elf));
-      const runs = [0, 1].map(() => {
-        const ram = new Uint8Array(allocateRam(16 << 20, 2), 0, 16 << 20);
-        const entry = loadElf(image, ram);
-        let out = '';
-        const m = bareHart([], { ram, uart: (c) => (out += c) });
-        m.hart.reset(entry);
-        return { ...m, out: () => out };
-      });
-      const [fast, ref] = runs;
       // Odd slice lengths end runs in the middle of pages, branches and straight-line code alike.
-      let slices = 0;
-      while (!fast.exited() && slices < 200_000) {
-        const budget = 1 + ((slices * 37) % 113);
-        fast.hart.run(budget);
-        ref.hart.runReference(budget);
-        slices++;
-        expect(fast.hart.instret).toBe(ref.hart.instret);
-        expect(fast.hart.pc).toBe(ref.hart.pc);
-        expect(Array.from(fast.hart.x)).toEqual(Array.from(ref.hart.x));
-      }
-      expect(fast.exited()).toBe(true);
-      expect(ref.exited()).toBe(true);
-      expect(fast.out()).toBe(ref.out());
+      const fast = lockstep(new Uint8Array(readFileSync(elf)), (k) => 1 + ((k * 37) % 113));
       expect(fast.out().split('\n').length).toBeGreaterThan(60);
       // On the JIT engine most of it ran as compiled code.
       if (e === 'jit') expect(fast.hart.dcache.jit!.entries).toBeGreaterThan(100);
