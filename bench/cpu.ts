@@ -19,7 +19,13 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { PhysicalBus } from '@virtio-desktop/virtio-core';
-import { allocateRam, CPU_ENGINES, Hart, StopReason, type CpuEngine } from '../packages/cpu-riscv/src/index.js';
+import {
+  allocateRam,
+  CPU_ENGINES,
+  Hart,
+  StopReason,
+  type CpuEngine,
+} from '../packages/cpu-riscv/src/index.js';
 import { loadElf, programs } from '../packages/cpu-riscv/test/harness.js';
 import { fmt, med, writeJson } from './stats.mjs';
 
