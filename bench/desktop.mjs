@@ -11,15 +11,18 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { buildGuest, fmt as fmtN, med, timeMarkers, writeJson } from './stats.mjs';
+import {
+  alternateEngines,
+  buildGuest,
+  engineBenchOptions,
+  fmt as fmtN,
+  med,
+  timeMarkers,
+  writeJson,
+} from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
-const { values } = parseArgs({
-  options: { runs: { type: 'string' }, engines: { type: 'string' }, json: { type: 'string' } },
-});
-const RUNS = Number(values.runs ?? 3);
-const ENGINES = (values.engines ?? 'jit,interp').split(',');
+const { runs: RUNS, engines: ENGINES, json } = engineBenchOptions();
 const guest = buildGuest('guest/desktop/build.sh');
 const image = guest.DESKTOP_IMAGE;
 const kernel = guest.KERNEL;
@@ -62,12 +65,7 @@ const qemu = () =>
   ]); // prettier-ignore
 
 // Each round runs every engine, then QEMU, so machine noise falls on all alike.
-const o = Object.fromEntries(ENGINES.map((e) => [e, []]));
-const q = [];
-for (let i = 0; i < RUNS; i++) {
-  for (const e of ENGINES) o[e].push(await ours(e));
-  q.push(await qemu());
-}
+const { ours: o, qemu: q } = await alternateEngines(RUNS, ENGINES, ours, qemu);
 const fmt = (xs) => `${fmtN(xs, 1)} s`;
 console.log(`desktop: same kernel and ext4 image, 2 harts, 1 GiB, ${RUNS} runs each, median (min–max)`);
 const rows = [];
@@ -89,4 +87,4 @@ for (const [k, what] of [
   });
   console.log(`  to ${what}: qemu ${fmt(b)}   ${cols.join('   ')}`);
 }
-if (values.json) writeJson(values.json, rows);
+if (json) writeJson(json, rows);

@@ -15,15 +15,10 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { buildGuest, fmt, med, writeJson } from './stats.mjs';
+import { alternateEngines, buildGuest, engineBenchOptions, fmt, med, writeJson } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
-const { values } = parseArgs({
-  options: { runs: { type: 'string' }, engines: { type: 'string' }, json: { type: 'string' } },
-});
-const RUNS = Number(values.runs ?? 3);
-const ENGINES = (values.engines ?? 'jit,interp').split(',');
+const { runs: RUNS, engines: ENGINES, json } = engineBenchOptions();
 const guest = buildGuest('guest/build.sh');
 const dir = mkdtempSync(path.join(tmpdir(), 'vdesk-bench-linux-'));
 const manifest = path.join(dir, 'linux.json');
@@ -82,13 +77,8 @@ const qemu = () =>
     '-kernel', guest.KERNEL, '-initrd', guest.INITRD, '-append', append,
   ]); // prettier-ignore
 
-/** @type {Record<string, { times: Record<string, number>; sums: Record<string, string> }[]>} */
-const results = { qemu: [] };
-for (const e of ENGINES) results[e] = [];
-for (let i = 0; i < RUNS; i++) {
-  for (const e of ENGINES) results[e].push(await ours(e));
-  results.qemu.push(await qemu());
-}
+const measured = await alternateEngines(RUNS, ENGINES, ours, qemu);
+const results = { ...measured.ours, qemu: measured.qemu };
 const reference = results.qemu[0].sums;
 for (const [who, rs] of Object.entries(results))
   for (const r of rs)
@@ -107,4 +97,4 @@ for (const w of WORKLOADS) {
   });
   console.log(`  ${w.padEnd(7)} qemu ${fmt(q, 2)}   ${cols.join('   ')}`);
 }
-if (values.json) writeJson(values.json, rows);
+if (json) writeJson(json, rows);

@@ -3,6 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 
 const root = path.resolve(import.meta.dirname, '..');
 
@@ -35,6 +36,42 @@ export async function alternate(runs, ours, qemu) {
   const q = [];
   for (let i = 0; i < runs; i++) {
     o.push(await ours());
+    q.push(await qemu());
+  }
+  return { ours: o, qemu: q };
+}
+
+/**
+ * The options of the benchmarks that run each of our CPU engines beside QEMU: --runs (default 3),
+ * --engines (default jit,interp) and --json.
+ * @returns {{ runs: number; engines: string[]; json: string | undefined }}
+ */
+export function engineBenchOptions() {
+  const { values } = parseArgs({
+    options: { runs: { type: 'string' }, engines: { type: 'string' }, json: { type: 'string' } },
+  });
+  return {
+    runs: Number(values.runs ?? 3),
+    engines: (values.engines ?? 'jit,interp').split(','),
+    json: values.json,
+  };
+}
+
+/**
+ * Like {@link alternate}, with one `ours` run per engine in each round, then QEMU.
+ * @template T
+ * @param {number} runs
+ * @param {string[]} engines
+ * @param {(engine: string) => Promise<T>} ours
+ * @param {() => Promise<T>} qemu
+ * @returns {Promise<{ ours: Record<string, T[]>; qemu: T[] }>}
+ */
+export async function alternateEngines(runs, engines, ours, qemu) {
+  /** @type {Record<string, T[]>} */
+  const o = Object.fromEntries(engines.map((e) => [e, []]));
+  const q = [];
+  for (let i = 0; i < runs; i++) {
+    for (const e of engines) o[e].push(await ours(e));
     q.push(await qemu());
   }
   return { ours: o, qemu: q };
