@@ -22,26 +22,6 @@ export const OP_NEXT_PAGE = 1;
 
 const caches = new WeakMap<ArrayBufferLike, DecodeCache>();
 
-/**
- * A compiled region (jit.ts): runs from page offset `off` of the virtual page (pageLo, pcHi) on the hart
- * whose state area is at `hs`, with `n` of `budget` instructions done; leaves the count in the hart's
- * jitIo[0] and returns the page offset where the run loop continues (4096: the next page), or -1 with
- * the pc in jitIo[2], jitIo[3]. dBare is 1 when data addresses are physical, else dR/dW select the TLB
- * sets; resv is the RAM offset of the LR reservation (-1: none).
- */
-export type PageFn = (
-  hs: number,
-  off: number,
-  n: number,
-  budget: number,
-  pageLo: number,
-  pcHi: number,
-  dBare: number,
-  dR: number,
-  dW: number,
-  resv: number,
-) => number;
-
 export class DecodeCache {
   /** Slot of each RAM page, or -1 when the page holds no decoded instructions. */
   readonly pageSlot: Int32Array;

@@ -8,8 +8,7 @@
  * Memory: at most JIT_CODE_LIMIT bytes of wasm modules alive (the whole cache is dropped past it, as
  * QEMU's tb_flush does), plus V8's compiled code for them (measured about 4× the module bytes).
  */
-import type { PageFn } from './decode-cache.js';
-import { buildDispatcher, type DispatchFn } from './jit-dispatch.js';
+import { buildDispatcher, type DispatchFn, type PageFn } from './jit-dispatch.js';
 import type { JitMemory } from './memory.js';
 
 /** Bit 8 of a meta word: the position is the entry of a compiled region. */

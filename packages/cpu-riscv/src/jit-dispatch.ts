@@ -19,7 +19,27 @@ import { Bytes, moduleBytes, T, W } from './wasm.js';
 
 /** Flag on a region's result: the run loop may enter compiled code at that offset at once. */
 export const REENTER = 0x10000;
-/** Parameters of a region's function (see decode-cache.ts's PageFn). */
+/**
+ * A compiled region's function (jit.ts): runs from page offset `off` of the virtual page (pageLo, pcHi) on the hart
+ * whose state area is at `hs`, with `n` of `budget` instructions done; leaves the count in the hart's
+ * jitIo[0] and returns the page offset where the run loop continues (4096: the next page), or -1 with
+ * the pc in jitIo[2], jitIo[3]. dBare is 1 when data addresses are physical, else dR/dW select the TLB
+ * sets; resv is the RAM offset of the LR reservation (-1: none).
+ */
+export type PageFn = (
+  hs: number,
+  off: number,
+  n: number,
+  budget: number,
+  pageLo: number,
+  pcHi: number,
+  dBare: number,
+  dR: number,
+  dW: number,
+  resv: number,
+) => number;
+
+/** Parameters of a region's function. */
 export const REGION_PARAMS = 10;
 
 /**

@@ -23,11 +23,11 @@
  * Coherence: a region depends only on the bytes of its physical page, never on translation (the virtual
  * page, the privilege's TLB sets, bare mode and the reservation are arguments), so the decoded-instruction
  * cache's rules cover it: a store into a decoded chunk — compiled stores check it inline and hand such a
- * store to the run loop — FENCE.I, reset and slot reuse drop the page's regions (DecodeCache.dropPageFn).
+ * store to the run loop — FENCE.I, reset and slot reuse drop the page's regions (JitCache.drop).
  */
-import { SLOT_ENTRIES, type DecodeCache, type PageFn } from './decode-cache.js';
+import { SLOT_ENTRIES, type DecodeCache } from './decode-cache.js';
 import { JIT_ENTRY } from './jit-cache.js';
-import { REENTER, REGION_PARAMS } from './jit-dispatch.js';
+import { REENTER, REGION_PARAMS, type PageFn } from './jit-dispatch.js';
 import { Op } from './decode.js';
 import { HS_IO, HS_PC, HS_TLB_PA, HS_TLB_TAG, HS_X, type JitMemory } from './memory.js';
 import { Bytes, moduleBytes, T, W } from './wasm.js';
@@ -43,8 +43,6 @@ const MAX_INSTS = 256;
 export interface JitTarget {
   readonly dcache: DecodeCache;
   readonly ramBase: number;
-  readonly ramSize: number;
-  readonly mem8: Uint8Array;
 }
 
 /** Handled here (everything else goes back to the run loop). */

@@ -42,7 +42,55 @@ function machine(image: Uint8Array, engine: 'jit' | 'reference') {
   return { hart, out: () => out, exited: () => exit >= 0 };
 }
 
+/**
+ * A region that leaves its page (a call to the next page) while another region is entered at the page's
+ * last position (0xffe): the dispatcher once read "the pc is in the hart" (-1) as a jump inside the page
+ * to 0xfff and ran that other region.
+ */
+const EDGE = `
+    .text
+    .globl main
+    .balign 4096
+main:
+    mv s0, ra
+    li a0, 0
+    li a1, 0
+    li t1, 3000
+1:  jal ra, edge
+    addi t1, t1, -1
+    bnez t1, 1b
+    li t0, 3000
+2:  jal ra, far
+    addi t0, t0, -1
+    bnez t0, 2b
+    mv ra, s0
+    li a0, 0
+    ret
+    .org main + 0xffe
+edge:
+    c.addi a0, 1
+    ret
+    .balign 4096
+far:
+    addi a1, a1, 1
+    ret
+`;
+
 describe('JIT against the reference, with interrupts and faults injected', () => {
+  it("a jump out of a page never enters the region at the page's last position", () => {
+    const image = new Uint8Array(readFileSync(build('edge.S', { text: EDGE, ext: 'S' })));
+    const jit = machine(image, 'jit');
+    const ref = machine(image, 'reference');
+    for (let k = 0; !jit.exited() && k < 10_000; k++) {
+      const budget = 1 + ((k * 7919) % 5000);
+      expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
+      expect(jit.hart.pc).toBe(ref.hart.pc);
+      expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
+    }
+    expect(jit.exited()).toBe(true);
+    expect(jit.hart.dcache.jit!.entries).toBeGreaterThan(0);
+  });
+
   it('retires the same instructions with the same state at every run boundary', () => {
     const image = new Uint8Array(readFileSync(build('inject.c')));
     const jit = machine(image, 'jit');
