@@ -16,11 +16,15 @@ export {
   MSS,
   RECV_WINDOW,
   type UserNetOptions,
+  type UserNetMode,
+  type PortForward,
+  type HostListener,
   type HostSockets,
   type HostTcp,
   type HostTcpHandlers,
   type HostUdp,
 } from './usernet/stack.js';
+export { parseForward } from './usernet/conn.js';
 export * as packets from './usernet/packets.js';
 export { netPlugin, type NetPluginOptions } from './plugin.js';
 import { netPlugin } from './plugin.js';

@@ -1,56 +1,94 @@
 /**
- * Node-only backends: the user-mode network's host side (TCP and UDP to 127.0.0.1 with node:net and
- * node:dgram) and a pcap writer that records every frame a backend carries. Browser builds never load
+ * Node-only backends: the user-mode network's host side (TCP and UDP with node:net and node:dgram, names
+ * with node:dns, port forward listeners) and a pcap writer that records every frame a backend carries. Browser builds never load
  * this file.
  */
 import { createSocket } from 'node:dgram';
 import { openSync, writeSync, closeSync } from 'node:fs';
-import { connect } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { connect, createServer, isIPv4, type Socket } from 'node:net';
 import { silentLogger, type Logger } from '@virtio-desktop/virtio-core';
 import type { NetBackend } from './backend.js';
-import { UserNet, type HostSockets, type UserNetOptions } from './usernet/stack.js';
+import {
+  UserNet,
+  type HostSockets,
+  type HostTcp,
+  type HostTcpHandlers,
+  type UserNetOptions,
+} from './usernet/stack.js';
 
-/** The host's loopback, and nothing else: the guest reaches 127.0.0.1 only. */
-export const loopbackSockets: HostSockets = {
-  tcpConnect(port, h) {
-    const s = connect({ host: '127.0.0.1', port });
-    // A guest's open connection must not keep the host process alive once the machine has stopped.
-    s.unref();
-    s.on('connect', () => h.onConnect());
-    s.on('data', (b: Buffer) => h.onData(new Uint8Array(b.buffer, b.byteOffset, b.length)));
-    s.on('end', () => h.onEnd());
-    s.on('error', (e) => h.onError(e.message));
-    s.on('drain', () => h.onDrain?.());
-    return {
-      write: (b) => s.write(b),
-      buffered: () => s.writableLength,
-      end: () => void s.end(),
-      destroy: () => void s.destroy(),
-      pause: () => void s.pause(),
-      resume: () => void s.resume(),
-    };
-  },
-  udpOpen(onMessage) {
-    const s = createSocket('udp4');
-    s.on('message', (m, rinfo) => onMessage(rinfo.port, new Uint8Array(m.buffer, m.byteOffset, m.length)));
-    s.on('error', () => s.close());
-    s.bind(0, '127.0.0.1', () => s.unref());
-    return {
-      send: (port, data) => s.send(data, port, '127.0.0.1'),
-      close: () => {
+/** A Node socket behind the stack's small interface; every event is handled, errors included. */
+function wrap(s: Socket, h: HostTcpHandlers): HostTcp {
+  // A guest's open connection must not keep the host process alive once the machine has stopped.
+  s.unref();
+  s.on('connect', () => h.onConnect());
+  s.on('data', (b: Buffer) => h.onData(new Uint8Array(b.buffer, b.byteOffset, b.length)));
+  s.on('end', () => h.onEnd());
+  s.on('error', (e) => h.onError(e.message));
+  s.on('drain', () => h.onDrain?.());
+  return {
+    write: (b) => s.write(b),
+    buffered: () => s.writableLength,
+    end: () => void s.end(),
+    destroy: () => void s.destroy(),
+    pause: () => void s.pause(),
+    resume: () => void s.resume(),
+  };
+}
+
+/**
+ * Host sockets for the user-mode network with node:net, node:dgram and node:dns. With `nat`, TCP and
+ * UDP go to any address the stack asks for and UDP sockets bind every address (replies from anywhere
+ * reach the guest: a full-cone NAT, like QEMU's slirp); without it, UDP binds the loopback only.
+ */
+export function nodeHostSockets(o: { nat: boolean } = { nat: true }): HostSockets {
+  return {
+    tcpConnect(port, h, host = '127.0.0.1') {
+      return wrap(connect({ host, port }), h);
+    },
+    udpOpen(onMessage) {
+      const s = createSocket('udp4');
+      let open = true;
+      const close = (): void => {
+        if (!open) return;
+        open = false;
         try {
           s.close();
         } catch {
-          // already closed after an error
+          // already closed
         }
-      },
-    };
-  },
-};
+      };
+      s.on('message', (m, rinfo) =>
+        onMessage(rinfo.port, new Uint8Array(m.buffer, m.byteOffset, m.length), rinfo.address),
+      );
+      s.on('error', close);
+      s.bind(0, o.nat ? '0.0.0.0' : '127.0.0.1', () => s.unref());
+      return {
+        send: (port, data, host = '127.0.0.1') => {
+          if (open) s.send(data, port, host, () => {}); // a failed send is a lost datagram, as on a wire
+        },
+        close,
+      };
+    },
+    resolve: async (name) =>
+      (await lookup(name, { family: 4, all: true })).map((a) => a.address).filter((a) => isIPv4(a)),
+    tcpListen(port, bind, onConnection, onError) {
+      // Paused until the guest has answered: nothing is read that the guest could not take yet.
+      const server = createServer({ pauseOnConnect: true }, (s) => {
+        s.on('error', () => {}); // until the stack's handlers are attached
+        onConnection((h) => wrap(s, h));
+      });
+      server.maxConnections = 256;
+      server.on('error', (e) => onError(e.message));
+      server.listen(port, bind, () => server.unref());
+      return { close: () => void server.close() };
+    },
+  };
+}
 
-/** A user-mode network whose gateway forwards to this host's loopback. */
+/** A user-mode network whose gateway is this host (NAT unless `opts.mode` is "host-only"). */
 export function createUserNet(log: Logger = silentLogger, opts: UserNetOptions = {}): UserNet {
-  return new UserNet(loopbackSockets, log, opts);
+  return new UserNet(nodeHostSockets({ nat: (opts.mode ?? 'nat') === 'nat' }), log, opts);
 }
 
 /**

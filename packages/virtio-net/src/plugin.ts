@@ -6,11 +6,16 @@ import { PluginOptionError, opt, type DevicePlugin } from '@virtio-desktop/virti
 import { NullBackend, namedPairEnd, type NetBackend } from './backend.js';
 import { VirtioNetDevice } from './device.js';
 import { parseMac } from './protocol.js';
+import { parseForward, type PortForward, type UserNetMode } from './usernet/conn.js';
 
 export interface NetPluginOptions {
   mac: Uint8Array;
-  /** "user" (default in Node): user-mode network to the host's loopback; "pair:NAME"; "none". */
+  /** "user" (default in Node): the user-mode network; "pair:NAME"; "none". */
   backend: string;
+  /** The user-mode network's reach: "nat" (default) or "host-only". */
+  mode: UserNetMode;
+  /** Port forwards into the guest (user-mode network). */
+  forward: PortForward[];
   /** Record every frame to this pcap file (Node). */
   pcap?: string;
 }
@@ -19,7 +24,7 @@ let nextMac = 0x56;
 
 function parse(raw: unknown): NetPluginOptions {
   const o = opt.object(raw);
-  opt.only(o, ['mac', 'backend', 'pcap']);
+  opt.only(o, ['mac', 'backend', 'pcap', 'mode', 'forward']);
   let mac: Uint8Array;
   if (o.mac === undefined) {
     // Locally administered (0x52), distinct per device of this host process.
@@ -35,7 +40,22 @@ function parse(raw: unknown): NetPluginOptions {
     throw new PluginOptionError('option "backend" must be "user", "none" or "pair:NAME" (NAME: a-z, 0-9, -)');
   const pcap = o.pcap === undefined ? undefined : opt.string(o, 'pcap');
   if (pcap === '') throw new PluginOptionError('option "pcap" must be a file path');
-  return { mac, backend, pcap };
+  const mode = o.mode === undefined ? 'nat' : opt.string(o, 'mode');
+  if (mode !== 'nat' && mode !== 'host-only')
+    throw new PluginOptionError('option "mode" must be "nat" or "host-only"');
+  const forward: PortForward[] = [];
+  if (o.forward !== undefined) {
+    if (!Array.isArray(o.forward) || o.forward.length > 64)
+      throw new PluginOptionError('option "forward" must be a list of at most 64 "tcp:HOSTPORT:GUESTPORT"');
+    for (const f of o.forward as unknown[]) {
+      const p = typeof f === 'string' ? parseForward(f) : 'each forward is a string';
+      if (typeof p === 'string') throw new PluginOptionError(`option "forward": ${p}`);
+      if (forward.some((g) => g.hostPort === p.hostPort && (g.bind ?? '') === (p.bind ?? '')))
+        throw new PluginOptionError(`option "forward": host port ${p.hostPort} forwarded twice`);
+      forward.push(p);
+    }
+  }
+  return { mac, backend, pcap, mode, forward };
 }
 
 const NODE_ENTRY = './node.js';
@@ -60,6 +80,19 @@ export const netPlugin: DevicePlugin<NetPluginOptions, VirtioNetDevice> = {
           '"user": user-mode network to the host (Node); "pair:NAME": a cable to the other device named NAME; "none".',
       },
       pcap: { type: 'string', minLength: 1, description: 'Record every frame to this pcap file (Node).' },
+      mode: {
+        enum: ['nat', 'host-only'],
+        default: 'nat',
+        description:
+          'User-mode network: "nat" reaches any address the host can (DNS through the host\'s resolver); "host-only" only the host\'s loopback as 10.0.2.2.',
+      },
+      forward: {
+        type: 'array',
+        maxItems: 64,
+        items: { type: 'string', pattern: '^tcp:(\\d{1,3}(\\.\\d{1,3}){3}:)?\\d{1,5}:\\d{1,5}$' },
+        description:
+          'Port forwards into the guest, e.g. "tcp:8080:80" (host 127.0.0.1:8080 to the guest\'s port 80) or "tcp:0.0.0.0:8080:80".',
+      },
     },
   },
   parseOptions: parse,
@@ -74,7 +107,7 @@ export const netPlugin: DevicePlugin<NetPluginOptions, VirtioNetDevice> = {
       o.backend === 'none'
         ? new NullBackend()
         : o.backend === 'user'
-          ? node!.createUserNet(ctx.log)
+          ? node!.createUserNet(ctx.log, { mode: o.mode, forwards: o.forward })
           : namedPairEnd(o.backend.slice(5));
     if (o.pcap !== undefined) {
       const file = ctx.baseDir && !o.pcap.startsWith('/') ? `${ctx.baseDir}/${o.pcap}` : o.pcap;

@@ -1,4 +1,7 @@
-/** How the user-mode stack reaches the host's loopback: a small interface, so the stack stays free of Node. */
+/**
+ * How the user-mode stack reaches the host: a small interface, so the stack stays free of Node (a browser
+ * build supplies another provider, or none of the optional parts).
+ */
 
 export interface HostTcpHandlers {
   onConnect(): void;
@@ -28,11 +31,38 @@ export interface HostTcp {
 }
 
 export interface HostUdp {
-  send(port: number, data: Uint8Array): void;
+  /** A datagram to `host` (dotted IPv4; the host's loopback when absent) and `port`. */
+  send(port: number, data: Uint8Array, host?: string): void;
+  close(): void;
+}
+
+/** A host listener of a port forward; `close` stops it (the connections it accepted live on). */
+export interface HostListener {
   close(): void;
 }
 
 export interface HostSockets {
-  tcpConnect(port: number, h: HostTcpHandlers): HostTcp;
-  udpOpen(onMessage: (fromPort: number, data: Uint8Array) => void): HostUdp;
+  /** Open a TCP connection to `host` (dotted IPv4; the host's loopback when absent) and `port`. */
+  tcpConnect(port: number, h: HostTcpHandlers, host?: string): HostTcp;
+  /**
+   * A UDP socket; `onMessage` gets every datagram it receives with its source port and address (dotted
+   * IPv4; absent means the host's loopback).
+   */
+  udpOpen(onMessage: (fromPort: number, data: Uint8Array, fromHost?: string) => void): HostUdp;
+  /**
+   * The host's resolver: IPv4 addresses of `name` (empty: no such name). Without it, the gateway's DNS
+   * knows only its own names.
+   */
+  resolve?(name: string): Promise<string[]>;
+  /**
+   * Listen on `bind`:`port` for a TCP port forward. Each accepted connection is handed over paused:
+   * `accept` attaches the stack's handlers, and the stack resumes the socket once the guest has answered
+   * (or destroys it).
+   */
+  tcpListen?(
+    port: number,
+    bind: string,
+    onConnection: (accept: (h: HostTcpHandlers) => HostTcp) => void,
+    onError: (message: string) => void,
+  ): HostListener;
 }

@@ -67,11 +67,18 @@ export function dhcpReply(d: Uint8Array): { reply: Uint8Array; ack: boolean } | 
   return { reply: r, ack: reply === 5 };
 }
 
-/**
- * DNS: `host.vdesk` and `gateway` resolve to the gateway, every other name is NXDOMAIN (there is no
- * outside network). Returns the response message or why the query was dropped.
- */
-export function dnsReply(q: Uint8Array): Uint8Array | string {
+/** A query's single question: the name (lowercase, dotted), its type and where the question ends. */
+export interface DnsQuestion {
+  name: string;
+  qtype: number;
+  end: number;
+}
+
+export const DnsType = { A: 1, AAAA: 28 } as const;
+const MAX_ANSWERS = 8;
+
+/** Parse a DNS query with exactly one question; a string says why it was dropped. */
+export function parseDnsQuery(q: Uint8Array): DnsQuestion | string {
   if (q.length < 17 || q.length > 512 || (q[2] & 0x80) !== 0) return 'malformed DNS query';
   const qd = (q[4] << 8) | q[5];
   if (qd !== 1) return 'DNS query without exactly one question';
@@ -84,21 +91,55 @@ export function dnsReply(q: Uint8Array): Uint8Array | string {
     i += 1 + n;
   }
   if (i + 5 > q.length) return 'truncated DNS question';
-  const qtype = (q[i + 1] << 8) | q[i + 2];
-  const end = i + 5;
-  const name = labels.join('.');
-  const known = name === 'host.vdesk' || name === 'gateway';
-  const answer = known && qtype === 1;
-  const r = new Uint8Array(end + (answer ? 16 : 0));
+  return { name: labels.join('.'), qtype: (q[i + 1] << 8) | q[i + 2], end: i + 5 };
+}
+
+/**
+ * The response to `q`: NXDOMAIN when `addrs` is null, else NOERROR with `addrs` as A records when the
+ * question asks for A (other types get an empty answer: the name exists, with no such record).
+ */
+export function dnsResponse(
+  q: Uint8Array,
+  question: DnsQuestion,
+  addrs: readonly number[] | null,
+): Uint8Array {
+  const answers = addrs && question.qtype === DnsType.A ? addrs.slice(0, MAX_ANSWERS) : [];
+  const end = question.end;
+  const r = new Uint8Array(end + 16 * answers.length);
   r.set(q.subarray(0, end));
   r[2] = 0x84 | (q[2] & 1); // response, authoritative, RD copied
-  r[3] = known ? 0x80 : 0x83; // RA; NXDOMAIN for names we do not know
+  r[3] = addrs ? 0x80 : 0x83; // RA; NXDOMAIN for names nobody knows
   r[6] = 0;
-  r[7] = answer ? 1 : 0;
+  r[7] = answers.length;
   r[8] = r[9] = r[10] = r[11] = 0;
-  if (answer) {
-    r.set([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4], end);
-    new DataView(r.buffer).setUint32(end + 12, GATEWAY);
-  }
+  const dv = new DataView(r.buffer);
+  answers.forEach((a, k) => {
+    r.set([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4], end + 16 * k);
+    dv.setUint32(end + 16 * k + 12, a);
+  });
   return r;
+}
+
+/** The gateway's own names. */
+export function localName(name: string): number | null {
+  return name === 'host.vdesk' || name === 'gateway' ? GATEWAY : null;
+}
+
+/**
+ * Names worth asking the host's resolver about: letters, digits, hyphens, underscores and dots, at most
+ * 253 characters (single labels such as "localhost" too: the host's hosts file may know them).
+ */
+export function lookupable(name: string): boolean {
+  return name.length > 0 && name.length <= 253 && /^[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?$/.test(name);
+}
+
+/**
+ * DNS of the gateway's own names only: `host.vdesk` and `gateway` resolve to the gateway, every other
+ * name is NXDOMAIN. Returns the response message or why the query was dropped.
+ */
+export function dnsReply(q: Uint8Array): Uint8Array | string {
+  const question = parseDnsQuery(q);
+  if (typeof question === 'string') return question;
+  const a = localName(question.name);
+  return dnsResponse(q, question, a === null ? null : [a]);
 }

@@ -1,9 +1,11 @@
 /**
  * A user-mode network for one guest, like QEMU's slirp: the guest sees a LAN 10.0.2.0/24 with a gateway
  * (10.0.2.2) that answers ARP, ping, DHCP (it leases 10.0.2.15) and DNS (10.0.2.3: `host.vdesk` and
- * `gateway` resolve to the gateway, every other name is NXDOMAIN — there is no outside network). TCP and
- * UDP to the gateway's address reach the host's loopback (127.0.0.1) through a {@link HostSockets}
- * provider, so this file stays free of Node and runs in a browser with another provider.
+ * `gateway` resolve to the gateway; in NAT mode other names go to the host's resolver). TCP and UDP to
+ * the gateway's address reach the host's loopback (127.0.0.1); in NAT mode, TCP and UDP to any other
+ * address are opened as host sockets to that address. Port forwards carry connections to a host port
+ * into the guest. All through a {@link HostSockets} provider, so this file stays free of Node and runs in
+ * a browser with another provider.
  *
  * Hand-written, because no usable TCP/IP stack for JavaScript is available from the npm registry this
  * project builds from: the maintained candidate (tcpip.js, gVisor's netstack in WASM) is not served there
@@ -14,7 +16,8 @@
  */
 import type { Logger } from '@virtio-desktop/virtio-core';
 import type { NetBackend } from '../backend.js';
-import type { HostSockets, HostTcp } from './host.js';
+import type { HostListener, HostSockets, HostTcp, HostTcpHandlers } from './host.js';
+import { HostResolver } from './dns.js';
 import {
   EtherType,
   IpProto,
@@ -29,84 +32,42 @@ import {
   parseIp,
   parseTcp,
   parseUdp,
+  ipStr,
   type Ip,
   type TcpSeg,
 } from './packets.js';
-import { DNS, GATEWAY, GUEST, NET, dhcpReply, dnsReply, icmpEchoReply } from './services.js';
+import {
+  DNS,
+  GATEWAY,
+  GUEST,
+  NET,
+  dhcpReply,
+  dnsResponse,
+  icmpEchoReply,
+  localName,
+  lookupable,
+  parseDnsQuery,
+} from './services.js';
 import { UdpFlows } from './udp.js';
+import {
+  MSS,
+  RECV_WINDOW,
+  RTO_MS,
+  SEND_BUFFER,
+  sliceSendBuf,
+  type Conn,
+  type PortForward,
+  type UserNetOptions,
+} from './conn.js';
 
 export { DNS, GATEWAY, GUEST, NET } from './services.js';
-export type { HostSockets, HostTcp, HostTcpHandlers, HostUdp } from './host.js';
+export { MSS, RECV_WINDOW, type PortForward, type UserNetMode, type UserNetOptions } from './conn.js';
+export type { HostListener, HostSockets, HostTcp, HostTcpHandlers, HostUdp } from './host.js';
 
 export const GATEWAY_MAC: Uint8Array = Uint8Array.from([0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]);
 const BROADCAST_MAC = new Uint8Array(6).fill(0xff);
-/** The MSS we announce; guest segments carrying more are dropped (the guest agreed to it). */
-export const MSS = 1460;
-/** Guest bytes the host socket may hold unsent per connection: the most window the guest is offered. */
-export const RECV_WINDOW = 65535;
-/** Host bytes buffered per connection before we stop reading the host socket. */
-const SEND_BUFFER = 256 * 1024;
-/** Retransmission timeout. The link is a memory queue that loses nothing unless the guest's queue
- * overflows; a slow guest must not be mistaken for a lossy one, so this errs long. */
-const RTO_MS = 2000;
 /** At most one log line per this long for each limit a guest runs into. */
 const LIMIT_LOG_MS = 10_000;
-
-/** Per-guest bounds; every field has a default. */
-export interface UserNetOptions {
-  /** TCP connections open at once (default 256); further SYNs get RST. */
-  maxTcp?: number;
-  /** UDP flows (guest source ports) at once (default 256); a new one closes the least recently used. */
-  maxUdp?: number;
-  /** A connection whose handshake has not completed after this long is dropped (default 15 s). */
-  halfOpenMs?: number;
-  /** An established connection with no traffic either way for this long is reset (default 1 hour). */
-  tcpIdleMs?: number;
-  /** A UDP flow with no datagram either way for this long is closed (default 60 s). */
-  udpIdleMs?: number;
-  /** Retransmissions of the same data before the connection is reset (default 8, about 16 s). */
-  maxRetransmits?: number;
-}
-
-interface Conn {
-  key: string;
-  gport: number;
-  hport: number;
-  state: 'connecting' | 'established';
-  /** Next byte we expect from the guest. */
-  rcvNxt: number;
-  /** Our initial sequence number (the SYN's), and whether the guest has acknowledged the SYN. */
-  isn: number;
-  synAcked: boolean;
-  /** Sequence number of sendBuf's first byte (everything before it is acknowledged), and of the next
-   * segment to send. */
-  base: number;
-  sndNxt: number;
-  /** Sequence number of our FIN once sent, and whether the guest acknowledged it. */
-  finSeq: number;
-  finAcked: boolean;
-  /** Host bytes not yet acknowledged by the guest. */
-  sendBuf: Uint8Array[];
-  sendBytes: number;
-  window: number;
-  mss: number;
-  hostEnded: boolean;
-  finSent: boolean;
-  guestFin: boolean;
-  paused: boolean;
-  lastSend: number;
-  /** Bytes past base ever sent: after going back to resend, ACKs up to here are still valid. */
-  sentAhead: number;
-  sock: HostTcp | null;
-  opened: number;
-  lastActivity: number;
-  /** Timeouts since the guest last acknowledged new data. */
-  retries: number;
-  /** Guest bytes written to a host socket that cannot report its buffer (see HostTcp.buffered). */
-  hostQueued: number;
-  /** The window in the last segment we sent. */
-  advertised: number;
-}
 
 export class UserNet implements NetBackend {
   private deliver: ((f: Uint8Array) => void) | null = null;
@@ -115,7 +76,10 @@ export class UserNet implements NetBackend {
   private readonly udp: UdpFlows;
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly limitLogged = new Map<string, number>();
-  private readonly o: Required<UserNetOptions>;
+  private readonly o: Required<Omit<UserNetOptions, 'forwards'>>;
+  private readonly resolver: HostResolver | null;
+  private readonly listeners: HostListener[] = [];
+  private nextPort = 0;
   readonly stats = {
     dropped: 0,
     tcpConnections: 0,
@@ -127,6 +91,10 @@ export class UserNet implements NetBackend {
     oversized: 0,
     /** Times a guest ran into a table limit. */
     limitHits: 0,
+    /** Names asked of the host's resolver. */
+    lookups: 0,
+    /** Connections forwarded into the guest. */
+    forwarded: 0,
   };
 
   constructor(
@@ -135,6 +103,8 @@ export class UserNet implements NetBackend {
     opts: UserNetOptions = {},
   ) {
     this.o = {
+      mode: opts.mode ?? 'nat',
+      maxLookups: opts.maxLookups ?? 32,
       maxTcp: opts.maxTcp ?? 256,
       maxUdp: opts.maxUdp ?? 256,
       halfOpenMs: opts.halfOpenMs ?? 15_000,
@@ -146,9 +116,37 @@ export class UserNet implements NetBackend {
       host,
       this.o.maxUdp,
       this.o.udpIdleMs,
-      (gport, from, data) => this.toGuest(buildUdp(GATEWAY, GUEST, from, gport, data.subarray(0, 65000))),
+      (gport, from, data, fromHost) => {
+        const src = this.guestSide(fromHost);
+        if (src !== null) this.toGuest(buildUdp(src, GUEST, from, gport, data.subarray(0, 65000)));
+      },
       () => this.limit('udp', `${this.o.maxUdp} UDP flows open; closing the least recently used`),
     );
+    this.resolver =
+      this.o.mode === 'nat' && host.resolve
+        ? new HostResolver((n) => host.resolve!(n), this.o.maxLookups)
+        : null;
+    for (const f of opts.forwards ?? []) this.listen(f);
+  }
+
+  /**
+   * Where a guest packet to `dst` goes on the host: the loopback for the gateway, the address itself in
+   * NAT mode, or nowhere (null): the rest of the LAN, and what is not a unicast address.
+   */
+  private hostFor(dst: number): string | null {
+    if (dst === GATEWAY) return '127.0.0.1';
+    if (this.o.mode !== 'nat') return null;
+    const top = dst >>> 24;
+    if ((dst & 0xffffff00) === NET || top === 0 || top === 127 || top >= 224) return null;
+    return ipStr(dst);
+  }
+
+  /** A host address as the guest sees it (the loopback is the gateway); null for what it cannot see. */
+  private guestSide(host: string | undefined): number | null {
+    if (host === undefined || host.startsWith('127.')) return GATEWAY;
+    const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(host);
+    if (!m || this.o.mode !== 'nat') return null;
+    return ((+m[1] << 24) | (+m[2] << 16) | (+m[3] << 8) | +m[4]) >>> 0;
   }
 
   /** Open TCP connections and UDP flows, for tests and the inventory. */
@@ -172,6 +170,7 @@ export class UserNet implements NetBackend {
 
   close(): void {
     this.reset();
+    for (const l of this.listeners.splice(0)) l.close();
     this.deliver = null;
   }
 
@@ -184,13 +183,12 @@ export class UserNet implements NetBackend {
     const ip = parseIp(e.payload);
     if (!ip) return this.drop('malformed IPv4 packet');
     if (ip.proto === IpProto.Udp) return this.onUdp(ip);
-    if (ip.dst !== GATEWAY && ip.dst !== DNS) return; // no route beyond the host
-    if (ip.proto === IpProto.Icmp) {
+    if (ip.proto === IpProto.Tcp) return this.onTcp(ip);
+    // ICMP: only the gateway and the DNS answer (a host program cannot send ICMP without privileges).
+    if (ip.proto === IpProto.Icmp && (ip.dst === GATEWAY || ip.dst === DNS)) {
       const r = icmpEchoReply(ip.payload);
       if (r) this.toGuest(buildIp(ip.dst, ip.src, IpProto.Icmp, r));
-      return;
     }
-    if (ip.proto === IpProto.Tcp) return this.onTcp(ip);
   }
 
   private drop(why: string): void {
@@ -247,14 +245,27 @@ export class UserNet implements NetBackend {
       );
       return;
     }
-    if (ip.dst === DNS && u.dport === 53) {
-      const r = dnsReply(u.data);
-      if (typeof r === 'string') return this.drop(r);
-      return this.toGuest(buildUdp(DNS, ip.src, 53, u.sport, r));
-    }
-    if (ip.dst !== GATEWAY) return;
-    this.udp.send(u.sport, u.dport, u.data.slice(), Date.now());
+    if (ip.dst === DNS && u.dport === 53) return this.dns(u.data.slice(), u.sport);
+    const host = this.hostFor(ip.dst);
+    if (host === null) return;
+    this.udp.send(u.sport, u.dport, u.data.slice(), Date.now(), host);
     this.ensureTimer();
+  }
+
+  /** The gateway's names at once; others through the host's resolver (NAT), else NXDOMAIN. */
+  private dns(q: Uint8Array, sport: number): void {
+    const question = parseDnsQuery(q);
+    if (typeof question === 'string') return this.drop(question);
+    const reply = (addrs: readonly number[] | null): void =>
+      this.toGuest(buildUdp(DNS, GUEST, 53, sport, dnsResponse(q, question, addrs)));
+    const own = localName(question.name);
+    if (own !== null) return reply([own]);
+    if (!this.resolver || !lookupable(question.name)) return reply(null);
+    this.stats.lookups++;
+    void this.resolver.lookup(question.name).then((r) => {
+      if (r === 'busy') this.limit('dns', 'host DNS lookups busy or slow; dropping a query');
+      else reply(r);
+    });
   }
 
   // ------------------------------------------------------------------ TCP to the host's loopback
@@ -265,7 +276,7 @@ export class UserNet implements NetBackend {
     c.advertised = this.recvWindow(c);
     this.toGuest(
       buildTcp(
-        GATEWAY,
+        c.remote,
         GUEST,
         {
           sport: c.hport,
@@ -310,18 +321,21 @@ export class UserNet implements NetBackend {
   private onTcp(ip: Ip): void {
     const t = parseTcp(ip.payload);
     if (!t) return this.drop('malformed TCP');
-    const key = `${t.sport}:${t.dport}`;
+    const key = `${t.sport}:${ip.dst}:${t.dport}`;
     const c = this.conns.get(key);
     if (!c) {
-      if (t.flags & Tcp.Rst) return;
-      if ((t.flags & (Tcp.Syn | Tcp.Ack)) !== Tcp.Syn || ip.dst !== GATEWAY) return this.rst(ip, t);
+      const top = ip.dst >>> 24;
+      if (t.flags & Tcp.Rst || top >= 224 || top === 0) return; // nobody answers for those addresses
+      const host = this.hostFor(ip.dst);
+      if ((t.flags & (Tcp.Syn | Tcp.Ack)) !== Tcp.Syn || host === null) return this.rst(ip, t);
       if (this.conns.size >= this.o.maxTcp) {
         this.limit('tcp', `${this.o.maxTcp} TCP connections open; refusing new ones with RST`);
         return this.rst(ip, t);
       }
-      return this.open(key, t);
+      return this.open(key, t, ip.dst, host);
     }
     if (t.flags & Tcp.Rst) return this.kill(c);
+    if (c.state === 'syn-sent') return this.synAck(c, t);
     if (t.flags & Tcp.Syn) return; // a retransmitted SYN: our SYN-ACK will be resent by the timer
     c.lastActivity = Date.now();
     if (t.flags & Tcp.Ack) this.acked(c, t);
@@ -351,15 +365,33 @@ export class UserNet implements NetBackend {
     this.maybeDone(c);
   }
 
-  private open(key: string, t: TcpSeg): void {
+  private open(key: string, t: TcpSeg, remote: number, host: string): void {
+    const c = this.conn(key, t.sport, remote, t.dport, `${host}:${t.dport}`, 'connecting');
+    c.rcvNxt = (t.seq + 1) >>> 0;
+    c.window = t.window;
+    c.mss = Math.min(MSS, Math.max(64, t.mss));
+    c.sock = this.host.tcpConnect(t.dport, this.handlers(c), host);
+  }
+
+  /** A connection's state before its handshake; entered in the table. */
+  private conn(
+    key: string,
+    gport: number,
+    remote: number,
+    hport: number,
+    label: string,
+    state: Conn['state'],
+  ): Conn {
     const isn = (Math.random() * 0x100000000) >>> 0;
     const now = Date.now();
     const c: Conn = {
       key,
-      gport: t.sport,
-      hport: t.dport,
-      state: 'connecting',
-      rcvNxt: (t.seq + 1) >>> 0,
+      gport,
+      remote,
+      hport,
+      label,
+      state,
+      rcvNxt: 0,
       isn,
       synAcked: false,
       base: (isn + 1) >>> 0,
@@ -368,8 +400,8 @@ export class UserNet implements NetBackend {
       finAcked: false,
       sendBuf: [],
       sendBytes: 0,
-      window: t.window,
-      mss: Math.min(MSS, Math.max(64, t.mss)),
+      window: 0,
+      mss: MSS,
       hostEnded: false,
       finSent: false,
       guestFin: false,
@@ -386,9 +418,14 @@ export class UserNet implements NetBackend {
     this.conns.set(key, c);
     this.stats.tcpConnections++;
     this.ensureTimer();
+    return c;
+  }
+
+  /** The host socket's events for connection `c`. */
+  private handlers(c: Conn): HostTcpHandlers {
     // Callbacks of a socket whose connection was closed or reset meanwhile are ignored.
-    const live = (): boolean => this.conns.get(key) === c;
-    c.sock = this.host.tcpConnect(t.dport, {
+    const live = (): boolean => this.conns.get(c.key) === c;
+    return {
       onConnect: () => {
         if (!live()) return;
         c.state = 'established';
@@ -418,10 +455,10 @@ export class UserNet implements NetBackend {
       },
       onError: (m) => {
         if (!live()) return;
-        this.log.debug(`usernet: tcp to 127.0.0.1:${c.hport}: ${m}`);
+        this.log.debug(`usernet: tcp ${c.label}: ${m}`);
         if (c.state === 'connecting') {
           this.toGuest(
-            buildTcp(GATEWAY, GUEST, {
+            buildTcp(c.remote, GUEST, {
               sport: c.hport,
               dport: c.gport,
               seq: 0,
@@ -432,9 +469,60 @@ export class UserNet implements NetBackend {
           );
           this.conns.delete(c.key);
           c.sock = null;
-        } else this.kill(c, true);
+        } else this.kill(c, c.state === 'established');
       },
-    });
+    };
+  }
+
+  // ------------------------------------------------------------------ port forwards into the guest
+
+  private listen(f: PortForward): void {
+    const bind = f.bind ?? '127.0.0.1';
+    if (!this.host.tcpListen) {
+      this.log.warn(`usernet: no host listener for the forward of port ${f.hostPort}`);
+      return;
+    }
+    const l = this.host.tcpListen(
+      f.hostPort,
+      bind,
+      (accept) => this.forwardIn(f.guestPort, accept, `${bind}:${f.hostPort}`),
+      (m) => this.log.warn(`usernet: forward ${bind}:${f.hostPort} -> guest port ${f.guestPort}: ${m}`),
+    );
+    this.listeners.push(l);
+  }
+
+  /** A host connection to a forwarded port: open one to the guest from the gateway, as a client would. */
+  private forwardIn(guestPort: number, accept: (h: HostTcpHandlers) => HostTcp, label: string): void {
+    if (this.conns.size >= this.o.maxTcp || !this.guestMac) {
+      if (this.guestMac) this.limit('tcp', `${this.o.maxTcp} TCP connections open; refusing a forward`);
+      const s = accept({ onConnect() {}, onData() {}, onEnd() {}, onError() {} });
+      s.destroy();
+      return;
+    }
+    // An ephemeral port of the gateway's not in use towards this guest port.
+    let port = 0;
+    let key = '';
+    do {
+      port = 32768 + (this.nextPort++ % 28000);
+      key = `${guestPort}:${GATEWAY}:${port}`;
+    } while (this.conns.has(key));
+    const c = this.conn(key, guestPort, GATEWAY, port, `forward ${label}`, 'syn-sent');
+    this.stats.forwarded++;
+    c.sock = accept(this.handlers(c));
+    this.seg(c, Tcp.Syn, undefined, c.isn);
+  }
+
+  /** The guest's answer to our SYN: established (and the host socket may flow), or refused. */
+  private synAck(c: Conn, t: TcpSeg): void {
+    if ((t.flags & (Tcp.Syn | Tcp.Ack)) !== (Tcp.Syn | Tcp.Ack) || t.ack >>> 0 !== c.base) return;
+    c.state = 'established';
+    c.synAcked = true;
+    c.rcvNxt = (t.seq + 1) >>> 0;
+    c.window = t.window;
+    c.mss = Math.min(MSS, Math.max(64, t.mss));
+    c.lastActivity = Date.now();
+    this.seg(c, Tcp.Ack);
+    c.sock?.resume();
   }
 
   private acked(c: Conn, t: TcpSeg): void {
@@ -484,7 +572,7 @@ export class UserNet implements NetBackend {
     const limit = c.window;
     while (!c.finSent && offset < c.sendBytes && offset < limit) {
       const n = Math.min(c.mss, c.sendBytes - offset, limit - offset);
-      this.seg(c, Tcp.Ack | Tcp.Psh, this.slice(c, offset, n), (c.base + offset) >>> 0);
+      this.seg(c, Tcp.Ack | Tcp.Psh, sliceSendBuf(c, offset, n), (c.base + offset) >>> 0);
       offset += n;
       c.sndNxt = (c.base + offset) >>> 0;
       c.sentAhead = Math.max(c.sentAhead, offset);
@@ -499,23 +587,6 @@ export class UserNet implements NetBackend {
     this.maybeDone(c);
   }
 
-  private slice(c: Conn, offset: number, n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    let at = 0;
-    for (const b of c.sendBuf) {
-      if (offset >= b.length) {
-        offset -= b.length;
-        continue;
-      }
-      const take = Math.min(b.length - offset, n - at);
-      out.set(b.subarray(offset, offset + take), at);
-      at += take;
-      offset = 0;
-      if (at === n) break;
-    }
-    return out;
-  }
-
   private tick(): void {
     const now = Date.now();
     for (const c of [...this.conns.values()]) {
@@ -527,6 +598,7 @@ export class UserNet implements NetBackend {
         }
         if (c.state === 'established' && now - c.lastSend >= RTO_MS)
           this.seg(c, Tcp.Syn | Tcp.Ack, undefined, c.isn); // our SYN-ACK was lost
+        else if (c.state === 'syn-sent' && now - c.lastSend >= RTO_MS) this.seg(c, Tcp.Syn, undefined, c.isn);
         continue;
       }
       if (now - c.lastActivity >= this.o.tcpIdleMs) {
@@ -555,7 +627,7 @@ export class UserNet implements NetBackend {
 
   private expire(c: Conn, why: string): void {
     this.stats.tcpExpired++;
-    this.log.debug(`usernet: tcp ${c.gport} -> 127.0.0.1:${c.hport} closed: ${why}`);
+    this.log.debug(`usernet: tcp ${c.gport} <-> ${c.label} closed: ${why}`);
     this.kill(c, true);
   }
 

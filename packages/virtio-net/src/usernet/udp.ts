@@ -1,5 +1,6 @@
 /**
- * UDP from the guest to the host's loopback: one host socket per guest source port (a "flow"), closed
+ * UDP from the guest to the host: one host socket per guest source port (a "flow", to any address the
+ * stack allows: a full-cone NAT), closed
  * after a quiet spell and, when the table is full, the least recently used one makes room, so ephemeral
  * ports (DNS, NTP clients) never lock the guest out.
  */
@@ -20,8 +21,8 @@ export class UdpFlows {
     private readonly host: HostSockets,
     private readonly max: number,
     private readonly idleMs: number,
-    /** A host datagram for guest port `gport`. */
-    private readonly toGuest: (gport: number, fromPort: number, data: Uint8Array) => void,
+    /** A host datagram for guest port `gport`, from `fromHost` (absent: the host's loopback). */
+    private readonly toGuest: (gport: number, fromPort: number, data: Uint8Array, fromHost?: string) => void,
     /** The table was full and a flow was closed to make room. */
     private readonly onFull: () => void,
   ) {}
@@ -30,7 +31,7 @@ export class UdpFlows {
     return this.flows.size;
   }
 
-  send(gport: number, dport: number, data: Uint8Array, now: number): void {
+  send(gport: number, dport: number, data: Uint8Array, now: number, host?: string): void {
     let f = this.flows.get(gport);
     if (f) this.flows.delete(gport);
     else {
@@ -43,17 +44,18 @@ export class UdpFlows {
       }
       const flow: Flow = {
         lastUsed: now,
-        sock: this.host.udpOpen((from, d) => {
+        sock: this.host.udpOpen((from, d, fromHost) => {
           // A reply keeps the flow alive, but only if it is still the one in the table.
-          if (this.flows.get(gport) === flow) flow.lastUsed = Date.now();
-          this.toGuest(gport, from, d);
+          if (this.flows.get(gport) !== flow) return;
+          flow.lastUsed = Date.now();
+          this.toGuest(gport, from, d, fromHost);
         }),
       };
       f = flow;
     }
     f.lastUsed = now;
     this.flows.set(gport, f);
-    f.sock.send(dport, data);
+    f.sock.send(dport, data, host);
   }
 
   /** Close flows quiet for longer than the idle timeout. */
