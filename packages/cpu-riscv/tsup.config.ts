@@ -1,9 +1,10 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts'],
+  // The hart worker's Node entry is its own file: worker_threads loads it by URL (src/threads/spawn.ts).
+  entry: { index: 'src/index.ts', 'hart-worker.node': 'src/threads/node-entry.ts' },
   format: ['esm'],
-  dts: true,
+  dts: { entry: { index: 'src/index.ts' } },
   clean: true,
   sourcemap: true,
   target: 'es2022',

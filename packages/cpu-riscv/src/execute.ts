@@ -446,7 +446,9 @@ function amo(h: Hart, inst: number, rd: number, r1: number, r2: number, f3: numb
     // LR
     if (r2 !== 0) return h.illegal(inst);
     const pa = h.translate(lo, hi, Access.Read);
-    if (pa < 0 || !h.load(lo, hi, size)) return;
+    if (pa < 0) return;
+    if (h.shared && pa >= h.ramBase && pa + size <= h.ramBase + h.ramSize) return lrShared(h, rd, pa, size);
+    if (!h.load(lo, hi, size)) return;
     h.reservation = pa;
     const t = h.tmp;
     set(h, rd, t[0], size === 4 ? t[0] >> 31 : t[1]);
@@ -461,6 +463,7 @@ function amo(h: Hart, inst: number, rd: number, r1: number, r2: number, f3: numb
     h.trap(C.EXC_STORE_ACCESS, false, lo, hi);
     return;
   }
+  if (h.shared) return amoShared(h, inst, f5, rd, r2, size, pa);
   if (f5 === 3) {
     const ok = h.reservation === pa;
     h.reservation = -1;
@@ -512,5 +515,144 @@ function amo(h: Hart, inst: number, rd: number, r1: number, r2: number, f3: numb
   }
   if (!h.store(lo, hi, size, nlo, nhi)) return;
   if (size === 4) ohi = olo >> 31;
+  set(h, rd, olo, ohi);
+}
+
+const big = (lo: number, hi: number): bigint => (BigInt(hi) << 32n) | BigInt(lo >>> 0);
+const lo32 = (v: bigint): number => Number(BigInt.asIntN(32, v));
+const hi32 = (v: bigint): number => Number(BigInt.asIntN(32, v >> 32n));
+
+/** LR on RAM shared with other threads: one atomic load, and the value kept for SC's compare-exchange. */
+function lrShared(h: Hart, rd: number, pa: number, size: number): void {
+  const off = pa - h.ramBase;
+  let vlo: number;
+  let vhi: number;
+  if (size === 4) {
+    vlo = Atomics.load(h.mem32, off >> 2);
+    vhi = vlo >> 31;
+  } else {
+    const v = Atomics.load(h.mem64!, off >> 3);
+    vlo = lo32(v);
+    vhi = hi32(v);
+  }
+  h.reservation = pa;
+  h.resvLo = vlo;
+  h.resvHi = vhi;
+  set(h, rd, vlo, vhi);
+}
+
+/**
+ * SC and the AMOs on RAM shared with harts on other threads (translation and permission checks done):
+ * each AMO is one Atomics read-modify-write (min/max: a compare-exchange loop) and SC succeeds only if
+ * the word still holds what LR loaded, by compare-exchange. That SC is weaker than a reservation in one
+ * way: another hart storing the same value back between LR and SC (ABA) goes unnoticed. Sequences built
+ * on LR/SC (compare-and-swap, atomic arithmetic, Linux's cmpxchg and its lock paths) compute from the
+ * value they read, so they stay correct: the SC's effect is that of a sequence in which the other stores
+ * came before the LR.
+ */
+function amoShared(
+  h: Hart,
+  inst: number,
+  f5: number,
+  rd: number,
+  r2: number,
+  size: number,
+  pa: number,
+): void {
+  const x = h.x;
+  const off = pa - h.ramBase;
+  if (f5 === 3) {
+    let ok = h.reservation === pa;
+    h.reservation = -1;
+    if (ok) {
+      if (size === 4) ok = Atomics.compareExchange(h.mem32, off >> 2, h.resvLo, x[2 * r2]) === h.resvLo;
+      else {
+        const want = big(h.resvLo, h.resvHi);
+        ok = Atomics.compareExchange(h.mem64!, off >> 3, want, big(x[2 * r2], x[2 * r2 + 1])) === want;
+      }
+      if (ok && h.dcache.pageSlot[off >>> 12] >= 0) h.dcache.written(off, size);
+    }
+    set(h, rd, ok ? 0 : 1, 0);
+    return;
+  }
+  let olo: number;
+  let ohi: number;
+  if (size === 4) {
+    const m = h.mem32;
+    const i = off >> 2;
+    const b = x[2 * r2];
+    let old: number;
+    switch (f5) {
+      case 0x01:
+        old = Atomics.exchange(m, i, b);
+        break;
+      case 0x00:
+        old = Atomics.add(m, i, b);
+        break;
+      case 0x04:
+        old = Atomics.xor(m, i, b);
+        break;
+      case 0x0c:
+        old = Atomics.and(m, i, b);
+        break;
+      case 0x08:
+        old = Atomics.or(m, i, b);
+        break;
+      case 0x10:
+      case 0x14:
+      case 0x18:
+      case 0x1c:
+        for (;;) {
+          old = Atomics.load(m, i);
+          const less = f5 < 0x18 ? old < b : old >>> 0 < b >>> 0;
+          const n = (f5 === 0x10 || f5 === 0x18 ? less : !less) ? old : b;
+          if (Atomics.compareExchange(m, i, old, n) === old) break;
+        }
+        break;
+      default:
+        return h.illegal(inst);
+    }
+    olo = old;
+    ohi = old >> 31;
+  } else {
+    const m = h.mem64!;
+    const i = off >> 3;
+    const b = big(x[2 * r2], x[2 * r2 + 1]);
+    let old: bigint;
+    switch (f5) {
+      case 0x01:
+        old = Atomics.exchange(m, i, b);
+        break;
+      case 0x00:
+        old = Atomics.add(m, i, b);
+        break;
+      case 0x04:
+        old = Atomics.xor(m, i, b);
+        break;
+      case 0x0c:
+        old = Atomics.and(m, i, b);
+        break;
+      case 0x08:
+        old = Atomics.or(m, i, b);
+        break;
+      case 0x10:
+      case 0x14:
+      case 0x18:
+      case 0x1c:
+        for (;;) {
+          old = Atomics.load(m, i);
+          const less = f5 < 0x18 ? old < b : BigInt.asUintN(64, old) < BigInt.asUintN(64, b);
+          const n = (f5 === 0x10 || f5 === 0x18 ? less : !less) ? old : b;
+          if (Atomics.compareExchange(m, i, old, n) === old) break;
+        }
+        break;
+      default:
+        return h.illegal(inst);
+    }
+    olo = lo32(old);
+    ohi = hi32(old);
+  }
+  if (h.reservation >= 0 && Math.abs(pa - h.reservation) < 8) h.reservation = -1;
+  if (h.dcache.pageSlot[off >>> 12] >= 0) h.dcache.written(off, size);
   set(h, rd, olo, ohi);
 }

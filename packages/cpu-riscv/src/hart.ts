@@ -128,6 +128,15 @@ export class Hart {
   readonly dcache: DecodeCache;
   /** Physical address of an LR reservation, or -1. */
   reservation = -1;
+  /**
+   * RAM is shared with harts on other threads (a SharedArrayBuffer): AMOs use Atomics and SC is a
+   * compare-exchange against the value LR loaded (resvLo, resvHi), see src/threads/README in the README.
+   */
+  readonly shared: boolean;
+  resvLo = 0;
+  resvHi = 0;
+  /** 64-bit view of RAM for the 64-bit AMOs and SC.D on shared RAM (null otherwise). */
+  readonly mem64: BigInt64Array | null;
   /** Scratch for 64-bit loads: lo, hi. */
   readonly tmp: Int32Array = new Int32Array(2);
   /** The virtual page of the last fetch and its offset in RAM, so most fetches skip translation. */
@@ -143,6 +152,8 @@ export class Hart {
     this.mem16 = new Uint16Array(o.ram.buffer, 0, o.ram.size >> 1);
     this.mem32 = new Int32Array(o.ram.buffer, 0, o.ram.size >> 2);
     this.dv = new DataView(o.ram.buffer, 0, o.ram.size);
+    this.shared = typeof SharedArrayBuffer !== 'undefined' && o.ram.buffer instanceof SharedArrayBuffer;
+    this.mem64 = this.shared ? new BigInt64Array(o.ram.buffer, 0, o.ram.size >> 3) : null;
     this.bus = o.bus;
     this.time = o.time;
     this.hostSbi = o.hostSbi ?? false;
@@ -436,7 +447,9 @@ export class Hart {
       if (ppn % span !== 0) return this.pageFault(acc, lo, hi);
       const want = C.PTE_A | (acc === Access.Write ? C.PTE_D : 0);
       if ((plo & want) !== want) {
-        this.dv.setInt32(off, plo | want, true);
+        // Another hart may be changing this PTE (Linux clears A with an AMO): or the bits in atomically.
+        if (this.shared) Atomics.or(this.mem32, off >> 2, want);
+        else this.dv.setInt32(off, plo | want, true);
         this.dcache.written(off, 4);
       }
       // Physical page = ppn with the low `level` VPN fields taken from the virtual address.

@@ -1,3 +1,10 @@
 export { Hart, StopReason, Access, CPU_ENGINES, type CpuEngine, type HartOptions } from './hart.js';
 export { expandCompressed, RVC_TABLE } from './rvc.js';
-export { allocateRam } from './memory.js';
+export {
+  allocateRam,
+  adoptSharedRam,
+  ramLayoutOf,
+  type AllocateRamOptions,
+  type RamLayout,
+} from './memory.js';
+export * as threads from './threads/index.js';

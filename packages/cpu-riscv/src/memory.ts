@@ -7,6 +7,8 @@
  *
  * A machine that wants the JIT allocates its RAM with {@link allocateRam}; harts on any other buffer run
  * the interpreter (the JIT needs the memory object, which a plain ArrayBuffer does not lead back to).
+ * With `shared: true` the memory is a shared one (threads, see src/threads/): each hart's worker adopts
+ * it ({@link adoptSharedRam}) and gets its own decode-cache and code-cache tables in it.
  */
 import { TLB_SIZE } from './constants.js';
 
@@ -36,45 +38,115 @@ export interface JitMemory {
   readonly harts: number;
   /**
    * Byte offsets of the decode cache's pageSlot (Int32Array, one per RAM page) and codeMask (MAX_SLOTS),
-   * and of the JIT's regionIdx (Int32Array, one per decode index).
+   * and of the JIT's regionIdx (Int32Array, one per decode index). In a shared memory (threads) each
+   * hart has its own three tables: every worker keeps its own decoded-instruction and code caches.
    */
   readonly pageSlot: number;
   readonly codeMask: number;
   readonly regionIdx: number;
-  /** 64 KiB pages of the whole memory. */
+  /** 64 KiB pages of the whole memory (its initial and maximum size: it never grows). */
   readonly pages: number;
+  /**
+   * Whether the memory is shared (a SharedArrayBuffer behind it, for harts on worker threads). A wasm
+   * module importing a shared memory must declare it shared with a maximum: limits flag 0x03, then
+   * `pages` as both minimum and maximum (the unshared import is flag 0x00 and the minimum alone).
+   */
+  readonly shared: boolean;
   /** Byte offset of hart h's state area. */
   hartArea(h: number): number;
 }
 
+/**
+ * Where everything lies in a memory made by {@link allocateRam}: enough for another thread to rebuild
+ * its {@link JitMemory} over the same memory ({@link adoptSharedRam}). Plain numbers, so it can be posted.
+ */
+export interface RamLayout {
+  readonly ramSize: number;
+  readonly harts: number;
+  readonly pages: number;
+  readonly shared: boolean;
+  /** Offset of the first table set (pageSlot, codeMask, regionIdx) and the bytes of one set. */
+  readonly tables: number;
+  readonly tableStride: number;
+  /** Offset of hart 0's state area. */
+  readonly firstArea: number;
+}
+
 const memories = new WeakMap<ArrayBufferLike, JitMemory>();
+const layouts = new WeakMap<ArrayBufferLike, { memory: WebAssembly.Memory; layout: RamLayout }>();
+
+export interface AllocateRamOptions {
+  /**
+   * A shared memory (SharedArrayBuffer) that harts on other threads can run on, with one set of cache
+   * tables per hart; a plain SharedArrayBuffer when WebAssembly is missing or the RAM is too large.
+   */
+  shared?: boolean;
+}
+
+function tableSetBytes(ramSize: number): number {
+  const pages = Math.ceil(ramSize / 4096);
+  return Math.ceil((pages * 4 + MAX_SLOTS * 4 + MAX_SLOTS * SLOT_ENTRIES * 4) / 4096) * 4096;
+}
+
+function viewOf(memory: WebAssembly.Memory, l: RamLayout, tableSet: number): JitMemory {
+  const pageSlot = l.tables + tableSet * l.tableStride;
+  const codeMask = pageSlot + Math.ceil(l.ramSize / 4096) * 4;
+  return {
+    memory,
+    ramSize: l.ramSize,
+    harts: l.harts,
+    pageSlot,
+    codeMask,
+    regionIdx: codeMask + MAX_SLOTS * 4,
+    pages: l.pages,
+    shared: l.shared,
+    hartArea: (h) => l.firstArea + h * HART_AREA,
+  };
+}
 
 /**
  * An ArrayBuffer for `ramSize` bytes of guest RAM (at offset 0) that `harts` harts can compile code
  * against; a plain ArrayBuffer (interpreter only) when WebAssembly is missing or the RAM is too large
- * for a wasm32 memory.
+ * for a wasm32 memory. With `shared`, a SharedArrayBuffer (see {@link AllocateRamOptions}).
  */
-export function allocateRam(ramSize: number, harts: number): ArrayBuffer {
-  const pages = Math.ceil(ramSize / 4096);
-  const pageSlot = ramSize;
-  const codeMask = pageSlot + pages * 4;
-  const regionIdx = codeMask + MAX_SLOTS * 4;
-  const first = Math.ceil((regionIdx + MAX_SLOTS * SLOT_ENTRIES * 4) / 4096) * 4096;
-  const total = Math.ceil((first + harts * HART_AREA) / PAGE) * PAGE;
-  if (typeof WebAssembly === 'undefined' || total > MAX_BYTES) return new ArrayBuffer(ramSize);
-  const memory = new WebAssembly.Memory({ initial: total / PAGE, maximum: total / PAGE });
-  const jm: JitMemory = {
-    memory,
-    ramSize,
-    harts,
-    pageSlot,
-    codeMask,
-    regionIdx,
-    pages: total / PAGE,
-    hartArea: (h) => first + h * HART_AREA,
-  };
-  memories.set(memory.buffer, jm);
-  return memory.buffer;
+export function allocateRam(ramSize: number, harts: number, opts: AllocateRamOptions = {}): ArrayBuffer {
+  const shared = opts.shared === true;
+  const stride = tableSetBytes(ramSize);
+  const tables = Math.ceil(ramSize / 4096) * 4096;
+  const firstArea = tables + stride * (shared ? harts : 1);
+  const total = Math.ceil((firstArea + harts * HART_AREA) / PAGE) * PAGE;
+  if (typeof WebAssembly === 'undefined' || total > MAX_BYTES)
+    return (shared ? new SharedArrayBuffer(ramSize) : new ArrayBuffer(ramSize)) as ArrayBuffer;
+  const pages = total / PAGE;
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
+  const layout: RamLayout = { ramSize, harts, pages, shared, tables, tableStride: stride, firstArea };
+  const buffer = memory.buffer;
+  // A shared memory's own thread runs no hart (threads run them), so it gets no JIT view: the decoded
+  // caches are per worker. The unshared memory has one table set, shared by the harts of this thread.
+  if (!shared) memories.set(buffer, viewOf(memory, layout, 0));
+  layouts.set(buffer, { memory, layout });
+  // The typed result stays ArrayBuffer for callers that predate shared RAM; a SharedArrayBuffer has the
+  // same shape for every use they make of it (typed arrays and DataViews over it).
+  return buffer as ArrayBuffer;
+}
+
+/** The memory object and layout behind `buffer`, if {@link allocateRam} made it (to post to a worker). */
+export function ramLayoutOf(
+  buffer: ArrayBufferLike,
+): { memory: WebAssembly.Memory; layout: RamLayout } | undefined {
+  return layouts.get(buffer);
+}
+
+/**
+ * On a hart's own thread: the buffer of a shared memory made elsewhere by {@link allocateRam}, with hart
+ * `hartId`'s cache tables registered as this thread's JIT view of it, so `new Hart` over the returned
+ * buffer compiles (and decodes) into its own tables.
+ */
+export function adoptSharedRam(memory: WebAssembly.Memory, layout: RamLayout, hartId: number): ArrayBuffer {
+  const buffer = memory.buffer;
+  memories.set(buffer, viewOf(memory, layout, layout.shared ? hartId : 0));
+  layouts.set(buffer, { memory, layout });
+  return buffer as ArrayBuffer;
 }
 
 /** The JIT memory `buffer` belongs to, if it came from {@link allocateRam}. */

@@ -1,0 +1,159 @@
+/**
+ * The control block between a machine's main thread and the workers that run its harts: one
+ * SharedArrayBuffer with a record of Int32 words per hart. Everything here is plain Atomics on shared
+ * memory, so it runs the same in Node's worker_threads and in browser Web Workers.
+ *
+ * Per hart: a doorbell (bumped and notified for anything the worker must look at: a command, an
+ * interrupt, a fence, a mailbox reply), a command word, the platform's interrupt lines (level bits) and
+ * IPIs (edge bits), fence requests with a sequence the worker acknowledges, the supervisor timer deadline
+ * of the host SBI, and a mailbox through which the worker makes synchronous requests of the main thread
+ * (MMIO loads and stores, SBI calls).
+ */
+
+/** Int32 words per hart record (512 bytes). */
+export const HART_WORDS = 128;
+
+/** Word indices in a hart's record. */
+export const W = {
+  /** Bumped (Atomics.add + notify) whenever the worker has something to look at. */
+  DOORBELL: 0,
+  /** A command for the worker (Cmd), taken with Atomics.exchange. */
+  CMD: 1,
+  /** What the worker is doing (HartRun), for the main thread. */
+  RUN: 2,
+  /** Interrupt lines the platform holds (mip bits: MSIP, MTIP, SEIP, MEIP, STIP of the host SBI). */
+  MIP_LEVEL: 3,
+  /** Interrupts delivered as events (SSIP: SBI IPIs), taken with Atomics.exchange. */
+  MIP_EDGE: 4,
+  /** Fences asked of the worker (Fence bits), with a sequence it acknowledges once they are done. */
+  FENCE: 5,
+  FENCE_SEQ: 6,
+  FENCE_ACK: 7,
+  /** Mailbox: state (Mb), operation (Op), width, value, result. */
+  MB_STATE: 8,
+  MB_OP: 9,
+  MB_WIDTH: 10,
+  MB_VALUE: 11,
+  MB_RESULT: 12,
+  /** Start registers a0, a1, a2 as (lo, hi) pairs. */
+  START_REGS: 20,
+  /** SBI call registers x10..x17 as (lo, hi) pairs; a0 and a1 come back in the first four. */
+  SBI_REGS: 32,
+} as const;
+
+/** Float64 indices in a hart's record (the record is HART_WORDS / 2 doubles). */
+export const D = {
+  /** Mailbox physical address. */
+  MB_ADDR: 7,
+  /** Start pc. */
+  START_PC: 8,
+  /** The host SBI's supervisor timer deadline in clock ticks (Infinity: none). */
+  TIMER: 9,
+  /** Instructions retired, published by the worker now and then. */
+  INSTRET: 10,
+} as const;
+
+export const Cmd = {
+  NONE: 0,
+  /** Reset the hart to START_PC with a0..a2 = START_REGS and run it. */
+  START: 1,
+  /** Stop running (HSM stop, before a reboot): RUN becomes PARKED. */
+  PARK: 2,
+  /** Leave the worker loop for good: RUN becomes EXITED. */
+  EXIT: 3,
+  /** Tests: throw inside the worker, as a bug in the CPU would. */
+  CRASH: 4,
+} as const;
+
+export const HartRun = { PARKED: 0, RUNNING: 1, WFI: 2, EXITED: 3 } as const;
+
+export const Fence = { TLB: 1, ICACHE: 2 } as const;
+
+export const Mb = { IDLE: 0, REQUEST: 1, REPLY: 2 } as const;
+
+export const Op = { READ: 1, WRITE: 2, SBI: 3 } as const;
+
+/** The mip bits delivered as edges: SSIP (bit 1), which the guest clears itself. */
+export const EDGE_BITS = 1 << 1;
+
+/** A control block for `harts` harts. */
+export function createControl(harts: number): SharedArrayBuffer {
+  const sab = new SharedArrayBuffer(harts * HART_WORDS * 4);
+  for (let h = 0; h < harts; h++)
+    new Float64Array(sab, h * HART_WORDS * 4, HART_WORDS / 2)[D.TIMER] = Infinity;
+  return sab;
+}
+
+/** One hart's record, as both sides see it. */
+export class HartControl {
+  readonly i32: Int32Array;
+  readonly f64: Float64Array;
+  constructor(
+    sab: SharedArrayBuffer,
+    readonly hartId: number,
+  ) {
+    this.i32 = new Int32Array(sab, hartId * HART_WORDS * 4, HART_WORDS);
+    this.f64 = new Float64Array(sab, hartId * HART_WORDS * 4, HART_WORDS / 2);
+  }
+
+  /** Make the worker look (wakes it from WFI or an idle wait). */
+  ring(): void {
+    Atomics.add(this.i32, W.DOORBELL, 1);
+    Atomics.notify(this.i32, W.DOORBELL);
+  }
+
+  command(cmd: number): void {
+    Atomics.store(this.i32, W.CMD, cmd);
+    this.ring();
+  }
+
+  /** Drive a platform interrupt line (mip bit) of this hart. */
+  setPending(bit: number, level: boolean): void {
+    const m = 1 << bit;
+    if (m & EDGE_BITS) {
+      // An edge: the guest clears SSIP itself, so only a rising request is passed on.
+      if (!level) return;
+      Atomics.or(this.i32, W.MIP_EDGE, m);
+    } else if (level) {
+      if (Atomics.or(this.i32, W.MIP_LEVEL, m) & m) return;
+    } else if (!(Atomics.and(this.i32, W.MIP_LEVEL, ~m) & m)) return;
+    this.ring();
+  }
+
+  /** Ask for fences (Fence bits); returns the sequence number the worker's FENCE_ACK will reach. */
+  requestFence(bits: number): number {
+    Atomics.or(this.i32, W.FENCE, bits);
+    const seq = Atomics.add(this.i32, W.FENCE_SEQ, 1) + 1;
+    this.ring();
+    return seq;
+  }
+
+  /** Whether the worker has done every fence up to `seq` (wrapping int32 sequence). */
+  fenced(seq: number): boolean {
+    return ((Atomics.load(this.i32, W.FENCE_ACK) - seq) | 0) >= 0;
+  }
+
+  setTimer(deadline: number): void {
+    this.f64[D.TIMER] = deadline;
+  }
+
+  get timer(): number {
+    return this.f64[D.TIMER];
+  }
+
+  get run(): number {
+    return Atomics.load(this.i32, W.RUN);
+  }
+
+  get instret(): number {
+    return this.f64[D.INSTRET];
+  }
+
+  /** Back to power-on (before a reboot): no lines, no fences, no timer, the mailbox idle. */
+  clear(): void {
+    Atomics.store(this.i32, W.MIP_LEVEL, 0);
+    Atomics.store(this.i32, W.MIP_EDGE, 0);
+    Atomics.store(this.i32, W.FENCE, 0);
+    this.f64[D.TIMER] = Infinity;
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * The loop of a worker thread that runs one hart over shared guest RAM. It uses nothing but Atomics,
+ * typed arrays and `performance`, so the same code serves Node's worker_threads (node-entry.ts) and a
+ * browser Web Worker (whose entry passes the first message's data and `postMessage`).
+ *
+ * The worker blocks, never polls: in WFI, parked, or waiting for the main thread it sleeps in
+ * Atomics.wait on its doorbell (or its mailbox), with a timeout only for a timer deadline.
+ */
+import type { PhysicalBus } from '@virtio-desktop/virtio-core';
+import { Hart, StopReason, type CpuEngine } from '../hart.js';
+import { adoptSharedRam, jitMemoryOf, type RamLayout } from '../memory.js';
+import { Cmd, D, EDGE_BITS, Fence, HartControl, HartRun, Mb, Op, W } from './control.js';
+
+export interface HartWorkerInit {
+  hartId: number;
+  /** The shared guest RAM: the WebAssembly.Memory allocateRam made (with its layout), or a plain SAB. */
+  memory: WebAssembly.Memory | SharedArrayBuffer;
+  layout?: RamLayout;
+  ramBase: number;
+  ramSize: number;
+  /** The machine's control block (control.ts). */
+  control: SharedArrayBuffer;
+  engine: CpuEngine;
+  hostSbi: boolean;
+  /** performance.timeOrigin + performance.now() at which the machine's clock read 0 ticks. */
+  epochMs: number;
+  ticksPerMs: number;
+  /** Instructions per run between looks at the control block (interrupt latency is one slice). */
+  slice: number;
+  jitThreshold?: number;
+}
+
+export type HartWorkerMessage =
+  | { type: 'ready'; hartId: number; jit: boolean }
+  | { type: 'error'; hartId: number; message: string }
+  | { type: 'exited'; hartId: number };
+
+/** The platform's level-driven mip bits: MSIP, STIP, MTIP, SEIP, MEIP. */
+const LEVEL_BITS = [3, 5, 7, 9, 11];
+const STIP = 5;
+
+/** MMIO through the mailbox: the request, a notify, and Atomics.wait until the main thread replies. */
+class MailboxBus implements PhysicalBus {
+  constructor(private readonly c: HartControl) {}
+
+  read(addr: number, width: 1 | 2 | 4): number {
+    return this.call(Op.READ, addr, width, 0) ? this.c.i32[W.MB_VALUE] >>> 0 : -1;
+  }
+
+  write(addr: number, width: 1 | 2 | 4, value: number): boolean {
+    return this.call(Op.WRITE, addr, width, value);
+  }
+
+  private call(op: number, addr: number, width: number, value: number): boolean {
+    const i = this.c.i32;
+    i[W.MB_OP] = op;
+    i[W.MB_WIDTH] = width;
+    i[W.MB_VALUE] = value | 0;
+    this.c.f64[D.MB_ADDR] = addr;
+    Atomics.store(i, W.MB_STATE, Mb.REQUEST);
+    Atomics.notify(i, W.MB_STATE);
+    while (Atomics.load(i, W.MB_STATE) === Mb.REQUEST) Atomics.wait(i, W.MB_STATE, Mb.REQUEST);
+    const ok = i[W.MB_RESULT] !== 0;
+    Atomics.store(i, W.MB_STATE, Mb.IDLE);
+    return ok;
+  }
+}
+
+/** Run hart `init.hartId` until the main thread says EXIT; `post` reports to the main thread. */
+export function runHartWorker(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void {
+  const h = init.hartId;
+  try {
+    loop(init, post);
+    post({ type: 'exited', hartId: h });
+  } catch (e) {
+    // One line: the machine ends with it.
+    const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    post({ type: 'error', hartId: h, message: msg.replace(/\s+/g, ' ').slice(0, 300) });
+  }
+}
+
+function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void {
+  const c = new HartControl(init.control, init.hartId);
+  const i32 = c.i32;
+  const buffer =
+    init.layout && !(init.memory instanceof SharedArrayBuffer)
+      ? adoptSharedRam(init.memory, init.layout, init.hartId)
+      : (init.memory as SharedArrayBuffer);
+  const base = performance.timeOrigin - init.epochMs;
+  const tpm = init.ticksPerMs;
+  const time = (): number => Math.floor((performance.now() + base) * tpm);
+  const hart = new Hart({
+    hartId: init.hartId,
+    ram: { base: init.ramBase, size: init.ramSize, buffer },
+    bus: new MailboxBus(c),
+    time,
+    hostSbi: init.hostSbi,
+    engine: init.engine,
+    ...(init.jitThreshold ? { jitThreshold: init.jitThreshold } : {}),
+  });
+  post({ type: 'ready', hartId: init.hartId, jit: hart.jit && jitMemoryOf(buffer) !== undefined });
+
+  let level = 0;
+  /** Bring the platform's lines and IPIs, and the host SBI timer, into the hart. */
+  const sync = (): void => {
+    const t = c.f64[D.TIMER];
+    if (t !== Infinity && time() >= t && !(Atomics.load(i32, W.MIP_LEVEL) & (1 << STIP)))
+      Atomics.or(i32, W.MIP_LEVEL, 1 << STIP);
+    const l = Atomics.load(i32, W.MIP_LEVEL);
+    if (l !== level) {
+      for (const b of LEVEL_BITS) if ((l ^ level) & (1 << b)) hart.setPending(b, (l & (1 << b)) !== 0);
+      level = l;
+    }
+    if (Atomics.load(i32, W.MIP_EDGE) && Atomics.exchange(i32, W.MIP_EDGE, 0) & EDGE_BITS)
+      hart.setPending(1, true);
+  };
+  /** Do the fences asked of this hart and acknowledge them. */
+  const fences = (): void => {
+    const seq = Atomics.load(i32, W.FENCE_SEQ);
+    if (seq === Atomics.load(i32, W.FENCE_ACK)) return;
+    const bits = Atomics.exchange(i32, W.FENCE, 0);
+    if (bits & Fence.TLB) hart.flushTlb();
+    if (bits & Fence.ICACHE) hart.flushICache();
+    Atomics.store(i32, W.FENCE_ACK, seq);
+    Atomics.notify(i32, W.FENCE_ACK);
+  };
+  const setRun = (r: number): void => {
+    if (Atomics.load(i32, W.RUN) === r) return;
+    Atomics.store(i32, W.RUN, r);
+    Atomics.notify(i32, W.RUN);
+  };
+  const start = (): void => {
+    hart.reset(c.f64[D.START_PC]);
+    hart.flushICache();
+    for (let k = 0; k < 6; k++) hart.x[20 + k] = i32[W.START_REGS + k];
+  };
+  /** An SBI call to the main thread: a0..a7 out, a0 and a1 back; fences asked meanwhile are done. */
+  const sbi = (): void => {
+    for (let k = 0; k < 16; k++) i32[W.SBI_REGS + k] = hart.x[20 + k];
+    i32[W.MB_OP] = Op.SBI;
+    Atomics.store(i32, W.MB_STATE, Mb.REQUEST);
+    Atomics.notify(i32, W.MB_STATE);
+    for (;;) {
+      const bell = Atomics.load(i32, W.DOORBELL);
+      // Another hart's remote fence may be waiting on this one while this one waits on the main thread.
+      fences();
+      if (Atomics.load(i32, W.MB_STATE) !== Mb.REQUEST) break;
+      Atomics.wait(i32, W.DOORBELL, bell);
+    }
+    for (let k = 0; k < 4; k++) hart.x[20 + k] = i32[W.SBI_REGS + k];
+    Atomics.store(i32, W.MB_STATE, Mb.IDLE);
+  };
+  const wfi = (): void => {
+    setRun(HartRun.WFI);
+    for (;;) {
+      const bell = Atomics.load(i32, W.DOORBELL);
+      sync();
+      fences();
+      if (hart.mip() & hart.mie || Atomics.load(i32, W.CMD) !== Cmd.NONE) break;
+      const deadline = Math.min(c.f64[D.TIMER], hart.timerDeadline);
+      const ms = deadline === Infinity ? Infinity : (deadline - time()) / tpm;
+      // A deadline already past whose interrupt is not enabled wakes nothing: wait for the doorbell.
+      Atomics.wait(i32, W.DOORBELL, bell, ms > 0 ? Math.max(ms, 0.05) : Infinity);
+    }
+    setRun(HartRun.RUNNING);
+  };
+
+  let running = false;
+  for (;;) {
+    const bell = Atomics.load(i32, W.DOORBELL);
+    const cmd = Atomics.exchange(i32, W.CMD, Cmd.NONE);
+    if (cmd === Cmd.EXIT) break;
+    if (cmd === Cmd.CRASH) throw new Error(`hart ${init.hartId}: fault injected by the machine (a test)`);
+    if (cmd === Cmd.PARK) running = false;
+    else if (cmd === Cmd.START) {
+      start();
+      running = true;
+    }
+    fences();
+    if (!running) {
+      setRun(HartRun.PARKED);
+      Atomics.wait(i32, W.DOORBELL, bell);
+      continue;
+    }
+    setRun(HartRun.RUNNING);
+    sync();
+    const r = hart.run(init.slice);
+    c.f64[D.INSTRET] = hart.instret;
+    if (r === StopReason.Sbi) sbi();
+    else if (r === StopReason.Wfi) wfi();
+  }
+  setRun(HartRun.EXITED);
+}

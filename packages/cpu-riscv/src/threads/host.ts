@@ -1,0 +1,111 @@
+/**
+ * The main thread's end of the hart workers' mailboxes: it answers MMIO and SBI requests as they come,
+ * woken by Atomics.waitAsync (no polling, and the main thread's event loop keeps running devices, timers
+ * and I/O meanwhile). No Node built-ins: the same code serves a browser page.
+ */
+import { D, HartControl, Mb, Op, W } from './control.js';
+
+export interface MailboxHandler {
+  /** An MMIO load by hart `h`; -1 when nothing is mapped (the hart raises an access fault). */
+  read(h: number, addr: number, width: 1 | 2 | 4): number;
+  /** An MMIO store by hart `h`; false when nothing is mapped. */
+  write(h: number, addr: number, width: 1 | 2 | 4, value: number): boolean;
+  /**
+   * An SBI call by hart `h`: `regs` holds a0..a7 as (lo, hi) int32 pairs; write a0 and a1 back into
+   * its first four words. The hart waits until the promise (if any) settles.
+   */
+  sbi(h: number, regs: Int32Array): void | Promise<void>;
+}
+
+type WaitAsync = (
+  a: Int32Array,
+  i: number,
+  v: number,
+) => { async: false; value: string } | { async: true; value: Promise<string> };
+
+const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+
+export class MailboxHost {
+  private stopped = false;
+  /** Round trips answered, for statistics. */
+  requests = 0;
+
+  constructor(
+    private readonly controls: readonly HartControl[],
+    private readonly handler: MailboxHandler,
+  ) {
+    if (!waitAsync) throw new Error('threads need Atomics.waitAsync (Node 16+, Chrome 87+)');
+  }
+
+  start(): void {
+    this.stopped = false;
+    for (let h = 0; h < this.controls.length; h++) this.arm(h);
+  }
+
+  /** Stop answering (the workers are being ended). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private arm(h: number): void {
+    const i32 = this.controls[h].i32;
+    for (;;) {
+      if (this.stopped) return;
+      const v = Atomics.load(i32, W.MB_STATE);
+      if (v === Mb.REQUEST) {
+        if (this.handle(h)) continue;
+        return; // an SBI call still running: it re-arms when done
+      }
+      const w = waitAsync!(i32, W.MB_STATE, v);
+      if (w.async) {
+        void w.value.then(() => this.arm(h));
+        return;
+      }
+    }
+  }
+
+  /** Answer hart h's request; false when the answer comes later (it re-arms then). */
+  private handle(h: number): boolean {
+    const c = this.controls[h];
+    const i32 = c.i32;
+    this.requests++;
+    const op = i32[W.MB_OP];
+    if (op === Op.SBI) {
+      let r: void | Promise<void>;
+      try {
+        r = this.handler.sbi(h, i32.subarray(W.SBI_REGS, W.SBI_REGS + 16));
+      } catch {
+        r = undefined;
+      }
+      if (r) {
+        void r.then(
+          () => this.reply(h, 1, true),
+          () => this.reply(h, 1, true),
+        );
+        return false;
+      }
+      this.reply(h, 1, false);
+      return true;
+    }
+    const addr = c.f64[D.MB_ADDR];
+    const width = i32[W.MB_WIDTH] as 1 | 2 | 4;
+    let ok: boolean;
+    if (op === Op.READ) {
+      const v = this.handler.read(h, addr, width);
+      ok = v >= 0;
+      i32[W.MB_VALUE] = v | 0;
+    } else ok = this.handler.write(h, addr, width, i32[W.MB_VALUE] >>> 0);
+    this.reply(h, ok ? 1 : 0, false);
+    return true;
+  }
+
+  private reply(h: number, result: number, rearm: boolean): void {
+    const c = this.controls[h];
+    c.i32[W.MB_RESULT] = result;
+    Atomics.store(c.i32, W.MB_STATE, Mb.REPLY);
+    Atomics.notify(c.i32, W.MB_STATE);
+    // An SBI caller waits on its doorbell (it does remote fences meanwhile).
+    c.ring();
+    if (rearm) this.arm(h);
+  }
+}
