@@ -33,6 +33,11 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+/* Provisional virtio-power device ID (spec/virtio-power.md §2); one place, like the driver's. */
+#define VIRTIO_ID_POWER 58
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 enum { MUST, SHOULD };
 enum { MET, NOTMET, NA };
 static const char *const status_name[] = {"met", "not-met", "n/a"};
@@ -926,7 +931,7 @@ static int no_access_platform(const struct vdev *v) { return !feat(v, 33); }
 static int ring_feats(const struct vdev *v) { return feat(v, 28) && feat(v, 29); }
 
 static void check_power(const struct vdev *pw) {
-	int n = count_id(63);
+	int n = count_id(VIRTIO_ID_POWER);
 	char w[64] = "";
 	if (pw) where(pw, w, sizeof w);
 	if (n == 1)
@@ -934,7 +939,7 @@ static void check_power(const struct vdev *pw) {
 	else if (n)
 		report("VD-410", MUST, NOTMET, "%d virtio-power devices", n);
 	else
-		report("VD-410", MUST, NOTMET, "no virtio-power device (ID 63)");
+		report("VD-410", MUST, NOTMET, "no virtio-power device (ID " STR(VIRTIO_ID_POWER) ")");
 	if (!pw) {
 		static const char *const ids[] = {"VD-411", "VD-412", "VD-413"};
 		for (int i = 0; i < 3; i++)
@@ -982,7 +987,7 @@ static void check_power(const struct vdev *pw) {
 	for (int k = 0; k < ninv; k++) {
 		if (!strcmp(inv[k].flags, "self")) {
 			selfs++;
-			if (inv[k].id != 63 || !pw->has_reg || inv[k].base != pw->reg.base)
+			if (inv[k].id != VIRTIO_ID_POWER || !pw->has_reg || inv[k].base != pw->reg.base)
 				add(bad, sizeof bad, "SELF entry is not the power device; ");
 		}
 		listed += strcmp(inv[k].flags, "hotplugged") != 0;
@@ -1698,7 +1703,7 @@ static void check_guest(const struct vdev *pw) {
 	report("VG-901", MUST, bad[0] ? NOTMET : MET, "%s",
 	       bad[0] ? bad + 1
 		      : "every device was found through the device tree, PCI or virtio-power hotplug");
-	static const unsigned known[] = {63, 16, 18, 2, 1, 3, 4};
+	static const unsigned known[] = {VIRTIO_ID_POWER, 16, 18, 2, 1, 3, 4};
 	bad[0] = 0;
 	int n = 0;
 	for (int i = 0; i < ndevs; i++)
@@ -1760,7 +1765,7 @@ int main(int argc, char **argv) {
 	scan_virtio();
 	scan_inputs();
 	scan_drm();
-	const struct vdev *pw = first_id(63);
+	const struct vdev *pw = first_id(VIRTIO_ID_POWER);
 	read_inventory(pw);
 	char model[96] = "";
 	if (have_dt) dt_str("", "model", model, sizeof model);

@@ -7,9 +7,16 @@
  * Power-off and reboot go through the config-space `command` register, not a
  * virtqueue: by the time sys-off handlers run, device_shutdown() has already
  * broken every virtqueue and reset every virtio device (virtio_dev_shutdown).
+ *
+ * A host POWER_OFF request is a press of the power button: it is reported as
+ * KEY_POWER on an input device so that the desktop's policy (logind, its
+ * inhibitors, "unsaved work" dialogs) decides. Only when nobody has that input
+ * device open does the driver start an orderly power-off itself. The host's
+ * later FORCE_POWER_OFF request shuts down without asking.
  */
 #include <linux/completion.h>
 #include <linux/delay.h>
+#include <linux/input.h>
 #include <linux/ioport.h>
 #include <linux/irqdomain.h>
 #include <linux/list.h>
@@ -28,7 +35,11 @@
 #include <linux/virtio_config.h>
 #include <linux/workqueue.h>
 
-#define VIRTIO_ID_POWER 63 /* not allocated by OASIS; see the spec */
+/*
+ * Provisional, not allocated by OASIS (spec/virtio-power.md, "Device ID"):
+ * 60-63 are taken in practice by crosvm and Gunyah. Keep it in this one place.
+ */
+#define VIRTIO_ID_POWER 58
 
 #define VIRTIO_POWER_F_INVENTORY 0
 #define VIRTIO_POWER_F_HOST_REQUESTS 1
@@ -37,6 +48,7 @@
 #define VPOWER_HOST_REQ_NONE 0
 #define VPOWER_HOST_REQ_POWER_OFF 1
 #define VPOWER_HOST_REQ_REBOOT 2
+#define VPOWER_HOST_REQ_FORCE_POWER_OFF 4
 
 #define VPOWER_CMD_POWER_OFF 0x50570001
 #define VPOWER_CMD_REBOOT 0x50570002
@@ -54,11 +66,14 @@
 #define VPOWER_EV_EVENTS_LOST 3
 
 #define VPOWER_INV_MAGIC 0x4e495056 /* "VPIN" */
+#define VPOWER_INV_FORMAT 1
 #define VPOWER_INV_HEADER_MIN 128
-#define VPOWER_INV_ENTRY_MIN 64
+#define VPOWER_INV_ENTRY_MIN 72
 #define VPOWER_INV_FLAG_HOTPLUGGED 1
 #define VPOWER_INV_FLAG_SELF 2
 #define VPOWER_TRANSPORT_MMIO 1
+#define VPOWER_TRANSPORT_PCI 2
+#define VPOWER_IRQ_NONE 0 /* else IRQ_TYPE_* of the devicetree encoding */
 /* A hostile or broken device must not make us allocate without bound. */
 #define VPOWER_INV_MAX (1024 * 1024)
 #define VPOWER_EVBUFS 16
@@ -69,7 +84,7 @@
 #define VPOWER_SYS_OFF_PRIO (SYS_OFF_PRIO_HIGH + 8)
 
 struct virtio_power_config {
-	__le32 version;
+	__le32 reserved0;
 	__le32 host_request;
 	__le32 host_request_seq;
 	__le32 inventory_size;
@@ -95,7 +110,8 @@ struct vpower_resp {
 
 struct vpower_event {
 	__le16 type;
-	__le16 flags;
+	u8 transport;
+	u8 irq_type;
 	__le32 seq;
 	__le32 device_id;
 	__le32 irq;
@@ -132,7 +148,9 @@ struct vpower_inv_entry {
 	__le64 size;
 	__le16 transport;
 	__le16 flags;
-	__le32 reserved;
+	__le32 instance;
+	u8 irq_type;
+	u8 reserved[7];
 	char name[32];
 };
 
@@ -141,13 +159,18 @@ static_assert(sizeof(struct vpower_event) == 32);
 static_assert(sizeof(struct vpower_inv_header) == VPOWER_INV_HEADER_MIN);
 static_assert(sizeof(struct vpower_inv_entry) == VPOWER_INV_ENTRY_MIN);
 
-/* A virtio-mmio device this driver registered because the host hotplugged it. */
+/*
+ * A virtio-mmio device this driver registered because the host hotplugged it.
+ * Its identity is the instance (the DEVICE_ADDED seq), not its base: a slot
+ * can be emptied and filled again while events were lost.
+ */
 struct vpower_hp {
 	struct list_head node;
 	u64 base;
 	u64 size;
 	u32 hwirq;
 	u32 device_id;
+	u32 instance;
 	unsigned int virq;
 	bool own_mapping; /* we created the irq mapping, so we dispose of it */
 	struct platform_device *pdev;
@@ -171,20 +194,22 @@ struct vpower {
 	struct vpower_event *evbufs;
 	struct work_struct event_work;
 	struct work_struct config_work;
+	bool resync; /* event_work reconciles with the inventory first */
 	u32 handled_seq;
 
-	struct mutex inv_lock;
+	struct input_dev *button; /* KEY_POWER for host POWER_OFF requests */
+
+	struct mutex inv_lock; /* inv, inv_len, inv_gen */
 	u8 *inv; /* cached blob, valid while inv_gen matches the config */
 	size_t inv_len;
 	u32 inv_gen;
 
-	struct mutex hp_lock;
+	struct mutex hp_lock; /* the hotplugged list */
 	struct list_head hotplugged;
 	struct device_node *intc;
 
 	struct sys_off_handler *poweroff_h;
 	struct sys_off_handler *restart_h;
-	bool sysfs_added;
 };
 
 static bool vpower_has(struct vpower *vp, unsigned int f)
@@ -293,7 +318,9 @@ static bool vpower_inv_valid(const u8 *b, size_t len)
 	const struct vpower_inv_header *h = (const void *)b;
 	u64 end;
 
-	if (len < sizeof(*h) || le32_to_cpu(h->magic) != VPOWER_INV_MAGIC)
+	/* A new format is an incompatible layout; growth only raises the sizes. */
+	if (len < sizeof(*h) || le32_to_cpu(h->magic) != VPOWER_INV_MAGIC ||
+	    le16_to_cpu(h->format) != VPOWER_INV_FORMAT)
 		return false;
 	if (le32_to_cpu(h->total_size) != len ||
 	    le16_to_cpu(h->header_size) < VPOWER_INV_HEADER_MIN ||
@@ -340,7 +367,8 @@ static int vpower_inv_fetch(struct vpower *vp, u8 **blob, size_t *blob_len, u32 
 			if (!buf) {
 				total = le32_to_cpu(r.total_size);
 				gen = le32_to_cpu(r.generation);
-				if (total > VPOWER_INV_MAX || total < sizeof(struct vpower_inv_header)) {
+				if (total > VPOWER_INV_MAX ||
+				    total < sizeof(struct vpower_inv_header)) {
 					err = -EPROTO;
 					break;
 				}
@@ -417,19 +445,43 @@ static struct vpower_hp *vpower_hp_find(struct vpower *vp, u64 base)
 	return NULL;
 }
 
-/* PLIC source -> Linux irq, through the interrupt controller's domain. */
-static int vpower_map_irq(struct vpower *vp, u32 hwirq, unsigned int *virq, bool *own)
+/*
+ * The event's interrupt -> Linux irq, through the controller that serves the
+ * power device itself, with a specifier built for that controller's
+ * #interrupt-cells: <irq>, <irq type> or <GIC_SPI irq type>.
+ */
+static int vpower_map_irq(struct vpower *vp, u32 hwirq, u8 type, unsigned int *virq,
+			  bool *own)
 {
-	struct of_phandle_args args = { .np = vp->intc, .args_count = 1, .args = { hwirq } };
+	struct of_phandle_args args = { .np = vp->intc };
 	struct irq_domain *d;
+	u32 cells, limit;
 
-	u32 ndev;
-
-	if (!vp->intc || hwirq == 0)
+	if (!vp->intc)
 		return -ENODEV;
-	/* Do not hand the domain a source the controller does not have. */
-	if (!of_property_read_u32(vp->intc, "riscv,ndev", &ndev) && hwirq > ndev)
+	if (of_property_read_u32(vp->intc, "#interrupt-cells", &cells))
+		return -EINVAL;
+	/* Do not hand the domain a number the controller says it lacks. */
+	if ((!of_property_read_u32(vp->intc, "riscv,ndev", &limit) ||
+	     !of_property_read_u32(vp->intc, "riscv,num-sources", &limit)) && hwirq > limit)
 		return -ERANGE;
+	switch (cells) {
+	case 1:
+		args.args[0] = hwirq;
+		break;
+	case 2:
+		args.args[0] = hwirq;
+		args.args[1] = type;
+		break;
+	case 3: /* Arm GIC: SPI, number, flags */
+		args.args[0] = 0;
+		args.args[1] = hwirq;
+		args.args[2] = type;
+		break;
+	default:
+		return -EOPNOTSUPP;
+	}
+	args.args_count = cells;
 	d = irq_find_host(vp->intc);
 	*own = !(d && irq_find_mapping(d, hwirq));
 	*virq = irq_create_of_mapping(&args);
@@ -437,14 +489,25 @@ static int vpower_map_irq(struct vpower *vp, u32 hwirq, unsigned int *virq, bool
 }
 
 /* Caller holds hp_lock. */
-static int vpower_hp_add(struct vpower *vp, u32 device_id, u64 base, u64 size, u32 hwirq)
+static void vpower_hp_del(struct vpower *vp, struct vpower_hp *hp);
+
+/* Caller holds hp_lock. */
+static int vpower_hp_add(struct vpower *vp, u32 instance, u32 device_id, u8 transport,
+			 u64 base, u64 size, u32 hwirq, u8 irq_type)
 {
 	struct resource res[2];
 	struct vpower_hp *hp;
 	int err;
 
-	if (vpower_hp_find(vp, base))
+	hp = vpower_hp_find(vp, base);
+	if (hp && hp->instance == instance)
 		return 0;
+	/* Another device in the same window: the one we hold was removed. */
+	if (hp)
+		vpower_hp_del(vp, hp);
+	/* Only virtio-mmio needs us; a PCI function is found by the PCI core. */
+	if (transport != VPOWER_TRANSPORT_MMIO || irq_type == VPOWER_IRQ_NONE)
+		return -EOPNOTSUPP;
 	/* The machine has exactly one power device; a nested one would recurse into our locks. */
 	if (!base || !size || base + size < base || device_id == VIRTIO_ID_POWER)
 		return -EINVAL;
@@ -455,7 +518,8 @@ static int vpower_hp_add(struct vpower *vp, u32 device_id, u64 base, u64 size, u
 	hp->size = size;
 	hp->hwirq = hwirq;
 	hp->device_id = device_id;
-	err = vpower_map_irq(vp, hwirq, &hp->virq, &hp->own_mapping);
+	hp->instance = instance;
+	err = vpower_map_irq(vp, hwirq, irq_type, &hp->virq, &hp->own_mapping);
 	if (err)
 		goto free;
 	res[0] = DEFINE_RES_MEM(base, size);
@@ -492,7 +556,7 @@ static void vpower_hp_del(struct vpower *vp, struct vpower_hp *hp)
 	kfree(hp);
 }
 
-/* Make the registered set match the inventory's hotplugged virtio-mmio entries. */
+/* Make the registered set match the inventory's hotplugged entries. */
 static void vpower_hp_sync(struct vpower *vp)
 {
 	struct vpower_hp *hp, *tmp;
@@ -518,6 +582,7 @@ static void vpower_hp_sync(struct vpower *vp)
 			const struct vpower_inv_entry *e = vpower_inv_entry(vp->inv, i);
 
 			present = le64_to_cpu(e->base) == hp->base &&
+				  le32_to_cpu(e->instance) == hp->instance &&
 				  (le16_to_cpu(e->flags) & VPOWER_INV_FLAG_HOTPLUGGED);
 		}
 		if (!present)
@@ -526,11 +591,11 @@ static void vpower_hp_sync(struct vpower *vp)
 	for (i = 0; i < count; i++) {
 		const struct vpower_inv_entry *e = vpower_inv_entry(vp->inv, i);
 
-		if (!(le16_to_cpu(e->flags) & VPOWER_INV_FLAG_HOTPLUGGED) ||
-		    le16_to_cpu(e->transport) != VPOWER_TRANSPORT_MMIO)
+		if (!(le16_to_cpu(e->flags) & VPOWER_INV_FLAG_HOTPLUGGED))
 			continue;
-		vpower_hp_add(vp, le32_to_cpu(e->device_id), le64_to_cpu(e->base),
-			      le64_to_cpu(e->size), le32_to_cpu(e->irq));
+		vpower_hp_add(vp, le32_to_cpu(e->instance), le32_to_cpu(e->device_id),
+			      le16_to_cpu(e->transport), le64_to_cpu(e->base),
+			      le64_to_cpu(e->size), le32_to_cpu(e->irq), e->irq_type);
 	}
 	mutex_unlock(&vp->hp_lock);
 	mutex_unlock(&vp->inv_lock);
@@ -541,23 +606,25 @@ static void vpower_handle_event(struct vpower *vp, const struct vpower_event *ev
 	u32 seq = le32_to_cpu(ev->seq);
 	u64 base = le64_to_cpu(ev->base);
 	struct vpower_hp *hp;
+	bool found;
 	int err = 0;
 
 	switch (le16_to_cpu(ev->type)) {
 	case VPOWER_EV_DEVICE_ADDED:
 		mutex_lock(&vp->hp_lock);
-		err = vpower_hp_add(vp, le32_to_cpu(ev->device_id), base,
-				    le64_to_cpu(ev->size), le32_to_cpu(ev->irq));
+		err = vpower_hp_add(vp, seq, le32_to_cpu(ev->device_id), ev->transport, base,
+				    le64_to_cpu(ev->size), le32_to_cpu(ev->irq), ev->irq_type);
 		mutex_unlock(&vp->hp_lock);
 		vpower_ack(vp, seq, !err);
 		break;
 	case VPOWER_EV_DEVICE_REMOVED:
 		mutex_lock(&vp->hp_lock);
 		hp = vpower_hp_find(vp, base);
+		found = hp;
 		if (hp)
 			vpower_hp_del(vp, hp);
 		mutex_unlock(&vp->hp_lock);
-		vpower_ack(vp, seq, hp != NULL);
+		vpower_ack(vp, seq, found);
 		break;
 	case VPOWER_EV_EVENTS_LOST:
 		dev_warn(&vp->vdev->dev, "hotplug events lost; resyncing from the inventory\n");
@@ -584,6 +651,12 @@ static void vpower_event_work(struct work_struct *work)
 	struct vpower_event *buf, ev;
 	unsigned int len;
 
+	/* After probe or restore: devices hotplugged meanwhile are only in the inventory. */
+	if (READ_ONCE(vp->resync)) {
+		WRITE_ONCE(vp->resync, false);
+		if (vpower_has(vp, VIRTIO_POWER_F_HOTPLUG))
+			vpower_hp_sync(vp);
+	}
 	/* Only this work touches evq after probe, so no lock is needed. */
 	while ((buf = virtqueue_get_buf(vp->evq, &len)) != NULL) {
 		bool whole = len >= sizeof(ev);
@@ -610,25 +683,63 @@ static void vpower_event_cb(struct virtqueue *vq)
 
 /* ------------------------------------------------------ host requests */
 
+/*
+ * A press of the power button: whoever holds the button open (logind, a
+ * desktop's power manager) applies the user's policy. Returns false when
+ * nobody listens, so the caller falls back to an orderly power-off.
+ */
+static bool vpower_press_button(struct vpower *vp)
+{
+	struct input_dev *b = vp->button;
+	bool listened;
+
+	if (!b)
+		return false;
+	mutex_lock(&b->mutex);
+	listened = input_device_enabled(b);
+	mutex_unlock(&b->mutex);
+	if (!listened)
+		return false;
+	input_report_key(b, KEY_POWER, 1);
+	input_sync(b);
+	input_report_key(b, KEY_POWER, 0);
+	input_sync(b);
+	return true;
+}
+
 static void vpower_config_work(struct work_struct *work)
 {
 	struct vpower *vp = container_of(work, struct vpower, config_work);
-	struct { __le32 request, seq; } hr;
+	__le32 hr[2];
 	u32 request, seq;
 
 	if (!vpower_has(vp, VIRTIO_POWER_F_HOST_REQUESTS))
 		return;
-	/* Both fields under one ConfigGeneration check: they change together. */
-	virtio_cread_bytes(vp->vdev, offsetof(struct virtio_power_config, host_request),
-			   &hr, sizeof(hr));
-	request = le32_to_cpu(hr.request);
-	seq = le32_to_cpu(hr.seq);
+	/*
+	 * Both fields under one ConfigGeneration check, each with one 32-bit
+	 * access: virtio-mmio devices may refuse narrower ones.
+	 */
+	__virtio_cread_many(vp->vdev, offsetof(struct virtio_power_config, host_request),
+			    hr, ARRAY_SIZE(hr), sizeof(hr[0]));
+	request = le32_to_cpu(hr[0]);
+	seq = le32_to_cpu(hr[1]);
 	if (request == VPOWER_HOST_REQ_NONE || seq == vp->handled_seq)
 		return;
 	vp->handled_seq = seq;
 	switch (request) {
 	case VPOWER_HOST_REQ_POWER_OFF:
-		dev_info(&vp->vdev->dev, "host asks for power-off (seq %u)\n", seq);
+		vpower_ack(vp, seq, true);
+		if (vpower_press_button(vp)) {
+			dev_info(&vp->vdev->dev, "host pressed the power button (seq %u)\n", seq);
+		} else {
+			dev_info(&vp->vdev->dev,
+				 "host asks for power-off (seq %u); no button listener, powering off\n",
+				 seq);
+			orderly_poweroff(false);
+		}
+		break;
+	case VPOWER_HOST_REQ_FORCE_POWER_OFF:
+		dev_info(&vp->vdev->dev, "host asks for power-off now (seq %u)\n", seq);
 		vpower_ack(vp, seq, true);
 		orderly_poweroff(true);
 		break;
@@ -706,8 +817,13 @@ static void vpower_copy_name(char *dst, const char *src, size_t field)
 	dst[i] = '\0';
 }
 
-static const char *const vpower_irqchips[] = { "unknown", "riscv-plic", "riscv-aplic", "x86-ioapic", "arm-gic" };
-static const char *const vpower_timers[] = { "unknown", "riscv-aclint-mtimer", "riscv-sbi", "x86-lapic", "arm-generic" };
+static const char *const vpower_irqchips[] = {
+	"unknown", "riscv-plic", "riscv-aplic", "x86-ioapic", "arm-gic",
+};
+
+static const char *const vpower_timers[] = {
+	"unknown", "riscv-aclint-mtimer", "riscv-sbi", "x86-lapic", "arm-generic",
+};
 
 static const char *vpower_kind(const char *const *names, size_t n, u16 v)
 {
@@ -747,15 +863,18 @@ static ssize_t vpower_inv_show(struct device *dev, char *buf, enum vpower_field 
 				 le64_to_cpu(h->ram_size));
 		break;
 	case F_IRQCHIP:
-		ret = sysfs_emit(buf, "%s\n", vpower_kind(vpower_irqchips, ARRAY_SIZE(vpower_irqchips),
-							  le16_to_cpu(h->irqchip)));
+		ret = sysfs_emit(buf, "%s\n",
+				 vpower_kind(vpower_irqchips, ARRAY_SIZE(vpower_irqchips),
+					     le16_to_cpu(h->irqchip)));
 		break;
 	case F_TIMER:
-		ret = sysfs_emit(buf, "%s\n", vpower_kind(vpower_timers, ARRAY_SIZE(vpower_timers),
-							  le16_to_cpu(h->timer)));
+		ret = sysfs_emit(buf, "%s\n",
+				 vpower_kind(vpower_timers, ARRAY_SIZE(vpower_timers),
+					     le16_to_cpu(h->timer)));
 		break;
 	case F_SPEC:
-		ret = sysfs_emit(buf, "%u.%u\n", le16_to_cpu(h->spec_major), le16_to_cpu(h->spec_minor));
+		ret = sysfs_emit(buf, "%u.%u\n", le16_to_cpu(h->spec_major),
+				 le16_to_cpu(h->spec_minor));
 		break;
 	case F_GEN:
 		ret = sysfs_emit(buf, "%u\n", vp->inv_gen);
@@ -784,6 +903,11 @@ VPOWER_INV_ATTR(timer, F_TIMER);
 VPOWER_INV_ATTR(spec_version, F_SPEC);
 VPOWER_INV_ATTR(generation, F_GEN);
 VPOWER_INV_ATTR(device_count, F_COUNT);
+
+static const char *vpower_transport(u16 t)
+{
+	return t == VPOWER_TRANSPORT_MMIO ? "mmio" : t == VPOWER_TRANSPORT_PCI ? "pci" : "unknown";
+}
 
 /* Serves [off, off + count) of `src` (len bytes) into buf. */
 static ssize_t vpower_slice(char *buf, loff_t off, size_t count, const void *src, size_t len)
@@ -845,7 +969,7 @@ static ssize_t devices_read(struct file *filp, struct kobject *kobj, struct bin_
 		vpower_copy_name(name, e->name, sizeof(e->name));
 		len += scnprintf(text + len, line, "%u %u %s 0x%llx 0x%llx %u %s %s\n", i,
 				 le32_to_cpu(e->device_id),
-				 le16_to_cpu(e->transport) == VPOWER_TRANSPORT_MMIO ? "mmio" : "pci",
+				 vpower_transport(le16_to_cpu(e->transport)),
 				 le64_to_cpu(e->base), le64_to_cpu(e->size), le32_to_cpu(e->irq),
 				 (flags & VPOWER_INV_FLAG_SELF) ? "self" :
 				 (flags & VPOWER_INV_FLAG_HOTPLUGGED) ? "hotplugged" : "-",
@@ -878,8 +1002,17 @@ static struct bin_attribute *vpower_inv_bin_attrs[] = {
 	NULL,
 };
 
+/* The inventory/ directory exists only when VIRTIO_POWER_F_INVENTORY was negotiated. */
+static bool vpower_inv_group_visible(struct kobject *kobj)
+{
+	return vpower_has(kobj_to_vpower(kobj), VIRTIO_POWER_F_INVENTORY);
+}
+
+DEFINE_SIMPLE_SYSFS_GROUP_VISIBLE(vpower_inv);
+
 static const struct attribute_group vpower_inv_group = {
 	.name = "inventory",
+	.is_visible = SYSFS_GROUP_VISIBLE(vpower_inv),
 	.attrs = vpower_inv_attrs,
 	.bin_attrs = vpower_inv_bin_attrs,
 };
@@ -900,21 +1033,36 @@ static ssize_t hotplugged_show(struct device *dev, struct device_attribute *attr
 }
 static DEVICE_ATTR_RO(hotplugged);
 
+static struct attribute *vpower_attrs[] = {
+	&dev_attr_hotplugged.attr,
+	NULL,
+};
+
+static const struct attribute_group vpower_group = {
+	.attrs = vpower_attrs,
+};
+
+/* Created by the driver core after probe, removed before remove: no window without priv. */
+static const struct attribute_group *vpower_groups[] = {
+	&vpower_group,
+	&vpower_inv_group,
+	NULL,
+};
+
 /* ------------------------------------------------------ probe / remove */
 
 static struct device_node *vpower_find_intc(struct virtio_device *vdev)
 {
 	struct device *parent = vdev->dev.parent;
-	struct device_node *np = NULL;
 
-	/* Our own interrupt parent is the controller the host wires hotplugged devices to. */
+	/*
+	 * Our own interrupt parent is the controller the host wires hotplugged
+	 * devices to. Without a devicetree node (virtio-pci) there is none, and
+	 * virtio-mmio hotplug is refused.
+	 */
 	if (parent && parent->of_node)
-		np = of_irq_find_parent(parent->of_node);
-	if (!np)
-		np = of_find_compatible_node(NULL, NULL, "sifive,plic-1.0.0");
-	if (!np)
-		np = of_find_compatible_node(NULL, NULL, "riscv,plic0");
-	return np;
+		return of_irq_find_parent(parent->of_node);
+	return NULL;
 }
 
 static int vpower_init_vqs(struct vpower *vp)
@@ -924,14 +1072,64 @@ static int vpower_init_vqs(struct vpower *vp)
 		{ "requestq", vpower_req_done },
 		{ "eventq", vpower_event_cb },
 	};
-	int err;
+	int err, i;
 
 	err = virtio_find_vqs(vp->vdev, 2, vqs, info, NULL);
 	if (err)
 		return err;
 	vp->reqq = vqs[0];
 	vp->evq = vqs[1];
+	for (i = 0; i < VPOWER_EVBUFS; i++) {
+		err = vpower_post_event_buf(vp, &vp->evbufs[i]);
+		if (err) {
+			vp->vdev->config->del_vqs(vp->vdev);
+			return err;
+		}
+	}
 	return 0;
+}
+
+/*
+ * The device is live: let callbacks schedule work, and catch up on what came
+ * while they could not (events used, host requests, hotplug before we loaded).
+ * Nothing here waits for the device, so probe returns at once.
+ */
+static void vpower_start(struct vpower *vp)
+{
+	unsigned long flags;
+
+	mutex_lock(&vp->req_lock);
+	vp->req_broken = false;
+	mutex_unlock(&vp->req_lock);
+	virtio_device_ready(vp->vdev);
+	virtqueue_kick(vp->evq);
+	spin_lock_irqsave(&vp->lock, flags);
+	vp->ready = true;
+	spin_unlock_irqrestore(&vp->lock, flags);
+	WRITE_ONCE(vp->resync, true);
+	schedule_work(&vp->event_work);
+	schedule_work(&vp->config_work);
+}
+
+/*
+ * Stop the work items, wait for a request in flight (a sysfs reader), then
+ * the device; afterwards it owns none of our buffers and requests fail fast
+ * until vpower_start().
+ */
+static void vpower_stop(struct vpower *vp)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&vp->lock, flags);
+	vp->ready = false;
+	spin_unlock_irqrestore(&vp->lock, flags);
+	cancel_work_sync(&vp->config_work);
+	cancel_work_sync(&vp->event_work);
+	mutex_lock(&vp->req_lock);
+	virtio_reset_device(vp->vdev);
+	vp->vdev->config->del_vqs(vp->vdev);
+	vp->req_broken = true;
+	mutex_unlock(&vp->req_lock);
 }
 
 static void vpower_remove_hotplugged(struct vpower *vp)
@@ -942,6 +1140,27 @@ static void vpower_remove_hotplugged(struct vpower *vp)
 	list_for_each_entry_safe(hp, tmp, &vp->hotplugged, node)
 		vpower_hp_del(vp, hp);
 	mutex_unlock(&vp->hp_lock);
+}
+
+static int vpower_add_button(struct vpower *vp)
+{
+	struct input_dev *b = input_allocate_device();
+	int err;
+
+	if (!b)
+		return -ENOMEM;
+	b->name = "Power Button";
+	b->phys = "virtio-power/button0";
+	b->id.bustype = BUS_VIRTUAL;
+	b->dev.parent = &vp->vdev->dev;
+	input_set_capability(b, EV_KEY, KEY_POWER);
+	err = input_register_device(b);
+	if (err) {
+		input_free_device(b);
+		return err;
+	}
+	vp->button = b;
+	return 0;
 }
 
 static void vpower_free(struct vpower *vp)
@@ -958,8 +1177,7 @@ static void vpower_free(struct vpower *vp)
 static int vpower_probe(struct virtio_device *vdev)
 {
 	struct vpower *vp;
-	unsigned long flags;
-	int err, i;
+	int err;
 
 	if (!virtio_has_feature(vdev, VIRTIO_F_VERSION_1))
 		return -ENODEV;
@@ -989,19 +1207,10 @@ static int vpower_probe(struct virtio_device *vdev)
 	err = vpower_init_vqs(vp);
 	if (err)
 		goto err_free;
-	for (i = 0; i < VPOWER_EVBUFS; i++) {
-		err = vpower_post_event_buf(vp, &vp->evbufs[i]);
-		if (err)
-			goto err_vqs;
-	}
-
-	virtio_device_ready(vdev);
-	virtqueue_kick(vp->evq);
-	spin_lock_irqsave(&vp->lock, flags);
-	vp->ready = true;
-	spin_unlock_irqrestore(&vp->lock, flags);
-	/* Events used before `ready` was set raised a callback that scheduled nothing. */
-	schedule_work(&vp->event_work);
+	/* Without the button a POWER_OFF request falls back to orderly_poweroff(). */
+	err = vpower_add_button(vp);
+	if (err)
+		dev_warn(&vdev->dev, "no power button input device: %d\n", err);
 
 	vp->poweroff_h = vpower_register_sys_off(vp, SYS_OFF_MODE_POWER_OFF, vpower_power_off);
 	vp->restart_h = vpower_register_sys_off(vp, SYS_OFF_MODE_RESTART, vpower_restart);
@@ -1009,28 +1218,13 @@ static int vpower_probe(struct virtio_device *vdev)
 		dev_warn(&vdev->dev, "sys-off handlers not all registered (%d, %d)\n",
 			 PTR_ERR_OR_ZERO(vp->poweroff_h), PTR_ERR_OR_ZERO(vp->restart_h));
 
-	if (vpower_has(vp, VIRTIO_POWER_F_INVENTORY)) {
-		err = sysfs_create_group(&vdev->dev.kobj, &vpower_inv_group);
-		if (err)
-			dev_warn(&vdev->dev, "no inventory in sysfs: %d\n", err);
-		vp->sysfs_added = !err;
-	}
-	if (device_create_file(&vdev->dev, &dev_attr_hotplugged))
-		dev_warn(&vdev->dev, "no hotplugged attribute in sysfs\n");
-
-	/* Devices hotplugged before we loaded are only in the inventory. */
-	if (vpower_has(vp, VIRTIO_POWER_F_HOTPLUG))
-		vpower_hp_sync(vp);
-	/* A host request made before we loaded raised no interrupt we could see. */
-	schedule_work(&vp->config_work);
+	vpower_start(vp);
 	dev_info(&vdev->dev, "virtio-power ready (inventory %s, host requests %s, hotplug %s)\n",
 		 vpower_has(vp, VIRTIO_POWER_F_INVENTORY) ? "yes" : "no",
 		 vpower_has(vp, VIRTIO_POWER_F_HOST_REQUESTS) ? "yes" : "no",
 		 vpower_has(vp, VIRTIO_POWER_F_HOTPLUG) ? "yes" : "no");
 	return 0;
 
-err_vqs:
-	vdev->config->del_vqs(vdev);
 err_free:
 	vpower_free(vp);
 	return err;
@@ -1039,27 +1233,46 @@ err_free:
 static void vpower_remove(struct virtio_device *vdev)
 {
 	struct vpower *vp = vdev->priv;
-	unsigned long flags;
 
 	if (!IS_ERR_OR_NULL(vp->poweroff_h))
 		unregister_sys_off_handler(vp->poweroff_h);
 	if (!IS_ERR_OR_NULL(vp->restart_h))
 		unregister_sys_off_handler(vp->restart_h);
-	device_remove_file(&vdev->dev, &dev_attr_hotplugged);
-	if (vp->sysfs_added)
-		sysfs_remove_group(&vdev->dev.kobj, &vpower_inv_group);
-
-	spin_lock_irqsave(&vp->lock, flags);
-	vp->ready = false;
-	spin_unlock_irqrestore(&vp->lock, flags);
-	cancel_work_sync(&vp->config_work);
-	cancel_work_sync(&vp->event_work);
-
+	vpower_stop(vp);
+	if (vp->button)
+		input_unregister_device(vp->button);
 	vpower_remove_hotplugged(vp);
-	/* After the reset the device owns none of our buffers, timed-out ones included. */
-	virtio_reset_device(vdev);
-	vdev->config->del_vqs(vdev);
 	vpower_free(vp);
+}
+
+/*
+ * Suspend and hibernation reset the device behind our back; keep no request
+ * or event buffer across it. Hotplugged devices stay registered: restore
+ * reconciles them with the inventory, which is the authority.
+ */
+static int vpower_freeze(struct virtio_device *vdev)
+{
+	struct vpower *vp = vdev->priv;
+
+	vpower_stop(vp);
+	mutex_lock(&vp->inv_lock);
+	kvfree(vp->inv);
+	vp->inv = NULL;
+	mutex_unlock(&vp->inv_lock);
+	return 0;
+}
+
+static int vpower_restore(struct virtio_device *vdev)
+{
+	struct vpower *vp = vdev->priv;
+	int err;
+
+	err = vpower_init_vqs(vp);
+	if (err)
+		return err;
+	/* A request made while we slept is new to us; one we handled keeps its seq. */
+	vpower_start(vp);
+	return 0;
 }
 
 static const unsigned int vpower_features[] = {
@@ -1076,12 +1289,15 @@ MODULE_DEVICE_TABLE(virtio, vpower_id_table);
 
 static struct virtio_driver vpower_driver = {
 	.driver.name = KBUILD_MODNAME,
+	.driver.dev_groups = vpower_groups,
 	.feature_table = vpower_features,
 	.feature_table_size = ARRAY_SIZE(vpower_features),
 	.id_table = vpower_id_table,
 	.probe = vpower_probe,
 	.remove = vpower_remove,
 	.config_changed = vpower_config_changed,
+	.freeze = pm_sleep_ptr(vpower_freeze),
+	.restore = pm_sleep_ptr(vpower_restore),
 };
 module_virtio_driver(vpower_driver);
 

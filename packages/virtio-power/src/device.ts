@@ -1,7 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import {
   ConfigSpace,
-  DeviceId,
   bit,
   silentLogger,
   type DescriptorChain,
@@ -17,14 +16,16 @@ import {
   EVENT_SIZE,
   EventType,
   HostRequest,
+  IrqType,
   MAX_READ,
   PowerFeature,
   QueueIndex,
   REQUEST_SIZE,
   RESPONSE_HEADER_SIZE,
   RequestType,
-  SPEC_VERSION,
   Status,
+  Transport,
+  VIRTIO_ID_POWER,
   decodeRequest,
   encodeEvent,
   encodeInventory,
@@ -32,6 +33,7 @@ import {
   parseUuid,
   type HostRequestCode,
   type Inventory,
+  type IrqTypeCode,
   type PowerEvent,
   type StatusCode,
 } from './protocol.js';
@@ -58,10 +60,15 @@ export interface HotplugAnnouncement {
   kind: 'add' | 'remove';
   /** Virtio device ID of the device added or removed. */
   deviceId: number;
+  /** virtio-mmio: window address; virtio-pci: the function's address (protocol.ts `pciAddress`). */
   base: number;
   size: number;
-  /** Interrupt number at the interrupt controller (PLIC source on riscv). */
+  /** Interrupt number at the controller that serves virtio-power (PLIC source, GIC SPI, I/O APIC pin). */
   irq: number;
+  /** Trigger of `irq`, default LevelHigh; None when the device has no interrupt. */
+  irqType?: IrqTypeCode;
+  /** Default VirtioMmio. */
+  transport?: keyof typeof Transport;
 }
 
 export type AckKind = 'poweroff' | 'reboot' | 'add' | 'remove';
@@ -71,6 +78,12 @@ export interface AckInfo {
   kind: AckKind;
   /** The guest acted on it (false: it refused or could not). */
   accepted: boolean;
+  /**
+   * Set when no acknowledgement will come from the guest: the event was dropped (queue full: the guest
+   * learns of the change from EVENTS_LOST and the inventory), or the driver reset the device (a new driver
+   * starts from the inventory). A host waiting to unmap a removed device stops waiting.
+   */
+  dropped?: 'overflow' | 'reset';
 }
 
 /** How the guest asked: the config `command` register (Linux's sys-off path) or a requestq message. */
@@ -85,19 +98,33 @@ export interface PowerDeviceEvents {
   ack: (info: AckInfo) => void;
 }
 
-/** Acks remembered for hotplug events not yet acknowledged; older ones are forgotten. */
-const MAX_OUTSTANDING = 256;
+/**
+ * Delivered hotplug events remembered until acknowledged. A driver that never acks would otherwise grow
+ * the set without bound; past this the oldest is reported to the host as dropped (spec PD-17 allows it).
+ */
+const MAX_OUTSTANDING = 1024;
 /** Guest-caused log lines allowed in a burst before they are limited to one a second. */
 const GUEST_WARN_BURST = 20;
 
 const nextSeq = (s: number): number => (s >= 0xffffffff ? 1 : s + 1);
+
+const eventsLost = (): PowerEvent => ({
+  type: EventType.EventsLost,
+  transport: 0,
+  irqType: IrqType.None,
+  seq: 0,
+  deviceId: 0,
+  irq: 0,
+  base: 0,
+  size: 0,
+});
 
 /**
  * The virtio-power device model: guest power-off/reboot, host shutdown/reboot requests, the machine
  * inventory and hotplug notifications, as specified in spec/virtio-power.md.
  */
 export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implements VirtioDevice {
-  readonly deviceId = DeviceId.Power;
+  readonly deviceId = VIRTIO_ID_POWER;
   readonly features: bigint;
   readonly queueSizes = [16, 64];
   readonly configSize = CONFIG_SIZE;
@@ -121,10 +148,17 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
   private seq = 0;
   private generation = 1;
   private blob: Uint8Array | null = null;
+  /**
+   * Undelivered events in order; an EVENTS_LOST marker stands where events were dropped, so everything
+   * queued before the drop is still delivered before it (PD-11). At most maxPending real events, and never
+   * two markers in a row, so the array holds at most 2 * maxPending + 1 entries.
+   */
   private pending: PowerEvent[] = [];
-  private lost = false;
-  /** Hotplug events sent and not yet acknowledged, by seq. */
+  private pendingReal = 0;
+  /** Hotplug events sent or queued and not yet acknowledged, by seq. */
   private outstanding = new Map<number, 'add' | 'remove'>();
+  /** Instance (the DEVICE_ADDED seq) of each hotplugged device, by base: a guest tells a re-add from a stale one. */
+  private readonly instances = new Map<number, number>();
 
   constructor(opts: PowerDeviceOptions = {}) {
     super();
@@ -163,6 +197,14 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
     return this.postHostRequest(HostRequest.PowerOff);
   }
 
+  /**
+   * The later, insistent request: shut down in order without asking the user. Use it after
+   * {@link requestShutdown} (a power-button press the guest may refuse) went unanswered for a while.
+   */
+  requestForcedShutdown(): number {
+    return this.postHostRequest(HostRequest.ForcePowerOff);
+  }
+
   /** Ask the guest to reboot in an orderly way; see {@link requestShutdown}. Ends with 'reboot'. */
   requestReboot(): number {
     return this.postHostRequest(HostRequest.Reboot);
@@ -184,16 +226,30 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
   announceHotplug(a: HotplugAnnouncement): number {
     this.seq = nextSeq(this.seq);
     const seq = this.seq;
+    // The instance goes into the inventory with the same generation change the event announces.
+    if (a.kind === 'add') this.instances.set(a.base, seq);
+    else this.instances.delete(a.base);
     this.inventoryChanged();
     if (!this.has(PowerFeature.Hotplug)) return seq;
     const type = a.kind === 'add' ? EventType.DeviceAdded : EventType.DeviceRemoved;
-    if (this.pending.length >= this.maxPending) {
-      this.lost = true;
+    if (this.pendingReal >= this.maxPending) {
+      if (this.pending.at(-1)?.type !== EventType.EventsLost) this.pending.push(eventsLost());
       this.log.warn(`virtio-power: event queue full, hotplug ${a.kind} at 0x${a.base.toString(16)} dropped`);
+      this.emitSafely('ack', { seq, kind: a.kind, accepted: false, dropped: 'overflow' });
     } else {
-      this.pending.push({ type, seq, deviceId: a.deviceId, irq: a.irq, base: a.base, size: a.size });
+      this.pending.push({
+        type,
+        transport: Transport[a.transport ?? 'VirtioMmio'],
+        irqType: a.irqType ?? IrqType.LevelHigh,
+        seq,
+        deviceId: a.deviceId,
+        irq: a.irq,
+        base: a.base,
+        size: a.size,
+      });
+      this.pendingReal++;
+      this.remember(seq, a.kind);
     }
-    this.remember(seq, a.kind);
     this.flushEvents();
     return seq;
   }
@@ -215,7 +271,6 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
 
   readConfig(offset: number, width: 1 | 2 | 4): number {
     const c = this.config;
-    c.set32(ConfigOffset.Version, SPEC_VERSION);
     c.set32(ConfigOffset.HostRequest, this.hostRequest);
     c.set32(ConfigOffset.HostRequestSeq, this.hostRequestSeq);
     // Inventory fields read as 0 unless the feature is offered: a minimal device has no inventory.
@@ -241,8 +296,7 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
 
   activate(ctx: VirtioDeviceContext): void {
     this.ctx = ctx;
-    this.pending = [];
-    this.lost = false;
+    this.dropEvents('reset');
   }
 
   queueNotify(index: number): void {
@@ -252,12 +306,11 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
   }
 
   reset(): void {
-    // Undelivered events die with the driver: a new driver starts from the inventory. A pending host
-    // request survives, so a driver loaded later still sees it.
+    // Undelivered and unacknowledged events die with the driver: a new driver starts from the inventory,
+    // and the host hears that no ack will come. A pending host request survives, so a driver loaded later
+    // still sees it.
     this.ctx = null;
-    this.pending = [];
-    this.lost = false;
-    this.outstanding.clear();
+    this.dropEvents('reset');
   }
 
   // ---------------------------------------------------------------------------------------- internals
@@ -277,13 +330,26 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
   private remember(seq: number, kind: 'add' | 'remove'): void {
     this.outstanding.set(seq, kind);
     if (this.outstanding.size > MAX_OUTSTANDING) {
-      const oldest = this.outstanding.keys().next().value;
-      if (oldest !== undefined) this.outstanding.delete(oldest);
+      const [oldest, k] = this.outstanding.entries().next().value ?? [0, 'add'];
+      this.outstanding.delete(oldest);
+      this.emitSafely('ack', { seq: oldest, kind: k, accepted: false, dropped: 'overflow' });
     }
   }
 
+  private dropEvents(why: 'reset'): void {
+    const gone = [...this.outstanding];
+    this.pending = [];
+    this.pendingReal = 0;
+    this.outstanding.clear();
+    for (const [seq, kind] of gone) this.emitSafely('ack', { seq, kind, accepted: false, dropped: why });
+  }
+
   private finish(kind: 'poweroff' | 'reboot', via: PowerVia): void {
-    this.hostRequest = HostRequest.None;
+    // The request is answered by the power transition itself; a driver still reading the field sees it go.
+    if (this.hostRequest !== HostRequest.None) {
+      this.hostRequest = HostRequest.None;
+      this.ctx?.configChanged();
+    }
     this.log.info(`virtio-power: guest asks for ${kind} (${via})`);
     this.emitSafely(kind, via);
   }
@@ -337,6 +403,10 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
       name: this.name ?? snap?.name ?? 'virtio-desktop',
       uuid: this.optUuid ?? snap?.uuid ?? this.uuid,
     };
+    // The device knows which DEVICE_ADDED announced each hotplugged device; the machine need not.
+    inv.devices = inv.devices.map((d) =>
+      d.hotplugged && d.instance === undefined ? { ...d, instance: this.instances.get(d.base) ?? 0 } : d,
+    );
     try {
       return encodeInventory(inv, this.generation);
     } catch (e) {
@@ -425,7 +495,7 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
       return reply(Status.Invalid, `ack result ${result} unknown`);
     const accepted = result === AckResult.Accepted;
     if (seq !== 0 && seq === this.hostRequestSeq && this.hostRequest !== HostRequest.None) {
-      const kind = this.hostRequest === HostRequest.PowerOff ? 'poweroff' : 'reboot';
+      const kind = this.hostRequest === HostRequest.Reboot ? 'reboot' : 'poweroff';
       this.hostRequest = HostRequest.None;
       this.ctx?.configChanged();
       reply(Status.Ok);
@@ -445,7 +515,7 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
   private flushEvents(): void {
     const q = this.ctx?.queues[QueueIndex.Event];
     if (!q || !this.has(PowerFeature.Hotplug)) return;
-    while (this.lost || this.pending.length > 0) {
+    while (this.pending.length > 0) {
       const c = q.pop();
       if (!c) break;
       if (c.readableLength !== 0 || c.writableLength < EVENT_SIZE) {
@@ -455,13 +525,8 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
         q.push(c.head, 0);
         continue;
       }
-      let ev: PowerEvent;
-      if (this.lost) {
-        this.lost = false;
-        ev = { type: EventType.EventsLost, seq: 0, deviceId: 0, irq: 0, base: 0, size: 0 };
-      } else {
-        ev = this.pending.shift() as PowerEvent;
-      }
+      const ev = this.pending.shift() as PowerEvent;
+      if (ev.type !== EventType.EventsLost) this.pendingReal--;
       q.push(c.head, c.writeBytes(0, encodeEvent(ev)));
     }
     q.signal();

@@ -4,11 +4,12 @@
  * model and the tests cannot drift apart. All multi-byte fields are little-endian.
  */
 
-/** Not allocated by OASIS; see spec/virtio-power.md §1 for why 63. */
-export const VIRTIO_ID_POWER = 63;
-
-/** Revision of spec/virtio-power.md this code implements (config field `version`). */
-export const SPEC_VERSION = 1;
+/**
+ * Provisional: not allocated by OASIS. 63-60 are taken in practice (crosvm counts its nonstandard IDs down
+ * from 63, Gunyah uses 60), 50 and 51 are balloted, 56 is a vendor's; spec/virtio-power.md §2 has the
+ * search and spec/virtio-power-id-request.md the reservation request. Keep every use on this constant.
+ */
+export const VIRTIO_ID_POWER = 58;
 
 /** Device feature bits (bit numbers). Bit 3 is reserved for a future SUSPEND feature. */
 export const PowerFeature = {
@@ -21,7 +22,8 @@ export const QueueIndex = { Request: 0, Event: 1 } as const;
 
 /** Byte offsets in the device configuration space. */
 export const ConfigOffset = {
-  Version: 0x00,
+  /** Reserved, reads 0: versions are told apart by feature bits, as in every virtio device. */
+  Reserved0: 0x00,
   HostRequest: 0x04,
   HostRequestSeq: 0x08,
   InventorySize: 0x0c,
@@ -32,8 +34,12 @@ export const ConfigOffset = {
 } as const;
 export const CONFIG_SIZE = 0x20;
 
-/** Values of the config field `host_request`. 3 is reserved for SUSPEND. */
-export const HostRequest = { None: 0, PowerOff: 1, Reboot: 2 } as const;
+/**
+ * Values of the config field `host_request`. PowerOff is a press of the power button: the guest's own
+ * policy decides (it may ask the user, or refuse). ForcePowerOff is the later, insistent request: shut down
+ * in order without asking. 3 is reserved for SUSPEND.
+ */
+export const HostRequest = { None: 0, PowerOff: 1, Reboot: 2, ForcePowerOff: 4 } as const;
 export type HostRequestCode = (typeof HostRequest)[keyof typeof HostRequest];
 
 /** The key in the upper half of `command` makes a stray or partial write harmless. */
@@ -64,14 +70,26 @@ export const AckResult = { Accepted: 0, Refused: 1 } as const;
 export const EventType = { DeviceAdded: 1, DeviceRemoved: 2, EventsLost: 3 } as const;
 export const EVENT_SIZE = 32;
 
+/**
+ * Interrupt trigger of a device in an event or inventory entry, in the devicetree/Linux IRQ_TYPE encoding so
+ * a driver passes it on unchanged. None: the device has no interrupt (its `irq` is meaningless, which lets
+ * interrupt 0 — GIC SPI 0, I/O APIC pin 0 — be a real one).
+ */
+export const IrqType = { None: 0, EdgeRising: 1, EdgeFalling: 2, LevelHigh: 4, LevelLow: 8 } as const;
+export type IrqTypeCode = (typeof IrqType)[keyof typeof IrqType];
+const IRQ_TYPES: readonly number[] = Object.values(IrqType);
+export const isIrqType = (v: number): v is IrqTypeCode => IRQ_TYPES.includes(v);
+
 /** Inventory blob layout. */
 export const INVENTORY_MAGIC = 0x4e495056; // "VPIN"
 export const INVENTORY_FORMAT = 1;
 export const INVENTORY_HEADER_SIZE = 128;
-export const INVENTORY_ENTRY_SIZE = 64;
+export const INVENTORY_ENTRY_SIZE = 72;
+/** Where the name starts in a device entry. */
+export const ENTRY_NAME_OFFSET = 40;
 export const MACHINE_NAME_SIZE = 48;
 export const DEVICE_NAME_SIZE = 32;
-/** Bounds the blob to 128 + 1024 * 64 bytes (65 664). */
+/** Bounds the blob to 128 + 1024 * 72 bytes (73 856). */
 export const MAX_INVENTORY_DEVICES = 1024;
 
 export const InterruptController = {
@@ -91,6 +109,11 @@ export const TimerKind = {
 export const Transport = { VirtioMmio: 1, VirtioPci: 2 } as const;
 export const EntryFlag = { Hotplugged: 1, Self: 2 } as const;
 
+/** A virtio-pci function's address as inventory entries and events carry it in `base`. */
+export function pciAddress(segment: number, bus: number, device: number, fn: number): number {
+  return ((segment & 0xffff) * 0x1_0000 + ((bus & 0xff) << 8) + ((device & 0x1f) << 3) + (fn & 7)) >>> 0;
+}
+
 /** The machine as the host describes it (the inventory provider returns this). */
 export interface Inventory {
   name: string;
@@ -109,10 +132,19 @@ export interface Inventory {
 export interface InventoryDevice {
   /** Virtio device ID. */
   deviceId: number;
+  /** virtio-mmio: the window's address. virtio-pci: the function's address, {@link pciAddress}. */
   base: number;
+  /** virtio-mmio: the window's size. virtio-pci: 0. */
   size: number;
-  /** Interrupt number at the interrupt controller; 0 when the device has none. */
+  /**
+   * Interrupt number in the numbering the machine's description uses for the controller that serves the
+   * virtio-power device: PLIC/APLIC source, GIC SPI number (INTID − 32), I/O APIC pin.
+   */
   irq: number;
+  /** Trigger of `irq`; default LevelHigh (virtio-mmio's interrupt is a level). None: no interrupt. */
+  irqType?: IrqTypeCode;
+  /** Seq of the DEVICE_ADDED event that announced it; 0 for a device present at boot. */
+  instance?: number;
   /** Plugin name, e.g. "virtio-blk"; truncated to 31 bytes. */
   name: string;
   transport?: keyof typeof Transport;
@@ -201,7 +233,14 @@ export function encodeInventory(inv: Inventory, generation: number): Uint8Array 
   dv.setUint32(68, INVENTORY_HEADER_SIZE, true);
   putString(out, 80, MACHINE_NAME_SIZE, inv.name);
   inv.devices.forEach((d, i) => {
-    if (!u32ok(d.deviceId) || !u32ok(d.irq) || !u64ok(d.base) || !u64ok(d.size))
+    if (
+      !u32ok(d.deviceId) ||
+      !u32ok(d.irq) ||
+      !u64ok(d.base) ||
+      !u64ok(d.size) ||
+      !u32ok(d.instance ?? 0) ||
+      !isIrqType(d.irqType ?? IrqType.LevelHigh)
+    )
       throw new RangeError(`device ${i} ("${d.name}") has a field out of range`);
     const o = INVENTORY_HEADER_SIZE + i * INVENTORY_ENTRY_SIZE;
     dv.setUint32(o, d.deviceId, true);
@@ -210,7 +249,9 @@ export function encodeInventory(inv: Inventory, generation: number): Uint8Array 
     setU64(dv, o + 16, d.size);
     dv.setUint16(o + 24, Transport[d.transport ?? 'VirtioMmio'], true);
     dv.setUint16(o + 26, (d.hotplugged ? EntryFlag.Hotplugged : 0) | (d.self ? EntryFlag.Self : 0), true);
-    putString(out, o + 32, DEVICE_NAME_SIZE, d.name);
+    dv.setUint32(o + 28, d.instance ?? 0, true);
+    out[o + 32] = d.irqType ?? IrqType.LevelHigh;
+    putString(out, o + ENTRY_NAME_OFFSET, DEVICE_NAME_SIZE, d.name);
   });
   return out;
 }
@@ -221,13 +262,17 @@ export interface DecodedInventory extends Omit<Inventory, 'uuid' | 'interruptCon
   generation: number;
   interruptController: number;
   timer: number;
-  devices: (InventoryDevice & { transportCode: number; flags: number })[];
+  format: number;
+  devices: (InventoryDevice & { transportCode: number; flags: number; irqTypeCode: number })[];
 }
 
 export function decodeInventory(b: Uint8Array): DecodedInventory | string {
   if (b.length < INVENTORY_HEADER_SIZE) return 'shorter than the header';
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (dv.getUint32(0, true) !== INVENTORY_MAGIC) return 'bad magic';
+  const format = dv.getUint16(4, true);
+  // A new format number means an incompatible layout; compatible growth only raises the two sizes.
+  if (format !== INVENTORY_FORMAT) return `unknown format ${format}`;
   const headerSize = dv.getUint16(6, true);
   const total = dv.getUint32(8, true);
   const entrySize = dv.getUint16(60, true);
@@ -250,13 +295,16 @@ export function decodeInventory(b: Uint8Array): DecodedInventory | string {
       flags,
       hotplugged: (flags & EntryFlag.Hotplugged) !== 0,
       self: (flags & EntryFlag.Self) !== 0,
-      name: getString(b, o + 32, DEVICE_NAME_SIZE),
+      instance: dv.getUint32(o + 28, true),
+      irqTypeCode: b[o + 32],
+      name: getString(b, o + ENTRY_NAME_OFFSET, DEVICE_NAME_SIZE),
     });
   }
   return {
     name: getString(b, 80, MACHINE_NAME_SIZE),
     uuid: formatUuid(b.subarray(16, 32)),
     generation: dv.getUint32(12, true),
+    format,
     ramBase: getU64(dv, 32),
     ramSize: getU64(dv, 40),
     harts: dv.getUint32(48, true),
@@ -329,6 +377,10 @@ export function decodeResponse(b: Uint8Array): PowerResponse | null {
 /** An eventq entry (32 bytes). */
 export interface PowerEvent {
   type: number;
+  /** Transport code of the device (Transport); 0 in EVENTS_LOST. */
+  transport: number;
+  /** IrqType code of `irq`; 0 (None) when the device has no interrupt, and in EVENTS_LOST. */
+  irqType: number;
   seq: number;
   deviceId: number;
   irq: number;
@@ -340,7 +392,8 @@ export function encodeEvent(e: PowerEvent): Uint8Array {
   const b = new Uint8Array(EVENT_SIZE);
   const dv = new DataView(b.buffer);
   dv.setUint16(0, e.type, true);
-  dv.setUint16(2, 0, true);
+  b[2] = e.transport;
+  b[3] = e.irqType;
   dv.setUint32(4, e.seq >>> 0, true);
   dv.setUint32(8, e.deviceId >>> 0, true);
   dv.setUint32(12, e.irq >>> 0, true);
@@ -354,6 +407,8 @@ export function decodeEvent(b: Uint8Array): PowerEvent | null {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   return {
     type: dv.getUint16(0, true),
+    transport: b[2],
+    irqType: b[3],
     seq: dv.getUint32(4, true),
     deviceId: dv.getUint32(8, true),
     irq: dv.getUint32(12, true),

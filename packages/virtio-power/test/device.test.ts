@@ -1,4 +1,5 @@
 import {
+  DeviceId,
   Interrupt,
   MmioReg as R,
   Status as DevStatus,
@@ -16,10 +17,14 @@ import {
   MAX_READ,
   PowerFeature,
   QueueIndex,
+  IrqType,
   RequestType,
   Status,
+  Transport,
+  VIRTIO_ID_POWER,
   decodeInventory,
   encodeRequest,
+  type PowerEvent,
 } from '../src/protocol.js';
 import { ALL_POWER, sampleInventory, setup } from './helpers.js';
 
@@ -37,14 +42,18 @@ function running(devices = 3, want = ALL_POWER) {
 }
 
 describe('probe and configuration', () => {
-  it('is device 63 with two queues and offers the three optional features', () => {
+  it('is device 58 (VIRTIO_ID_POWER) with two queues and offers the three optional features', () => {
     const { drv } = setup();
-    expect(drv.reg(R.DeviceId)).toBe(63);
+    expect(VIRTIO_ID_POWER).toBe(58);
+    // The machine finds the power device (fixed slot, events) by virtio-core's constant: they must agree.
+    expect(DeviceId.Power).toBe(VIRTIO_ID_POWER);
+    expect(drv.reg(R.DeviceId)).toBe(VIRTIO_ID_POWER);
     expect(drv.deviceFeatures() & ALL_POWER).toBe(ALL_POWER);
     expect(drv.deviceFeatures() & bit(3)).toBe(0n); // SUSPEND is reserved, never offered
     expect(drv.probe(ALL_POWER)).toBe(true);
     expect(drv.queues.map((q) => q.size)).toEqual([16, 64]);
-    expect(drv.cfg32(C.Version)).toBe(1);
+    // No version field: revisions are told apart by feature bits.
+    expect(drv.cfg32(C.Reserved0)).toBe(0);
     expect(drv.cfg32(C.MaxRead)).toBe(MAX_READ);
   });
 
@@ -106,8 +115,8 @@ describe('inventory', () => {
   });
 
   it('pages an inventory bigger than 4 KiB', () => {
-    const { drv } = running(200); // 128 + 200 * 64 = 12 928 bytes
-    expect(drv.cfg32(C.InventorySize)).toBe(12928);
+    const { drv } = running(200); // 128 + 200 * 72 = 14 528 bytes
+    expect(drv.cfg32(C.InventorySize)).toBe(14528);
     const { blob, reads } = drv.readInventory(4096);
     expect(reads).toBe(4);
     const inv = decodeInventory(blob);
@@ -119,7 +128,7 @@ describe('inventory', () => {
   it('shortens a read to the writable space and to max_read', () => {
     const { drv } = running(200);
     const r = drv.request({ type: RequestType.InventoryRead, arg0: 100, arg1: 0xffffffff }, 16 + 50);
-    expect(r.resp).toMatchObject({ status: 0, totalSize: 12928, length: 50 });
+    expect(r.resp).toMatchObject({ status: 0, totalSize: 14528, length: 50 });
     expect(r.used).toBe(66);
     const big = running(1023);
     const r2 = big.drv.request({ type: RequestType.InventoryRead, arg1: 0xffffffff }, 16 + 70000);
@@ -258,11 +267,28 @@ describe('host requests', () => {
     expect(s.drv.cfg32(C.HostRequest)).toBe(0);
   });
 
-  it('clears a pending request once the guest powers off', () => {
-    const { drv, dev } = running();
+  it('clears a pending request once the guest powers off, with a config change notification (PD-3)', () => {
+    const { drv, dev, irq } = running();
     dev.requestReboot();
+    expect(drv.ackInterrupt()).toBe(Interrupt.ConfigChange);
+    const gen = drv.reg(R.ConfigGeneration);
     drv.setReg(R.Config + C.Command, Command.Reboot);
     expect(dev.pendingHostRequest.request).toBe(HostRequest.None);
+    expect(irq.level).toBe(true);
+    expect(drv.ackInterrupt()).toBe(Interrupt.ConfigChange);
+    expect(drv.reg(R.ConfigGeneration)).not.toBe(gen);
+  });
+
+  it('a forced power-off is a separate, later request with its own value', () => {
+    const { drv, dev, got } = running();
+    const press = dev.requestShutdown();
+    expect(drv.cfgStable([C.HostRequest, C.HostRequestSeq])).toEqual([HostRequest.PowerOff, press]);
+    const force = dev.requestForcedShutdown();
+    expect(force).toBeGreaterThan(press);
+    expect(drv.cfgStable([C.HostRequest, C.HostRequestSeq])).toEqual([HostRequest.ForcePowerOff, force]);
+    expect(HostRequest.ForcePowerOff).toBe(4);
+    expect(drv.request({ type: RequestType.Ack, arg0: force }).resp?.status).toBe(0);
+    expect(got.ack).toEqual([{ seq: force, kind: 'poweroff', accepted: true }]);
   });
 });
 
@@ -273,9 +299,18 @@ describe('hotplug', () => {
     const a = dev.announceHotplug({ kind: 'add', deviceId: 2, base: 0x1000_9000, size: 0x1000, irq: 40 });
     const r = dev.announceHotplug({ kind: 'remove', deviceId: 2, base: 0x1000_9000, size: 0x1000, irq: 40 });
     expect(drv.cfg32(C.InventoryGeneration)).toBe(g0 + 2);
+    const mmio = { transport: Transport.VirtioMmio, irqType: IrqType.LevelHigh };
     expect(drv.events()).toEqual([
-      { type: EventType.DeviceAdded, seq: a, deviceId: 2, irq: 40, base: 0x1000_9000, size: 0x1000 },
-      { type: EventType.DeviceRemoved, seq: r, deviceId: 2, irq: 40, base: 0x1000_9000, size: 0x1000 },
+      { type: EventType.DeviceAdded, seq: a, deviceId: 2, irq: 40, base: 0x1000_9000, size: 0x1000, ...mmio },
+      {
+        type: EventType.DeviceRemoved,
+        seq: r,
+        deviceId: 2,
+        irq: 40,
+        base: 0x1000_9000,
+        size: 0x1000,
+        ...mmio,
+      },
     ]);
     drv.request({ type: RequestType.Ack, arg0: r });
     drv.request({ type: RequestType.Ack, arg0: a });
@@ -286,10 +321,12 @@ describe('hotplug', () => {
     expect(drv.request({ type: RequestType.Ack, arg0: a }).resp?.status).toBe(Status.Invalid);
   });
 
-  it('holds events until the driver posts buffers, and reports overflow as EVENTS_LOST', () => {
+  it('holds events until the driver posts buffers; EVENTS_LOST comes after the events queued before the drop', () => {
     const s = setup({ maxPendingEvents: 2 });
+    const acks: AckInfo[] = [];
+    s.dev.on('ack', (a) => acks.push(a));
     s.drv.probe(ALL_POWER, 0);
-    for (let i = 0; i < 4; i++)
+    const add = (i: number) =>
       s.dev.announceHotplug({
         kind: 'add',
         deviceId: 2,
@@ -297,14 +334,87 @@ describe('hotplug', () => {
         size: 0x1000,
         irq: 40 + i,
       });
+    const seqs = [0, 1, 2, 3].map(add);
     expect(s.logs.join('\n')).toMatch(/event queue full/);
+    // The host hears at once that the two dropped events will never be acknowledged.
+    expect(acks).toEqual([
+      { seq: seqs[2], kind: 'add', accepted: false, dropped: 'overflow' },
+      { seq: seqs[3], kind: 'add', accepted: false, dropped: 'overflow' },
+    ]);
+    s.drv.add(QueueIndex.Event, { inLens: [32] });
+    s.drv.kick(QueueIndex.Event, true);
+    // One buffer: the oldest event, not the loss marker (PD-11: in the order the changes happened).
+    expect(s.drv.events().map((e) => [e.type, e.irq])).toEqual([[EventType.DeviceAdded, 40]]);
+    add(4); // after the drop: must follow the marker
     for (let i = 0; i < 4; i++) s.drv.add(QueueIndex.Event, { inLens: [32] });
     s.drv.kick(QueueIndex.Event, true);
     expect(s.drv.events().map((e) => [e.type, e.irq])).toEqual([
-      [EventType.EventsLost, 0],
-      [EventType.DeviceAdded, 40],
       [EventType.DeviceAdded, 41],
+      [EventType.EventsLost, 0],
+      [EventType.DeviceAdded, 44],
     ]);
+  });
+
+  it('bounds what it holds under a flood: one marker per run of drops', () => {
+    const s = setup({ maxPendingEvents: 4 });
+    s.drv.probe(ALL_POWER, 0);
+    for (let i = 0; i < 1000; i++)
+      s.dev.announceHotplug({
+        kind: i % 2 ? 'remove' : 'add',
+        deviceId: 2,
+        base: 0x1000_9000,
+        size: 0x1000,
+        irq: 40,
+      });
+    for (let i = 0; i < 16; i++) s.drv.add(QueueIndex.Event, { inLens: [32] });
+    s.drv.kick(QueueIndex.Event, true);
+    const types = s.drv.events().map((e) => e.type);
+    expect(types).toHaveLength(5);
+    expect(types.at(-1)).toBe(EventType.EventsLost);
+  });
+
+  it('tells the host at reset that delivered events will not be acknowledged', () => {
+    const { drv, dev, got } = running();
+    const a = dev.announceHotplug({ kind: 'add', deviceId: 2, base: 0x1000_9000, size: 0x1000, irq: 40 });
+    expect(drv.events()).toHaveLength(1);
+    drv.setReg(R.Status, 0);
+    expect(got.ack).toEqual([{ seq: a, kind: 'add', accepted: false, dropped: 'reset' }]);
+    drv.probe(ALL_POWER);
+    expect(drv.request({ type: RequestType.Ack, arg0: a }).resp?.status).toBe(Status.Invalid);
+  });
+
+  it('gives each hotplugged device an instance, so a re-add at the same base is told from a stale one', () => {
+    const { drv, dev, inv } = running(2);
+    const base = 0x1000_9000;
+    const entry = { deviceId: 2, base, size: 0x1000, irq: 40, name: 'virtio-blk', hotplugged: true };
+    inv.current = { ...inv.current, devices: [...inv.current.devices, entry] };
+    const a1 = dev.announceHotplug({ kind: 'add', deviceId: 2, base, size: 0x1000, irq: 40 });
+    const inst = () => {
+      const d = decodeInventory(drv.readInventory().blob);
+      if (typeof d === 'string') throw new Error(d);
+      return d.devices.map((e) => e.instance);
+    };
+    expect(inst()).toEqual([0, 0, a1]);
+    dev.announceHotplug({ kind: 'remove', deviceId: 2, base, size: 0x1000, irq: 40 });
+    const a2 = dev.announceHotplug({ kind: 'add', deviceId: 2, base, size: 0x1000, irq: 40 });
+    expect(a2).not.toBe(a1);
+    expect(inst()).toEqual([0, 0, a2]);
+    const evs: PowerEvent[] = drv.events();
+    expect(evs.map((e) => e.seq)).toEqual([a1, a1 + 1, a2]);
+  });
+
+  it('describes a device without an interrupt and a virtio-pci function', () => {
+    const { drv, dev } = running();
+    dev.announceHotplug({
+      kind: 'add',
+      deviceId: 1,
+      base: 0x0000_0800,
+      size: 0,
+      irq: 0,
+      irqType: IrqType.None,
+      transport: 'VirtioPci',
+    });
+    expect(drv.events()).toMatchObject([{ transport: Transport.VirtioPci, irqType: IrqType.None, irq: 0 }]);
   });
 
   it('drops undelivered events at reset (a new driver starts from the inventory)', () => {

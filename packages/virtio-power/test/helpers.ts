@@ -11,6 +11,7 @@ import {
   QueueIndex,
   RESPONSE_HEADER_SIZE,
   RequestType,
+  VIRTIO_ID_POWER,
   decodeEvent,
   decodeResponse,
   encodeRequest,
@@ -35,7 +36,7 @@ export function sampleInventory(devices = 3): Omit<Inventory, 'uuid' | 'name'> {
     timer: 'RiscvAclintMtimer',
     specVersion: [0, 1],
     devices: Array.from({ length: devices }, (_, i) => ({
-      deviceId: i === 0 ? 63 : 2,
+      deviceId: i === 0 ? VIRTIO_ID_POWER : 2,
       base: 0x1000_1000 + i * 0x1000,
       size: 0x1000,
       irq: 32 + i,

@@ -1,6 +1,6 @@
 /**
  * The Linux driver against the real guest kernel: it builds out of tree with -Werror, and it loads and
- * unloads cleanly in that kernel under QEMU's riscv64 virt machine (which has no device 63, so this
+ * unloads cleanly in that kernel under QEMU's riscv64 virt machine (which has no virtio-power, so this
  * checks module linkage, registration and clean removal; the device paths are covered by booting a
  * virtio-desktop machine). Run with `pnpm --filter @virtio-desktop/virtio-power test:driver`.
  *
@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { VIRTIO_ID_POWER } from '../src/protocol.js';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 
@@ -38,7 +39,7 @@ describe('virtio_power.ko', () => {
   let ko = '';
   const paths = guestPaths();
 
-  it('builds out of tree against the guest kernel with -Werror and matches device 63', () => {
+  it('builds out of tree against the guest kernel with -Werror and matches VIRTIO_ID_POWER', () => {
     const out = join(work, 'out');
     const r = spawnSync('bash', [join(ROOT, 'guest/linux/virtio_power/build.sh'), paths.kbuild, out], {
       encoding: 'utf8',
@@ -47,7 +48,9 @@ describe('virtio_power.ko', () => {
     ko = /^KO=(.+)$/m.exec(r.stdout)?.[1] ?? '';
     expect(ko).toBe(join(out, 'virtio_power.ko'));
     const bin = readFileSync(ko).toString('latin1');
-    expect(bin).toContain('alias=virtio:d0000003Fv*');
+    const alias = `alias=virtio:d${VIRTIO_ID_POWER.toString(16).toUpperCase().padStart(8, '0')}v*`;
+    expect(alias).toBe('alias=virtio:d0000003Av*');
+    expect(bin).toContain(alias);
     const release = readFileSync(join(paths.kbuild, 'include/config/kernel.release'), 'utf8').trim();
     expect(bin).toContain(`vermagic=${release} `);
     // The repository stays clean: nothing was built next to the sources.
@@ -57,6 +60,16 @@ describe('virtio_power.ko', () => {
     });
     const stray = st.stdout.split('\n').filter((l) => l.startsWith('??') || l.startsWith('!!'));
     expect(stray).toEqual([]);
+  });
+
+  it('is checkpatch --strict clean (the kernel tree the guest was built from)', () => {
+    const checkpatch = join(paths.kbuild, '../src/scripts/checkpatch.pl');
+    const r = spawnSync(
+      'perl',
+      [checkpatch, '--no-tree', '--strict', '-f', join(ROOT, 'guest/linux/virtio_power/virtio_power.c')],
+      { encoding: 'utf8' },
+    );
+    expect(r.stdout, r.stdout.slice(-4000)).toMatch(/total: 0 errors, 0 warnings, 0 checks/);
   });
 
   it('loads, registers the virtio driver and unloads cleanly, twice', () => {

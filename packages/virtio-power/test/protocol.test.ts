@@ -39,19 +39,21 @@ describe('wire formats', () => {
     expect(dv.getUint16(52, true)).toBe(1); // PLIC
     expect(dv.getUint16(54, true)).toBe(1); // ACLINT mtimer
     expect([dv.getUint16(56, true), dv.getUint16(58, true)]).toEqual([0, 1]);
-    expect(dv.getUint16(60, true)).toBe(64);
+    expect(dv.getUint16(60, true)).toBe(72);
     expect(dv.getUint32(64, true)).toBe(2);
     expect(dv.getUint32(68, true)).toBe(128);
     expect(new TextDecoder().decode(b.subarray(80, 84))).toBe('desk');
     expect(b[84]).toBe(0);
-    const e1 = 128 + 64;
+    const e1 = 128 + 72;
     expect(dv.getUint32(e1, true)).toBe(2);
     expect(dv.getUint32(e1 + 4, true)).toBe(33);
     expect(dv.getUint32(e1 + 8, true)).toBe(0x1000_2000);
     expect(dv.getUint32(e1 + 16, true)).toBe(0x1000);
     expect(dv.getUint16(e1 + 24, true)).toBe(1);
     expect(dv.getUint16(128 + 26, true)).toBe(2); // SELF on entry 0
-    expect(new TextDecoder().decode(b.subarray(e1 + 32, e1 + 44))).toBe('virtio-blk-1');
+    expect(dv.getUint32(e1 + 28, true)).toBe(0); // instance: present at boot
+    expect(b[e1 + 32]).toBe(4); // irq_type: level, active high
+    expect(new TextDecoder().decode(b.subarray(e1 + 40, e1 + 52))).toBe('virtio-blk-1');
   });
 
   it('round-trips an inventory, 64-bit sizes included', () => {
@@ -103,6 +105,8 @@ describe('wire formats', () => {
     expect(decodeResponse(encodeResponse(s))).toEqual(s);
     const e = {
       type: EventType.DeviceAdded,
+      transport: 1,
+      irqType: 4,
       seq: 5,
       deviceId: 2,
       irq: 40,
@@ -112,6 +116,7 @@ describe('wire formats', () => {
     const eb = encodeEvent(e);
     expect(eb.length).toBe(32);
     expect(new DataView(eb.buffer).getUint32(20, true)).toBe(1);
+    expect([eb[2], eb[3]]).toEqual([1, 4]);
     expect(decodeEvent(eb)).toEqual(e);
     expect(decodeEvent(eb.subarray(0, 31))).toBeNull();
   });
