@@ -75,8 +75,8 @@ export const DeviceId = {
   Entropy: 4,
   Gpu: 16,
   Input: 18,
-  /** Not allocated by OASIS: see spec/virtio-power.md for why 63. */
-  Power: 63,
+  /** Provisional, not allocated by OASIS: spec/virtio-power.md §2 (the same as virtio-power's VIRTIO_ID_POWER). */
+  Power: 58,
 } as const;
 
 export function bit(n: number): bigint {
