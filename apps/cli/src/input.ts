@@ -49,6 +49,12 @@ export class MachineInput implements InputSink {
     return this.keyboard?.domKey(code, down) ?? false;
   }
 
+  /** Text from the viewer (IME, paste): typed at the guest's pace, like `vdesk type`. */
+  async text(text: string): Promise<string[]> {
+    if (!this.keyboard) return [];
+    return (await this.keyboard.typePaced(text, 5000, 8)).unknown;
+  }
+
   pointer(x: number, y: number, buttons: number): void {
     this.pointerDev?.state(scale(x), scale(y), buttons);
   }

@@ -13,6 +13,7 @@ import { SizeError, parseSize } from '@virtio-desktop/virtio-core';
 import { loadManifestFile, nodeModuleLoader } from '@virtio-desktop/machine/node';
 import { CliError, argsError } from '../errors.js';
 import { setLockOwner } from '@virtio-desktop/virtio-blk/node';
+import { parseForward } from '@virtio-desktop/virtio-net';
 import { cliInstallDir, cliSearchDirs } from '../paths.js';
 import { defaultImages, desktopImage, type DesktopImage } from '../images.js';
 import { attachConsole } from '../console.js';
@@ -38,6 +39,7 @@ Options (override the manifest):
   --firmware sbi|PATH  "sbi": SBI in the host (default); or an M-mode firmware (OpenSBI fw_dynamic.bin)
   --clock wall|instructions
                        instructions: time derived from retired instructions, for repeatable runs
+  --threads            each hart on its own worker thread over shared RAM (wall clock only)
   --name NAME          machine name (control socket, inventory); default from the manifest
   --no-viewer          do not serve the viewer page
   --viewer-host ADDR   address the viewer listens on (default 127.0.0.1: this computer only); any
@@ -52,10 +54,18 @@ Options (override the manifest):
                        (the decoded-instruction interpreter) or reference (every instruction through
                        the reference executor; slowest, for debugging the CPU); overrides the
                        manifest's cpu.options.engine
+  --net nat|host-only|none
+                       the network (virtio-net, user-mode stack): nat (default, like QEMU's slirp: TCP
+                       and UDP to anything this computer reaches, DNS through its resolver), host-only
+                       (only this computer's 127.0.0.1, as 10.0.2.2) or none (no network device)
+  --forward tcp:HOSTPORT:GUESTPORT
+                       connections to 127.0.0.1:HOSTPORT reach the guest's GUESTPORT (repeatable;
+                       tcp:ADDR:HOSTPORT:GUESTPORT listens on ADDR instead)
   --log-level LEVEL    error, warn, info or debug (default warn), on stderr
   -h, --help           this text
 
-Without a manifest the default desktop machine is used: virtio-power, virtio-fb and the input devices.
+Without a manifest the default desktop machine is used: virtio-power, virtio-fb, the input devices and
+virtio-net (guest: eth0, DHCP from 10.0.2.2 leases 10.0.2.15/24, DNS 10.0.2.3).
 SIGTERM (or vdesk shutdown) asks the guest to shut down through virtio-power; a second SIGTERM, or the
 timeout, stops it at once.
 
@@ -78,6 +88,7 @@ export async function run(args: string[]): Promise<number> {
         cpus: { type: 'string' },
         firmware: { type: 'string' },
         clock: { type: 'string' },
+        threads: { type: 'boolean' },
         'log-level': { type: 'string' },
         name: { type: 'string' },
         'no-viewer': { type: 'boolean' },
@@ -87,6 +98,8 @@ export async function run(args: string[]): Promise<number> {
         'viewer-cert': { type: 'string' },
         'viewer-key': { type: 'string' },
         'shutdown-timeout': { type: 'string' },
+        net: { type: 'string' },
+        forward: { type: 'string', multiple: true },
       },
     });
   } catch (e) {
@@ -131,6 +144,7 @@ export async function run(args: string[]): Promise<number> {
     raw.cpus = Number(v.cpus);
   }
   if (v.clock !== undefined) raw.clock = v.clock;
+  if (v.threads) raw.threads = true;
   if (v.name !== undefined) raw.name = v.name;
   const port = v['viewer-port'] === undefined ? 0 : Number(v['viewer-port']);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
@@ -143,6 +157,8 @@ export async function run(args: string[]): Promise<number> {
   checkExposure(viewerHost, v['viewer-expose'] === true, tls !== undefined, say);
   if (v.append !== undefined) raw.boot.cmdline = v.append;
   if (v.firmware !== undefined) raw.boot.firmware = v.firmware;
+  const net = netFlags(v.net, v.forward);
+  if (net) raw.devices = withNet(raw.devices, net);
   if (v.kernel !== undefined) raw.boot.kernel = path.resolve(v.kernel);
   if (v.initrd !== undefined) raw.boot.initrd = path.resolve(v.initrd);
   let manifest: Manifest;
@@ -156,7 +172,7 @@ export async function run(args: string[]): Promise<number> {
   if (desktop) {
     say(`vdesk: booting the desktop image ${desktop.image}`);
     const d = desktopManifest(desktop);
-    raw.devices = d.devices;
+    raw.devices = net ? withNet(d.devices, net) : d.devices;
     raw.boot = { ...raw.boot, ...d.boot };
     if (v.memory === undefined) raw.memory = d.memory;
     manifest = parseManifest(raw, 'desktop manifest');
@@ -221,6 +237,8 @@ export async function run(args: string[]): Promise<number> {
   }
 }
 
+const NET_PACKAGE = '@virtio-desktop/virtio-net';
+
 /** The default machine: the desktop's devices. */
 const DEFAULT_MANIFEST = {
   name: 'virtio-desktop',
@@ -232,8 +250,47 @@ const DEFAULT_MANIFEST = {
     { package: '@virtio-desktop/virtio-input', device: 'keyboard' },
     { package: '@virtio-desktop/virtio-input', device: 'pointer' },
     { package: '@virtio-desktop/virtio-input', device: 'touch' },
+    // NAT by default: the desktop's browser and package tools need the network, as in QEMU's default.
+    { package: NET_PACKAGE, options: { mode: 'nat' } },
   ],
 };
+
+type NetFlags = { mode: 'nat' | 'host-only' | 'none'; forward: string[] };
+
+/** --net and --forward, checked; null when neither is given (the manifest decides). */
+function netFlags(net: string | undefined, forward: string[] | undefined): NetFlags | null {
+  if (net === undefined && forward === undefined) return null;
+  const mode = net ?? 'nat';
+  if (mode !== 'nat' && mode !== 'host-only' && mode !== 'none')
+    throw new CliError(`--net: use nat, host-only or none, not "${mode}"`, 2);
+  if (mode === 'none' && forward?.length) throw new CliError('--forward needs a network (not --net none)', 2);
+  for (const f of forward ?? []) {
+    const p = parseForward(f);
+    if (typeof p === 'string') throw new CliError(`--forward: ${p}`, 2);
+  }
+  return { mode, forward: forward ?? [] };
+}
+
+/**
+ * The device list with the network of --net/--forward: none removes every virtio-net device; otherwise
+ * the user-mode ones (or a new one) get the mode and the forwards (on the first).
+ */
+function withNet(devices: unknown, f: NetFlags): unknown[] {
+  type Dev = { package?: string; options?: Record<string, unknown> };
+  const list = (Array.isArray(devices) ? devices : []) as Dev[];
+  if (f.mode === 'none') return list.filter((d) => d.package !== NET_PACKAGE);
+  const isUser = (d: Dev) =>
+    d.package === NET_PACKAGE && (d.options?.backend === undefined || d.options.backend === 'user');
+  const out = list.some(isUser) ? [...list] : [...list, { package: NET_PACKAGE }];
+  let first = true;
+  return out.map((d) => {
+    if (!isUser(d)) return d;
+    const options: Record<string, unknown> = { ...d.options, mode: f.mode };
+    if (first && f.forward.length) options.forward = f.forward;
+    first = false;
+    return { ...d, options };
+  });
+}
 
 /** The default machine with the desktop image's disk (copy-on-write: the built image stays pristine). */
 function desktopManifest(d: DesktopImage) {

@@ -1,8 +1,9 @@
 /**
  * The viewer's browser side (bundled by tsup into viewer-client.global.js): draws damage rectangles on a
- * canvas, and sends physical keys (KeyboardEvent.code), pointer, wheel, touch and window size.
+ * canvas, and sends keys (KeyboardEvent.code, key and modifiers: the server decides what to press on the
+ * guest's US layout), text from IMEs, on-screen keyboards and pastes, pointer, wheel, touch and window size.
  */
-import { Encoding, decodeServerMessage, type ClientMessage } from './protocol.js';
+import { Encoding, MAX_TEXT, decodeServerMessage, type ClientMessage } from './protocol.js';
 
 interface VdeskState {
   connected: boolean;
@@ -20,6 +21,10 @@ declare global {
 
 const canvas = document.getElementById('screen') as HTMLCanvasElement;
 const status = document.getElementById('status') as HTMLDivElement;
+// Keys go to an invisible text area: IMEs compose into it, phones show their keyboard for it, and what
+// they type arrives as input events there.
+const ime = document.getElementById('ime') as HTMLTextAreaElement;
+const focusInput = (): void => ime.focus({ preventScroll: true });
 const ctx = canvas.getContext('2d', { alpha: false })!;
 const token = canvas.dataset.token ?? '';
 const state: VdeskState = { connected: false, frames: 0, width: 0, height: 0, closed: null };
@@ -122,13 +127,58 @@ function sendSize(): void {
 }
 addEventListener('resize', sendSize);
 
-canvas.addEventListener('keydown', (e) => {
+function mods(e: KeyboardEvent): number {
+  return (
+    (e.shiftKey ? 1 : 0) |
+    (e.ctrlKey ? 2 : 0) |
+    (e.altKey ? 4 : 0) |
+    (e.metaKey ? 8 : 0) |
+    (e.getModifierState('CapsLock') ? 16 : 0) |
+    (e.getModifierState('AltGraph') ? 32 : 0)
+  );
+}
+
+/** Shortcuts left to the browser, which pastes (a 'paste' event, typed as text): Ctrl+Shift+V, Cmd+V, Shift+Insert. */
+const pasteKey = (e: KeyboardEvent): boolean =>
+  (e.ctrlKey && e.shiftKey && e.code === 'KeyV') ||
+  (e.metaKey && !e.ctrlKey && e.key.toLowerCase() === 'v') ||
+  (e.shiftKey && e.key === 'Insert');
+
+function key(e: KeyboardEvent, down: boolean): void {
+  // An IME at work, or an on-screen keyboard that names no key: its text comes as composition or input.
+  if (e.isComposing || e.keyCode === 229 || pasteKey(e)) return;
   e.preventDefault();
-  if (!e.repeat) send({ t: 'key', code: e.code, down: true });
+  if (down && e.repeat) return; // the guest repeats held keys itself
+  send({ t: 'key', code: e.code, key: e.key, down, mods: mods(e) });
+}
+document.addEventListener('keydown', (e) => key(e, true));
+document.addEventListener('keyup', (e) => key(e, false));
+
+function sendText(text: string): void {
+  // Bounded: the guest types about a hundred characters a second.
+  const t = text.replace(/\r\n?/g, '\n').slice(0, 20_000);
+  for (let i = 0; i < t.length; i += MAX_TEXT) send({ t: 'text', text: t.slice(i, i + MAX_TEXT) });
+}
+const tap = (code: string): void => {
+  send({ t: 'key', code, key: code, down: true });
+  send({ t: 'key', code, key: code, down: false });
+};
+ime.addEventListener('compositionend', (e) => {
+  if (e.data) sendText(e.data);
+  ime.value = '';
 });
-canvas.addEventListener('keyup', (e) => {
+ime.addEventListener('input', (ev) => {
+  const e = ev as InputEvent;
+  if (e.isComposing) return;
+  if (e.inputType === 'insertText' && e.data) sendText(e.data);
+  else if (e.inputType === 'deleteContentBackward') tap('Backspace');
+  else if (e.inputType === 'insertLineBreak') tap('Enter');
+  ime.value = '';
+});
+document.addEventListener('paste', (e) => {
   e.preventDefault();
-  send({ t: 'key', code: e.code, down: false });
+  const text = e.clipboardData?.getData('text/plain');
+  if (text) sendText(text);
 });
 canvas.addEventListener('contextmenu', (e) => e.preventDefault());
 
@@ -137,7 +187,7 @@ const sendTouches = (): void =>
   send({ t: 'touch', contacts: [...touches].map(([id, p]) => ({ id: id & 0xffff, x: p.x, y: p.y })) });
 function pointer(e: PointerEvent): void {
   e.preventDefault();
-  if (e.type === 'pointerdown') canvas.focus();
+  if (e.type === 'pointerdown') focusInput();
   const p = frac(e);
   if (e.pointerType === 'touch') {
     if (e.type === 'pointerup' || e.type === 'pointercancel') touches.delete(e.pointerId);
@@ -159,4 +209,4 @@ canvas.addEventListener(
   },
   { passive: false },
 );
-canvas.focus();
+focusInput();

@@ -35,6 +35,11 @@ export interface DisplaySource {
 export interface InputSink {
   /** A physical key by its DOM `KeyboardEvent.code`; false when the code is unknown. */
   key(code: string, down: boolean): boolean;
+  /**
+   * Type text on the guest's keymap, at the guest's pace; resolves with the characters no key types.
+   * Optional: without it, text from IMEs and pastes is dropped.
+   */
+  text?(text: string): Promise<string[]>;
   /** Absolute pointer, x and y in 0..1 of the screen; buttons as DOM `MouseEvent.buttons`. */
   pointer(x: number, y: number, buttons: number): void;
   wheel(dx: number, dy: number): void;

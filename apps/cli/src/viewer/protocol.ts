@@ -115,14 +115,22 @@ export function decodeServerMessage(b: Uint8Array): ServerMessage | null {
 }
 
 /** Pointer coordinates travel as fractions of the screen (0..1), so the page's scaling does not matter. */
+/**
+ * A key: `code` the physical key (KeyboardEvent.code; "" or "Unidentified" when the client has none),
+ * `key` the character or key name it produced, `mods` the client's modifier bits (keys.ts `Mod`).
+ * A text: characters from an IME composition or a paste, typed through the guest's keymap.
+ */
 export type ClientMessage =
-  | { t: 'key'; code: string; down: boolean }
+  | { t: 'key'; code: string; down: boolean; key?: string; mods?: number }
+  | { t: 'text'; text: string }
   | { t: 'pointer'; x: number; y: number; buttons: number }
   | { t: 'wheel'; dx: number; dy: number }
   | { t: 'touch'; contacts: { id: number; x: number; y: number }[] }
   | { t: 'resize'; width: number; height: number };
 
 const MAX_MESSAGE = 4096;
+/** Characters of one text message (a paste is sent in pieces of this size). */
+export const MAX_TEXT = 1000;
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isInt = (v: unknown, lo: number, hi: number): v is number =>
   Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
@@ -139,15 +147,25 @@ export function parseClientMessage(text: string): ClientMessage | string {
   if (typeof m !== 'object' || m === null || Array.isArray(m)) return 'not an object';
   const o = m as Record<string, unknown>;
   switch (o.t) {
-    case 'key':
-      if (
-        typeof o.code !== 'string' ||
-        o.code.length === 0 ||
-        o.code.length > 32 ||
-        typeof o.down !== 'boolean'
-      )
+    case 'key': {
+      if (typeof o.code !== 'string' || o.code.length > 32 || typeof o.down !== 'boolean')
         return 'key needs code (string) and down (boolean)';
-      return { t: 'key', code: o.code, down: o.down };
+      if (o.key !== undefined && (typeof o.key !== 'string' || o.key.length > 32))
+        return 'key: key must be a string of at most 32 characters';
+      if (o.mods !== undefined && !isInt(o.mods, 0, 63)) return 'key: mods must be an integer 0-63';
+      if (o.code === '' && (o.key === undefined || o.key === '')) return 'key needs a code or a key';
+      return {
+        t: 'key',
+        code: o.code,
+        down: o.down,
+        ...(o.key !== undefined ? { key: o.key } : {}),
+        ...(o.mods !== undefined ? { mods: o.mods } : {}),
+      };
+    }
+    case 'text':
+      if (typeof o.text !== 'string' || o.text.length === 0 || o.text.length > MAX_TEXT)
+        return `text needs 1 to ${MAX_TEXT} characters`;
+      return { t: 'text', text: o.text };
     case 'pointer':
       if (!isNum(o.x) || !isNum(o.y) || !isInt(o.buttons, 0, 31))
         return 'pointer needs x, y (numbers) and buttons (0-31)';

@@ -24,6 +24,7 @@ import {
   parseClientMessage,
 } from './protocol.js';
 import { viewerPage } from './page.js';
+import { KeyTranslator } from './keys.js';
 import { RateLimitedLog } from '../ratelog.js';
 
 export interface ViewerOptions {
@@ -57,6 +58,8 @@ export interface ViewerStats {
 export const MAX_BUFFERED = 8 * 1024 * 1024;
 /** A client whose queue still grows past this (it reads nothing at all) is disconnected. */
 export const MAX_QUEUED = 4 * MAX_BUFFERED;
+/** Characters of text (IME, paste) one page may have waiting to be typed. */
+const MAX_TEXT_WAITING = 20_000;
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 const MIN_SIZE = { w: 320, h: 200 };
 const MAX_SIZE = { w: 7680, h: 4320 };
@@ -290,8 +293,12 @@ class Client {
   private resizeTimer: NodeJS.Timeout | null = null;
   /** Updates held back while the client is behind; only the latest of each kind matters. */
   private readonly deferred = new Map<'resize' | 'cursor' | 'move', Uint8Array>();
-  /** What this page pressed and has not released: released for it when it goes away. */
-  private readonly keysDown = new Set<string>();
+  /** What this page pressed and has not released (released for it when it goes away), and how its
+   * characters become US-layout keys. */
+  private readonly keys = new KeyTranslator();
+  /** Text (IME, paste) typed one message after another, and how many characters still wait. */
+  private textChain: Promise<void> = Promise.resolve();
+  private textWaiting = 0;
   private buttons = 0;
   private lastPointer = { x: 0, y: 0 };
   private touching = false;
@@ -347,8 +354,7 @@ class Client {
   private releaseHeld(): void {
     const input = this.o.input;
     if (!input) return;
-    for (const code of this.keysDown) input.key(code, false);
-    this.keysDown.clear();
+    for (const [code, down] of this.keys.releaseAll()) input.key(code, down);
     if (this.buttons) input.pointer(this.lastPointer.x, this.lastPointer.y, 0);
     this.buttons = 0;
     if (this.touching) input.touch([]);
@@ -414,14 +420,36 @@ class Client {
     }
     const input = this.o.input;
     switch (m.t) {
-      case 'key':
-        if (m.down) this.keysDown.add(m.code);
-        else this.keysDown.delete(m.code);
-        if (input && !input.key(m.code, m.down)) {
-          this.keysDown.delete(m.code);
-          this.o.log.debug(`viewer: unknown key code ${m.code}`);
-        }
+      case 'key': {
+        const ops = this.keys.event(m.code, m.key, m.down, m.mods);
+        if (ops.length === 0 && m.down) this.o.log.debug(`viewer: nothing to press for ${m.code}/${m.key}`);
+        for (const [code, down] of ops)
+          if (input && !input.key(code, down) && down) {
+            this.keys.held.delete(code);
+            this.o.log.debug(`viewer: unknown key code ${code}`);
+          }
         return;
+      }
+      case 'text': {
+        // Typed at the guest's pace: a page pasting faster than that waits, up to a bound, then loses text.
+        if (!input?.text) return;
+        if (this.textWaiting + m.text.length > MAX_TEXT_WAITING) {
+          this.viewer.rlog.warn('viewer: dropping pasted text: too much is still being typed');
+          return;
+        }
+        this.textWaiting += m.text.length;
+        const typeText = input.text.bind(input);
+        this.textChain = this.textChain
+          .then(() => typeText(m.text))
+          .then(
+            (unknown) => {
+              if (unknown.length) this.o.log.debug(`viewer: ${unknown.length} characters have no US key`);
+            },
+            (e: unknown) => this.viewer.rlog.warn(`viewer: typing text: ${(e as Error).message}`),
+          )
+          .finally(() => (this.textWaiting -= m.text.length));
+        return;
+      }
       case 'pointer':
         this.lastPointer = { x: clamp01(m.x), y: clamp01(m.y) };
         this.buttons = m.buttons;
