@@ -117,6 +117,12 @@ export const manifestSchema = z.strictObject({
     })
     .default({ cmdline: 'console=ttyS0', firmware: 'sbi' })
     .describe('What the machine boots.'),
+  threads: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Run each hart on its own worker thread over shared RAM (devices stay on the main thread). Needs the wall clock: with "instructions" the machine runs on one thread.',
+    ),
   clock: z
     .enum(['wall', 'instructions'])
     .default('wall')

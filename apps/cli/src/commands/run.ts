@@ -40,6 +40,7 @@ Options (override the manifest):
   --clock wall|instructions
                        instructions: time derived from retired instructions, for repeatable runs
   --threads            each hart on its own worker thread over shared RAM (wall clock only)
+  --threads            each hart on its own worker thread over shared RAM (wall clock only)
   --name NAME          machine name (control socket, inventory); default from the manifest
   --no-viewer          do not serve the viewer page
   --viewer-host ADDR   address the viewer listens on (default 127.0.0.1: this computer only); any
@@ -88,6 +89,7 @@ export async function run(args: string[]): Promise<number> {
         cpus: { type: 'string' },
         firmware: { type: 'string' },
         clock: { type: 'string' },
+        threads: { type: 'boolean' },
         threads: { type: 'boolean' },
         'log-level': { type: 'string' },
         name: { type: 'string' },
@@ -144,6 +146,7 @@ export async function run(args: string[]): Promise<number> {
     raw.cpus = Number(v.cpus);
   }
   if (v.clock !== undefined) raw.clock = v.clock;
+  if (v.threads) raw.threads = true;
   if (v.threads) raw.threads = true;
   if (v.name !== undefined) raw.name = v.name;
   const port = v['viewer-port'] === undefined ? 0 : Number(v['viewer-port']);

@@ -17,6 +17,7 @@ import type {
   RiscvParts,
   TimerPart,
 } from './parts.js';
+import { riscvThreads } from './threads.js';
 
 export interface RiscvPartsOptions {
   /**
@@ -60,6 +61,7 @@ export const cpuRiscvPlugin: PartPlugin<'riscv-cpu', { engine: CpuEngine }> = {
     // The JIT compiles against the memory the RAM is in; the other engines take any buffer.
     allocateRam: (size, harts) => (engine === 'jit' ? allocateRam(size, harts) : new ArrayBuffer(size)),
     createHart: (o) => new Hart({ ...o, engine }),
+    threads: riscvThreads(engine),
   }),
 };
 
@@ -109,6 +111,7 @@ export function combineParts(cpu: CpuPart, irqchip: IrqchipPart, timer: TimerPar
     mmuType: cpu.mmuType,
     ...(allocate ? { allocateRam: (size: number, harts: number) => allocate.call(cpu, size, harts) } : {}),
     createHart: (o) => cpu.createHart(o),
+    ...(cpu.threads ? { threads: cpu.threads } : {}),
     createPlic: (o) => irqchip.createPlic(o),
     interruptControllerKind: irqchip.interruptControllerKind,
     createClint: (o) => timer.createClint(o),

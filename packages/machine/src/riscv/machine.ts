@@ -42,6 +42,7 @@ import {
   type RiscvParts,
 } from './parts.js';
 import { HartState, Sbi, type SbiHost } from './sbi.js';
+import { MachineThreads } from './threads.js';
 
 export interface BootImages {
   kernel: Uint8Array;
@@ -104,6 +105,8 @@ export interface RiscvMachineOptions {
   slice?: number;
   /** Milliseconds of guest execution between yields to the host event loop. */
   yieldEveryMs?: number;
+  /** Each hart on its own worker thread (overrides the manifest's `threads`); see threads.ts. */
+  threads?: boolean;
 }
 
 const INTC_PHANDLE = (h: number): number => 1 + h;
@@ -131,6 +134,9 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
   private wake: (() => void) | null = null;
   private readonly slice: number;
   private readonly yieldEveryMs: number;
+  /** The harts' workers when the machine runs on threads (then `harts` is empty). */
+  readonly threads: MachineThreads | null = null;
+  private clintTimer: ReturnType<typeof setTimeout> | null = null;
 
   private constructor(private readonly opts: RiscvMachineOptions & { parts: RiscvParts }) {
     super();
@@ -138,32 +144,67 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     this.log = opts.log ?? silentLogger;
     this.slice = opts.slice ?? 20_000;
     this.yieldEveryMs = opts.yieldEveryMs ?? 10;
-    this.ram = new Ram(RiscvMap.ram.base, m.memory, opts.parts.allocateRam?.(m.memory, m.cpus));
+    const tp = opts.parts.threads;
+    let threaded = opts.threads ?? m.threads;
+    if (threaded && (m.clock !== 'wall' || !tp || typeof SharedArrayBuffer === 'undefined')) {
+      threaded = false;
+      this.log.info(
+        m.clock !== 'wall'
+          ? 'threads: off: the instruction clock runs every hart on one thread (repeatable)'
+          : 'threads: off: this CPU part or host cannot run harts on threads',
+      );
+    }
+    this.ram = new Ram(
+      RiscvMap.ram.base,
+      m.memory,
+      threaded ? tp!.allocateSharedRam(m.memory, m.cpus) : opts.parts.allocateRam?.(m.memory, m.cpus),
+    );
     this.bus = new SystemBus(this.log);
     this.clock = opts.parts.createClock(m.clock);
     const hostSbi = !opts.images.firmware;
     const intcPhandles = Array.from({ length: m.cpus }, (_, h) => INTC_PHANDLE(h));
+    if (threaded)
+      this.threads = new MachineThreads({
+        harts: m.cpus,
+        part: tp!,
+        buffer: this.ram.buffer,
+        ramBase: this.ram.base,
+        ramSize: this.ram.size,
+        hostSbi,
+        slice: this.slice,
+        bus: this.bus,
+        log: this.log,
+        afterWrite: (addr) => {
+          if (addr >= RiscvMap.clint.base && addr < RiscvMap.clint.base + RiscvMap.clint.size)
+            this.scheduleClint();
+        },
+        sbi: (h) => this.sbi?.handle(h),
+        fail: (msg) => this.stop(msg),
+      });
     for (let h = 0; h < m.cpus; h++) {
-      this.harts.push(
-        opts.parts.createHart({
-          hartId: h,
-          ram: { base: this.ram.base, size: this.ram.size, buffer: this.ram.buffer },
-          bus: this.bus,
-          time: () => this.clock.now(),
-          hostSbi,
-        }),
-      );
+      if (!threaded)
+        this.harts.push(
+          opts.parts.createHart({
+            hartId: h,
+            ram: { base: this.ram.base, size: this.ram.size, buffer: this.ram.buffer },
+            bus: this.bus,
+            time: () => this.clock.now(),
+            hostSbi,
+          }),
+        );
       this.state.push(HartState.Stopped);
       this.waiting.push(false);
       this.stimecmp.push(Infinity);
     }
-    // Interrupt sinks that also wake a waiting hart.
-    const sinks = this.harts.map((hart, h) => ({
-      setPending: (bit: number, level: boolean) => {
-        hart.setPending(bit, level);
-        if (level) this.wakeHart(h);
-      },
-    }));
+    // Interrupt sinks that also wake a waiting hart (on threads: Atomics on the hart's words).
+    const sinks =
+      this.threads?.sinks ??
+      this.harts.map((hart, h) => ({
+        setPending: (bit: number, level: boolean) => {
+          hart.setPending(bit, level);
+          if (level) this.wakeHart(h);
+        },
+      }));
     this.plic = opts.parts.createPlic({
       sources: RiscvMap.plicSources,
       harts: sinks,
@@ -368,6 +409,7 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
 
   /** Boot and run until power-off or stop. Reboots happen inside. */
   async run(): Promise<ExitReason> {
+    if (this.threads) return this.runThreaded(this.threads);
     this.boot();
     for (;;) {
       await this.runUntilEvent();
@@ -383,6 +425,40 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     const exit = this.exit as ExitReason;
     if (exit.kind === 'poweroff') this.emit('poweroff', exit.code);
     return exit;
+  }
+
+  /** run() on threads: the workers run the harts; this thread waits for an exit or a reboot. */
+  private async runThreaded(mt: MachineThreads): Promise<ExitReason> {
+    const tpm = RiscvMap.timebaseFrequency / 1000;
+    await mt.spawn(performance.timeOrigin + performance.now() - this.clock.now() / tpm, tpm);
+    this.log.info(`threads: ${this.state.length} harts on workers${mt.jit ? '' : ' (interpreted)'}`);
+    if (!this.exit) this.boot();
+    for (;;) {
+      while (!this.exit && !this.rebootRequested) await new Promise<void>((r) => (this.wake = r));
+      if (this.exit) break;
+      this.rebootRequested = false;
+      this.log.info('guest requested reboot');
+      await mt.parkAll();
+      this.resetAll();
+      this.boot();
+      this.emit('reboot');
+    }
+    if (this.clintTimer) clearTimeout(this.clintTimer);
+    await mt.shutdown();
+    const exit = this.exit as ExitReason;
+    if (exit.kind === 'poweroff') this.emit('poweroff', exit.code);
+    return exit;
+  }
+
+  /** On threads: refresh the CLINT's MTIP now and at its next deadline (no polling). */
+  private scheduleClint(): void {
+    if (this.clintTimer) clearTimeout(this.clintTimer);
+    this.clintTimer = null;
+    this.clint.update();
+    const d = this.clint.nextDeadline();
+    if (d === Infinity || this.exit) return;
+    const ms = ((d - this.clock.now()) / RiscvMap.timebaseFrequency) * 1000;
+    this.clintTimer = setTimeout(() => this.scheduleClint(), Math.min(Math.max(ms, 0), 1000));
   }
 
   private boot(): void {
@@ -404,6 +480,13 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
       load(this.ram, l.firmware!, firmware, 'firmware');
       load(this.ram, l.scratch, fwDynamicInfo(l.kernel, 0), 'fw_dynamic_info');
       // OpenSBI's fw_dynamic expects every hart at its entry with a0 = hartid, a1 = DTB, a2 = info.
+      if (this.threads) {
+        for (let h = 0; h < this.state.length; h++) {
+          this.threads.start(h, l.firmware!, [BigInt(h), BigInt(l.dtb), BigInt(l.scratch)]);
+          this.state[h] = HartState.Started;
+        }
+        this.scheduleClint();
+      }
       this.harts.forEach((hart, h) => {
         hart.reset(l.firmware!);
         hart.setX(10, BigInt(h));
@@ -420,6 +503,8 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
   private startHartAt(h: number, entry: number, a1: bigint): void {
     const at = this.layout!.scratch + h * TRAMPOLINE_STRIDE;
     load(this.ram, at, new Uint8Array(trampoline(entry).buffer), 'trampoline');
+    this.state[h] = HartState.Started;
+    if (this.threads) return this.threads.start(h, at, [BigInt(h), a1]);
     const hart = this.harts[h];
     hart.reset(at);
     hart.flushICache();
@@ -433,12 +518,10 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     this.ram.bytes.fill(0);
     this.bus.resetAll();
     this.slots.resetAll();
-    this.harts.forEach((hart, h) => {
-      hart.reset(this.ram.base);
-      this.state[h] = HartState.Stopped;
-      this.waiting[h] = false;
-      this.stimecmp[h] = Infinity;
-    });
+    for (const hart of this.harts) hart.reset(this.ram.base);
+    this.state.fill(HartState.Stopped);
+    this.waiting.fill(false);
+    this.stimecmp.fill(Infinity);
   }
 
   private wakeHart(h: number): void {
@@ -540,13 +623,15 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
   }
 
   private sbiHost(sinks: { setPending(bit: number, level: boolean): void }[]): SbiHost {
-    const harts = this.harts.map((hart, h) => ({
-      getX: (i: number) => hart.getX(i),
-      setX: (i: number, v: bigint) => hart.setX(i, v),
-      setPending: (bit: number, level: boolean) => sinks[h].setPending(bit, level),
-      flushTlb: () => hart.flushTlb(),
-      flushICache: () => hart.flushICache(),
-    }));
+    const harts =
+      this.threads?.sbiHarts ??
+      this.harts.map((hart, h) => ({
+        getX: (i: number) => hart.getX(i),
+        setX: (i: number, v: bigint) => hart.setX(i, v),
+        setPending: (bit: number, level: boolean) => sinks[h].setPending(bit, level),
+        flushTlb: () => hart.flushTlb(),
+        flushICache: () => hart.flushICache(),
+      }));
     return {
       harts,
       memory: this.ram,
@@ -554,12 +639,14 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
       now: () => this.clock.now(),
       setTimer: (h, deadline) => {
         this.stimecmp[h] = deadline;
-        this.harts[h].setPending(Mip.STIP, this.clock.now() >= deadline);
+        this.threads?.controls[h].setTimer(deadline);
+        (this.threads ? sinks[h] : this.harts[h]).setPending(Mip.STIP, this.clock.now() >= deadline);
       },
       hartState: (h) => this.state[h],
       startHart: (h, addr, opaque) => this.startHartAt(h, addr, opaque),
       stopHart: (h) => {
         this.state[h] = HartState.Stopped;
+        this.threads?.park(h);
       },
       systemReset: (kind, reason) => {
         this.log.info(`guest requested ${kind} (reason ${reason})`);

@@ -5,6 +5,7 @@
  */
 import type { BusDevice, DtNode, InterruptLine, PhysicalBus, Placement } from '@virtio-desktop/virtio-core';
 import type { SbiHart } from './sbi.js';
+import type { CpuThreadsPart } from './threads.js';
 
 /** Why `HartPart.run` returned. */
 export const StopReason = { Budget: 0, Wfi: 1, Sbi: 2 } as const;
@@ -69,6 +70,8 @@ export interface CpuPart {
   }): HartPart;
   readonly isaExtensions: readonly string[];
   readonly mmuType: 'riscv,sv39' | 'riscv,sv48';
+  /** Harts on worker threads over shared RAM (the machine's `threads` option); absent: one thread. */
+  readonly threads?: CpuThreadsPart;
 }
 
 /** The platform interrupt controller (a PLIC or a model of the same contract). */

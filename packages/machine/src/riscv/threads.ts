@@ -1,0 +1,268 @@
+/**
+ * The machine's harts on worker threads (issue 17): each hart runs in its own worker over the shared
+ * guest RAM, while the devices, the PLIC, the CLINT, SBI and the viewer stay on this (the main) thread.
+ * This class owns the workers and speaks the CPU's control-block protocol (@virtio-desktop/cpu-riscv's
+ * `threads`): MMIO and SBI requests arrive through each hart's mailbox, interrupt lines and IPIs go out
+ * as Atomics on its words, remote fences are acknowledged by the workers before the SBI call returns.
+ */
+import { allocateRam, ramLayoutOf, threads as T, type CpuEngine } from '@virtio-desktop/cpu-riscv';
+import type { Logger, PhysicalBus } from '@virtio-desktop/virtio-core';
+import type { HartSink } from './parts.js';
+import type { SbiHart } from './sbi.js';
+
+type WaitAsync = (
+  a: Int32Array,
+  i: number,
+  v: number,
+  t?: number,
+) => { async: false; value: string } | { async: true; value: Promise<string> };
+const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+
+/** What a CPU part offers to run its harts on threads (CpuPart.threads). */
+export interface CpuThreadsPart {
+  /** Guest RAM in shared memory (at offset 0, at least `size` bytes) that harts on workers can share. */
+  allocateSharedRam(size: number, harts: number): ArrayBufferLike;
+  /** Start the worker of one hart: it runs the control-block protocol of cpu-riscv's `threads`. */
+  spawnHart(o: {
+    hartId: number;
+    buffer: ArrayBufferLike;
+    ramBase: number;
+    ramSize: number;
+    control: SharedArrayBuffer;
+    hostSbi: boolean;
+    /** performance.timeOrigin + performance.now() when the machine clock read 0. */
+    epochMs: number;
+    ticksPerMs: number;
+    slice: number;
+  }): Promise<T.HartWorkerHandle>;
+}
+
+/** The threads part of our CPU, for `engine`. */
+export function riscvThreads(engine: CpuEngine, url?: URL | string): CpuThreadsPart {
+  return {
+    allocateSharedRam: (size, harts) => allocateRam(size, harts, { shared: true }),
+    spawnHart: (o) => {
+      const r = ramLayoutOf(o.buffer);
+      return T.spawnHartWorker(
+        {
+          hartId: o.hartId,
+          memory: r ? r.memory : (o.buffer as SharedArrayBuffer),
+          ...(r ? { layout: r.layout } : {}),
+          ramBase: o.ramBase,
+          ramSize: o.ramSize,
+          control: o.control,
+          engine,
+          hostSbi: o.hostSbi,
+          epochMs: o.epochMs,
+          ticksPerMs: o.ticksPerMs,
+          slice: o.slice,
+        },
+        url ? { url } : {},
+      );
+    },
+  };
+}
+
+export interface MachineThreadsOptions {
+  harts: number;
+  part: CpuThreadsPart;
+  buffer: ArrayBufferLike;
+  ramBase: number;
+  ramSize: number;
+  hostSbi: boolean;
+  slice: number;
+  bus: PhysicalBus;
+  log: Logger;
+  /** After an MMIO store (the CLINT may have a new deadline). */
+  afterWrite(addr: number): void;
+  /** Hart h's SBI call (its a0..a7 readable through `sbiHarts[h]`). */
+  sbi(h: number): void;
+  /** A worker failed: one line. */
+  fail(message: string): void;
+}
+
+export class MachineThreads {
+  readonly control: SharedArrayBuffer;
+  readonly controls: T.HartControl[];
+  /** Where the PLIC and CLINT deliver interrupts: Atomics on each hart's words. */
+  readonly sinks: HartSink[];
+  /** What SBI sees of each hart: the registers of its call in progress, fences through the workers. */
+  readonly sbiHarts: SbiHart[];
+  /** Whether the harts compile (the JIT works on this shared memory), known once spawned. */
+  jit = false;
+  private workers: T.HartWorkerHandle[] = [];
+  private readonly host: T.MailboxHost;
+  /** Fences asked during the SBI call in progress, (hart, sequence), to wait for before it returns. */
+  private pending: [number, number][] = [];
+  private caller = -1;
+  private failed = false;
+
+  constructor(private readonly o: MachineThreadsOptions) {
+    this.control = T.createControl(o.harts);
+    this.controls = Array.from({ length: o.harts }, (_, h) => new T.HartControl(this.control, h));
+    this.sinks = this.controls.map((c) => ({ setPending: (bit, level) => c.setPending(bit, level) }));
+    const regs = (h: number): Int32Array => this.controls[h].i32.subarray(T.W.SBI_REGS, T.W.SBI_REGS + 16);
+    this.sbiHarts = this.controls.map((c, h) => ({
+      // Only a0..a7 of the caller travel with an SBI call; SBI reads nothing else.
+      getX: (i) => {
+        if (i < 10 || i > 17) return 0n;
+        const r = regs(h);
+        return BigInt.asUintN(64, (BigInt(r[2 * (i - 10) + 1]) << 32n) | BigInt(r[2 * (i - 10)] >>> 0));
+      },
+      setX: (i, v) => {
+        if (i < 10 || i > 11) return;
+        const r = regs(h);
+        r[2 * (i - 10)] = Number(v & 0xffffffffn) | 0;
+        r[2 * (i - 10) + 1] = Number((v >> 32n) & 0xffffffffn) | 0;
+      },
+      setPending: (bit, level) => c.setPending(bit, level),
+      flushTlb: () => this.fence(h, T.Fence.TLB),
+      flushICache: () => this.fence(h, T.Fence.ICACHE),
+    }));
+    this.host = new T.MailboxHost(this.controls, {
+      read: (_h, addr, width) => o.bus.read(addr, width),
+      write: (_h, addr, width, value) => {
+        const ok = o.bus.write(addr, width, value);
+        o.afterWrite(addr);
+        return ok;
+      },
+      sbi: (h) => this.sbiCall(h),
+    });
+  }
+
+  /** Start one worker per hart (parked) and serve their mailboxes. */
+  async spawn(epochMs: number, ticksPerMs: number): Promise<void> {
+    const o = this.o;
+    this.workers = await Promise.all(
+      this.controls.map((_, h) =>
+        o.part.spawnHart({
+          hartId: h,
+          buffer: o.buffer,
+          ramBase: o.ramBase,
+          ramSize: o.ramSize,
+          control: this.control,
+          hostSbi: o.hostSbi,
+          epochMs,
+          ticksPerMs,
+          slice: o.slice,
+        }),
+      ),
+    );
+    const ready = this.workers.map(
+      (w) =>
+        new Promise<void>((resolve) =>
+          w.onMessage((m) => {
+            if (m.type === 'ready') {
+              if (m.hartId === 0) this.jit = m.jit;
+              resolve();
+            } else if (m.type === 'error') {
+              resolve();
+              this.fail(`hart ${m.hartId} failed: ${m.message}`);
+            }
+          }),
+        ),
+    );
+    this.host.start();
+    await Promise.all(ready);
+  }
+
+  private fail(message: string): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.o.fail(message);
+  }
+
+  /** Reset hart h to `pc` with a0..a2 and run it. */
+  start(h: number, pc: number, a: readonly bigint[]): void {
+    const c = this.controls[h];
+    c.f64[T.D.START_PC] = pc;
+    for (let k = 0; k < 3; k++) {
+      const v = a[k] ?? 0n;
+      c.i32[T.W.START_REGS + 2 * k] = Number(v & 0xffffffffn) | 0;
+      c.i32[T.W.START_REGS + 2 * k + 1] = Number((v >> 32n) & 0xffffffffn) | 0;
+    }
+    c.command(T.Cmd.START);
+  }
+
+  /** Stop running hart h (SBI HSM stop); it parks after its current call. */
+  park(h: number): void {
+    this.controls[h].command(T.Cmd.PARK);
+  }
+
+  /** Park every hart and wait until they are (before a reboot resets RAM and devices). */
+  async parkAll(): Promise<void> {
+    for (const c of this.controls) c.command(T.Cmd.PARK);
+    await Promise.all(
+      this.controls.map((c) => this.waitFor(c.i32, T.W.RUN, (v) => v === T.HartRun.PARKED, 2000)),
+    );
+    for (const c of this.controls) c.clear();
+  }
+
+  /** Tests: make hart h's worker throw. */
+  crash(h: number): void {
+    this.controls[h].command(T.Cmd.CRASH);
+  }
+
+  /** Instructions hart h has retired (published once per slice). */
+  instret(h: number): number {
+    return this.controls[h].instret;
+  }
+
+  /** MMIO and SBI round trips answered so far. */
+  get requests(): number {
+    return this.host.requests;
+  }
+
+  /** End every worker: EXIT, a short grace, then terminate (a worker stuck in MMIO cannot answer). */
+  async shutdown(): Promise<void> {
+    this.host.stop();
+    for (const c of this.controls) c.command(T.Cmd.EXIT);
+    await Promise.all(
+      this.controls.map((c) => this.waitFor(c.i32, T.W.RUN, (v) => v === T.HartRun.EXITED, 500)),
+    );
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.workers = [];
+  }
+
+  private fence(h: number, bits: number): void {
+    const seq = this.controls[h].requestFence(bits);
+    // The caller does its own fences before it resumes; waiting for it here would deadlock.
+    if (h !== this.caller) this.pending.push([h, seq]);
+  }
+
+  private sbiCall(h: number): void | Promise<void> {
+    this.caller = h;
+    this.pending = [];
+    try {
+      this.o.sbi(h);
+    } finally {
+      this.caller = -1;
+    }
+    const p = this.pending;
+    if (!p.length) return;
+    // A remote fence returns once every target has done it (harts in WFI or parked do it at once).
+    return Promise.all(
+      p.map(([t, seq]) =>
+        this.waitFor(this.controls[t].i32, T.W.FENCE_ACK, () => this.controls[t].fenced(seq), 5000),
+      ),
+    ).then(() => undefined);
+  }
+
+  /** Resolve once `ok(i32[i])` holds, woken by notifies on that word (or after `timeoutMs`). */
+  private async waitFor(
+    i32: Int32Array,
+    i: number,
+    ok: (v: number) => boolean,
+    timeoutMs: number,
+  ): Promise<void> {
+    const end = performance.now() + timeoutMs;
+    for (;;) {
+      const v = Atomics.load(i32, i);
+      if (ok(v)) return;
+      const left = end - performance.now();
+      if (left <= 0) return;
+      const w = waitAsync!(i32, i, v, left);
+      if (w.async) await w.value;
+    }
+  }
+}
