@@ -175,7 +175,7 @@ export function buildDispatcher(jm: JitMemory, table: WebAssembly.Table, ramBase
       ],
       code: c,
     },
-    jm.pages,
+    jm,
     { params: REGION_PARAMS },
   );
   const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {

@@ -655,7 +655,7 @@ export function compileRegion(t: JitTarget, slot: number, entry: number): void {
         ],
         code: c,
       },
-      jm.pages,
+      jm,
     );
     size = bytes.length;
     const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { m: { m: jm.memory } });

@@ -183,12 +183,22 @@ export interface FnSpec {
   code: Bytes;
 }
 
+/** The memory a module imports: its size in 64 KiB pages, and whether it is shared (threads). */
+export interface MemorySpec {
+  readonly pages: number;
+  readonly shared: boolean;
+}
+
 /**
  * A module exporting one function "f" (returning an i32), importing the memory "m"."m" of at least
- * `pages` 64 KiB pages and, with `table`, the function table "m"."t" whose entries take `tableParams`
- * i32 parameters (type 1 of the module, for call_indirect).
+ * `mem.pages` 64 KiB pages (a shared one declares its maximum, the same) and, with `table`, the function
+ * table "m"."t" whose entries take `tableParams` i32 parameters (type 1 of the module, for call_indirect).
  */
-export function moduleBytes(fn: FnSpec, pages: number, table?: { params: number }): Uint8Array<ArrayBuffer> {
+export function moduleBytes(
+  fn: FnSpec,
+  mem: MemorySpec,
+  table?: { params: number },
+): Uint8Array<ArrayBuffer> {
   const out = new Bytes().bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
   const sigs = table ? [fn.params, table.params] : [fn.params];
   const type = new Bytes().u(sigs.length);
@@ -199,7 +209,9 @@ export function moduleBytes(fn: FnSpec, pages: number, table?: { params: number 
   }
   out.section(1, type);
   const imp = new Bytes().u(table ? 2 : 1);
-  imp.u(1).byte(0x6d).u(1).byte(0x6d).byte(0x02).byte(0x00).u(pages);
+  imp.u(1).byte(0x6d).u(1).byte(0x6d).byte(0x02);
+  if (mem.shared) imp.byte(0x03).u(mem.pages).u(mem.pages);
+  else imp.byte(0x00).u(mem.pages);
   if (table) imp.u(1).byte(0x6d).u(1).byte(0x74).byte(0x01).byte(0x70).byte(0x00).u(1);
   out.section(2, imp);
   out.section(3, new Bytes().u(1).u(0));
