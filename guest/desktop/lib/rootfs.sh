@@ -60,6 +60,8 @@ configure_rootfs() {
 	chmod 1777 "$root/tmp" "$root/var/tmp"
 	chmod 0700 "$root/root"
 	chmod 0600 "$root/etc/shadow"
+	# udhcpc writes the lease's DNS servers on the tmpfs; the root filesystem stays untouched by it.
+	ln -sfn ../run/resolv.conf "$root/etc/resolv.conf"
 
 	# busybox (built by guest/build.sh) gives init, sh, mount, su and the small tools; Debian's
 	# packages win where both have a program.
