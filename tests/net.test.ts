@@ -1,8 +1,11 @@
 /**
  * virtio-net end to end with the real guest: Linux's virtio_net driver on our device, the user-mode
  * network's DHCP, DNS and ping, an HTTP page and a 2 MiB download from a server on the host's loopback,
- * and two machines in one process cabled by a pair backend pinging each other.
+ * the default machine's network (NAT: a name through the host's resolver, a download by name with the
+ * right checksum, a port forward into the guest, --net none), and two machines in one process cabled by
+ * a pair backend pinging each other. Every server is one the test starts on 127.0.0.1.
  */
+import { request } from 'node:http';
 import { createHash } from 'node:crypto';
 import { readFileSync, mkdtempSync, writeFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -11,12 +14,15 @@ import path from 'node:path';
 import { RiscvMachine, createRiscvParts, parseManifest } from '@virtio-desktop/machine';
 import { nodeModuleLoader } from '@virtio-desktop/machine/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { guestCommand, guestImages, root, vdesk, type GuestImages } from './guest.js';
+import { guestCommand, guestImages, root, startVdesk, vdesk, type GuestImages } from './guest.js';
 
 let img: GuestImages;
 let dir: string;
 let server: Server;
 let port = 0;
+/** Resolves the guest's GET /wait: the guest stays up until the test has used its port forward. */
+let release: () => void = () => {};
+let released = new Promise<void>((r) => (release = r));
 const big = Buffer.alloc(2 << 20);
 for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 11)) & 255;
 
@@ -25,6 +31,7 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'vdesk-net-'));
   server = createServer((req, res) => {
     if (req.url === '/big') res.end(big);
+    else if (req.url === '/wait') void released.then(() => res.end('released\n'));
     else res.end(`hello from the host, you asked for ${req.url}\n`);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -32,9 +39,9 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
-/** Configure eth0 with busybox udhcpc (it needs a script to apply the lease). */
+/** Configure eth0 with busybox udhcpc (it needs a script to apply the lease, and the DNS server). */
 const DHCP = [
-  'printf \'#!/bin/sh\\n[ "$1" = bound ] && ip addr add $ip/$mask dev $interface && ip route add default via $router\\nexit 0\\n\' > /tmp/dhcp.sh',
+  'printf \'#!/bin/sh\\n[ "$1" = bound ] && ip addr add $ip/$mask dev $interface && ip route add default via $router && echo nameserver $dns > /etc/resolv.conf\\nexit 0\\n\' > /tmp/dhcp.sh',
   'chmod +x /tmp/dhcp.sh',
   'ip link set eth0 up',
   'udhcpc -i eth0 -s /tmp/dhcp.sh -q -n -t 5 >/dev/null 2>&1 && echo DHCP-OK',
@@ -51,7 +58,12 @@ describe('virtio-net with Linux', () => {
         cpus: 1,
         devices: [
           { package: '@virtio-desktop/virtio-power' },
-          { package: '@virtio-desktop/virtio-net', id: 'net', options: { pcap: 'user.pcap' } },
+          {
+            package: '@virtio-desktop/virtio-net',
+            id: 'net',
+            // host-only: example.com must be NXDOMAIN whatever network the test host has
+            options: { pcap: 'user.pcap', mode: 'host-only' },
+          },
         ],
       }),
     );
@@ -89,6 +101,81 @@ describe('virtio-net with Linux', () => {
     expect(statSync(path.join(dir, 'user.pcap')).size).toBeGreaterThan(big.length);
   });
 
+  it('vdesk run without a manifest: NAT network, DNS via the host resolver, wget by name, a port forward', async () => {
+    const fwd = await freePort();
+    const script = [
+      DHCP,
+      'cat /etc/resolv.conf',
+      // localhost through the host's resolver: the host loopback, which the guest reaches as the gateway
+      'nslookup localhost 10.0.2.3 2>&1 | grep -A3 -i "name:.*localhost" | grep -o "10\\.0\\.2\\.2" | head -1 | sed s/^/RESOLVED=/',
+      `echo BYNAME=$(wget -q -O - http://localhost:${port}/big | md5sum)`,
+      'mkdir -p /tmp/www && echo from-the-guest > /tmp/www/index.html && httpd -p 8080 -h /tmp/www && echo FWD-READY',
+      `wget -q -O - http://10.0.2.2:${port}/wait`,
+    ].join('; ');
+    const a = startVdesk(
+      [
+        'run',
+        '--shell',
+        '--no-viewer',
+        '--name',
+        'netnat',
+        '--forward',
+        `tcp:${fwd}:8080`,
+        '--append',
+        `console=ttyS0 ${guestCommand(script)}`,
+      ],
+      'FWD-READY',
+    );
+    try {
+      await a.ready;
+      const body = await new Promise<string>((resolve, reject) => {
+        const r = request({ host: '127.0.0.1', port: fwd, path: '/' }, (res) => {
+          let b = '';
+          res.on('data', (d: Buffer) => (b += d.toString()));
+          res.on('end', () => resolve(b));
+        });
+        r.on('error', reject);
+        r.setTimeout(60_000, () => r.destroy(new Error('forward: no answer')));
+        r.end();
+      });
+      expect(body).toBe('from-the-guest\n');
+    } finally {
+      release();
+    }
+    expect(await a.exited).toBe(0);
+    released = new Promise<void>((r) => (release = r));
+    expect(a.out.text).toContain('nameserver 10.0.2.3');
+    expect(a.out.text).toContain('RESOLVED=10.0.2.2');
+    expect(a.out.text).toContain(`BYNAME=${createHash('md5').update(big).digest('hex')}`);
+    expect(a.out.text).toContain('released');
+  });
+
+  it('vdesk run --net none: no network device', async () => {
+    const r = await vdesk([
+      'run',
+      '--shell',
+      '--no-viewer',
+      '--name',
+      'netnone',
+      '--net',
+      'none',
+      '--append',
+      `console=ttyS0 ${guestCommand('echo NETS=$(ls /sys/class/net | tr "\\n" " ")')}`,
+    ]);
+    expect(r.stdout).toMatch(/^NETS=lo\r?$/m);
+    expect(r.code).toBe(0);
+    const d = await vdesk([
+      'run',
+      '--shell',
+      '--no-viewer',
+      '--name',
+      'netdefault',
+      '--append',
+      `console=ttyS0 ${guestCommand('echo NETS=$(ls /sys/class/net | tr "\\n" " ")')}`,
+    ]);
+    expect(d.stdout).toMatch(/^NETS=eth0 lo\r?$/m);
+  });
+
   it('two machines on a pair backend ping each other', async () => {
     const make = async (name: string, ip: string, peer: string) => {
       const manifest = parseManifest({
@@ -124,3 +211,13 @@ describe('virtio-net with Linux', () => {
     expect([ea.kind, eb.kind]).toEqual(['poweroff', 'poweroff']);
   });
 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
