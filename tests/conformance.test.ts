@@ -127,7 +127,7 @@ describe('vdesk-conform on our machine', () => {
   it('conforms: every observable requirement is met, including all three input profiles', async () => {
     const r = await vdesk(runArgs(manifest('conform'), `console=ttyS0 ${guestCommand(SCRIPT)}`));
     const rep = parse(r.stdout);
-    expectLines(rep, [...OURS_MET, ...INPUT_MET], []);
+    expectLines(rep, [...OURS_MET, ...INPUT_MET], ['VD-480']);
     expect(rep.lines.get('VD-410')?.detail).toBe('one virtio-power device: virtio0@0x10001000');
     expect(rep.lines.get('VD-601')?.detail).toMatch(
       /^virtio-power virtio0@0x10001000 size 0x1000 source 32,/,
@@ -140,7 +140,8 @@ describe('vdesk-conform on our machine', () => {
     expect(rep.lines.get('VD-704')?.detail).toMatch(
       /^compatible "virtio-desktop,riscv64", model "virtio-desktop/,
     );
-    expect(rep.summary).toMatch(/^summary: 41 met, 0 not-met \(0 mandatory\), 22 n\/a: conforms$/);
+    expect(rep.lines.get('VD-480')?.detail).toBe('(should) no virtio-rtc device (ID 17): no wall clock');
+    expect(rep.summary).toMatch(/^summary: 41 met, 1 not-met \(0 mandatory\), 22 n\/a: conforms$/);
     expect(rep.exit).toBe(0);
     expect(r.code).toBe(0);
   });
@@ -165,7 +166,7 @@ describe('vdesk-conform on our machine', () => {
     a.p.stdin?.write('poweroff\n');
     expect(await a.exited).toBe(0);
     const rep = parse(a.out.text.slice(mark));
-    expectLines(rep, [...OURS_MET, 'VD-505'], ['VD-430', 'VD-431']);
+    expectLines(rep, [...OURS_MET, 'VD-505'], ['VD-430', 'VD-431', 'VD-480']);
     expect(rep.lines.get('VD-430')?.detail).toBe('no virtio input device with the keyboard profile');
     expect(rep.lines.get('VD-505')?.detail).toBe('hotplugged devices sit in free slots of the window');
     expect(rep.lines.get('VD-440')?.detail).toBe('SEG_MAX, BLK_SIZE and FLUSH on every block device');
@@ -222,10 +223,10 @@ describe('vdesk-conform on qemu-system-riscv64 -M virt', () => {
         ...['VD-440', 'VD-441', 'VD-501', 'VD-502', 'VD-504', 'VD-603', 'VD-701', 'VD-702', 'VD-703'],
         ...['VG-901', 'VG-902', 'VG-904', 'VG-906'],
       ],
-      ['VD-302', 'VD-307', 'VD-410', 'VD-432', 'VD-503', 'VD-601', 'VD-602', 'VD-704'],
+      ['VD-302', 'VD-307', 'VD-410', 'VD-432', 'VD-480', 'VD-503', 'VD-601', 'VD-602', 'VD-704'],
       either,
     );
-    expect(rep.lines.get('VD-410')?.detail).toBe('no virtio-power device (ID 63)');
+    expect(rep.lines.get('VD-410')?.detail).toBe('no virtio-power device (ID 58)');
     expect(rep.lines.get('VD-601')?.detail).toBe('no virtio-power device');
     expect(rep.lines.get('VD-602')?.detail).toMatch(/on source [1-8], not 3\d/);
     expect(rep.lines.get('VD-704')?.detail).toMatch(/^compatible "riscv-virtio"/);

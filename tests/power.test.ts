@@ -61,7 +61,7 @@ describe('virtio-power with the Linux driver', () => {
     expect(r.stdout).toContain('virtio-power ready');
     expect(r.stdout).toMatch(/^inv$/m);
     expect(r.stdout).toMatch(/^2$/m);
-    expect(r.stdout).toMatch(/0 63 mmio 0x10001000 0x1000 32 self virtio-power/);
+    expect(r.stdout).toMatch(/0 58 mmio 0x10001000 0x1000 32 self virtio-power/);
     expect(r.stdout).toMatch(/1 2 mmio 0x10002000 0x1000 33 - virtio-blk/);
     expect(r.stderr).toContain('guest asks for poweroff (command)');
     expect(r.code).toBe(0);
@@ -102,6 +102,27 @@ describe('virtio-power with the Linux driver', () => {
     );
     expect(read.stdout).toContain('kept-42');
     expect(read.code).toBe(0);
+  });
+
+  it('with a program listening to the power button, vdesk shutdown is a KEY_POWER press the guest decides on', async () => {
+    const m = manifest('button', []);
+    const a = start(runArgs(m, 'console=ttyS0'), 'VDESK-INIT-READY');
+    await a.ready;
+    // evdev-dump holds every event node open, the "Power Button" one included, like logind would.
+    a.p.stdin?.write(
+      'evdev-dump --seconds 120 > /tmp/ev.log 2>&1 & sleep 1; echo WATCH-$(grep -c "Power Button" /tmp/ev.log)\n',
+    );
+    await a.waitFor('WATCH-1');
+    const s = await vdesk(['shutdown', '--machine', 'button']);
+    expect(s.stdout).toContain('asked the guest to shut down');
+    await a.waitFor('host pressed the power button');
+    // The guest's policy here is to do nothing: it keeps running, and saw one press and release.
+    const mark = a.out.text.length;
+    a.p.stdin?.write('sleep 1; echo KEYS-$(grep -c " 1 116 [01]$" /tmp/ev.log)\n');
+    await a.waitFor('KEYS-2', mark);
+    a.p.stdin?.write('poweroff\n');
+    expect(await a.exited).toBe(0);
+    expect(a.out.text).not.toContain('no button listener');
   });
 
   it('SIGTERM shuts the guest down gracefully', async () => {

@@ -1288,6 +1288,11 @@ static void check_simple_devices(void) {
 	report("VD-460", MUST, n == 0 ? NA : n == 1 ? MET : NOTMET, "%d console device(s)", n);
 	n = count_id(4);
 	report("VD-470", MUST, n == 0 ? NA : n == 1 ? MET : NOTMET, "%d entropy device(s)", n);
+	n = count_id(17);
+	if (!n)
+		report("VD-480", SHOULD, NOTMET, "no virtio-rtc device (ID 17): no wall clock");
+	else
+		report("VD-480", MUST, n == 1 ? MET : NOTMET, "%d virtio-rtc device(s)", n);
 }
 
 /* ---- §5 transport ---- */

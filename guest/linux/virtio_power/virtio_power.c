@@ -137,7 +137,7 @@ struct vpower_inv_header {
 	__le16 reserved0;
 	__le32 device_count;
 	__le32 devices_offset;
-	u8 reserved1[8];
+	__le64 irqchip_base;
 	char name[48];
 };
 
@@ -684,19 +684,24 @@ static void vpower_event_cb(struct virtqueue *vq)
 /* ------------------------------------------------------ host requests */
 
 /*
- * A press of the power button: whoever holds the button open (logind, a
- * desktop's power manager) applies the user's policy. Returns false when
+ * A press of the power button: a program that holds the button's event node
+ * open (logind, a desktop's power manager, acpid) applies the user's policy.
+ * In-kernel handlers (the VT keyboard, sysrq) open every key device and do
+ * nothing with KEY_POWER, so only evdev clients count. Returns false when
  * nobody listens, so the caller falls back to an orderly power-off.
  */
 static bool vpower_press_button(struct vpower *vp)
 {
 	struct input_dev *b = vp->button;
-	bool listened;
+	struct input_handle *h;
+	bool listened = false;
 
 	if (!b)
 		return false;
 	mutex_lock(&b->mutex);
-	listened = input_device_enabled(b);
+	list_for_each_entry(h, &b->h_list, d_node)
+		if (h->open && !strcmp(h->handler->name, "evdev"))
+			listened = true;
 	mutex_unlock(&b->mutex);
 	if (!listened)
 		return false;

@@ -123,6 +123,11 @@ export interface Inventory {
   ramBase: number;
   ramSize: number;
   interruptController: keyof typeof InterruptController;
+  /**
+   * Register base of the interrupt controller that devices' `irq` numbers refer to (the PLIC, APLIC, GIC
+   * distributor or I/O APIC), so a guest can tell it apart from others of the same kind; 0 when unknown.
+   */
+  irqchipBase?: number;
   timer: keyof typeof TimerKind;
   /** Version of the virtio-desktop machine specification, e.g. [0, 1]. */
   specVersion: readonly [number, number];
@@ -207,7 +212,7 @@ const u64ok = (v: number): boolean => Number.isSafeInteger(v) && v >= 0;
 export function encodeInventory(inv: Inventory, generation: number): Uint8Array {
   if (inv.devices.length > MAX_INVENTORY_DEVICES)
     throw new RangeError(`${inv.devices.length} devices exceed the limit of ${MAX_INVENTORY_DEVICES}`);
-  if (!u32ok(inv.harts) || !u64ok(inv.ramBase) || !u64ok(inv.ramSize))
+  if (!u32ok(inv.harts) || !u64ok(inv.ramBase) || !u64ok(inv.ramSize) || !u64ok(inv.irqchipBase ?? 0))
     throw new RangeError('harts, ramBase or ramSize out of range');
   const [major, minor] = inv.specVersion;
   if (!(major >= 0 && major <= 0xffff && minor >= 0 && minor <= 0xffff))
@@ -231,6 +236,7 @@ export function encodeInventory(inv: Inventory, generation: number): Uint8Array 
   dv.setUint16(60, INVENTORY_ENTRY_SIZE, true);
   dv.setUint32(64, inv.devices.length, true);
   dv.setUint32(68, INVENTORY_HEADER_SIZE, true);
+  setU64(dv, 72, inv.irqchipBase ?? 0);
   putString(out, 80, MACHINE_NAME_SIZE, inv.name);
   inv.devices.forEach((d, i) => {
     if (
@@ -257,7 +263,11 @@ export function encodeInventory(inv: Inventory, generation: number): Uint8Array 
 }
 
 /** What a driver reads back; used by tests and tools. Returns a string describing the first defect. */
-export interface DecodedInventory extends Omit<Inventory, 'uuid' | 'interruptController' | 'timer'> {
+export interface DecodedInventory extends Omit<
+  Inventory,
+  'uuid' | 'interruptController' | 'timer' | 'irqchipBase'
+> {
+  irqchipBase: number;
   uuid: string;
   generation: number;
   interruptController: number;
@@ -309,6 +319,7 @@ export function decodeInventory(b: Uint8Array): DecodedInventory | string {
     ramSize: getU64(dv, 40),
     harts: dv.getUint32(48, true),
     interruptController: dv.getUint16(52, true),
+    irqchipBase: getU64(dv, 72),
     timer: dv.getUint16(54, true),
     specVersion: [dv.getUint16(56, true), dv.getUint16(58, true)],
     devices,

@@ -33,6 +33,7 @@ export function sampleInventory(devices = 3): Omit<Inventory, 'uuid' | 'name'> {
     ramBase: RAM_BASE,
     ramSize: 2 ** 31,
     interruptController: 'RiscvPlic',
+    irqchipBase: 0x0c00_0000,
     timer: 'RiscvAclintMtimer',
     specVersion: [0, 1],
     devices: Array.from({ length: devices }, (_, i) => ({

@@ -42,6 +42,7 @@ describe('wire formats', () => {
     expect(dv.getUint16(60, true)).toBe(72);
     expect(dv.getUint32(64, true)).toBe(2);
     expect(dv.getUint32(68, true)).toBe(128);
+    expect(dv.getUint32(72, true)).toBe(0x0c00_0000); // irqchip_base
     expect(new TextDecoder().decode(b.subarray(80, 84))).toBe('desk');
     expect(b[84]).toBe(0);
     const e1 = 128 + 72;
