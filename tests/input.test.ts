@@ -236,4 +236,45 @@ describe('virtio-input with Linux', () => {
       await browser.close();
     }
   });
+  it('the viewer page types what any client means: keyboard.type, insertText (IME) and paste', async () => {
+    const url = /viewer at (http:\/\/\S+)/.exec(a.out.err)?.[1];
+    expect(url).toBeDefined();
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+    });
+    // Each character as US-layout key strokes (Linux codes): shifted ones inside Shift.
+    const SHIFT = 42;
+    const tap = (k: number) => [
+      [EV_KEY, k, 1],
+      [EV_KEY, k, 0],
+    ];
+    const shifted = (k: number) => [[EV_KEY, SHIFT, 1], ...tap(k), [EV_KEY, SHIFT, 0]];
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      await page.goto(url!);
+      await page.waitForFunction(() => (document.getElementById('screen') as HTMLCanvasElement).width > 0);
+      // playwright sends key "|" with code "Backslash" and no Shift, as on-screen keyboards do
+      let mark = a.out.text.length;
+      await page.keyboard.type('a|b~"');
+      const typed = [...tap(30), ...shifted(43), ...tap(48), ...shifted(41), ...shifted(40)];
+      expect(await eventsAfter(mark, dev.kbd, typed.length, EV_KEY)).toEqual(typed);
+      // text with no key events at all (an IME's commit, a phone keyboard): input events
+      mark = a.out.text.length;
+      await page.keyboard.insertText('q~');
+      const ime = [...tap(16), ...shifted(41)];
+      expect(await eventsAfter(mark, dev.kbd, ime.length, EV_KEY)).toEqual(ime);
+      // a paste arrives as typed text
+      mark = a.out.text.length;
+      await page.evaluate(() => {
+        const dt = new DataTransfer();
+        dt.setData('text/plain', 'Z:1');
+        document.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true }));
+      });
+      const pasted = [...shifted(44), ...shifted(39), ...tap(2)];
+      expect(await eventsAfter(mark, dev.kbd, pasted.length, EV_KEY)).toEqual(pasted);
+    } finally {
+      await browser.close();
+    }
+  });
 });
