@@ -56,8 +56,8 @@ export async function spawnHartWorker(
     workerData: init,
     ...(opts.execArgv ? { execArgv: opts.execArgv } : {}),
   });
-  // The machine keeps the process alive while it runs; a worker alone must not.
-  w.unref();
+  // Left referenced: the waitAsync promises of the main thread's mailbox host keep no event loop alive,
+  // so the workers are what keeps the process up while the harts run (the machine terminates them).
   let exited = false;
   const done = new Promise<void>((resolve) => w.once('exit', () => resolve()));
   return {
