@@ -52,6 +52,13 @@ function host() {
       };
     },
     udpOpen: () => ({ send() {}, close() {} }),
+    // The host resolver answers some names, fails others, and never answers the rest.
+    resolve: (name) =>
+      name.length % 3 === 0
+        ? Promise.resolve(['192.0.2.1', '127.0.0.1'])
+        : name.length % 3 === 1
+          ? Promise.reject(new Error('ENOTFOUND'))
+          : new Promise<string[]>(() => {}),
   };
   return { h, socks };
 }
