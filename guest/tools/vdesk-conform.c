@@ -440,7 +440,8 @@ static void scan_inputs(void) {
 		char p[PATH_MAX];
 		bfmt(p, sizeof p, "/sys/class/input/%s/device", e->d_name);
 		const struct vdev *v = owner(p);
-		if (!v) continue; /* not a virtio-input device */
+		/* Not a virtio-input device (virtio-power's "Power Button" also hangs below a virtio device). */
+		if (!v || v->id != 18) continue;
 		struct idev *in = &inputs[ninputs];
 		memset(in, 0, sizeof *in);
 		in->dev = v;
