@@ -33,7 +33,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-/* Provisional virtio-power device ID (spec/virtio-power.md §2); one place, like the driver's. */
+/* Provisional virtio-power device ID (spec/virtio-power.md §1); one place, like the driver's. */
 #define VIRTIO_ID_POWER 58
 #define STR_(x) #x
 #define STR(x) STR_(x)

@@ -100,7 +100,7 @@ export interface PowerDeviceEvents {
 
 /**
  * Delivered hotplug events remembered until acknowledged. A driver that never acks would otherwise grow
- * the set without bound; past this the oldest is reported to the host as dropped (spec PD-17 allows it).
+ * the set without bound; past this the oldest is reported to the host as dropped (spec PD-15 allows it).
  */
 const MAX_OUTSTANDING = 1024;
 /** Guest-caused log lines allowed in a burst before they are limited to one a second. */
@@ -150,7 +150,7 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
   private blob: Uint8Array | null = null;
   /**
    * Undelivered events in order; an EVENTS_LOST marker stands where events were dropped, so everything
-   * queued before the drop is still delivered before it (PD-11). At most maxPending real events, and never
+   * queued before the drop is still delivered before it (PD-13, PD-14). At most maxPending real events, and never
    * two markers in a row, so the array holds at most 2 * maxPending + 1 entries.
    */
   private pending: PowerEvent[] = [];
