@@ -12,7 +12,7 @@ import { DecodeCache } from './decode-cache.js';
 import { execute } from './execute.js';
 import { run as runFast } from './interp.js';
 import { JIT_HOT } from './jit.js';
-import { HS_IO, HS_TLB_PA, HS_TLB_TAG, HS_X, jitMemoryOf } from './memory.js';
+import { HS_F, HS_IO, HS_TLB_PA, HS_TLB_TAG, HS_X, jitMemoryOf } from './memory.js';
 import { RVC_TABLE } from './rvc.js';
 import * as C from './constants.js';
 
@@ -55,8 +55,8 @@ export class Hart {
   /** x0..x31 as (lo, hi) pairs: x[2i] low word, x[2i+1] high word (in the JIT memory when there is one). */
   readonly x: Int32Array;
   /** f0..f31 as raw 64-bit patterns (fi[2i] low, fi[2i+1] high); single values are NaN-boxed. */
-  readonly f: Float64Array = new Float64Array(32);
-  readonly fi: Int32Array = new Int32Array(this.f.buffer);
+  readonly f: Float64Array;
+  readonly fi: Int32Array;
   pcLo = 0;
   pcHi = 0;
   /** The pc of the next instruction, set by execute(); jumps overwrite it. */
@@ -120,21 +120,42 @@ export class Hart {
   readonly tlbPa: Float64Array;
   /**
    * The JIT's view of this hart: the byte offset of its state area in the JIT memory (memory.ts; -1
-   * without one) and the cells compiled code hands back: [0] instructions, [2], [3] the pc (lo, hi).
+   * without one) and the cells compiled code hands back: [0] instructions, [2], [3] the pc (lo, hi),
+   * then the reservation: [4] its RAM offset (-1: none), [6], [7] the value LR loaded (lo, hi).
    */
   readonly jitArea: number;
   readonly jitIo: Int32Array;
   /** Decoded instructions of the RAM pages executed so far, shared by the harts on this RAM. */
   readonly dcache: DecodeCache;
-  /** Physical address of an LR reservation, or -1. */
-  reservation = -1;
+  /**
+   * Physical address of an LR reservation, or -1 (kept in jitIo, where compiled LR/SC read and write it;
+   * a reservation outside RAM is none, since SC outside RAM faults anyway).
+   */
+  get reservation(): number {
+    const o = this.jitIo[4];
+    return o < 0 ? -1 : o + this.ramBase;
+  }
+  set reservation(pa: number) {
+    const o = pa - this.ramBase;
+    this.jitIo[4] = pa >= 0 && o >= 0 && o < this.ramSize ? o : -1;
+  }
   /**
    * RAM is shared with harts on other threads (a SharedArrayBuffer): AMOs use Atomics and SC is a
    * compare-exchange against the value LR loaded (resvLo, resvHi), see src/threads/README in the README.
    */
   readonly shared: boolean;
-  resvLo = 0;
-  resvHi = 0;
+  get resvLo(): number {
+    return this.jitIo[6];
+  }
+  set resvLo(v: number) {
+    this.jitIo[6] = v;
+  }
+  get resvHi(): number {
+    return this.jitIo[7];
+  }
+  set resvHi(v: number) {
+    this.jitIo[7] = v;
+  }
   /** 64-bit view of RAM for the 64-bit AMOs and SC.D on shared RAM (null otherwise). */
   readonly mem64: BigInt64Array | null;
   /** Scratch for 64-bit loads: lo, hi. */
@@ -166,7 +187,10 @@ export class Hart {
       area >= 0 ? new Float64Array(buf, area + HS_TLB_TAG, 9 * TLB_SIZE) : new Float64Array(9 * TLB_SIZE);
     this.tlbPa =
       area >= 0 ? new Float64Array(buf, area + HS_TLB_PA, 9 * TLB_SIZE) : new Float64Array(9 * TLB_SIZE);
-    this.jitIo = area >= 0 ? new Int32Array(buf, area + HS_IO, 4) : new Int32Array(4);
+    this.jitIo = area >= 0 ? new Int32Array(buf, area + HS_IO, 8) : new Int32Array(8);
+    this.jitIo[4] = -1;
+    this.f = area >= 0 ? new Float64Array(buf, area + HS_F, 32) : new Float64Array(32);
+    this.fi = new Int32Array(this.f.buffer, this.f.byteOffset, 64);
     this.engine = o.engine ?? 'jit';
     if (!CPU_ENGINES.includes(this.engine)) throw new Error(`unknown CPU engine '${String(this.engine)}'`);
     // The JIT compiles against the memory the RAM lives in: without one (a plain ArrayBuffer), 'jit'

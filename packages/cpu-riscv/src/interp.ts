@@ -41,6 +41,12 @@ function tlbOffset(
   return tag[j] === hi * 0x100000 + (lo >>> 12) ? pa[j] - ramBase + (lo & 0xfff) : -1;
 }
 
+/** The mode argument of compiled code (jit-dispatch.ts): physical data addresses, FPU on, FS Dirty. */
+const jitMode = (dBare: boolean, mstatus: number): number => {
+  const fs = (mstatus >>> 13) & 3;
+  return (dBare ? 1 : 0) | (fs ? 2 : 0) | (fs === 3 ? 4 : 0);
+};
+
 const lts = (alo: number, ahi: number, blo: number, bhi: number): boolean =>
   ahi < bhi || (ahi === bhi && alo >>> 0 < blo >>> 0);
 const ltu = (alo: number, ahi: number, blo: number, bhi: number): boolean =>
@@ -121,6 +127,8 @@ export function run(h: Hart, budget: number): number {
   let gen = 0;
   // Data accesses: bare (physical = virtual) or the TLB sets for reads and writes; the LR reservation.
   let dBare = true;
+  /** Compiled code's mode argument: bit 0 dBare, bit 1 the FPU on, bit 2 FS Dirty (jit-dispatch.ts). */
+  let mode = 1;
   let dR = 0;
   let dW = 0;
   let resv = -1;
@@ -135,6 +143,7 @@ export function run(h: Hart, budget: number): number {
       dBare = dp === 3 || h.satpMode === 0;
       dR = (dp === 0 ? 0 : 1 + ((h.mstatus >>> 18) & 1)) * TLB_SIZE;
       dW = dR + 3 * TLB_SIZE;
+      mode = jitMode(dBare, h.mstatus);
       resv = h.reservation;
       const lo = h.pcLo;
       const hi = h.pcHi;
@@ -175,12 +184,9 @@ export function run(h: Hart, budget: number): number {
     let m = meta[i];
     if (m & JIT_ENTRY && off !== skipOff) {
       jc!.entries++;
-      const rv = h.reservation - ramBase;
-      const r = jc!.dispatch(
-        jitArea, regionIdx[i], off, n, budget, pageLo, pcHi, dBare ? 1 : 0, dR, dW,
-        rv >= 0 && rv < ramSize ? rv : -1, iSet, slot,
-      ); // prettier-ignore
+      const r = jc!.dispatch(jitArea, regionIdx[i], off, n, budget, pageLo, pcHi, mode, dR, dW, iSet, slot);
       n = jitIo[0];
+      resv = h.reservation;
       if (r < 0) {
         h.pcLo = jitIo[2];
         h.pcHi = jitIo[3];
@@ -733,6 +739,7 @@ export function run(h: Hart, budget: number): number {
         dBare = dp === 3 || h.satpMode === 0;
         dR = (dp === 0 ? 0 : 1 + ((h.mstatus >>> 18) & 1)) * TLB_SIZE;
         dW = dR + 3 * TLB_SIZE;
+        mode = jitMode(dBare, h.mstatus);
       }
     }
   }

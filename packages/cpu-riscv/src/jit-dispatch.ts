@@ -23,8 +23,9 @@ export const REENTER = 0x10000;
  * A compiled region's function (jit.ts): runs from page offset `off` of the virtual page (pageLo, pcHi) on the hart
  * whose state area is at `hs`, with `n` of `budget` instructions done; leaves the count in the hart's
  * jitIo[0] and returns the page offset where the run loop continues (4096: the next page), or -1 with
- * the pc in jitIo[2], jitIo[3]. dBare is 1 when data addresses are physical, else dR/dW select the TLB
- * sets; resv is the RAM offset of the LR reservation (-1: none).
+ * the pc in jitIo[2], jitIo[3]. Bit 0 of `mode` is set when data addresses are physical, else dR/dW
+ * select the TLB sets; bit 1 when the FPU is on (mstatus.FS), bit 2 when FS is Dirty. The LR reservation
+ * is in the hart's area (HS_RESV), where compiled LR and SC update it.
  */
 export type PageFn = (
   hs: number,
@@ -33,14 +34,13 @@ export type PageFn = (
   budget: number,
   pageLo: number,
   pcHi: number,
-  dBare: number,
+  mode: number,
   dR: number,
   dW: number,
-  resv: number,
 ) => number;
 
 /** Parameters of a region's function. */
-export const REGION_PARAMS = 10;
+export const REGION_PARAMS = 9;
 
 /**
  * Run the region at table index `idx` (entered at page offset `off` of the virtual page pageLo, pcHi)
@@ -55,10 +55,9 @@ export type DispatchFn = (
   budget: number,
   pageLo: number,
   pcHi: number,
-  dBare: number,
+  mode: number,
   dR: number,
   dW: number,
-  resv: number,
   iSet: number,
   slot: number,
 ) => number;
@@ -70,18 +69,17 @@ const N = 3;
 const BUDGET = 4;
 const PAGELO = 5;
 const PCHI = 6;
-const DBARE = 7;
+const MODE = 7;
 const DR = 8;
 const DW = 9;
-const RESV = 10;
-const ISET = 11;
-const SLOT = 12;
-const PARAMS = 13;
-const R = 13;
-const MOVED = 14;
-const J = 15;
-const PC = 16;
-const O = 17;
+const ISET = 10;
+const SLOT = 11;
+const PARAMS = 12;
+const R = 12;
+const MOVED = 13;
+const J = 14;
+const PC = 15;
+const O = 16;
 
 /** Build the dispatcher of a JIT memory whose RAM starts at physical `ramBase`. */
 export function buildDispatcher(jm: JitMemory, table: WebAssembly.Table, ramBase: number): DispatchFn {
@@ -104,7 +102,7 @@ export function buildDispatcher(jm: JitMemory, table: WebAssembly.Table, ramBase
     c.i32(v).op(W.Return);
   };
   c.op(W.Loop).byte(T.Void); // $L
-  for (const p of [HS, OFF, N, BUDGET, PAGELO, PCHI, DBARE, DR, DW, RESV]) c.get(p);
+  for (const p of [HS, OFF, N, BUDGET, PAGELO, PCHI, MODE, DR, DW]) c.get(p);
   c.get(IDX).op(W.CallIndirect).u(1).u(0).set(R);
   c.get(HS).mem(W.I32Load, 2, HS_IO).set(N);
   c.op(W.Block).byte(T.Void); // $far

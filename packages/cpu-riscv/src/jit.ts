@@ -29,8 +29,18 @@ import { SLOT_ENTRIES, type DecodeCache } from './decode-cache.js';
 import { JIT_ENTRY } from './jit-cache.js';
 import { REENTER, REGION_PARAMS, type PageFn } from './jit-dispatch.js';
 import { Op } from './decode.js';
-import { HS_IO, HS_PC, HS_TLB_PA, HS_TLB_TAG, HS_X, type JitMemory } from './memory.js';
-import { Bytes, moduleBytes, T, W } from './wasm.js';
+import {
+  HS_F,
+  HS_IO,
+  HS_PC,
+  HS_RESV,
+  HS_RESV_VAL,
+  HS_TLB_PA,
+  HS_TLB_TAG,
+  HS_X,
+  type JitMemory,
+} from './memory.js';
+import { A, Bytes, moduleBytes, T, W } from './wasm.js';
 
 /** Arrivals at a position before the region entered there is compiled. */
 export const JIT_HOT = 1024;
@@ -45,9 +55,28 @@ export interface JitTarget {
   readonly ramBase: number;
 }
 
-/** Handled here (everything else goes back to the run loop). */
-const compiles = (m: number): boolean => {
+/** The AMOs compiled (funct5 → the wasm read-modify-write); MIN/MAX go back to the run loop. */
+const AMO_OPS: Partial<Record<number, A>> = { 0: A.Add, 1: A.Xchg, 4: A.Xor, 8: A.Or, 0xc: A.And };
+
+/**
+ * Instructions the decoder leaves to the reference executor (Op.Generic, `inst` the 32-bit encoding)
+ * that are compiled anyway: FLW/FLD/FSW/FSD (register saves in setjmp and context switches), LR, SC and
+ * the AMOs but MIN/MAX (the locks of libc and the kernel).
+ */
+function compilesGeneric(inst: number): boolean {
+  const opc = inst & 0x7f;
+  const f3 = (inst >>> 12) & 7;
+  if (f3 !== 2 && f3 !== 3) return false;
+  if (opc === 0x07 || opc === 0x27) return true;
+  if (opc !== 0x2f) return false;
+  const f5 = inst >>> 27;
+  return f5 === 2 ? ((inst >>> 20) & 31) === 0 : f5 === 3 || AMO_OPS[f5] !== undefined;
+}
+
+/** Handled here (everything else goes back to the run loop); `im` is the entry's immediate. */
+const compiles = (m: number, im: number): boolean => {
   const op = m & 0xff;
+  if (op === Op.Generic) return compilesGeneric(im);
   return m !== 0 && op > Op.Cross && (op < Op.Mulh || op > Op.Mulhu);
 };
 const mLen = (m: number): number => m >>> 26;
@@ -79,10 +108,10 @@ function chooseLabels(dc: DecodeCache, base: number, entry: number): number[] {
     let p = start;
     for (let k = 0; p < 4096 && k < MAX_RUN; k++) {
       const m = meta[base + (p >>> 1)];
-      if (!compiles(m) || (p !== start && seen[p >>> 1])) break;
+      if (!compiles(m, imm[base + (p >>> 1)]) || (p !== start && seen[p >>> 1])) break;
       const op = m & 0xff;
       const t = directTarget(op, p, imm[base + (p >>> 1)]);
-      if (t >= 0 && !seen[t >>> 1] && compiles(meta[base + (t >>> 1)])) {
+      if (t >= 0 && !seen[t >>> 1] && compiles(meta[base + (t >>> 1)], imm[base + (t >>> 1)])) {
         seen[t >>> 1] = 1;
         work.push(t);
       }
@@ -100,21 +129,21 @@ const P_N = 2;
 const P_BUDGET = 3;
 const P_PAGELO = 4;
 const P_PCHI = 5;
-const P_BARE = 6;
+/** Bit 0: data addresses are physical; bit 1: the FPU is on (mstatus.FS); bit 2: FS is Dirty. */
+const P_MODE = 6;
 const P_DR = 7;
 const P_DW = 8;
-const P_RESV = 9;
 /** i32 scratch: the dispatch index, a RAM offset, a TLB index, a slot. */
-const L_K = 10;
-const L_O = 11;
-const L_J = 12;
-const L_S = 13;
+const L_K = 9;
+const L_O = 10;
+const L_J = 11;
+const L_S = 12;
 const I32_LOCALS = 4;
 /** i64: the virtual address of the page, an effective address, a translated offset, then x1..x31. */
-const L_PC = 14;
-const L_A = 15;
-const L_T = 16;
-const reg = (r: number): number => 16 + r;
+const L_PC = 13;
+const L_A = 14;
+const L_T = 15;
+const reg = (r: number): number => 15 + r;
 const I64_LOCALS = 3 + 31;
 
 const LOADS: Record<number, [W, number]> = {
@@ -229,7 +258,7 @@ class Emitter {
     this.x(r1);
     if (im) c.i64(im).op(W.I64Add);
     c.set(L_A);
-    c.get(P_BARE);
+    c.get(P_MODE).i32(1).op(W.I32And);
     c.op(W.If).byte(T.I64);
     c.get(L_A).i64(this.ramBase).op(W.I64Sub);
     c.op(W.Else);
@@ -273,7 +302,7 @@ class Emitter {
       }
       if (p !== start && this.labelIndex.has(p)) break;
       const m = meta[base + (p >>> 1)];
-      if (!compiles(m) || ps.length === MAX_RUN) break;
+      if (!compiles(m, imm[base + (p >>> 1)]) || ps.length === MAX_RUN) break;
       ps.push(p);
       if (endsRun(m & 0xff)) {
         tail = 'jump';
@@ -395,24 +424,8 @@ class Emitter {
       case Op.Sd: {
         const [st, size] = STORES[op];
         this.translate(r1, im, size, P_DW, rem, p);
-        // A store into decoded code, or near the reservation, is the run loop's: it drops the chunk
-        // (and this region) or the reservation.
-        c.get(L_O).i32(12).op(W.I32ShrU).i32(2).op(W.I32Shl).mem(W.I32Load, 2, this.jm.pageSlot).tee(L_S);
-        c.i32(0).op(W.I32GeS);
-        this.open(T.Void);
-        c.get(L_S).i32(2).op(W.I32Shl).mem(W.I32Load, 2, this.jm.codeMask);
-        c.i32(1).get(L_O).i32(7).op(W.I32ShrU).op(W.I32Shl).op(W.I32And);
-        this.open(T.Void);
-        this.leave(rem, p);
-        this.close();
-        this.close();
-        c.get(P_RESV).i32(0).op(W.I32GeS);
-        this.open(T.Void);
-        c.get(L_O).get(P_RESV).op(W.I32Sub).i32(7).op(W.I32Add).i32(15).op(W.I32LtU);
-        this.open(T.Void);
-        this.leave(rem, p);
-        this.close();
-        this.close();
+        this.codeCheck(rem, p);
+        this.resvCheck(rem, p);
         c.get(L_O);
         this.x(r2);
         c.mem(st, ALIGN[size], 0);
@@ -503,10 +516,134 @@ class Emitter {
         this.div32(op, r1, r2);
         this.setX(rd);
         return;
+      case Op.Generic:
+        this.generic(p, im, rem);
+        return;
       default:
         // Not reached: chooseLabels compiles only what compiles() accepts.
         this.leave(rem, p);
     }
+  }
+
+  /** A store into decoded code (RAM offset L_O) is the run loop's: it drops the chunk and this region. */
+  private codeCheck(rem: number, p: number): void {
+    const c = this.c;
+    c.get(L_O).i32(12).op(W.I32ShrU).i32(2).op(W.I32Shl).mem(W.I32Load, 2, this.jm.pageSlot).tee(L_S);
+    c.i32(0).op(W.I32GeS);
+    this.open(T.Void);
+    c.get(L_S).i32(2).op(W.I32Shl).mem(W.I32Load, 2, this.jm.codeMask);
+    c.i32(1).get(L_O).i32(7).op(W.I32ShrU).op(W.I32Shl).op(W.I32And);
+    this.open(T.Void);
+    this.leave(rem, p);
+    this.close();
+    this.close();
+  }
+
+  /**
+   * A store within 8 bytes of the reservation is the run loop's: it drops the reservation. (With none,
+   * the cell is -1 and stores to RAM offsets 0..6 go back too — harmless, and one test fewer.)
+   */
+  private resvCheck(rem: number, p: number): void {
+    const c = this.c;
+    c.get(L_O).get(P_HS).mem(W.I32Load, 2, HS_RESV).op(W.I32Sub).i32(7).op(W.I32Add).i32(15).op(W.I32LtU);
+    this.open(T.Void);
+    this.leave(rem, p);
+    this.close();
+  }
+
+  /** The compiled Op.Generic instructions (compilesGeneric): FP loads and stores, LR, SC, AMOs. */
+  private generic(p: number, inst: number, rem: number): void {
+    const c = this.c;
+    const opc = inst & 0x7f;
+    const rd = (inst >>> 7) & 31;
+    const r1 = (inst >>> 15) & 31;
+    const r2 = (inst >>> 20) & 31;
+    const size = ((inst >>> 12) & 7) === 2 ? 4 : 8;
+    const al = size === 4 ? 2 : 3;
+    const wide = size === 8 ? 1 : 0;
+    if (opc === 0x07 || opc === 0x27) {
+      // Off, the instruction is illegal; a load makes FS Dirty: both are the run loop's.
+      c.get(P_MODE)
+        .i32(opc === 0x07 ? 4 : 2)
+        .op(W.I32And)
+        .op(W.I32Eqz);
+      this.open(T.Void);
+      this.leave(rem, p);
+      this.close();
+      if (opc === 0x07) {
+        this.translate(r1, inst >> 20, size, P_DR, rem, p);
+        c.get(P_HS).get(L_O);
+        if (size === 4)
+          c.mem(W.I64Load32U, 2, 0).i64(-0x100000000).op(W.I64Or); // NaN-boxed
+        else c.mem(W.I64Load, 3, 0);
+        c.mem(W.I64Store, 3, HS_F + 8 * rd);
+      } else {
+        this.translate(r1, ((inst >> 25) << 5) | ((inst >>> 7) & 31), size, P_DW, rem, p);
+        this.codeCheck(rem, p);
+        this.resvCheck(rem, p);
+        c.get(L_O)
+          .get(P_HS)
+          .mem(W.I64Load, 3, HS_F + 8 * r2);
+        c.mem(size === 4 ? W.I64Store32 : W.I64Store, al, 0);
+      }
+      return;
+    }
+    const f5 = inst >>> 27;
+    if (f5 === 2) {
+      // LR: the reservation is the RAM offset and the value loaded (SC compares it on shared RAM).
+      this.translate(r1, 0, size, P_DR, rem, p);
+      c.get(L_O).atomic(A.I32Load + wide, al, 0);
+      if (size === 4) c.op(W.I64ExtendI32S);
+      c.set(L_T);
+      c.get(P_HS).get(L_O).mem(W.I32Store, 2, HS_RESV);
+      c.get(P_HS).get(L_T).mem(W.I64Store, 3, HS_RESV_VAL);
+      if (rd) {
+        c.get(L_T);
+        this.setX(rd);
+      }
+      return;
+    }
+    this.translate(r1, 0, size, P_DW, rem, p);
+    this.codeCheck(rem, p);
+    if (f5 === 3) {
+      // SC: succeeds when the reservation is this address (on shared RAM, also when the word still
+      // holds what LR loaded: a compare-exchange, as the reference does with Atomics); drops it always.
+      c.get(P_HS).mem(W.I32Load, 2, HS_RESV).get(L_O).op(W.I32Eq).set(L_S);
+      c.get(P_HS).i32(-1).mem(W.I32Store, 2, HS_RESV);
+      c.get(L_S).op(W.If).byte(T.I32);
+      const expected = (): void => {
+        c.get(P_HS).mem(W.I64Load, 3, HS_RESV_VAL);
+        if (size === 4) c.op(W.I32WrapI64);
+      };
+      if (this.jm.shared) {
+        c.get(L_O);
+        expected();
+        this.x(r2);
+        if (size === 4) c.op(W.I32WrapI64);
+        c.atomic(A.Cmpxchg + wide, al, 0);
+        expected();
+        c.op(size === 4 ? W.I32Ne : W.I64Ne);
+      } else {
+        c.get(L_O);
+        this.x(r2);
+        c.mem(size === 4 ? W.I64Store32 : W.I64Store, al, 0);
+        c.i32(0);
+      }
+      c.op(W.Else).i32(1).op(W.End);
+      if (rd) {
+        c.op(W.I64ExtendI32U);
+        this.setX(rd);
+      } else c.op(W.Drop);
+      return;
+    }
+    this.resvCheck(rem, p);
+    c.get(L_O);
+    this.x(r2);
+    if (size === 4) c.op(W.I32WrapI64);
+    c.atomic(AMO_OPS[f5]! + wide, al, 0);
+    if (size === 4) c.op(W.I64ExtendI32S);
+    if (rd) this.setX(rd);
+    else c.op(W.Drop);
   }
 
   /** The immediate ALU ops in Addi..Andi order, on (a, b) pushed. */
@@ -606,7 +743,12 @@ export function compileRegion(t: JitTarget, slot: number, entry: number): void {
   const base = slot * SLOT_ENTRIES;
   const m0 = dc.meta[base + (entry >>> 1)];
   const jit = dc.jit;
-  if (!compiles(m0) || m0 & JIT_ENTRY || !jit || jit.disabled) return;
+  if (!jit) return;
+  // The count starts again whatever happens: a position whose region is dropped (a store into its
+  // chunk, FENCE.I, a full cache) is compiled again after another JIT_HOT arrivals, and one that cannot
+  // be compiled is tried again only that often.
+  jit.heat[base + (entry >>> 1)] = 0;
+  if (!compiles(m0, dc.imm[base + (entry >>> 1)]) || m0 & JIT_ENTRY || jit.disabled) return;
   const jm = jit.jm;
   const t0 = performance.now();
   const labels = chooseLabels(dc, base, entry);

@@ -19,6 +19,14 @@ export const HS_X = 0;
 /** Cells compiled code writes: int32 instruction count, then (8-aligned) the int64 pc when it leaves. */
 export const HS_IO = 256;
 export const HS_PC = HS_IO + 8;
+/**
+ * The LR reservation: the int32 RAM offset of the reserved address (-1: none), then (8-aligned) the int64
+ * value LR loaded (sign-extended for LR.W), which SC compares on shared RAM.
+ */
+export const HS_RESV = HS_IO + 16;
+export const HS_RESV_VAL = HS_IO + 24;
+/** f0..f31 as raw 64-bit patterns (singles NaN-boxed). */
+export const HS_F = 512;
 /** The TLB's tags and physical pages (Float64Array each, 9 sets of TLB_SIZE). */
 export const HS_TLB_TAG = 1024;
 export const HS_TLB_PA = HS_TLB_TAG + 9 * TLB_SIZE * 8;

@@ -85,6 +85,26 @@ export const enum W {
   I64ExtendI32U = 0xad,
   I64TruncF64S = 0xb0,
   F64ConvertI64S = 0xb9,
+  Drop = 0x1a,
+  Select = 0x1b,
+}
+
+/**
+ * Atomic memory operations (the threads proposal, prefix 0xfe): atomic on a shared memory, ordinary on
+ * an unshared one. The read-modify-writes come in groups of seven (i32, i64, then the narrow forms):
+ * the i64 form of each is its i32 opcode + 1. Their alignment must be exactly the access size.
+ */
+export const enum A {
+  I32Load = 0x10,
+  I64Load = 0x11,
+  I32Store = 0x17,
+  I64Store = 0x18,
+  Add = 0x1e,
+  And = 0x2c,
+  Or = 0x33,
+  Xor = 0x3a,
+  Xchg = 0x41,
+  Cmpxchg = 0x48,
 }
 
 /** Block result types. */
@@ -144,6 +164,11 @@ export class Bytes {
   /** A memory access: alignment (log2 bytes) and constant offset. */
   mem(o: W, alignLog2: number, offset: number): this {
     return this.byte(o).u(alignLog2).u(offset);
+  }
+
+  /** An atomic access (see {@link A}) at its natural alignment (log2 bytes). */
+  atomic(o: number, alignLog2: number, offset: number): this {
+    return this.byte(0xfe).u(o).u(alignLog2).u(offset);
   }
 
   i32(v: number): this {

@@ -7,14 +7,19 @@
 import type { PhysicalBus } from '@virtio-desktop/virtio-core';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { allocateRam, Hart } from '../src/index.js';
+import { adoptSharedRam, allocateRam, Hart, ramLayoutOf } from '../src/index.js';
 import { build, loadElf } from './harness.js';
 
 const RAM_BASE = 0x8000_0000;
 const SIZE = 16 << 20;
 
-function machine(image: Uint8Array, engine: 'jit' | 'reference') {
-  const buffer = allocateRam(SIZE, 1);
+function machine(image: Uint8Array, engine: 'jit' | 'reference', shared = false) {
+  let buffer = allocateRam(SIZE, 1, { shared });
+  if (shared) {
+    // This thread runs the hart: it adopts the memory, as a hart's worker does.
+    const { memory, layout } = ramLayoutOf(buffer)!;
+    buffer = adoptSharedRam(memory, layout, 0);
+  }
   const entry = loadElf(image, new Uint8Array(buffer, 0, SIZE));
   let out = '';
   let exit = -1;
@@ -75,6 +80,103 @@ far:
     addi a1, a1, 1
     ret
 `;
+
+/**
+ * Hot loops of the instructions the JIT compiles although the decoder leaves them to the reference
+ * executor: FLD/FSD/FLW/FSW under every FPU state but Off (a load in Clean or Initial goes back to make FS
+ * Dirty), LR/SC with and without a reservation, with the reservation broken by a store beside it or
+ * taken on another word, and the AMOs (with rd = x0 too). s2 counts failed SCs; s3, s4 sum results.
+ */
+const ATOMICS_FP = `
+    .text
+    .globl main
+main:
+    mv s0, ra
+    la s1, buf
+    li a0, 0
+    li a1, 0
+    li a2, 0
+    li t1, 1500
+    li t2, 3 << 13
+1:  csrc mstatus, t2
+    li t3, 3
+    remu t3, t1, t3
+    addi t3, t3, 1
+    slli t3, t3, 13
+    csrs mstatus, t3
+    fld f1, 0(s1)
+    fsd f1, 8(s1)
+    flw f2, 16(s1)
+    fsw f2, 20(s1)
+    fld f3, 8(s1)
+    fmv.x.d a3, f3
+    add a1, a1, a3
+    fsd f2, 32(s1)
+    addi a4, s1, 40
+    amoadd.d a5, t1, (a4)
+    add a1, a1, a5
+    amoswap.w a5, t1, (a4)
+    add a2, a2, a5
+    amoxor.d a5, t1, (a4)
+    amoor.w x0, t1, (a4)
+    amoand.d a5, a5, (a4)
+    add a2, a2, a5
+    amoadd.w a5, a1, (a4)
+    addi a6, s1, 48
+    lr.d a5, (a6)
+    addi a5, a5, 3
+    sc.d a7, a5, (a6)
+    add a0, a0, a7
+    lr.w a5, (a6)
+    sw a5, 4(a6)
+    sc.w a7, t1, (a6)
+    add a0, a0, a7
+    sc.d a7, t1, (a6)
+    add a0, a0, a7
+    lr.d a5, (a6)
+    sc.d a7, a5, (a4)
+    add a0, a0, a7
+    lr.w a5, (a6)
+    sc.w x0, t1, (a6)
+    ld a5, 48(s1)
+    add a2, a2, a5
+    addi t1, t1, -1
+    bnez t1, 1b
+    mv s2, a0
+    mv s3, a1
+    mv s4, a2
+    mv ra, s0
+    li a0, 0
+    ret
+    .data
+    .balign 64
+buf:
+    .dword 0x400921fb54442d18, 0, 0x3f800000bf800000, 0, 0, 7, 11, 0
+`;
+
+describe('compiled FP loads and stores, LR/SC and AMOs', () => {
+  for (const shared of [false, true])
+    it(`equal the reference at every run boundary${shared ? ' on shared RAM' : ''}`, () => {
+      const image = new Uint8Array(readFileSync(build('atomics-fp.S', { text: ATOMICS_FP, ext: 'S' })));
+      const jit = machine(image, 'jit', shared);
+      const ref = machine(image, 'reference', shared);
+      for (let k = 0; !jit.exited() && k < 20_000; k++) {
+        const budget = 1 + ((k * 7919) % 700);
+        expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
+        expect(jit.hart.instret).toBe(ref.hart.instret);
+        expect(jit.hart.pc).toBe(ref.hart.pc);
+        expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
+        expect(Array.from(jit.hart.fi)).toEqual(Array.from(ref.hart.fi));
+        expect(jit.hart.mstatus).toBe(ref.hart.mstatus);
+        expect(jit.hart.reservation).toBe(ref.hart.reservation);
+      }
+      expect(jit.exited()).toBe(true);
+      // Three of each iteration's five SCs fail.
+      expect(jit.hart.x[2 * 18]).toBe(4500);
+      expect(Buffer.compare(jit.hart.mem8, ref.hart.mem8)).toBe(0);
+      expect(jit.hart.dcache.jit!.entries).toBeGreaterThan(1000);
+    });
+});
 
 describe('JIT against the reference, with interrupts and faults injected', () => {
   it("a jump out of a page never enters the region at the page's last position", () => {
