@@ -40,6 +40,13 @@ export interface HartOptions {
    * (2..65535; default JIT_HOT). Tests use 2 so that nearly everything they run is compiled.
    */
   jitThreshold?: number;
+  /**
+   * Compile hot code at once on the hart's thread (true), or in the background (false, the default:
+   * WebAssembly.instantiate compiles off the thread and the regions are installed on a later turn of the
+   * event loop, so compiling never stalls the guest; until then the code runs interpreted). Tests that
+   * drive run() without yielding use true.
+   */
+  jitSync?: boolean;
 }
 
 export type CpuEngine = 'reference' | 'interp' | 'jit';
@@ -110,6 +117,8 @@ export class Hart {
   readonly jit: boolean;
   /** See {@link HartOptions.jitThreshold}. */
   readonly jitHot: number;
+  /** See {@link HartOptions.jitSync}. */
+  readonly jitSync: boolean;
   /**
    * The TLB, one set of TLB_SIZE entries per access type (read, write, exec) and context (U, S, S with
    * SUM), at index (acc * 3 + ctx) * TLB_SIZE + (vpn % TLB_SIZE): the tag is the whole virtual page number
@@ -197,6 +206,7 @@ export class Hart {
     // runs the interpreter.
     this.jit = this.engine === 'jit' && area >= 0;
     this.jitHot = Math.min(65535, Math.max(2, Math.floor(o.jitThreshold ?? JIT_HOT)));
+    this.jitSync = o.jitSync ?? false;
     this.dcache = DecodeCache.for(o.ram.buffer, o.ram.size);
     this.flushTlb();
     this.reset(o.ram.base);

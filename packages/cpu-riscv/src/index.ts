@@ -8,3 +8,4 @@ export {
   type RamLayout,
 } from './memory.js';
 export * as threads from './threads/index.js';
+export { HART_STATE_VERSION, restoreHart, saveHart } from './snapshot.js';

@@ -21,7 +21,7 @@ import { Access, StopReason, TLB_SIZE } from './constants.js';
 import { JIT_ENTRY, SLOT_ENTRIES } from './decode-cache.js';
 import { fill, Op } from './decode.js';
 import type { Hart } from './hart.js';
-import { compileRegion } from './jit.js';
+import { compileQueued, compileRegion } from './jit.js';
 import { REENTER } from './jit-dispatch.js';
 
 /** RAM offset of physical address (lo, hi) when translation is off; -1 when it is not in RAM's range. */
@@ -744,5 +744,6 @@ export function run(h: Hart, budget: number): number {
     }
   }
   h.instretCount = ic0 + n;
+  if (jc !== null && jc.pending.length !== 0) compileQueued(h, h.jitSync);
   return h.stop;
 }

@@ -26,8 +26,18 @@ export class JitCache {
   readonly dispatch: DispatchFn;
   /** Set when the host forbids compiling wasm: the harts stay on the interpreter. */
   disabled = false;
-  /** Statistics: compiles, their total and longest time in ms, calls from the run loop, module bytes. */
+  /** Decode indices of the regions waiting to be compiled in one batch (jit.ts compileQueued). */
+  readonly pending: number[] = [];
+  /** Per slot: how often its decoded instructions were dropped (a batch compiled before is stale). */
+  readonly epoch: Uint32Array;
+  /** Batches being compiled in the background. */
+  inFlight = 0;
+  /**
+   * Statistics: regions compiled, batches (one module each), their total and longest time in ms, calls
+   * from the run loop, bytes of code.
+   */
   compiles = 0;
+  batches = 0;
   totalMs = 0;
   longestMs = 0;
   entries = 0;
@@ -48,13 +58,13 @@ export class JitCache {
     this.table = new WebAssembly.Table({ element: 'anyfunc', initial: 64 });
     this.bySlot = new Array<number[] | undefined>(slots).fill(undefined);
     this.slotBytes = new Float64Array(slots);
+    this.epoch = new Uint32Array(slots);
     this.dispatch = buildDispatcher(jm, this.table, ramBase);
     for (let k = 63; k >= 1; k--) this.free.push(k); // 0 means "none"
   }
 
-  /** Install `fn` as the region entered at decode index `i` of `slot` (`bytes`: its module's size). */
-  add(slot: number, i: number, fn: PageFn, bytes: number): void {
-    if (this.codeBytes + bytes > JIT_CODE_LIMIT) this.dropAll();
+  /** Install `fn` as the region entered at decode index `i` of `slot` (`bytes`: the size of its code). */
+  install(slot: number, i: number, fn: PageFn, bytes: number): void {
     let idx = this.free.pop();
     if (idx === undefined) {
       idx = this.table.length;
@@ -69,8 +79,17 @@ export class JitCache {
     this.codeBytes += bytes;
   }
 
-  /** Forget slot's regions: its entries run on the interpreter until compiled again. */
+  /**
+   * Forget slot's regions, because its decoded instructions go: its entries run on the interpreter until
+   * compiled again, and regions of it compiled before now are not installed (its epoch moves on).
+   */
   drop(slot: number): void {
+    this.epoch[slot]++;
+    this.evict(slot);
+  }
+
+  /** Forget slot's regions to free their memory (the slot's decoded instructions stay valid). */
+  private evict(slot: number): void {
     const e = this.bySlot[slot];
     if (e === undefined) return;
     const meta = this.meta();
@@ -88,6 +107,11 @@ export class JitCache {
 
   dropAll(): void {
     for (let s = 0; s < this.bySlot.length; s++) this.drop(s);
+  }
+
+  /** Empty the code cache (it is full): the code is compiled again as it gets hot. */
+  evictAll(): void {
+    for (let s = 0; s < this.bySlot.length; s++) this.evict(s);
   }
 
   /** A slot handed to another page: its counts start again. */

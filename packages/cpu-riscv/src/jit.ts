@@ -26,7 +26,7 @@
  * store to the run loop — FENCE.I, reset and slot reuse drop the page's regions (JitCache.drop).
  */
 import { SLOT_ENTRIES, type DecodeCache } from './decode-cache.js';
-import { JIT_ENTRY } from './jit-cache.js';
+import { JIT_CODE_LIMIT, JIT_ENTRY } from './jit-cache.js';
 import { REENTER, REGION_PARAMS, type PageFn } from './jit-dispatch.js';
 import { Op } from './decode.js';
 import {
@@ -40,7 +40,7 @@ import {
   HS_X,
   type JitMemory,
 } from './memory.js';
-import { A, Bytes, moduleBytes, T, W } from './wasm.js';
+import { A, Bytes, exportsModuleBytes, T, W, type FnSpec } from './wasm.js';
 
 /** Arrivals at a position before the region entered there is compiled. */
 export const JIT_HOT = 1024;
@@ -53,6 +53,8 @@ const MAX_INSTS = 256;
 export interface JitTarget {
   readonly dcache: DecodeCache;
   readonly ramBase: number;
+  /** Compile at once rather than in the background (HartOptions.jitSync). */
+  readonly jitSync: boolean;
 }
 
 /** The AMOs compiled (funct5 → the wasm read-modify-write); MIN/MAX go back to the run loop. */
@@ -737,20 +739,32 @@ class Emitter {
   }
 }
 
-/** Compile the region of decode-cache slot `slot` entered at page offset `entry`, and install it. */
+/** Regions queued before a batch is compiled at once (the run loop also compiles what is queued when it returns). */
+const BATCH = 32;
+
+/**
+ * Queue the region of decode-cache slot `slot` entered at page offset `entry` for compilation; the
+ * batch is compiled when it is full or when the run loop returns ({@link compileQueued}).
+ */
 export function compileRegion(t: JitTarget, slot: number, entry: number): void {
   const dc = t.dcache;
-  const base = slot * SLOT_ENTRIES;
-  const m0 = dc.meta[base + (entry >>> 1)];
   const jit = dc.jit;
   if (!jit) return;
+  const i = slot * SLOT_ENTRIES + (entry >>> 1);
   // The count starts again whatever happens: a position whose region is dropped (a store into its
   // chunk, FENCE.I, a full cache) is compiled again after another JIT_HOT arrivals, and one that cannot
   // be compiled is tried again only that often.
-  jit.heat[base + (entry >>> 1)] = 0;
-  if (!compiles(m0, dc.imm[base + (entry >>> 1)]) || m0 & JIT_ENTRY || jit.disabled) return;
-  const jm = jit.jm;
-  const t0 = performance.now();
+  jit.heat[i] = 0;
+  const m0 = dc.meta[i];
+  if (!compiles(m0, dc.imm[i]) || m0 & JIT_ENTRY || jit.disabled) return;
+  jit.pending.push(i);
+  if (jit.pending.length >= BATCH) compileQueued(t, t.jitSync);
+}
+
+/** The function of the region entered at page offset `entry` of slot `slot`. */
+function regionFn(t: JitTarget, jm: JitMemory, slot: number, entry: number): FnSpec {
+  const dc = t.dcache;
+  const base = slot * SLOT_ENTRIES;
   const labels = chooseLabels(dc, base, entry);
   const labelIndex = new Map<number, number>();
   labels.forEach((p, k) => labelIndex.set(p, k));
@@ -785,32 +799,84 @@ export function compileRegion(t: JitTarget, slot: number, entry: number): void {
       .set(reg(r));
   c.i32(labelIndex.get(entry)!).set(L_K);
   c.bytes(body.view());
-  let fn: PageFn;
-  let size: number;
-  try {
-    const bytes = moduleBytes(
-      {
-        params: REGION_PARAMS,
-        locals: [
-          [I32_LOCALS, T.I32],
-          [I64_LOCALS, T.I64],
-        ],
-        code: c,
-      },
-      jm,
-    );
-    size = bytes.length;
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { m: { m: jm.memory } });
-    fn = inst.exports.f as PageFn;
-  } catch {
-    // A host that forbids compiling (a Content-Security-Policy without 'wasm-unsafe-eval', or sync
-    // compilation of larger modules on a browser's main thread): stay on the interpreter.
+  return {
+    params: REGION_PARAMS,
+    locals: [
+      [I32_LOCALS, T.I32],
+      [I64_LOCALS, T.I64],
+    ],
+    code: c,
+  };
+}
+
+/**
+ * Compile the queued regions into one module: at once, or (`sync` false) in the background, installing
+ * them when the module is ready. A region whose page lost its decoded instructions meanwhile (a store
+ * into it, FENCE.I, the slot handed to another page: the slot's epoch moved on) is not installed, and
+ * neither is one whose position was compiled by another batch.
+ */
+export function compileQueued(t: JitTarget, sync: boolean): void {
+  const dc = t.dcache;
+  const jit = dc.jit;
+  if (!jit || jit.pending.length === 0) return;
+  const queued = jit.pending.splice(0);
+  if (jit.disabled) return;
+  const jm = jit.jm;
+  const t0 = performance.now();
+  const fns: FnSpec[] = [];
+  const at: number[] = [];
+  const epochs: number[] = [];
+  for (const i of queued) {
+    const m = dc.meta[i];
+    if (!compiles(m, dc.imm[i]) || m & JIT_ENTRY || at.includes(i)) continue;
+    const slot = Math.floor(i / SLOT_ENTRIES);
+    fns.push(regionFn(t, jm, slot, (i - slot * SLOT_ENTRIES) * 2));
+    at.push(i);
+    epochs.push(jit.epoch[slot]);
+  }
+  if (fns.length === 0) return;
+  const bytes = exportsModuleBytes(fns, jm);
+  const imports = { m: { m: jm.memory } };
+  const install = (inst: WebAssembly.Instance, ms: number): void => {
+    const t1 = performance.now();
+    let size = 0;
+    for (const fn of fns) size += fn.code.length;
+    if (jit.codeBytes + size > JIT_CODE_LIMIT) jit.evictAll();
+    for (let k = 0; k < at.length; k++) {
+      const slot = Math.floor(at[k] / SLOT_ENTRIES);
+      if (jit.epoch[slot] !== epochs[k] || dc.meta[at[k]] & JIT_ENTRY) continue;
+      jit.install(slot, at[k], inst.exports[`f${k}`] as PageFn, fns[k].code.length);
+    }
+    ms += performance.now() - t1;
+    jit.compiles += fns.length;
+    jit.batches++;
+    jit.totalMs += ms;
+    if (ms > jit.longestMs) jit.longestMs = ms;
+  };
+  // A host that forbids compiling (a Content-Security-Policy without 'wasm-unsafe-eval'): stay on the
+  // interpreter.
+  const fail = (): void => {
     jit.disabled = true;
+  };
+  if (sync) {
+    try {
+      install(new WebAssembly.Instance(new WebAssembly.Module(bytes), imports), performance.now() - t0);
+    } catch {
+      fail();
+    }
     return;
   }
-  jit.add(slot, base + (entry >>> 1), fn, size);
   const ms = performance.now() - t0;
-  jit.compiles++;
-  jit.totalMs += ms;
-  if (ms > jit.longestMs) jit.longestMs = ms;
+  jit.inFlight++;
+  WebAssembly.instantiate(bytes, imports).then(
+    (r) => {
+      jit.inFlight--;
+      // The instantiation itself ran on this thread, after the background compile.
+      install(r.instance, ms);
+    },
+    () => {
+      jit.inFlight--;
+      fail();
+    },
+  );
 }

@@ -47,6 +47,7 @@ function bareHart(
     time: () => 0,
     engine: engine,
     jitThreshold: 2,
+    jitSync: true,
   });
   hart.reset(RAM_BASE);
   return { hart, dv, exited: () => exit >= 0 };

@@ -206,6 +206,7 @@ export function runOurs(
     engine: opts.engine,
     // Compile nearly everything that runs twice, so the programs exercise the JIT, not the interpreter.
     jitThreshold: 2,
+    jitSync: true,
   });
   hart.reset(entry);
   const max = opts.maxInstructions ?? 50_000_000;

@@ -7,13 +7,15 @@
 import type { PhysicalBus } from '@virtio-desktop/virtio-core';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { SLOT_ENTRIES } from '../src/decode-cache.js';
 import { adoptSharedRam, allocateRam, Hart, ramLayoutOf } from '../src/index.js';
+import { JIT_ENTRY } from '../src/jit-cache.js';
 import { build, loadElf } from './harness.js';
 
 const RAM_BASE = 0x8000_0000;
 const SIZE = 16 << 20;
 
-function machine(image: Uint8Array, engine: 'jit' | 'reference', shared = false) {
+function machine(image: Uint8Array, engine: 'jit' | 'reference', shared = false, jitSync = true) {
   let buffer = allocateRam(SIZE, 1, { shared });
   if (shared) {
     // This thread runs the hart: it adopts the memory, as a hart's worker does.
@@ -42,6 +44,7 @@ function machine(image: Uint8Array, engine: 'jit' | 'reference', shared = false)
     time: () => 0,
     engine,
     jitThreshold: 2,
+    jitSync,
   });
   hart.reset(entry);
   return { hart, out: () => out, exited: () => exit >= 0 };
@@ -176,6 +179,60 @@ describe('compiled FP loads and stores, LR/SC and AMOs', () => {
       expect(Buffer.compare(jit.hart.mem8, ref.hart.mem8)).toBe(0);
       expect(jit.hart.dcache.jit!.entries).toBeGreaterThan(1000);
     });
+});
+
+/** A hot loop whose add the test rewrites (from 1 to 2) while its region is compiled in the background. */
+const REWRITE = `
+    .text
+    .globl main
+main:
+    li a0, 0
+    li t1, 20000
+    la s1, 1f
+    .option push
+    .option norvc
+1:  addi a0, a0, 1
+    addi t1, t1, -1
+    bnez t1, 1b
+    .option pop
+    mv s2, a0
+    li a0, 0
+    ret
+`;
+
+describe('background compilation', () => {
+  it('installs regions on a later turn, never one whose code changed meanwhile', async () => {
+    const image = new Uint8Array(readFileSync(build('rewrite.S', { text: REWRITE, ext: 'S' })));
+    const jit = machine(image, 'jit', false, false);
+    const ref = machine(image, 'reference');
+    const step = (budget: number): void => {
+      expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
+      expect(jit.hart.pc).toBe(ref.hart.pc);
+      expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
+    };
+    step(3000);
+    const jc = jit.hart.dcache.jit!;
+    expect(jc.inFlight).toBeGreaterThan(0);
+    // Rewrite `addi a0, a0, 1` to add 2, as DMA or another hart would: RAM, then the decoded cache.
+    const off = (jit.hart.x[2 * 9] >>> 0) - RAM_BASE;
+    for (const m of [jit, ref]) new DataView(m.hart.mem8.buffer).setUint32(off, 0x00250513, true);
+    jit.hart.dcache.written(off, 4);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(jc.inFlight).toBe(0);
+    // The loop's region was compiled from the old code: it must not be there.
+    const dc = jit.hart.dcache;
+    const at = dc.pageSlot[off >>> 12] * SLOT_ENTRIES + ((off & 0xfff) >>> 1);
+    expect(dc.meta[at] & JIT_ENTRY).toBe(0);
+    // The loop gets hot again and is compiled from the new code.
+    for (let k = 0; !jit.exited() && k < 1000; k++) {
+      step(2000);
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(jit.exited()).toBe(true);
+    expect(jc.entries).toBeGreaterThan(0);
+    expect(jc.batches).toBeGreaterThan(1);
+    expect(ref.hart.x[2 * 18]).toBeGreaterThan(20000);
+  });
 });
 
 describe('JIT against the reference, with interrupts and faults injected', () => {

@@ -10,8 +10,19 @@
  * (MMIO loads and stores, SBI calls).
  */
 
-/** Int32 words per hart record (512 bytes). */
-export const HART_WORDS = 128;
+/** Int32 words per hart record (1 KiB). */
+export const HART_WORDS = 256;
+
+/**
+ * Posted MMIO stores (writes that need no reply: virtqueue notifications, interrupt acks, PLIC
+ * completions): a ring of POST_ENTRIES records of POST_ENTRY_WORDS words (address, width, value) at
+ * word POST_RING of the hart's record. The worker advances POST_HEAD, the main thread POST_TAIL; the
+ * main thread drains a hart's ring before it answers any mailbox request of that hart, so the hart's
+ * own accesses stay in program order.
+ */
+export const POST_RING = 128;
+export const POST_ENTRIES = 32;
+export const POST_ENTRY_WORDS = 4;
 
 /** Word indices in a hart's record. */
 export const W = {
@@ -39,9 +50,15 @@ export const W = {
   START_REGS: 20,
   /** SBI call registers x10..x17 as (lo, hi) pairs; a0 and a1 come back in the first four. */
   SBI_REGS: 32,
+  /** Posted stores: records the worker has written, records the main thread has done (free-running). */
+  POST_HEAD: 48,
+  POST_TAIL: 49,
 } as const;
 
-/** Float64 indices in a hart's record (the record is HART_WORDS / 2 doubles). */
+/**
+ * Float64 indices in a hart's record (the record is HART_WORDS / 2 doubles); double k covers Int32
+ * words 2k and 2k + 1, which W leaves free.
+ */
 export const D = {
   /** Mailbox physical address. */
   MB_ADDR: 7,
@@ -49,8 +66,8 @@ export const D = {
   START_PC: 8,
   /** The host SBI's supervisor timer deadline in clock ticks (Infinity: none). */
   TIMER: 9,
-  /** Instructions retired, published by the worker now and then. */
-  INSTRET: 10,
+  /** Instructions retired, published by the worker now and then (words 26-27: START_REGS ends at 25). */
+  INSTRET: 13,
 } as const;
 
 export const Cmd = {
@@ -75,6 +92,28 @@ export const Op = { READ: 1, WRITE: 2, SBI: 3 } as const;
 
 /** The mip bits delivered as edges: SSIP (bit 1), which the guest clears itself. */
 export const EDGE_BITS = 1 << 1;
+
+/**
+ * Stores a worker posts instead of waiting for: 4-byte stores to `base + k·stride + offset` for
+ * k < count (e.g. QueueNotify of every virtio-mmio slot). Only for registers whose store has no result
+ * the hart needs and whose effect may come a little later, as on a posted bus.
+ */
+export interface PostedRange {
+  base: number;
+  count: number;
+  stride: number;
+  offset: number;
+}
+
+/** Whether a store of `width` bytes to `addr` is posted under `ranges`. */
+export function isPosted(ranges: readonly PostedRange[], addr: number, width: number): boolean {
+  if (width !== 4) return false;
+  for (const r of ranges) {
+    const d = addr - r.base - r.offset;
+    if (d >= 0 && d < r.count * r.stride && d % r.stride === 0) return true;
+  }
+  return false;
+}
 
 /** A control block for `harts` harts. */
 export function createControl(harts: number): SharedArrayBuffer {
@@ -154,6 +193,8 @@ export class HartControl {
     Atomics.store(this.i32, W.MIP_LEVEL, 0);
     Atomics.store(this.i32, W.MIP_EDGE, 0);
     Atomics.store(this.i32, W.FENCE, 0);
+    // Stores posted before the reset are dropped with the devices' state.
+    Atomics.store(this.i32, W.POST_TAIL, Atomics.load(this.i32, W.POST_HEAD));
     this.f64[D.TIMER] = Infinity;
   }
 }

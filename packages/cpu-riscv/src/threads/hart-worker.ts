@@ -9,7 +9,23 @@
 import type { PhysicalBus } from '@virtio-desktop/virtio-core';
 import { Hart, StopReason, type CpuEngine } from '../hart.js';
 import { adoptSharedRam, jitMemoryOf, type RamLayout } from '../memory.js';
-import { Cmd, D, EDGE_BITS, Fence, HartControl, HartRun, Mb, Op, W } from './control.js';
+import {
+  Cmd,
+  D,
+  EDGE_BITS,
+  Fence,
+  HART_WORDS,
+  HartControl,
+  HartRun,
+  isPosted,
+  Mb,
+  Op,
+  POST_ENTRIES,
+  POST_ENTRY_WORDS,
+  POST_RING,
+  W,
+  type PostedRange,
+} from './control.js';
 
 export interface HartWorkerInit {
   hartId: number;
@@ -28,6 +44,14 @@ export interface HartWorkerInit {
   /** Instructions per run between looks at the control block (interrupt latency is one slice). */
   slice: number;
   jitThreshold?: number;
+  /** Stores posted without waiting for the main thread (control.ts); none when absent. */
+  posted?: PostedRange[];
+  /**
+   * This hart's interrupt-controller claim registers and the mip bit each context drives: a claim
+   * while that line is low returns 0 here (the controller holds a line high exactly while a claim
+   * would return a source), which saves the round trip of the empty claim that ends each handler.
+   */
+  claims?: { addr: number; bit: number }[];
 }
 
 export type HartWorkerMessage =
@@ -35,20 +59,58 @@ export type HartWorkerMessage =
   | { type: 'error'; hartId: number; message: string }
   | { type: 'exited'; hartId: number };
 
+/** SBI extension IDs answered in the worker ("TIME", "sPI"). */
+const SBI_TIME = 0x54494d45;
+const SBI_IPI = 0x735049;
+
 /** The platform's level-driven mip bits: MSIP, STIP, MTIP, SEIP, MEIP. */
 const LEVEL_BITS = [3, 5, 7, 9, 11];
 const STIP = 5;
 
-/** MMIO through the mailbox: the request, a notify, and Atomics.wait until the main thread replies. */
+/**
+ * MMIO through the mailbox: the request, a notify, and Atomics.wait until the main thread replies;
+ * stores in the posted ranges go into the hart's ring instead and the hart runs on.
+ */
 class MailboxBus implements PhysicalBus {
-  constructor(private readonly c: HartControl) {}
+  constructor(
+    private readonly c: HartControl,
+    private readonly posted: readonly PostedRange[],
+    private readonly claims: readonly { addr: number; bit: number }[],
+    /** After a reply: the device may have changed the hart's interrupt lines (a PLIC claim does). */
+    private readonly replied: () => void,
+  ) {}
 
   read(addr: number, width: 1 | 2 | 4): number {
+    for (const k of this.claims)
+      if (addr === k.addr && width === 4 && !(Atomics.load(this.c.i32, W.MIP_LEVEL) & (1 << k.bit))) return 0;
     return this.call(Op.READ, addr, width, 0) ? this.c.i32[W.MB_VALUE] >>> 0 : -1;
   }
 
   write(addr: number, width: 1 | 2 | 4, value: number): boolean {
+    if (this.posted.length && isPosted(this.posted, addr, width)) {
+      this.post(addr, width, value);
+      return true;
+    }
     return this.call(Op.WRITE, addr, width, value);
+  }
+
+  private post(addr: number, width: number, value: number): void {
+    const i = this.c.i32;
+    const head = i[W.POST_HEAD];
+    // Full: wait for the main thread to take some (it notifies POST_TAIL after each drain).
+    for (;;) {
+      const tail = Atomics.load(i, W.POST_TAIL);
+      if (((head - tail) | 0) < POST_ENTRIES) break;
+      Atomics.wait(i, W.POST_TAIL, tail);
+    }
+    const e = POST_RING + (head & (POST_ENTRIES - 1)) * POST_ENTRY_WORDS;
+    i[e] = addr | 0;
+    i[e + 1] = width;
+    i[e + 2] = value | 0;
+    Atomics.store(i, W.POST_HEAD, (head + 1) | 0);
+    // Wake the main thread only when the ring was empty: otherwise it has a wake-up coming, or it is
+    // draining and rereads POST_HEAD before it sleeps (both sides store, then load: no lost wake-up).
+    if (Atomics.load(i, W.POST_TAIL) === head) Atomics.notify(i, W.POST_HEAD);
   }
 
   private call(op: number, addr: number, width: number, value: number): boolean {
@@ -62,6 +124,7 @@ class MailboxBus implements PhysicalBus {
     while (Atomics.load(i, W.MB_STATE) === Mb.REQUEST) Atomics.wait(i, W.MB_STATE, Mb.REQUEST);
     const ok = i[W.MB_RESULT] !== 0;
     Atomics.store(i, W.MB_STATE, Mb.IDLE);
+    this.replied();
     return ok;
   }
 }
@@ -92,10 +155,13 @@ function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void 
   const hart = new Hart({
     hartId: init.hartId,
     ram: { base: init.ramBase, size: init.ramSize, buffer },
-    bus: new MailboxBus(c),
+    bus: new MailboxBus(c, init.posted ?? [], init.claims ?? [], () => sync()),
     time,
     hostSbi: init.hostSbi,
     engine: init.engine,
+    // This thread never returns to its event loop while the hart runs, so a background compile would
+    // never be installed: compile at once (it stalls only this hart).
+    jitSync: true,
     ...(init.jitThreshold ? { jitThreshold: init.jitThreshold } : {}),
   });
   post({ type: 'ready', hartId: init.hartId, jit: hart.jit && jitMemoryOf(buffer) !== undefined });
@@ -134,8 +200,60 @@ function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void 
     hart.flushICache();
     for (let k = 0; k < 6; k++) hart.x[20 + k] = i32[W.START_REGS + k];
   };
+  const harts = init.control.byteLength / (HART_WORDS * 4);
+  const others = Array.from({ length: harts }, (_, t) =>
+    t === init.hartId ? c : new HartControl(init.control, t),
+  );
+  /**
+   * The SBI calls a busy guest makes most, answered here without a round trip to the main thread:
+   * set_timer (TIME, legacy) is this hart's deadline word and STIP, send_ipi sets SSIP edges (as the
+   * main thread's SBI would). False when the main thread must answer.
+   */
+  const localSbi = (): boolean => {
+    const x = hart.x;
+    const eid = x[34] >>> 0;
+    const fid = x[32];
+    if (x[35] === 0 && ((eid === SBI_TIME && fid === 0 && x[33] === 0) || eid === 0)) {
+      // Linux writes U64_MAX for "no timer"; 2^53 ticks or more is "never", as on the main thread.
+      const hi = x[21] >>> 0;
+      const deadline = hi >= 1 << 21 ? Infinity : hi * 2 ** 32 + (x[20] >>> 0);
+      c.setTimer(deadline);
+      c.setPending(STIP, time() >= deadline);
+      x[20] = 0;
+      x[21] = 0;
+      if (eid !== 0) x[22] = x[23] = 0;
+      sync();
+      return true;
+    }
+    if (eid === SBI_IPI && fid === 0 && x[33] === 0 && x[35] === 0) {
+      const err = sendIpi(x[20] >>> 0, x[21] >>> 0, x[22] >>> 0, x[23] >>> 0);
+      x[20] = err;
+      x[21] = err < 0 ? -1 : 0;
+      x[22] = x[23] = 0;
+      sync();
+      return true;
+    }
+    return false;
+  };
+  /** SBI send_ipi(hart_mask, hart_mask_base): 0, or SBI_ERR_INVALID_PARAM with no IPI sent. */
+  const sendIpi = (maskLo: number, maskHi: number, baseLo: number, baseHi: number): number => {
+    if (baseLo === 0xffffffff && baseHi === 0xffffffff) {
+      for (const t of others) t.setPending(1, true);
+      return 0;
+    }
+    const targets: number[] = [];
+    for (let b = 0; b < 64; b++) {
+      if (!((b < 32 ? maskLo >>> b : maskHi >>> (b - 32)) & 1)) continue;
+      const t = baseHi === 0 ? baseLo + b : Infinity;
+      if (t >= harts) return -3;
+      targets.push(t);
+    }
+    for (const t of targets) others[t].setPending(1, true);
+    return 0;
+  };
   /** An SBI call to the main thread: a0..a7 out, a0 and a1 back; fences asked meanwhile are done. */
   const sbi = (): void => {
+    if (localSbi()) return;
     for (let k = 0; k < 16; k++) i32[W.SBI_REGS + k] = hart.x[20 + k];
     i32[W.MB_OP] = Op.SBI;
     Atomics.store(i32, W.MB_STATE, Mb.REQUEST);

@@ -3,7 +3,7 @@
  * woken by Atomics.waitAsync (no polling, and the main thread's event loop keeps running devices, timers
  * and I/O meanwhile). No Node built-ins: the same code serves a browser page.
  */
-import { D, HartControl, Mb, Op, W } from './control.js';
+import { D, HartControl, Mb, Op, POST_ENTRIES, POST_ENTRY_WORDS, POST_RING, W } from './control.js';
 
 export interface MailboxHandler {
   /** An MMIO load by hart `h`; -1 when nothing is mapped (the hart raises an access fault). */
@@ -29,6 +29,8 @@ export class MailboxHost {
   private stopped = false;
   /** Round trips answered, for statistics. */
   requests = 0;
+  /** Posted stores done. */
+  posted = 0;
 
   constructor(
     private readonly controls: readonly HartControl[],
@@ -39,7 +41,10 @@ export class MailboxHost {
 
   start(): void {
     this.stopped = false;
-    for (let h = 0; h < this.controls.length; h++) this.arm(h);
+    for (let h = 0; h < this.controls.length; h++) {
+      this.arm(h);
+      this.armPosted(h);
+    }
   }
 
   /** Stop answering (the workers are being ended). */
@@ -64,11 +69,44 @@ export class MailboxHost {
     }
   }
 
+  /** Drain hart h's posted stores whenever the worker posts into an empty ring. */
+  private armPosted(h: number): void {
+    const i32 = this.controls[h].i32;
+    for (;;) {
+      if (this.stopped) return;
+      this.drain(h);
+      const w = waitAsync!(i32, W.POST_HEAD, Atomics.load(i32, W.POST_TAIL));
+      if (w.async) {
+        void w.value.then(() => this.armPosted(h));
+        return;
+      }
+    }
+  }
+
+  /** Do hart h's posted stores, in order. */
+  private drain(h: number): void {
+    const i32 = this.controls[h].i32;
+    let tail = Atomics.load(i32, W.POST_TAIL);
+    const head = Atomics.load(i32, W.POST_HEAD);
+    if (tail === head) return;
+    // A worker can only have written POST_ENTRIES ahead; anything else is a corrupt record.
+    if (((head - tail) | 0) < 0 || ((head - tail) | 0) > POST_ENTRIES) tail = (head - POST_ENTRIES) | 0;
+    for (; tail !== head; tail = (tail + 1) | 0) {
+      const e = POST_RING + (tail & (POST_ENTRIES - 1)) * POST_ENTRY_WORDS;
+      this.posted++;
+      this.handler.write(h, i32[e] >>> 0, i32[e + 1] as 1 | 2 | 4, i32[e + 2] >>> 0);
+    }
+    Atomics.store(i32, W.POST_TAIL, tail);
+    Atomics.notify(i32, W.POST_TAIL);
+  }
+
   /** Answer hart h's request; false when the answer comes later (it re-arms then). */
   private handle(h: number): boolean {
     const c = this.controls[h];
     const i32 = c.i32;
     this.requests++;
+    // The hart's stores posted before this request come first (program order).
+    this.drain(h);
     const op = i32[W.MB_OP];
     if (op === Op.SBI) {
       let r: void | Promise<void>;
