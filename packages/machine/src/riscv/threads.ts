@@ -7,6 +7,7 @@
  */
 import { allocateRam, ramLayoutOf, threads as T, type CpuEngine } from '@virtio-desktop/cpu-riscv';
 import type { Logger, PhysicalBus } from '@virtio-desktop/virtio-core';
+import { RiscvMap } from '../memory-map.js';
 import type { HartSink } from './parts.js';
 import type { SbiHart } from './sbi.js';
 
@@ -34,6 +35,10 @@ export interface CpuThreadsPart {
     epochMs: number;
     ticksPerMs: number;
     slice: number;
+    /** Stores the worker posts instead of waiting for (the hot ones: see postedStores). */
+    posted: T.PostedRange[];
+    /** The hart's PLIC claim registers and the mip bit of each context (empty claims answered there). */
+    claims: { addr: number; bit: number }[];
   }): Promise<T.HartWorkerHandle>;
 }
 
@@ -56,11 +61,39 @@ export function riscvThreads(engine: CpuEngine, url?: URL | string): CpuThreadsP
           epochMs: o.epochMs,
           ticksPerMs: o.ticksPerMs,
           slice: o.slice,
+          posted: o.posted,
+          claims: o.claims,
         },
         url ? { url } : {},
       );
     },
   };
+}
+
+/**
+ * The hot MMIO stores, posted (the hart does not wait for the main thread): virtio-mmio QueueNotify
+ * (0x050) and InterruptACK (0x064) of every slot, and the PLIC's claim/complete register of every
+ * context (a store there is a completion). Their effect comes a little later, as on a posted bus; a
+ * hart's later MMIO and SBI requests wait until its earlier posted stores are done. A posted store to
+ * an empty slot is dropped instead of faulting.
+ */
+export function postedStores(harts: number): T.PostedRange[] {
+  const v = RiscvMap.virtio;
+  return [
+    { base: v.base, count: v.slots, stride: v.slotSize, offset: 0x050 },
+    { base: v.base, count: v.slots, stride: v.slotSize, offset: 0x064 },
+    // Two contexts (M, S) per hart, as the device tree describes them.
+    { base: RiscvMap.plic.base + 0x20_0000, count: 2 * harts, stride: 0x1000, offset: 4 },
+  ];
+}
+
+/** Hart h's PLIC claim registers: context 2h drives MEIP (bit 11), 2h + 1 SEIP (bit 9). */
+export function plicClaims(h: number): { addr: number; bit: number }[] {
+  const claim = (ctx: number): number => RiscvMap.plic.base + 0x20_0000 + 0x1000 * ctx + 4;
+  return [
+    { addr: claim(2 * h), bit: 11 },
+    { addr: claim(2 * h + 1), bit: 9 },
+  ];
 }
 
 export interface MachineThreadsOptions {
@@ -96,6 +129,7 @@ export class MachineThreads {
   private pending: [number, number][] = [];
   private caller = -1;
   private failed = false;
+  private started = performance.now();
 
   constructor(private readonly o: MachineThreadsOptions) {
     this.control = T.createControl(o.harts);
@@ -145,6 +179,8 @@ export class MachineThreads {
           epochMs,
           ticksPerMs,
           slice: o.slice,
+          posted: postedStores(o.harts),
+          claims: plicClaims(h),
         }),
       ),
     );
@@ -163,6 +199,7 @@ export class MachineThreads {
         ),
     );
     this.host.start();
+    this.started = performance.now();
     await Promise.all(ready);
   }
 
@@ -213,9 +250,19 @@ export class MachineThreads {
     return this.host.requests;
   }
 
+  /** Posted MMIO stores done so far. */
+  get posted(): number {
+    return this.host.posted;
+  }
+
   /** End every worker: EXIT, a short grace, then terminate (a worker stuck in MMIO cannot answer). */
   async shutdown(): Promise<void> {
     this.host.stop();
+    const s = (performance.now() - this.started) / 1000;
+    this.o.log.info(
+      `threads: ${this.host.requests} mailbox round trips (${(this.host.requests / s).toFixed(0)}/s), ` +
+        `${this.host.posted} posted stores (${(this.host.posted / s).toFixed(0)}/s) in ${s.toFixed(1)} s`,
+    );
     for (const c of this.controls) c.command(T.Cmd.EXIT);
     await Promise.all(
       this.controls.map((c) => this.waitFor(c.i32, T.W.RUN, (v) => v === T.HartRun.EXITED, 500)),
