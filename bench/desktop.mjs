@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Desktop benchmark: time from starting the machine to a usable desktop (the image's
-// VDESK-DESKTOP-READY console line: Xorg up, twm and xterm mapped) and to Xorg accepting clients
-// (VDESK-X-READY), for the image from guest/desktop/build.sh on our machine (`vdesk run`, host SBI,
-// 2 harts, 1 GiB) and on qemu-system-riscv64 -M virt (OpenSBI, 2 harts, 1 GiB, virtio-blk/gpu/keyboard/
+// VDESK-DESKTOP-READY console line: Xorg up, JWM's panel mapped and the terminal's shell running;
+// before issue 20: twm and xterm) and to Xorg accepting clients (VDESK-X-READY), for the image from
+// guest/desktop/build.sh on our machine (`vdesk run`, host SBI, 2 harts, 1 GiB) and on qemu-system-riscv64 -M virt (OpenSBI, 2 harts, 1 GiB, virtio-blk/gpu/keyboard/
 // tablet) in the same run, alternating. Both boot the same kernel, command line and root filesystem,
 // copy-on-write so the image stays pristine. Medians (min–max) over RUNS and ours/QEMU, for each of our
 // CPU engines named (default: jit and interp).
