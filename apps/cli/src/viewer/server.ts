@@ -11,18 +11,11 @@ import type { AddressInfo, Socket } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deflateRawSync } from 'node:zlib';
 import type { Logger } from '@virtio-desktop/virtio-core';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { DisplaySource, InputSink, Rect } from './display.js';
-import {
-  Encoding,
-  encodeCursor,
-  encodeMove,
-  encodeRect,
-  encodeResize,
-  parseClientMessage,
-} from './protocol.js';
+import { FrameEncoder } from './encoder.js';
+import { encodeCursor, encodeMove, encodeRect, encodeResize, parseClientMessage } from './protocol.js';
 import { viewerPage } from './page.js';
 import { KeyTranslator } from './keys.js';
 import { RateLimitedLog } from '../ratelog.js';
@@ -39,6 +32,11 @@ export interface ViewerOptions {
   frameIntervalMs?: number;
   /** Serve HTTPS (and wss:) with this PEM certificate and key. */
   tls?: { cert: Buffer | string; key: Buffer | string };
+  /**
+   * Compress frames on this thread instead of the encoder's worker (benchmarks compare the two; the
+   * environment's VDESK_VIEWER_ENCODE=main sets it for a whole vdesk).
+   */
+  encodeOnMainThread?: boolean;
 }
 
 export interface ViewerStats {
@@ -81,11 +79,13 @@ export class Viewer {
   readonly rlog: RateLimitedLog;
   /** Bumped on every screen change: an encoded rectangle is reusable while it stays the same. */
   private generation = 0;
-  private lastEncoded: { key: string; msg: Uint8Array } | null = null;
+  private lastEncoded: { key: string; msg: Promise<Uint8Array | null> } | null = null;
+  private readonly encoder: FrameEncoder;
 
   constructor(private readonly o: ViewerOptions) {
     this.token = o.token ?? randomBytes(16).toString('hex');
     this.rlog = new RateLimitedLog(o.log);
+    this.encoder = new FrameEncoder(!(o.encodeOnMainThread ?? process.env.VDESK_VIEWER_ENCODE === 'main'));
   }
 
   /** Start listening; resolves with the URL to open. */
@@ -158,26 +158,21 @@ export class Viewer {
   }
 
   /**
-   * The screen's rectangle as a RECT message, deflated when that pays. Every client flushing the same
-   * rectangle of the same screen gets the same bytes: one read and one deflate per update, not per viewer.
+   * The screen's rectangle as a RECT message, deflated (on the encoder's worker) when that pays. The
+   * pixels are read now; the message comes when compressed, null if that failed (repaint it). Every
+   * client flushing the same rectangle of the same screen gets the same bytes: one read and one deflate
+   * per update, not per viewer.
    */
-  encode(x: number, y: number, w: number, h: number): { msg: Uint8Array; raw: number } {
+  encode(x: number, y: number, w: number, h: number): Promise<Uint8Array | null> {
     const key = `${this.generation}:${x},${y},${w},${h}`;
-    if (this.lastEncoded?.key === key) return { msg: this.lastEncoded.msg, raw: w * h * 4 };
+    if (this.lastEncoded?.key === key) return this.lastEncoded.msg;
     const raw = this.o.display.readRGBA({ x, y, width: w, height: h });
-    let payload = raw;
-    let enc: number = Encoding.Raw;
-    if (raw.length > 4096) {
-      const z = deflateRawSync(raw, { level: 1 });
-      if (z.length < raw.length * 0.8) {
-        payload = z;
-        enc = Encoding.Deflate;
-      }
-    }
     this.stats.encodes++;
-    const msg = encodeRect(x, y, w, h, enc, payload);
+    const msg = this.encoder
+      .encode(raw)
+      .then((e) => (e ? encodeRect(x, y, w, h, e.encoding, e.payload) : null));
     this.lastEncoded = { key, msg };
-    return { msg, raw: raw.length };
+    return msg;
   }
 
   get connections(): number {
@@ -186,6 +181,7 @@ export class Viewer {
 
   async close(): Promise<void> {
     this.unsub.forEach((u) => u());
+    this.encoder.close();
     for (const c of this.clients) c.close(1001, 'machine stopped');
     this.wss?.close();
     // Keep-alive page connections and clients that never finish closing must not hold the process.
@@ -302,6 +298,11 @@ class Client {
   private buttons = 0;
   private lastPointer = { x: 0, y: 0 };
   private touching = false;
+  /** A frame is being compressed for this page: the next waits (its damage accumulates). */
+  private encoding = false;
+  /** Bumped on each mode change: a frame compressed for the old mode is dropped. */
+  private mode = 0;
+  private closed = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -345,6 +346,7 @@ class Client {
   }
 
   dispose(): void {
+    this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.resizeTimer) clearTimeout(this.resizeTimer);
     this.releaseHeld();
@@ -362,6 +364,7 @@ class Client {
   }
 
   resized(w: number, h: number): void {
+    this.mode++;
     this.update('resize', encodeResize(w, h));
     this.pending = null;
     this.damage({ x: 0, y: 0, width: w, height: h });
@@ -386,6 +389,8 @@ class Client {
 
   private flush(): void {
     this.timer = null;
+    // The frame in compression is sent first; this damage waits for it (and grows meanwhile).
+    if (this.encoding) return;
     // A slow client gets fewer, larger updates instead of an ever-growing queue.
     if (this.ws.bufferedAmount > MAX_BUFFERED) {
       this.schedule(50);
@@ -402,10 +407,20 @@ class Client {
     const w = Math.min(s.width, r.x + r.width) - x;
     const h = Math.min(s.height, r.y + r.height) - y;
     if (w <= 0 || h <= 0) return;
-    const { msg, raw } = this.viewer.encode(x, y, w, h);
-    this.stats.framesSent++;
-    this.stats.rawBytes += raw;
-    this.send(msg);
+    const mode = this.mode;
+    this.encoding = true;
+    void this.viewer.encode(x, y, w, h).then((msg) => {
+      this.encoding = false;
+      if (this.closed) return;
+      if (mode !== this.mode) return; // the resize repaints everything
+      if (!msg) this.damage({ x, y, width: w, height: h });
+      else {
+        this.stats.framesSent++;
+        this.stats.rawBytes += w * h * 4;
+        this.send(msg);
+      }
+      if (this.pending || this.deferred.size) this.schedule(this.o.frameIntervalMs ?? 16);
+    });
   }
 
   private message(data: unknown, isBinary: boolean): void {

@@ -1,0 +1,105 @@
+/**
+ * The viewer's frame compression on its own worker thread: deflating a full 1920×1080 RGBA frame takes
+ * tens of milliseconds, which on the main thread is time the harts (one thread) and every device wait.
+ * The rectangle's pixels are transferred to the worker and back (no copies); a host without
+ * worker_threads, or a worker that fails, falls back to compressing here.
+ */
+import { Worker } from 'node:worker_threads';
+import { deflateRawSync } from 'node:zlib';
+import { Encoding } from './protocol.js';
+
+/** Smaller rectangles are sent raw: compressing them costs more than it saves. */
+const MIN_DEFLATE = 4096;
+/** Compressed output is used only when it is at most this fraction of the raw size. */
+const WORTH = 0.8;
+
+/** The worker's code (CommonJS, evaluated): deflate what comes, hand both buffers back. */
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { deflateRawSync } = require('node:zlib');
+parentPort.on('message', (m) => {
+  let z = null;
+  try {
+    const b = deflateRawSync(m.raw, { level: 1 });
+    // A pooled Buffer shares its memory: copy it out so the transfer moves only these bytes.
+    z = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? new Uint8Array(b.buffer) : new Uint8Array(b);
+  } catch {}
+  const t = [m.raw.buffer];
+  if (z) t.push(z.buffer);
+  parentPort.postMessage({ id: m.id, raw: m.raw, z }, t);
+});
+`;
+
+export interface EncodedPayload {
+  encoding: number;
+  payload: Uint8Array;
+}
+
+function choose(raw: Uint8Array, z: Uint8Array | null): EncodedPayload {
+  return z && z.length < raw.length * WORTH
+    ? { encoding: Encoding.Deflate, payload: z }
+    : { encoding: Encoding.Raw, payload: raw };
+}
+
+export class FrameEncoder {
+  private worker: Worker | null = null;
+  private nextId = 1;
+  private readonly waiting = new Map<number, (r: EncodedPayload | null) => void>();
+  /** Frames compressed on the worker and here, for statistics. */
+  readonly counts = { worker: 0, local: 0 };
+
+  constructor(useWorker = true) {
+    if (!useWorker) return;
+    try {
+      const w = new Worker(WORKER_SOURCE, { eval: true });
+      w.unref();
+      w.on('message', (m: { id: number; raw: Uint8Array; z: Uint8Array | null }) => {
+        const done = this.waiting.get(m.id);
+        this.waiting.delete(m.id);
+        done?.(choose(m.raw, m.z));
+      });
+      w.on('error', () => this.fallBack());
+      w.on('exit', () => this.fallBack());
+      this.worker = w;
+    } catch {
+      this.worker = null;
+    }
+  }
+
+  /**
+   * Compress `raw` (which this call takes over: it is transferred) when that pays; null when the
+   * worker died with it (the caller repaints that rectangle).
+   */
+  encode(raw: Uint8Array): Promise<EncodedPayload | null> {
+    if (raw.length <= MIN_DEFLATE) return Promise.resolve({ encoding: Encoding.Raw, payload: raw });
+    const w = this.worker;
+    if (!w) return Promise.resolve(this.local(raw));
+    // Only a whole ArrayBuffer can be transferred; a view into a larger one is copied first.
+    const own = raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? raw : raw.slice();
+    const id = this.nextId++;
+    this.counts.worker++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      w.postMessage({ id, raw: own }, [own.buffer as ArrayBuffer]);
+    });
+  }
+
+  /** Stop the worker; frames it still had come back null. */
+  close(): void {
+    const w = this.worker;
+    this.worker = null;
+    void w?.terminate();
+  }
+
+  private local(raw: Uint8Array): EncodedPayload {
+    this.counts.local++;
+    return choose(raw, deflateRawSync(raw, { level: 1 }));
+  }
+
+  /** The worker died: frames it held were transferred away, so their clients get the next frame. */
+  private fallBack(): void {
+    this.worker = null;
+    for (const done of this.waiting.values()) done(null);
+    this.waiting.clear();
+  }
+}

@@ -1,0 +1,58 @@
+/** The viewer's frame encoder: compression on its worker thread, the fallback, and what it sends. */
+import { inflateRawSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { FrameEncoder } from '../src/viewer/encoder.js';
+import { Encoding } from '../src/viewer/protocol.js';
+
+/** A 1920×1080 RGBA frame of stripes: compressible, as desktops are. */
+function frame(): Uint8Array {
+  const f = new Uint8Array(1920 * 1080 * 4);
+  for (let i = 0; i < f.length; i += 4) f.fill((i >> 12) & 0xff, i, i + 3).fill(255, i + 3, i + 4);
+  return f;
+}
+
+describe('FrameEncoder', () => {
+  it('deflates a frame on its worker: the pixels move there (no copy) and come back compressed', async () => {
+    const e = new FrameEncoder();
+    const f = frame();
+    const copy = f.slice();
+    const r = await e.encode(f);
+    // Transferred: this thread no longer holds the pixels while the worker compresses them.
+    expect(f.byteLength).toBe(0);
+    expect(e.counts).toEqual({ worker: 1, local: 0 });
+    expect(r?.encoding).toBe(Encoding.Deflate);
+    expect(Buffer.compare(inflateRawSync(r!.payload), Buffer.from(copy))).toBe(0);
+    e.close();
+  });
+
+  it('keeps order and content with many frames in flight', async () => {
+    const e = new FrameEncoder();
+    const frames = Array.from({ length: 6 }, (_, k) => new Uint8Array(64 * 1024).fill(k));
+    const out = await Promise.all(frames.map((f) => e.encode(f)));
+    out.forEach((r, k) => expect(inflateRawSync(r!.payload).every((b) => b === k)).toBe(true));
+    e.close();
+  });
+
+  it('sends raw what does not compress, and small rectangles without asking the worker', async () => {
+    const e = new FrameEncoder();
+    const noise = new Uint8Array(64 * 1024).map(() => Math.floor(Math.random() * 256));
+    expect((await e.encode(noise))?.encoding).toBe(Encoding.Raw);
+    const small = new Uint8Array(4096).fill(7);
+    expect(await e.encode(small)).toEqual({ encoding: Encoding.Raw, payload: small });
+    expect(e.counts.worker).toBe(1);
+    e.close();
+  });
+
+  it('compresses on this thread when asked to, and answers null for frames a dead worker held', async () => {
+    const local = new FrameEncoder(false);
+    expect((await local.encode(frame()))?.encoding).toBe(Encoding.Deflate);
+    expect(local.counts).toEqual({ worker: 0, local: 1 });
+    const e = new FrameEncoder();
+    const lost = e.encode(frame());
+    e.close();
+    expect(await lost).toBeNull();
+    // After the worker is gone, frames are compressed here.
+    expect((await e.encode(frame()))?.encoding).toBe(Encoding.Deflate);
+    expect(e.counts.local).toBe(1);
+  });
+});
