@@ -36,6 +36,41 @@ export interface BusDevice {
   reset(): void;
   /** Describe the device for a flattened device tree, given where the host placed it. */
   describe?(placement: Placement): DtNode;
+  /**
+   * Snapshots (optional): the device's state as plain data, with a version of the device's own choosing
+   * that {@link restoreState} understands. The host calls it with the machine paused, between two
+   * instructions. A device without it makes the host refuse the snapshot with a line naming it.
+   */
+  saveState?(): SavedState;
+  /**
+   * Put back a state {@link saveState} returned, on a device created with the same options and not yet
+   * running. Throws a {@link SnapshotError} (one line) for a version or shape it does not know.
+   */
+  restoreState?(state: SavedState): void | Promise<void>;
+}
+
+/**
+ * What a part's saved state is made of: JSON values (finite numbers, plus Infinity, -Infinity and NaN,
+ * which the snapshot encoder keeps) and byte arrays, which stay binary (RAM pages, disk blocks, pixels).
+ */
+export type StateValue =
+  | null
+  | boolean
+  | number
+  | string
+  | Uint8Array
+  | readonly StateValue[]
+  | { readonly [key: string]: StateValue };
+
+/** A part's saved state: the version of its layout and the data. */
+export interface SavedState {
+  readonly version: number;
+  readonly data: StateValue;
+}
+
+/** A snapshot cannot be taken or restored; the message is one line that says why. */
+export class SnapshotError extends Error {
+  override readonly name = 'SnapshotError';
 }
 
 /** Where the host put a device: its base address and the interrupt lines it wired to it. */

@@ -1,4 +1,4 @@
-import type { GuestMemory, Logger } from './bus.js';
+import type { GuestMemory, Logger, SavedState } from './bus.js';
 import type { Virtqueue } from './virtqueue.js';
 
 /**
@@ -34,6 +34,23 @@ export interface VirtioDevice {
    * idle guest time jump ahead, so the guest never sees its own I/O take forever.
    */
   readonly requestsInFlight?: number;
+  /**
+   * Snapshots (optional; a device without them makes the host refuse a snapshot with a line naming it).
+   * Called with the guest paused, before {@link saveState}: finish host-side work (requests on a backend)
+   * and compute what is slow (a disk image's content hash). No guest-visible change may follow it.
+   */
+  prepareSnapshot?(): Promise<void>;
+  /**
+   * The device's own state (the transport saves the registers and queue positions). Chains a device holds
+   * (popped, not yet used) are saved by head index and found again with {@link Virtqueue.chainAt}.
+   */
+  saveState?(): SavedState;
+  /**
+   * Put a saved state back on a freshly created device. `ctx` is the context of the restored queues when
+   * the driver had set DRIVER_OK (then it replaces `activate`: the device adopts it without side
+   * effects), null otherwise. Throws a one-line SnapshotError for a state it cannot take.
+   */
+  restoreState?(state: SavedState, ctx: VirtioDeviceContext | null): void | Promise<void>;
 }
 
 /** What a device gets from its transport when it is activated. */

@@ -17,3 +17,4 @@ export {
 export { SIZE_PATTERN, SizeError, formatSize, parseSize, sizeJsonSchema } from './size.js';
 export { ConfigSpace } from './config-space.js';
 export { DEFAULT_TURN_LIMITS, TurnMeter, TurnWorker, nextTurn, yieldTurn } from './turn.js';
+export { StateReader, bytesOf, crc32, decodeState, encodeState, fillFrom } from './snapshot.js';

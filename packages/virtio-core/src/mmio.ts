@@ -1,5 +1,16 @@
-import type { AccessWidth, BusDevice, DtNode, GuestMemory, InterruptLine, Logger, Placement } from './bus.js';
-import { cells64, silentLogger } from './bus.js';
+import type {
+  AccessWidth,
+  BusDevice,
+  DtNode,
+  GuestMemory,
+  InterruptLine,
+  Logger,
+  Placement,
+  SavedState,
+  StateValue,
+} from './bus.js';
+import { SnapshotError, cells64, silentLogger } from './bus.js';
+import { StateReader } from './snapshot.js';
 import {
   Feature,
   Interrupt,
@@ -213,6 +224,102 @@ export class MmioTransport implements BusDevice {
     };
   }
 
+  /** Host-side work to finish before {@link saveState} (the device's; none of the transport's own). */
+  async prepareSnapshot(): Promise<void> {
+    this.requireSnapshots();
+    await this.device.prepareSnapshot?.();
+  }
+
+  /**
+   * Registers, queue positions and the device's own state. A device without `saveState` is refused
+   * (SnapshotError), since its state would silently be lost.
+   */
+  saveState(): SavedState {
+    this.requireSnapshots();
+    const data: Record<string, StateValue> = {
+      status: this.status,
+      deviceFeaturesSel: this.deviceFeaturesSel,
+      driverFeaturesSel: this.driverFeaturesSel,
+      driverFeatures: this.driverFeatures.toString(),
+      queueSel: this.queueSel,
+      interruptStatus: this.interruptStatus,
+      configGeneration: this.configGeneration,
+      active: this.active,
+      regs: this.regs.map((q) => ({ ...q })),
+      queues: this.active
+        ? this.live.map((q, i) => (this.regs[i]?.ready ? { ...q.savePositions(), alive: !q.isBroken } : null))
+        : [],
+      device: this.device.saveState!() as unknown as StateValue,
+    };
+    return { version: 1, data };
+  }
+
+  /**
+   * Put back a saved state on a transport (and device) created the same way and not running yet; the
+   * interrupt line's level belongs to the interrupt controller's saved state and is not driven here.
+   */
+  async restoreState(s: SavedState): Promise<void> {
+    this.requireSnapshots();
+    const r = StateReader.of(s, `virtio-mmio(${this.device.deviceId})`, [1]);
+    const n = this.device.queueSizes.length;
+    const regs = r.arr('regs');
+    if (regs.length !== n) throw r.fail('regs', `has ${regs.length} queues, the device ${n}`);
+    const u32 = 0xffffffff;
+    const parsedRegs: QueueRegs[] = regs.map((q, i) => {
+      const qr = new StateReader(q, `${r.part}.regs[${i}]`);
+      return {
+        num: qr.int('num', 0, u32),
+        ready: qr.bool('ready'),
+        desc: qr.int('desc', 0),
+        avail: qr.int('avail', 0),
+        used: qr.int('used', 0),
+      };
+    });
+    let features: bigint;
+    try {
+      features = BigInt(r.str('driverFeatures'));
+    } catch {
+      throw r.fail('driverFeatures', 'is not an integer');
+    }
+    this.resetState(false);
+    this.status = r.int('status', 0, 255);
+    this.deviceFeaturesSel = r.int('deviceFeaturesSel', 0, u32);
+    this.driverFeaturesSel = r.int('driverFeaturesSel', 0, u32);
+    this.driverFeatures = BigInt.asUintN(64, features);
+    this.queueSel = r.int('queueSel', 0, u32);
+    this.interruptStatus = r.int('interruptStatus', 0, 3);
+    this.configGeneration = r.int('configGeneration', 0, u32);
+    this.regs = parsedRegs;
+    const device = r.raw('device') as unknown as SavedState;
+    if (!r.bool('active')) {
+      await this.device.restoreState!(device, null);
+      return;
+    }
+    const saved = r.arr('queues');
+    if (saved.length !== n) throw r.fail('queues', `has ${saved.length} entries, the device ${n}`);
+    this.activate(false);
+    for (const [i, q] of saved.entries()) {
+      if (q === null) continue;
+      const qr = new StateReader(q, `${r.part}.queues[${i}]`);
+      const live = this.live[i];
+      live.restorePositions({
+        lastAvail: qr.int('lastAvail', 0, 0xffff),
+        usedIdx: qr.int('usedIdx', 0, 0xffff),
+        signalledUsed: qr.int('signalledUsed', 0, 0xffff),
+        broken: qr.bool('broken'),
+      });
+      if (!qr.bool('alive')) live.kill();
+    }
+    await this.device.restoreState!(device, this.context());
+  }
+
+  private requireSnapshots(): void {
+    if (typeof this.device.saveState !== 'function' || typeof this.device.restoreState !== 'function')
+      throw new SnapshotError(
+        `virtio device ${this.device.deviceId} (${this.device.constructor.name}) does not implement saveState/restoreState`,
+      );
+  }
+
   /**
    * The device's configuration changed (e.g. a new display size): bump the generation and raise the
    * configuration interrupt if the driver is running.
@@ -273,7 +380,7 @@ export class MmioTransport implements BusDevice {
     q.ready = true;
   }
 
-  private activate(): void {
+  private activate(notifyDevice = true): void {
     if (this.active) return;
     const eventIdx = (this.driverFeatures & bit(Feature.EventIdx)) !== 0n;
     const indirect = (this.driverFeatures & bit(Feature.IndirectDesc)) !== 0n;
@@ -289,7 +396,11 @@ export class MmioTransport implements BusDevice {
         : this.deadQueue(i),
     );
     this.active = true;
-    const ctx: VirtioDeviceContext = {
+    if (notifyDevice) this.device.activate(this.context());
+  }
+
+  private context(): VirtioDeviceContext {
+    return {
       queues: this.live,
       negotiated: this.driverFeatures,
       memory: this.opts.memory,
@@ -297,7 +408,6 @@ export class MmioTransport implements BusDevice {
       configChanged: () => this.configChanged(),
       needsReset: (r) => this.needsReset(r),
     };
-    this.device.activate(ctx);
   }
 
   /** A stand-in for a queue the driver did not enable: always empty. */

@@ -210,6 +210,33 @@ export class Virtqueue {
     }
   }
 
+  /**
+   * The chain at `head` again, for a device restoring the chains it held (popped, not yet used) at a
+   * snapshot; null when it no longer validates (the saved RAM was damaged).
+   */
+  chainAt(head: number): DescriptorChain | null {
+    if (!Number.isInteger(head) || head < 0 || head >= this.layout.size) return null;
+    const c = this.walk(head);
+    return typeof c === 'string' ? null : c;
+  }
+
+  /** Ring positions for a snapshot (the rings themselves are in guest RAM). */
+  savePositions(): { lastAvail: number; usedIdx: number; signalledUsed: number; broken: boolean } {
+    return {
+      lastAvail: this.lastAvail,
+      usedIdx: this.usedIdx,
+      signalledUsed: this.signalledUsed,
+      broken: this.broken,
+    };
+  }
+
+  restorePositions(p: { lastAvail: number; usedIdx: number; signalledUsed: number; broken: boolean }): void {
+    this.lastAvail = p.lastAvail & 0xffff;
+    this.usedIdx = p.usedIdx & 0xffff;
+    this.signalledUsed = p.signalledUsed & 0xffff;
+    this.broken = p.broken;
+  }
+
   /** Put a finished chain in the used ring, `written` bytes of it written by the device. */
   push(head: number, written: number): void {
     if (this.isBroken) return;
