@@ -8,6 +8,9 @@ import {
   type BusDevice,
   type DtNode,
   type Placement,
+  type SavedState,
+  StateReader,
+  bytesOf,
 } from '@virtio-desktop/virtio-core';
 import type { HartInterruptSink } from './plic.js';
 
@@ -43,6 +46,15 @@ export class Mswi implements BusDevice {
   reset(): void {
     this.msip.fill(0);
     this.harts.forEach((s) => s.setPending(MSIP, false));
+  }
+
+  /** Snapshot: the msip bits (the harts' saved MSIP matches them; restoring drives nothing). */
+  saveState(): SavedState {
+    return { version: 1, data: { msip: bytesOf(this.msip) } };
+  }
+
+  restoreState(s: SavedState): void {
+    this.msip.set(StateReader.of(s, 'aclint-mswi', [1]).bytes('msip', this.msip.length));
   }
 
   describe(p: Placement): DtNode {

@@ -10,6 +10,9 @@ import {
   type DtNode,
   type InterruptLine,
   type Placement,
+  type SavedState,
+  StateReader,
+  bytesOf,
 } from '@virtio-desktop/virtio-core';
 
 /** Where a PLIC context delivers its interrupt: a hart's mip bit. */
@@ -148,6 +151,51 @@ export class Plic implements BusDevice {
     // Lines keep their level: a device that is still asserting stays pending.
     for (let id = 1; id < this.n; id++) if (this.level[id]) this.pending[id] = 1;
     this.update();
+  }
+
+  /**
+   * Snapshot: priorities, line levels, pending and claimed sources, enables, thresholds and the level of
+   * each context's output (the harts' saved mip bits match it, so restoring drives no line).
+   */
+  saveState(): SavedState {
+    return {
+      version: 1,
+      data: {
+        sources: this.n - 1,
+        contexts: this.contexts.length,
+        priority: bytesOf(this.priority),
+        level: bytesOf(this.level),
+        pending: bytesOf(this.pending),
+        claimed: bytesOf(this.claimed),
+        enable: this.enable.map((e) => bytesOf(e)),
+        threshold: bytesOf(this.threshold),
+        outputs: bytesOf(this.outputs),
+      },
+    };
+  }
+
+  restoreState(s: SavedState): void {
+    const r = StateReader.of(s, 'plic', [1]);
+    if (r.int('sources') !== this.n - 1 || r.int('contexts') !== this.contexts.length)
+      throw r.fail('sources', 'or contexts differ from this machine');
+    const n = this.n;
+    const c = this.contexts.length;
+    const enable = r.arr('enable');
+    if (enable.length !== c) throw r.fail('enable', `has ${enable.length} contexts`);
+    const en = enable.map((e) => {
+      if (!(e instanceof Uint8Array) || e.length !== n) throw r.fail('enable', 'has a wrong size');
+      return e;
+    });
+    const parts: [Uint8Array, Uint8Array][] = [
+      [this.priority, r.bytes('priority', n)],
+      [this.level, r.bytes('level', n)],
+      [this.pending, r.bytes('pending', n)],
+      [this.claimed, r.bytes('claimed', n)],
+      [this.threshold, r.bytes('threshold', c)],
+      [this.outputs, r.bytes('outputs', c)],
+    ];
+    for (const [dst, src] of parts) dst.set(src);
+    en.forEach((e, i) => this.enable[i].set(e));
   }
 
   describe(p: Placement): DtNode {

@@ -9,6 +9,9 @@ import {
   type BusDevice,
   type DtNode,
   type Placement,
+  type SavedState,
+  type StateValue,
+  StateReader,
 } from '@virtio-desktop/virtio-core';
 import { Mswi, type HartInterruptSink } from '@virtio-desktop/irqchip';
 import type { TimeSource } from './clock.js';
@@ -67,6 +70,23 @@ export class Clint implements BusDevice {
   reset(): void {
     this.mswi.reset();
     this.mtimer.reset();
+  }
+
+  /** Snapshot: its MSWI and MTIMER, each with its own version. */
+  saveState(): SavedState {
+    return {
+      version: 1,
+      data: {
+        mswi: this.mswi.saveState() as unknown as StateValue,
+        mtimer: this.mtimer.saveState() as unknown as StateValue,
+      },
+    };
+  }
+
+  restoreState(s: SavedState): void {
+    const r = StateReader.of(s, 'clint', [1]);
+    this.mswi.restoreState(r.raw('mswi') as unknown as SavedState);
+    this.mtimer.restoreState(r.raw('mtimer') as unknown as SavedState);
   }
 
   describe(p: Placement): DtNode {

@@ -3,6 +3,8 @@
  * follows retired instructions so that a run repeats exactly.
  */
 
+import { StateReader, type SavedState } from '@virtio-desktop/virtio-core';
+
 export interface TimeSource {
   now(): number;
   /** Deterministic clocks advance with retired instructions; the wall clock ignores this. */
@@ -10,6 +12,9 @@ export interface TimeSource {
   /** When every hart is idle, a deterministic clock jumps to `tick`; the wall clock ignores this. */
   skipTo(tick: number): void;
   readonly deterministic: boolean;
+  /** Snapshot: the ticks so far (the instruction clock: and the instructions not yet a tick). */
+  saveState?(): SavedState;
+  restoreState?(s: SavedState): void;
 }
 
 export const DEFAULT_FREQUENCY = 10_000_000;
@@ -17,7 +22,7 @@ export const DEFAULT_FREQUENCY = 10_000_000;
 /** Ticks from `performance.now()` (Node and browsers), starting at 0 when created. */
 export class WallClockTimeSource implements TimeSource {
   readonly deterministic = false;
-  private readonly start = performance.now();
+  private start = performance.now();
   private readonly ticksPerMs: number;
 
   constructor(frequency = DEFAULT_FREQUENCY) {
@@ -26,6 +31,19 @@ export class WallClockTimeSource implements TimeSource {
 
   now(): number {
     return Math.floor((performance.now() - this.start) * this.ticksPerMs);
+  }
+
+  saveState(): SavedState {
+    return { version: 1, data: { ticks: this.now() } };
+  }
+
+  /**
+   * Continue from the saved tick count: the guest's time never runs backwards, and the time the snapshot
+   * spent on disk does not pass for the guest (its wall clock is behind by that much until it syncs).
+   */
+  restoreState(s: SavedState): void {
+    const ticks = StateReader.of(s, 'wall clock', [1]).int('ticks', 0);
+    this.start = performance.now() - ticks / this.ticksPerMs;
   }
 
   advance(): void {}
@@ -57,6 +75,18 @@ export class InstructionTimeSource implements TimeSource {
       this.ticks += t;
       this.carry -= t * this.instructionsPerTick;
     }
+  }
+
+  saveState(): SavedState {
+    return { version: 1, data: { ticks: this.ticks, carry: this.carry } };
+  }
+
+  restoreState(s: SavedState): void {
+    const r = StateReader.of(s, 'instruction clock', [1]);
+    const ticks = r.int('ticks', 0);
+    const carry = r.num('carry', 0, this.instructionsPerTick);
+    this.ticks = ticks;
+    this.carry = carry;
   }
 
   skipTo(tick: number): void {

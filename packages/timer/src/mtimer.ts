@@ -9,6 +9,9 @@ import {
   type BusDevice,
   type DtNode,
   type Placement,
+  type SavedState,
+  StateReader,
+  bytesOf,
 } from '@virtio-desktop/virtio-core';
 import type { HartInterruptSink } from '@virtio-desktop/irqchip';
 import type { TimeSource } from './clock.js';
@@ -91,6 +94,26 @@ export class Mtimer implements BusDevice {
     this.cmp.fill(Infinity);
     this.offset = 0;
     this.update();
+  }
+
+  /**
+   * Snapshot: mtimecmp per hart, the MTIP levels and mtime's offset from the time source (the source
+   * saves its own ticks, so mtime continues where it was).
+   */
+  saveState(): SavedState {
+    return { version: 1, data: { cmp: [...this.cmp], mtip: bytesOf(this.mtip), offset: this.offset } };
+  }
+
+  restoreState(s: SavedState): void {
+    const r = StateReader.of(s, 'aclint-mtimer', [1]);
+    const cmp = r.arr('cmp');
+    if (cmp.length !== this.cmp.length) throw r.fail('cmp', `has ${cmp.length} harts, not ${this.cmp.length}`);
+    for (const v of cmp) if (typeof v !== 'number' || !(v >= 0)) throw r.fail('cmp', 'holds a bad deadline');
+    const mtip = r.bytes('mtip', this.mtip.length);
+    const offset = r.num('offset', -(2 ** 64), 2 ** 64);
+    this.cmp.set(cmp as number[]);
+    this.mtip.set(mtip);
+    this.offset = offset;
   }
 
   describe(p: Placement): DtNode {
