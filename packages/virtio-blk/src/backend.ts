@@ -2,6 +2,7 @@
  * Block storage behind a virtio-blk device, and the two backends that run anywhere (browser or Node): a
  * sparse in-memory disk and a copy-on-write overlay over any read-only base.
  */
+import { SnapshotError, StateReader, type SavedState, type StateValue } from '@virtio-desktop/virtio-core';
 import { SparseBlocks, ZERO_BLOCK, inDisk, rangeError, spans } from './sparse.js';
 
 /**
@@ -26,7 +27,22 @@ export interface BlockBackend {
   writeZeroes?(offset: number, length: number): Promise<void>;
   /** Release files or handles; the backend is unusable afterwards. */
   close?(): Promise<void>;
+  /**
+   * Snapshots (optional; without them a snapshot of the machine is refused with a line naming the disk):
+   * compute what {@link saveState} needs (a read-only image's content hash); no request runs meanwhile.
+   */
+  prepareSnapshot?(): Promise<void>;
+  /** The contents a snapshot must carry (memory and overlay blocks), or a reference (an image's hash). */
+  saveState?(): SavedState;
+  /** Take a saved state back; a SnapshotError (one line) when it does not fit (e.g. another image). */
+  restoreState?(s: SavedState): Promise<void>;
 }
+
+const packedOf = (r: StateReader) => ({
+  indices: r.bytes('indices'),
+  data: r.bytes('data'),
+  zeros: r.bytes('zeros'),
+});
 
 /** Largest in-memory disk we accept: sparse, so only written blocks cost memory. */
 export const MAX_MEMORY_DISK = 2 ** 44;
@@ -95,6 +111,22 @@ export class MemoryBackend implements BlockBackend {
       if (s.len === bs) this.store.delete(s.block);
       else this.store.get(s.block)?.fill(0, s.start, s.start + s.len);
     }
+  }
+
+  /** Snapshot: the chunks written (the disk is in memory only, so its contents go in the snapshot). */
+  saveState(): SavedState {
+    return {
+      version: 1,
+      data: { size: this.size, chunkSize: this.store.blockSize, ...this.store.pack() },
+    };
+  }
+
+  async restoreState(s: SavedState): Promise<void> {
+    const r = StateReader.of(s, 'memory disk', [1]);
+    if (r.int('size') !== this.size || r.int('chunkSize') !== this.store.blockSize)
+      throw r.fail('size', 'or chunk size differs from this disk');
+    const why = this.store.unpack(packedOf(r), Math.ceil(this.size / this.store.blockSize));
+    if (why) throw new SnapshotError(`memory disk: ${why}`);
   }
 
   private put(offset: number, src: Uint8Array): void {
@@ -200,6 +232,34 @@ export class OverlayBackend implements BlockBackend {
   async close(): Promise<void> {
     this.blocks.clear();
     await this.base.close?.();
+  }
+
+  async prepareSnapshot(): Promise<void> {
+    if (!this.base.saveState) throw new SnapshotError('the base of a copy-on-write disk cannot be snapshotted');
+    await this.base.prepareSnapshot?.();
+  }
+
+  /** Snapshot: the changed blocks, and the base's reference (an image by content hash). */
+  saveState(): SavedState {
+    if (!this.base.saveState) throw new SnapshotError('the base of a copy-on-write disk cannot be snapshotted');
+    return {
+      version: 1,
+      data: {
+        blockSize: this.blocks.blockSize,
+        base: this.base.saveState() as unknown as StateValue,
+        ...this.blocks.pack(),
+      },
+    };
+  }
+
+  /** The base is checked first (a changed image is refused), then the blocks replace the overlay's. */
+  async restoreState(s: SavedState): Promise<void> {
+    const r = StateReader.of(s, 'copy-on-write disk', [1]);
+    if (r.int('blockSize') !== this.blocks.blockSize) throw r.fail('blockSize', 'differs from this disk');
+    if (!this.base.restoreState) throw new SnapshotError('the base of a copy-on-write disk cannot be restored');
+    await this.base.restoreState(r.raw('base') as unknown as SavedState);
+    const why = this.blocks.unpack(packedOf(r), Math.ceil(this.size / this.blocks.blockSize));
+    if (why) throw new SnapshotError(`copy-on-write disk: ${why}`);
   }
 
   /** Apply `src` (or zeroes when null) to the range, copying partial blocks up from the base first. */

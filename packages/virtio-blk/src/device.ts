@@ -5,6 +5,8 @@
 import {
   ConfigSpace,
   DEFAULT_TURN_LIMITS,
+  SnapshotError,
+  StateReader,
   DeviceId,
   TurnMeter,
   TurnWorker,
@@ -13,6 +15,8 @@ import {
   yieldTurn,
   type DescriptorChain,
   type Logger,
+  type SavedState,
+  type StateValue,
   type Virtqueue,
   type VirtioDevice,
   type VirtioDeviceContext,
@@ -216,6 +220,47 @@ export class VirtioBlkDevice implements VirtioDevice {
   async close(): Promise<void> {
     await this.drain();
     await this.backend.close?.();
+  }
+
+  /**
+   * Snapshot, step 1 (the guest paused): let every request in flight finish, so the saved state holds
+   * none (the guest sees them completed in its used ring), then let the backend get ready (hash a base).
+   */
+  async prepareSnapshot(): Promise<void> {
+    if (!this.backend.saveState)
+      throw new SnapshotError(`its storage (${this.backend.constructor.name}) cannot be snapshotted`);
+    await this.drain();
+    await this.backend.prepareSnapshot?.();
+  }
+
+  /** The counters and the backend's state; nothing is in flight after {@link prepareSnapshot}. */
+  saveState(): SavedState {
+    if (!this.backend.saveState)
+      throw new SnapshotError(`its storage (${this.backend.constructor.name}) cannot be snapshotted`);
+    if (this.requestsInFlight > 0) throw new SnapshotError('requests still in flight (prepareSnapshot first)');
+    return {
+      version: 1,
+      data: {
+        capacity: this.capacity,
+        stats: { ...this.stats },
+        backend: this.backend.saveState() as unknown as StateValue,
+      },
+    };
+  }
+
+  async restoreState(s: SavedState, ctx: VirtioDeviceContext | null): Promise<void> {
+    const r = StateReader.of(s, 'virtio-blk', [1]);
+    if (r.int('capacity') !== this.capacity) throw r.fail('capacity', 'differs from this disk');
+    if (!this.backend.restoreState)
+      throw new SnapshotError(`its storage (${this.backend.constructor.name}) cannot be restored`);
+    const stats = r.sub('stats');
+    await this.backend.restoreState(r.raw('backend') as unknown as SavedState);
+    for (const k of Object.keys(this.stats) as (keyof BlkStats)[])
+      if (stats.has(k)) this.stats[k] = stats.int(k, 0);
+    if (ctx) {
+      this.ctx = ctx;
+      this.log = ctx.log;
+    }
   }
 
   readConfig(offset: number, width: 1 | 2 | 4): number {

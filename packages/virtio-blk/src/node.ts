@@ -4,7 +4,9 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
+import { SnapshotError, StateReader, type SavedState } from '@virtio-desktop/virtio-core';
 import type { BlockBackend } from './backend.js';
+import { contentHash } from './hash.js';
 import { inDisk, rangeError } from './sparse.js';
 import { ImageLock } from './lock.js';
 
@@ -143,6 +145,48 @@ export class FileBackend implements BlockBackend {
     } finally {
       this.lock?.release();
     }
+  }
+
+  private hash: string | null = null;
+
+  /** SHA-256 of the image (cached by path, size, mtime and inode; see hash.ts). */
+  async contentHash(): Promise<string> {
+    this.check();
+    if (this.readOnly && this.hash) return this.hash;
+    const h = await contentHash(this.fh, this.path);
+    if (this.readOnly) this.hash = h;
+    return h;
+  }
+
+  /** Snapshots reference a read-only image by its content hash; a writable one cannot be captured. */
+  async prepareSnapshot(): Promise<void> {
+    this.writableRefusal();
+    await this.contentHash();
+  }
+
+  saveState(): SavedState {
+    this.writableRefusal();
+    if (!this.hash) throw new SnapshotError(`disk image ${this.path}: prepareSnapshot was not called`);
+    return { version: 1, data: { path: this.path, size: this.size, sha256: this.hash } };
+  }
+
+  /** Accept the saved reference only for the same contents: one line names the image when it changed. */
+  async restoreState(s: SavedState): Promise<void> {
+    this.writableRefusal();
+    const r = StateReader.of(s, `disk image ${this.path}`, [1]);
+    const want = r.str('sha256');
+    const size = r.int('size', 0);
+    if (size !== this.size || (await this.contentHash()) !== want)
+      throw new SnapshotError(
+        `disk image ${this.path} changed since the snapshot was taken (its content hash differs from ${want.slice(0, 16)}…); restore needs the image the snapshot was taken with`,
+      );
+  }
+
+  private writableRefusal(): void {
+    if (!this.readOnly)
+      throw new SnapshotError(
+        `disk image ${this.path} is written in place, so a snapshot cannot capture it: use "overlay": true (copy-on-write) or "readOnly"`,
+      );
   }
 
   private check(): void {

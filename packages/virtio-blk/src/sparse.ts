@@ -70,6 +70,35 @@ export class SparseBlocks {
     this.map.clear();
   }
 
+  /**
+   * Snapshot form: the block indices with data, their bytes back to back, and the known-zero indices
+   * (indices as float64, exact for any disk under 2^53 bytes).
+   */
+  pack(): { indices: Uint8Array; data: Uint8Array; zeros: Uint8Array } {
+    const idx: number[] = [];
+    const zeros: number[] = [];
+    for (const b of this.blocks()) (this.map.get(b) ? idx : zeros).push(b);
+    const data = new Uint8Array(idx.length * this.blockSize);
+    idx.forEach((b, i) => data.set(this.map.get(b)!, i * this.blockSize));
+    const f64 = (a: number[]) => new Uint8Array(new Float64Array(a).buffer);
+    return { indices: f64(idx), data, zeros: f64(zeros) };
+  }
+
+  /** Replace the contents with a {@link pack}ed form; a string says what is wrong (nothing changed). */
+  unpack(p: { indices: Uint8Array; data: Uint8Array; zeros: Uint8Array }, maxBlocks: number): string | null {
+    if (p.indices.length % 8 || p.zeros.length % 8) return 'index lists are not whole float64s';
+    const f64 = (u: Uint8Array) => new Float64Array(u.slice().buffer);
+    const idx = f64(p.indices);
+    const zeros = f64(p.zeros);
+    if (p.data.length !== idx.length * this.blockSize) return 'block data size does not match its index';
+    for (const b of [...idx, ...zeros])
+      if (!Number.isInteger(b) || b < 0 || b >= maxBlocks) return `block ${b} is outside the disk`;
+    this.map.clear();
+    idx.forEach((b, i) => this.map.set(b, p.data.slice(i * this.blockSize, (i + 1) * this.blockSize)));
+    for (const b of zeros) this.map.set(b, ZERO_BLOCK);
+    return null;
+  }
+
   /** Block indices with an entry, ascending. */
   blocks(): number[] {
     return [...this.map.keys()].sort((a, b) => a - b);

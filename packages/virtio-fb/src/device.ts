@@ -7,12 +7,16 @@ import { EventEmitter } from 'eventemitter3';
 import {
   ConfigSpace,
   DEFAULT_TURN_LIMITS,
+  SnapshotError,
+  StateReader,
   TurnMeter,
   TurnWorker,
   bit,
   silentLogger,
   type DescriptorChain,
   type Logger,
+  type SavedState,
+  type StateValue,
   type VirtioDevice,
   type VirtioDeviceContext,
 } from '@virtio-desktop/virtio-core';
@@ -313,6 +317,107 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
 
   queueNotify(index: number): void {
     this.workers[index]?.kick();
+  }
+
+  /** Snapshot, step 1: let requests left for later turns run, so none is in flight. */
+  async prepareSnapshot(): Promise<void> {
+    for (let i = 0; this.requestsInFlight > 0; i++) {
+      if (i > 1000) throw new SnapshotError('virtio-fb: the control queue did not drain');
+      await new Promise<void>((r) => setTimeout(r, 1));
+    }
+  }
+
+  /**
+   * The offered mode, events_read, every resource with its pixels and backing ranges (guest addresses;
+   * the backing itself is guest RAM), the scanout and the cursor.
+   */
+  saveState(): SavedState {
+    const resources: StateValue[] = [...this.resources.values()].map((r) => ({
+      id: r.id,
+      format: r.format,
+      width: r.width,
+      height: r.height,
+      data: r.data.slice(),
+      backing: r.backing ? r.backing.save() : null,
+    }));
+    const s = this.scanout;
+    return {
+      version: 1,
+      data: {
+        mode: { ...this.mode },
+        eventsRead: this.eventsRead,
+        resources,
+        scanout: s ? { resourceId: s.res.id, ...s.rect } : null,
+        cursorPos: { ...this.cursorPos },
+        cursorImage: this.cursorImage ? this.cursorImage.slice() : null,
+        hot: { ...this.hot },
+      },
+    };
+  }
+
+  /**
+   * Put a saved state back, then tell listeners (the viewer) what the screen shows: a resize, the whole
+   * scanout as damage and the cursor, so a restored machine's screen appears at once.
+   */
+  restoreState(st: SavedState, ctx: VirtioDeviceContext | null): void {
+    const r = StateReader.of(st, 'virtio-fb', [1]);
+    const mode = r.sub('mode');
+    const width = mode.int('width');
+    const height = mode.int('height');
+    if (!validDisplaySize(width, height)) throw r.fail('mode', `is ${width}x${height}`);
+    const resources = new Map<number, Resource>();
+    let bytes = 0;
+    let entries = 0;
+    for (const [i, v] of r.arr('resources', this.maxResources).entries()) {
+      const rr = new StateReader(v, `virtio-fb.resources[${i}]`);
+      const id = rr.int('id', 1, 0xffffffff);
+      const format = rr.int('format', 0, 0xffffffff);
+      if (!isPixelFormat(format)) throw rr.fail('format', `is ${format}`);
+      const w = rr.int('width', 1, 0xffffffff);
+      const h = rr.int('height', 1, 0xffffffff);
+      const data = rr.bytes('data');
+      if (data.length !== w * h * BYTES_PER_PIXEL) throw rr.fail('data', 'does not match the size');
+      bytes += data.length;
+      if (bytes > this.maxResourceMemory || resources.has(id)) throw rr.fail('id', 'is repeated or over the limit');
+      const res = new Resource(id, format, w, h, data.slice());
+      if (rr.raw('backing') !== null) {
+        const b = rr.sub('backing');
+        const backing = Backing.load(b.bytes('addrs'), b.bytes('lens'));
+        if (!backing) throw rr.fail('backing', 'has mismatched lists');
+        res.backing = backing;
+        entries += backing.entries;
+      }
+      resources.set(id, res);
+    }
+    let scanout: { res: Resource; rect: Rect } | null = null;
+    if (r.raw('scanout') !== null) {
+      const so = r.sub('scanout');
+      const res = resources.get(so.int('resourceId'));
+      const rect = { x: so.int('x', 0), y: so.int('y', 0), width: so.int('width', 1), height: so.int('height', 1) };
+      if (!res || !res.contains(rect)) throw so.fail('resourceId', 'or its rectangle is not a resource of the state');
+      scanout = { res, rect };
+    }
+    const pos = r.sub('cursorPos');
+    const hot = r.sub('hot');
+    const cursorImage = r.raw('cursorImage') === null ? null : r.bytes('cursorImage').slice();
+    this.mode = { width, height };
+    this.edid = generateEdid(width, height);
+    this.eventsRead = r.int('eventsRead', 0, 0xffffffff);
+    this.resources.clear();
+    for (const [id, res] of resources) this.resources.set(id, res);
+    this.usedBytes = bytes;
+    this.usedEntries = entries;
+    this.scanout = scanout;
+    this.cursorPos = { x: pos.int('x', -(2 ** 31), 2 ** 32), y: pos.int('y', -(2 ** 31), 2 ** 32) };
+    this.hot = { x: hot.int('x', 0, 0xffffffff), y: hot.int('y', 0, 0xffffffff) };
+    this.cursorImage = cursorImage;
+    this.ctx = ctx;
+    if (scanout) {
+      this.emitSafe('resize', { width: scanout.rect.width, height: scanout.rect.height });
+      this.emitDamage(scanout.rect);
+    }
+    this.emitSafe('cursor', { image: cursorImage, hotX: this.hot.x, hotY: this.hot.y });
+    this.emitSafe('cursorMove', { ...this.cursorPos, visible: !!cursorImage });
   }
 
   /** Handle requests until the ring is empty or this turn's slice is used; true when some are left. */

@@ -24,6 +24,17 @@ export class Backing {
     return this.lens.length;
   }
 
+  /** Snapshot form: the ranges' addresses (float64) and lengths (uint32) as bytes. */
+  save(): { addrs: Uint8Array; lens: Uint8Array } {
+    return { addrs: new Uint8Array(this.addrs.slice().buffer), lens: new Uint8Array(this.lens.slice().buffer) };
+  }
+
+  /** The backing of a {@link save}d form; null when its sizes do not match. */
+  static load(addrs: Uint8Array, lens: Uint8Array): Backing | null {
+    if (addrs.length % 8 || lens.length % 4 || addrs.length / 8 !== lens.length / 4) return null;
+    return new Backing(new Float64Array(addrs.slice().buffer), new Uint32Array(lens.slice().buffer));
+  }
+
   /** Length of the backing store in bytes. */
   get total(): number {
     return this.ends.length ? this.ends[this.ends.length - 1] : 0;

@@ -3,8 +3,14 @@
  * frames (up to SYN_REPORT), the status queue (LEDs) read and validated. Profiles and their host-side
  * helpers (keyboard, pointer, touch) live in profiles.ts.
  */
-import type { DescriptorChain, Logger, VirtioDevice, VirtioDeviceContext } from '@virtio-desktop/virtio-core';
-import { ConfigSpace, silentLogger } from '@virtio-desktop/virtio-core';
+import type {
+  DescriptorChain,
+  Logger,
+  SavedState,
+  VirtioDevice,
+  VirtioDeviceContext,
+} from '@virtio-desktop/virtio-core';
+import { ConfigSpace, StateReader, silentLogger } from '@virtio-desktop/virtio-core';
 import { EventEmitter } from 'eventemitter3';
 import {
   CONFIG_SIZE,
@@ -136,6 +142,58 @@ export class VirtioInputDevice extends EventEmitter<InputDeviceEvents> implement
     for (const w of this.waiters)
       w.reject(`the guest's ${this.profile.name} driver went away (device reset)`);
     this.waiters.clear();
+  }
+
+  /**
+   * Snapshot: the config selector, LEDs, held event buffers (by head), frames not yet delivered and the
+   * counters. Host-side waiters (a `vdesk type` in progress) belong to the old process and are not kept.
+   */
+  saveState(): SavedState {
+    return {
+      version: 1,
+      data: {
+        profile: this.profile.name,
+        select: this.select,
+        subsel: this.subsel,
+        leds: this.leds,
+        buffers: this.buffers.map((c) => c.head),
+        pending: this.pending.map((f) => f.slice()),
+        stats: { ...this.stats },
+      },
+    };
+  }
+
+  restoreState(s: SavedState, ctx: VirtioDeviceContext | null): void {
+    const r = StateReader.of(s, `virtio-input ${this.profile.name}`, [1]);
+    if (r.str('profile') !== this.profile.name) throw r.fail('profile', `is ${r.str('profile')}`);
+    const select = r.int('select', 0, 255);
+    const subsel = r.int('subsel', 0, 255);
+    const leds = r.int('leds', 0, 0xffffffff);
+    const heads = r.ints('buffers', 0, 0xffff);
+    const pending: Uint8Array[] = [];
+    for (const f of r.arr('pending', MAX_PENDING_FRAMES)) {
+      if (!(f instanceof Uint8Array) || f.length === 0 || f.length % EVENT_SIZE || f.length > MAX_FRAME_EVENTS * EVENT_SIZE)
+        throw r.fail('pending', 'holds a bad frame');
+      pending.push(f.slice());
+    }
+    const stats = r.sub('stats');
+    const buffers: DescriptorChain[] = [];
+    const q = ctx?.queues[QueueIndex.Event];
+    for (const h of q ? heads : []) {
+      const c = q!.chainAt(h);
+      if (!c) throw r.fail('buffers', `names event buffer ${h}, which is not a valid chain`);
+      buffers.push(c);
+    }
+    for (const k of Object.keys(this.stats) as (keyof InputStats)[])
+      if (stats.has(k)) this.stats[k] = stats.int(k, 0);
+    this.select = select;
+    this.subsel = subsel;
+    this.answer = configAnswer(this.profile, select, subsel);
+    this.refreshConfig();
+    this.leds = leds;
+    this.ctx = ctx;
+    this.buffers = buffers;
+    this.pending = ctx ? pending : [];
   }
 
   /** Whether a driver is attached and listening. */

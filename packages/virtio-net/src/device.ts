@@ -5,12 +5,15 @@
  */
 import {
   ConfigSpace,
+  SnapshotError,
+  StateReader,
   TurnMeter,
   TurnWorker,
   bit,
   silentLogger,
   type DescriptorChain,
   type Logger,
+  type SavedState,
   type VirtioDevice,
   type VirtioDeviceContext,
 } from '@virtio-desktop/virtio-core';
@@ -109,6 +112,64 @@ export class VirtioNetDevice implements VirtioDevice {
     this.held = [];
     this.txWorker.kick();
     this.flushRx();
+  }
+
+  /** Snapshot, step 1: let transmit work left for later turns run, so none is in flight. */
+  async prepareSnapshot(): Promise<void> {
+    for (let i = 0; this.txWorker.pending; i++) {
+      if (i > 1000) throw new SnapshotError('virtio-net: transmit queue did not drain');
+      await new Promise<void>((r) => setTimeout(r, 1));
+    }
+  }
+
+  /**
+   * Held receive buffers (by head), frames waiting for buffers, counters. The backend's connections
+   * (the user-mode stack's NAT table, host sockets) are not saved: after a restore the guest's open TCP
+   * connections get resets, and new ones work (the guest keeps its address).
+   */
+  saveState(): SavedState {
+    return {
+      version: 1,
+      data: {
+        mac: this.mac.slice(),
+        held: this.held.map((c) => c.head),
+        rxPending: this.rxPending.map((f) => f.slice()),
+        stats: { ...this.stats },
+      },
+    };
+  }
+
+  restoreState(s: SavedState, ctx: VirtioDeviceContext | null): void {
+    const r = StateReader.of(s, 'virtio-net', [1]);
+    const mac = r.bytes('mac', 6);
+    if (mac.some((b, i) => b !== this.mac[i])) throw r.fail('mac', 'differs from this device');
+    const heads = r.ints('held', 0, 0xffff);
+    const frames = r.arr('rxPending', MAX_RX_PENDING);
+    const pending: Uint8Array[] = [];
+    for (const f of frames) {
+      if (!(f instanceof Uint8Array) || f.length < MIN_FRAME || f.length > MAX_FRAME)
+        throw r.fail('rxPending', 'holds a bad frame');
+      pending.push(f.slice());
+    }
+    const stats = r.sub('stats');
+    for (const k of Object.keys(this.stats) as (keyof NetStats)[])
+      if (stats.has(k)) this.stats[k] = stats.int(k, 0);
+    if (!ctx) return;
+    // activate() without its kicks: the restored rings are exactly as saved, and nothing may move yet.
+    this.ctx = ctx;
+    this.mergeable = (ctx.negotiated & bit(NetFeature.MrgRxbuf)) !== 0n;
+    this.csum = (ctx.negotiated & bit(NetFeature.Csum)) !== 0n;
+    this.guestCsum = (ctx.negotiated & bit(NetFeature.GuestCsum)) !== 0n;
+    const q = ctx.queues[QueueIndex.Rx];
+    const held: DescriptorChain[] = [];
+    for (const h of heads) {
+      const c = q.chainAt(h);
+      if (!c) throw r.fail('held', `names receive buffer ${h}, which is not a valid chain`);
+      held.push(c);
+    }
+    this.held = held;
+    this.rxPending = pending;
+    this.rxPendingBytes = pending.reduce((n, f) => n + f.length, 0);
   }
 
   queueNotify(index: number): void {
