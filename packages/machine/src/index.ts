@@ -57,3 +57,16 @@ export {
   type RiscvPartsOptions,
 } from './riscv/default-parts.js';
 export { CPU_ENGINES, type CpuEngine } from '@virtio-desktop/cpu-riscv';
+export {
+  SNAPSHOT_FORMAT,
+  SNAPSHOT_MAGIC,
+  canonicalJson,
+  defaultCodec,
+  manifestSha256,
+  readSnapshotFile,
+  writeSnapshotFile,
+  type SnapshotCodec,
+  type SnapshotHeader,
+} from './snapshot-file.js';
+export type { SnapshotOptions } from './riscv/snapshot.js';
+export { SnapshotError } from '@virtio-desktop/virtio-core';

@@ -1,5 +1,12 @@
-import type { AccessWidth, BusDevice, DtNode, InterruptLine, Placement } from '@virtio-desktop/virtio-core';
-import { cells64 } from '@virtio-desktop/virtio-core';
+import type {
+  AccessWidth,
+  BusDevice,
+  DtNode,
+  InterruptLine,
+  Placement,
+  SavedState,
+} from '@virtio-desktop/virtio-core';
+import { StateReader, cells64 } from '@virtio-desktop/virtio-core';
 
 const IER_RDI = 1;
 const IER_THRI = 2;
@@ -126,6 +133,27 @@ export class Uart16550 implements BusDevice {
         'interrupt-parent': p.interruptParent,
       },
     };
+  }
+
+  /** Snapshot: registers and the bytes typed but not read yet (the line level is the PLIC's). */
+  saveState(): SavedState {
+    const { ier, lcr, mcr, scr, dll, dlm, thrEmptyPending } = this;
+    return {
+      version: 1,
+      data: { rx: new Uint8Array(this.rx), ier, lcr, mcr, scr, dll, dlm, thrEmptyPending },
+    };
+  }
+
+  restoreState(s: SavedState): void {
+    const r = StateReader.of(s, 'uart16550', [1]);
+    const rx = r.bytes('rx');
+    if (rx.length > this.rxLimit) throw r.fail('rx', `holds more than ${this.rxLimit} bytes`);
+    const reg = (k: string): number => r.int(k, 0, 255);
+    const v = { ier: reg('ier'), lcr: reg('lcr'), mcr: reg('mcr'), scr: reg('scr'), dll: reg('dll'), dlm: reg('dlm') };
+    const thr = r.bool('thrEmptyPending');
+    this.rx = [...rx];
+    Object.assign(this, v);
+    this.thrEmptyPending = thr;
   }
 
   private update(): void {

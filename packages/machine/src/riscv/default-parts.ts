@@ -4,13 +4,21 @@
  * (@virtio-desktop/timer). A manifest that names none of `cpu`, `irqchip`, `timer` gets these; one that
  * names these packages gets them too, with its options.
  */
-import { allocateRam, CPU_ENGINES, Hart, type CpuEngine } from '@virtio-desktop/cpu-riscv';
+import {
+  allocateRam,
+  CPU_ENGINES,
+  Hart,
+  restoreHart,
+  saveHart,
+  type CpuEngine,
+} from '@virtio-desktop/cpu-riscv';
 import { Plic } from '@virtio-desktop/irqchip';
 import { Clint, InstructionTimeSource, WallClockTimeSource, type TimeSource } from '@virtio-desktop/timer';
-import { PluginOptionError, opt } from '@virtio-desktop/virtio-core';
+import { PluginOptionError, opt, type SavedState } from '@virtio-desktop/virtio-core';
 import type {
   ClockPart,
   CpuPart,
+  HartPart,
   IrqchipPart,
   PartKind,
   PartPlugin,
@@ -61,6 +69,8 @@ export const cpuRiscvPlugin: PartPlugin<'riscv-cpu', { engine: CpuEngine }> = {
     // The JIT compiles against the memory the RAM is in; the other engines take any buffer.
     allocateRam: (size, harts) => (engine === 'jit' ? allocateRam(size, harts) : new ArrayBuffer(size)),
     createHart: (o) => new Hart({ ...o, engine }),
+    saveHart: (h) => saveHart(h as Hart),
+    restoreHart: (h, s) => restoreHart(h as Hart, s),
     threads: riscvThreads(engine),
   }),
 };
@@ -112,6 +122,12 @@ export function combineParts(cpu: CpuPart, irqchip: IrqchipPart, timer: TimerPar
     ...(allocate ? { allocateRam: (size: number, harts: number) => allocate.call(cpu, size, harts) } : {}),
     createHart: (o) => cpu.createHart(o),
     ...(cpu.threads ? { threads: cpu.threads } : {}),
+    ...(cpu.saveHart && cpu.restoreHart
+      ? {
+          saveHart: (h: HartPart) => cpu.saveHart!(h),
+          restoreHart: (h: HartPart, s: SavedState) => cpu.restoreHart!(h, s),
+        }
+      : {}),
     createPlic: (o) => irqchip.createPlic(o),
     interruptControllerKind: irqchip.interruptControllerKind,
     createClint: (o) => timer.createClint(o),

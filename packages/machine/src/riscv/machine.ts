@@ -43,6 +43,7 @@ import {
 } from './parts.js';
 import { HartState, Sbi, type SbiHost } from './sbi.js';
 import { MachineThreads } from './threads.js';
+import { restoreSnapshot, takeSnapshot, type MachineInternals, type SnapshotOptions } from './snapshot.js';
 
 export interface BootImages {
   kernel: Uint8Array;
@@ -137,6 +138,10 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
   /** The harts' workers when the machine runs on threads (then `harts` is empty). */
   readonly threads: MachineThreads | null = null;
   private clintTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Set while a snapshot is taken: the run loop waits for it before running a hart again. */
+  private paused: Promise<void> | null = null;
+  /** Restored from a snapshot: run() continues the saved state instead of booting. */
+  private restored = false;
 
   private constructor(private readonly opts: RiscvMachineOptions & { parts: RiscvParts }) {
     super();
@@ -410,7 +415,8 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
   /** Boot and run until power-off or stop. Reboots happen inside. */
   async run(): Promise<ExitReason> {
     if (this.threads) return this.runThreaded(this.threads);
-    this.boot();
+    if (!this.restored) this.boot();
+    this.restored = false;
     for (;;) {
       await this.runUntilEvent();
       if (this.exit) break;
@@ -499,6 +505,45 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     }
   }
 
+  /**
+   * Save the running machine (see snapshot.ts and the README's Snapshots): the harts pause between two
+   * slices, devices finish host-side work, everything is captured, and the harts resume.
+   */
+  snapshot(o: SnapshotOptions = {}): Promise<Uint8Array> {
+    return takeSnapshot(this, this.internals(), o);
+  }
+
+  /**
+   * Put a snapshot back on this machine, created from the same manifest and not yet run; run() then
+   * continues from it. A bad snapshot throws a one-line SnapshotError; the machine must not be run then.
+   */
+  restore(file: Uint8Array, o: SnapshotOptions = {}): Promise<void> {
+    return restoreSnapshot(this, this.internals(), file, o);
+  }
+
+  private internals(): MachineInternals {
+    return {
+      manifest: this.opts.manifest,
+      parts: this.opts.parts,
+      state: this.state,
+      waiting: this.waiting,
+      stimecmp: this.stimecmp,
+      consoleIn: this.consoleIn,
+      hotplugged: this.hotplugged,
+      layout: () => this.layout,
+      setLayout: (l) => (this.layout = l),
+      pause: () => {
+        let release = (): void => {};
+        this.paused = new Promise<void>((r) => (release = r));
+        return () => {
+          this.paused = null;
+          release();
+        };
+      },
+      markRestored: () => (this.restored = true),
+    };
+  }
+
   /** Host SBI: start hart h in S-mode at `entry` through its trampoline, a0 = h, a1 = `a1`. */
   private startHartAt(h: number, entry: number, a1: bigint): void {
     const at = this.layout!.scratch + h * TRAMPOLINE_STRIDE;
@@ -547,6 +592,10 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     const harts = this.harts;
     const n = harts.length;
     while (!this.exit && !this.rebootRequested) {
+      if (this.paused) {
+        await this.paused;
+        continue;
+      }
       const until = performance.now() + this.yieldEveryMs;
       let busy = false;
       do {

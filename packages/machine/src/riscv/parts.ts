@@ -3,7 +3,14 @@
  * implementations come from @virtio-desktop/cpu-riscv, irqchip and timer (see default-parts.ts); another
  * CPU or interrupt model plugs in by implementing these.
  */
-import type { BusDevice, DtNode, InterruptLine, PhysicalBus, Placement } from '@virtio-desktop/virtio-core';
+import type {
+  BusDevice,
+  DtNode,
+  InterruptLine,
+  PhysicalBus,
+  Placement,
+  SavedState,
+} from '@virtio-desktop/virtio-core';
 import type { SbiHart } from './sbi.js';
 import type { CpuThreadsPart } from './threads.js';
 
@@ -52,6 +59,9 @@ export interface ClockPart {
   /** When every hart waits: deterministic clocks jump to `tick`; wall clocks ignore it. */
   skipTo(tick: number): void;
   readonly deterministic: boolean;
+  /** Snapshots (optional; without them a snapshot is refused): the clock's ticks, continued on restore. */
+  saveState?(): SavedState;
+  restoreState?(s: SavedState): void;
 }
 
 /** The CPU of a riscv64 machine: its harts and what the device tree says about them. */
@@ -72,6 +82,12 @@ export interface CpuPart {
   readonly mmuType: 'riscv,sv39' | 'riscv,sv48';
   /** Harts on worker threads over shared RAM (the machine's `threads` option); absent: one thread. */
   readonly threads?: CpuThreadsPart;
+  /**
+   * Snapshots (optional; without them a snapshot is refused): a hart's architectural state, and putting
+   * it back (the hart then starts with empty TLBs and code caches).
+   */
+  saveHart?(hart: HartPart): SavedState;
+  restoreHart?(hart: HartPart, s: SavedState): void;
 }
 
 /** The platform interrupt controller (a PLIC or a model of the same contract). */

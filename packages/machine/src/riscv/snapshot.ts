@@ -1,0 +1,267 @@
+/**
+ * Snapshots of a riscv64 machine: every part saves its own versioned state (harts through the CPU
+ * part, PLIC, CLINT, clock, UART, each virtio transport with its device), RAM is stored as its non-zero
+ * pages, and the whole goes through snapshot-file.ts. Browser-safe: files and zlib are the Node glue's
+ * (node.ts).
+ */
+import {
+  SnapshotError,
+  StateReader,
+  decodeState,
+  encodeState,
+  type SavedState,
+  type StateValue,
+} from '@virtio-desktop/virtio-core';
+import type { Manifest } from '../manifest.js';
+import {
+  SNAPSHOT_FORMAT,
+  defaultCodec,
+  manifestSha256,
+  readSnapshotFile,
+  writeSnapshotFile,
+  type SnapshotCodec,
+  type SnapshotHeader,
+} from '../snapshot-file.js';
+import type { BootLayout } from './boot.js';
+import type { RiscvMachine } from './machine.js';
+import type { RiscvParts } from './parts.js';
+import type { HartState } from './sbi.js';
+
+const PAGE = 4096;
+
+export interface SnapshotOptions {
+  /** Compression and checksum functions (Node: zlib, see node.ts); default CompressionStream. */
+  codec?: SnapshotCodec;
+  /** Called with the header once it is known (sizes for a report). */
+  onHeader?(h: SnapshotHeader): void;
+  /** Called with how long the harts stood still while the state was captured, in milliseconds. */
+  onPaused?(ms: number): void;
+}
+
+/** What snapshot.ts needs of a machine's private run-loop state (RiscvMachine.internals()). */
+export interface MachineInternals {
+  readonly manifest: Manifest;
+  readonly parts: RiscvParts;
+  readonly state: HartState[];
+  readonly waiting: boolean[];
+  readonly stimecmp: number[];
+  readonly consoleIn: number[];
+  readonly hotplugged: ReadonlySet<string>;
+  layout(): BootLayout | null;
+  setLayout(l: BootLayout | null): void;
+  /** Stop running harts (between slices) until the returned function is called. */
+  pause(): () => void;
+  markRestored(): void;
+}
+
+const asValue = (s: SavedState): StateValue => s as unknown as StateValue;
+const asState = (v: StateValue): SavedState => v as unknown as SavedState;
+
+/** Why this machine cannot be snapshotted, or null. */
+function refusal(m: RiscvMachine, x: MachineInternals): string | null {
+  if (m.threads)
+    return 'snapshots of a machine whose harts run on threads (threads: true, --threads) are not supported yet';
+  if (x.hotplugged.size)
+    return `hotplugged devices (${[...x.hotplugged].join(', ')}) are not in the manifest, so a snapshot could not be restored`;
+  if (!x.parts.saveHart || !x.parts.restoreHart) return 'the CPU part cannot save its harts (no saveHart)';
+  const parts: [string, { saveState?: unknown; restoreState?: unknown }][] = [
+    ['the clock', m.clock],
+    ['the interrupt controller', m.plic],
+    ['the timer (CLINT)', m.clint],
+  ];
+  for (const [what, p] of parts)
+    if (typeof p.saveState !== 'function' || typeof p.restoreState !== 'function')
+      return `${what} does not implement saveState/restoreState`;
+  return null;
+}
+
+/** The device's name in messages: its manifest id and package. */
+const named = (d: { id: string; plugin: string }): string => `device "${d.id}" (${d.plugin})`;
+
+async function wrap<T>(what: string, f: () => T | Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof SnapshotError) throw new SnapshotError(`${what}: ${e.message}`);
+    throw new SnapshotError(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/** RAM as a bitmap of non-zero pages and those pages back to back (copied: the guest runs on). */
+function saveRam(bytes: Uint8Array): { present: Uint8Array; pages: Uint8Array; inUse: number } {
+  const pages = bytes.length / PAGE;
+  const words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
+  const present = new Uint8Array(Math.ceil(pages / 8));
+  let count = 0;
+  for (let p = 0; p < pages; p++) {
+    const end = (p + 1) * (PAGE >> 2);
+    for (let i = p * (PAGE >> 2); i < end; i++)
+      if (words[i] !== 0) {
+        present[p >> 3] |= 1 << (p & 7);
+        count++;
+        break;
+      }
+  }
+  const out = new Uint8Array(count * PAGE);
+  let at = 0;
+  for (let p = 0; p < pages; p++)
+    if (present[p >> 3] & (1 << (p & 7))) {
+      out.set(bytes.subarray(p * PAGE, (p + 1) * PAGE), at);
+      at += PAGE;
+    }
+  return { present, pages: out, inUse: count * PAGE };
+}
+
+export async function takeSnapshot(m: RiscvMachine, x: MachineInternals, o: SnapshotOptions): Promise<Uint8Array> {
+  const why = refusal(m, x);
+  if (why) throw new SnapshotError(why);
+  const codec = o.codec ?? defaultCodec();
+  const resume = x.pause();
+  const t0 = performance.now();
+  let tree: StateValue;
+  let inUse: number;
+  try {
+    // The harts stand still from here; devices finish what the host still does for them.
+    for (const d of m.devices) await wrap(named(d), () => d.transport.prepareSnapshot());
+    const devices: StateValue[] = [];
+    for (const d of m.devices)
+      devices.push({
+        id: d.id,
+        plugin: d.plugin,
+        base: d.base,
+        state: asValue(await wrap(named(d), () => d.transport.saveState())),
+      });
+    const ram = saveRam(m.ram.bytes);
+    inUse = ram.inUse;
+    const layout = x.layout();
+    tree = {
+      machine: {
+        harts: m.harts.length,
+        state: [...x.state],
+        waiting: [...x.waiting],
+        stimecmp: [...x.stimecmp],
+        consoleIn: new Uint8Array(x.consoleIn),
+        layout: layout ? (JSON.parse(JSON.stringify(layout)) as StateValue) : null,
+      },
+      harts: m.harts.map((h) => asValue(x.parts.saveHart!(h))),
+      clock: asValue(m.clock.saveState!()),
+      plic: asValue(m.plic.saveState!()),
+      clint: asValue(m.clint.saveState!()),
+      uart: asValue(m.uart.saveState()),
+      devices,
+      ram: { base: m.ram.base, size: m.ram.size, pageSize: PAGE, present: ram.present, pages: ram.pages },
+    };
+  } finally {
+    resume();
+    o.onPaused?.(performance.now() - t0);
+  }
+  const raw = encodeState(tree);
+  const payload = await codec.compress(raw);
+  const header: SnapshotHeader = {
+    format: SNAPSHOT_FORMAT,
+    created: new Date().toISOString(),
+    manifestSha256: await manifestSha256(x.manifest),
+    manifest: x.manifest,
+    ramInUse: inUse,
+    ramSize: m.ram.size,
+    compression: codec.compression,
+    rawBytes: raw.length,
+    payloadBytes: payload.length,
+  };
+  o.onHeader?.(header);
+  return writeSnapshotFile(header, payload, codec);
+}
+
+export async function restoreSnapshot(
+  m: RiscvMachine,
+  x: MachineInternals,
+  file: Uint8Array,
+  o: SnapshotOptions,
+): Promise<void> {
+  const codec = o.codec ?? defaultCodec();
+  const { header, payload } = readSnapshotFile(file, codec);
+  o.onHeader?.(header);
+  const mine = await manifestSha256(x.manifest);
+  if (header.manifestSha256 !== mine)
+    throw new SnapshotError(
+      `taken of another machine: its manifest (sha256 ${header.manifestSha256.slice(0, 12)}…) is not this machine's (${mine.slice(0, 12)}…)`,
+    );
+  const why = refusal(m, x);
+  if (why) throw new SnapshotError(why);
+  if (header.compression !== codec.compression && header.compression !== 'none')
+    throw new SnapshotError(`compressed as ${header.compression}, which this host cannot read`);
+  let raw: Uint8Array;
+  try {
+    raw = header.compression === 'none' ? payload : await codec.decompress(payload, header.rawBytes);
+  } catch (e) {
+    throw new SnapshotError(`corrupted: the state does not decompress (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (raw.length !== header.rawBytes) throw new SnapshotError('corrupted: the state has the wrong length');
+  const top = new StateReader(decodeState(raw), 'snapshot');
+
+  // Check the machine's shape before changing anything.
+  const mr = top.sub('machine');
+  const n = m.harts.length;
+  if (mr.int('harts') !== n) throw mr.fail('harts', `is not ${n}`);
+  const ram = top.sub('ram');
+  if (ram.int('size') !== m.ram.size || ram.int('base') !== m.ram.base || ram.int('pageSize') !== PAGE)
+    throw ram.fail('size', 'or base differs from this machine');
+  const pageCount = m.ram.size / PAGE;
+  const present = ram.bytes('present', Math.ceil(pageCount / 8));
+  let count = 0;
+  for (let p = 0; p < pageCount; p++) if (present[p >> 3] & (1 << (p & 7))) count++;
+  const pages = ram.bytes('pages', count * PAGE);
+  const saved = top.arr('devices', 64);
+  if (saved.length !== m.devices.length)
+    throw top.fail('devices', `lists ${saved.length} devices, this machine has ${m.devices.length}`);
+  const state = mr.ints("state", 0, 4, n) as HartState[];
+  const waiting = mr.arr('waiting');
+  const stimecmp = mr.arr('stimecmp');
+  if (waiting.length !== n || stimecmp.length !== n || !waiting.every((w) => typeof w === 'boolean'))
+    throw mr.fail('waiting', 'or stimecmp does not match the harts');
+  if (!stimecmp.every((t) => typeof t === 'number' && t >= 0)) throw mr.fail('stimecmp', 'holds a bad deadline');
+  const consoleIn = mr.bytes('consoleIn');
+  if (consoleIn.length > 4096) throw mr.fail('consoleIn', 'is too long');
+  const layoutValue = mr.raw('layout');
+  const layout = layoutValue === null ? null : readLayout(mr.sub('layout'));
+
+  // RAM first: devices find the chains they held in the restored rings.
+  const bytes = m.ram.bytes;
+  bytes.fill(0);
+  let at = 0;
+  for (let p = 0; p < pageCount; p++)
+    if (present[p >> 3] & (1 << (p & 7))) {
+      bytes.set(pages.subarray(at, at + PAGE), p * PAGE);
+      at += PAGE;
+    }
+  for (const [i, v] of saved.entries()) {
+    const dr = new StateReader(v, `snapshot.devices[${i}]`);
+    const d = m.devices.find((p) => p.id === dr.str('id'));
+    if (!d || d.plugin !== dr.str('plugin') || d.base !== dr.int('base'))
+      throw dr.fail('id', `(${dr.str('id')}) is not a device of this machine at the same place`);
+    await wrap(named(d), () => d.transport.restoreState(asState(dr.raw('state'))));
+  }
+  await wrap('interrupt controller', () => m.plic.restoreState!(asState(top.raw('plic'))));
+  await wrap('timer', () => m.clint.restoreState!(asState(top.raw('clint'))));
+  await wrap('console UART', () => m.uart.restoreState(asState(top.raw('uart'))));
+  await wrap('clock', () => m.clock.restoreState!(asState(top.raw('clock'))));
+  const harts = top.arr('harts');
+  if (harts.length !== n) throw top.fail('harts', `has ${harts.length} entries`);
+  for (const [h, hart] of m.harts.entries()) x.parts.restoreHart!(hart, asState(harts[h]));
+  state.forEach((v, h) => (x.state[h] = v));
+  waiting.forEach((v, h) => (x.waiting[h] = v as boolean));
+  stimecmp.forEach((v, h) => (x.stimecmp[h] = v as number));
+  x.consoleIn.splice(0, x.consoleIn.length, ...consoleIn);
+  x.setLayout(layout);
+  x.markRestored();
+}
+
+function readLayout(r: StateReader): BootLayout {
+  const l: BootLayout = { kernel: r.int('kernel', 0), dtb: r.int('dtb', 0), scratch: r.int('scratch', 0) };
+  if (r.has('firmware')) l.firmware = r.int('firmware', 0);
+  if (r.has('initrd')) {
+    const i = r.sub('initrd');
+    l.initrd = { start: i.int('start', 0), end: i.int('end', 0) };
+  }
+  return l;
+}

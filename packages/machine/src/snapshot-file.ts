@@ -1,0 +1,182 @@
+/**
+ * The snapshot file: a small uncompressed header that can be checked before anything else is read, then
+ * the compressed state, then a checksum. Browser-safe: compression is a pair of functions the host
+ * passes (the Node glue uses zlib at level 1; the default is CompressionStream where it exists).
+ *
+ *   offset 0   8 bytes  magic "VDSNAPSH"
+ *          8   u32 LE   format version (SNAPSHOT_FORMAT)
+ *         12   u32 LE   header length H
+ *         16   H bytes  header, JSON (UTF-8): SnapshotHeader
+ *     16 + H   P bytes  payload: the state tree (encodeState), compressed as header.compression says
+ *  16 + H + P  u32 LE   CRC-32 of every byte before it
+ */
+import { SnapshotError, crc32 as jsCrc32 } from '@virtio-desktop/virtio-core';
+import type { Manifest } from './manifest.js';
+
+export const SNAPSHOT_MAGIC = 'VDSNAPSH';
+/** Version of the file layout and of the state tree's top level; each part versions its own state. */
+export const SNAPSHOT_FORMAT = 1;
+const HEADER_MAX = 1 << 20;
+
+export interface SnapshotHeader {
+  format: number;
+  /** ISO time the snapshot was taken (information only). */
+  created: string;
+  /** SHA-256 (hex) of the manifest (less its name) in canonical JSON: a restore needs the same one. */
+  manifestSha256: string;
+  /** The machine's manifest, so `vdesk run --restore FILE` needs nothing else. */
+  manifest: Manifest;
+  /** Bytes of guest RAM that are not zero pages (what the snapshot carries), and the RAM size. */
+  ramInUse: number;
+  ramSize: number;
+  compression: 'none' | 'deflate-raw';
+  /** Length of the payload before compression (bounds the decompression). */
+  rawBytes: number;
+  /** Length of the payload as stored. */
+  payloadBytes: number;
+}
+
+/** Compression the host provides; absent, CompressionStream (deflate-raw) when the runtime has it. */
+export interface SnapshotCodec {
+  compression: SnapshotHeader['compression'];
+  compress(raw: Uint8Array): Promise<Uint8Array>;
+  /** Inflate; must refuse (throw) output longer than `maxBytes`. */
+  decompress(stored: Uint8Array, maxBytes: number): Promise<Uint8Array>;
+  /** A faster CRC-32 (zlib's), same result as the built-in one. */
+  crc32?(data: Uint8Array, value?: number): number;
+}
+
+async function streamThrough(
+  data: Uint8Array,
+  t: { writable: WritableStream<BufferSource>; readable: ReadableStream<Uint8Array> },
+  max: number,
+): Promise<Uint8Array> {
+  const out: Uint8Array[] = [];
+  let n = 0;
+  const w = t.writable.getWriter();
+  void w
+    .write(data as BufferSource)
+    .then(() => w.close())
+    .catch(() => {});
+  const reader = t.readable.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    if (n > max) {
+      await reader.cancel();
+      throw new SnapshotError('decompressed state is larger than its header says');
+    }
+    out.push(value);
+  }
+  const all = new Uint8Array(n);
+  let at = 0;
+  for (const c of out) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return all;
+}
+
+/** CompressionStream where the runtime has one (browsers, Node 18+); no compression otherwise. */
+export function defaultCodec(): SnapshotCodec {
+  const g = globalThis as { CompressionStream?: unknown; DecompressionStream?: unknown };
+  if (typeof g.CompressionStream !== 'function' || typeof g.DecompressionStream !== 'function')
+    return { compression: 'none', compress: async (b) => b, decompress: async (b) => b };
+  return {
+    compression: 'deflate-raw',
+    compress: (b) => streamThrough(b, new CompressionStream('deflate-raw'), Infinity),
+    decompress: (b, max) => streamThrough(b, new DecompressionStream('deflate-raw'), max),
+  };
+}
+
+/** JSON with object keys sorted at every level, so equal manifests hash equally. */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : x,
+  );
+}
+
+/**
+ * The machine's identity for snapshots: the manifest without its `name` (which only names the control
+ * socket and the viewer, so a restored copy may run beside the original under another name).
+ */
+export async function manifestSha256(m: Manifest): Promise<string> {
+  const { name: _name, ...rest } = m;
+  const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(canonicalJson(rest)));
+  return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Lay out a snapshot file; `payload` is already compressed as `header.compression` says. */
+export function writeSnapshotFile(header: SnapshotHeader, payload: Uint8Array, codec?: SnapshotCodec): Uint8Array {
+  const h = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(16 + h.length + payload.length + 4);
+  const dv = new DataView(out.buffer);
+  out.set(new TextEncoder().encode(SNAPSHOT_MAGIC), 0);
+  dv.setUint32(8, SNAPSHOT_FORMAT, true);
+  dv.setUint32(12, h.length, true);
+  out.set(h, 16);
+  out.set(payload, 16 + h.length);
+  const body = out.subarray(0, out.length - 4);
+  dv.setUint32(out.length - 4, (codec?.crc32 ?? jsCrc32)(body, 0) >>> 0, true);
+  return out;
+}
+
+/**
+ * Check a snapshot file without touching anything: magic, format version, length (truncation), checksum
+ * (corruption), header fields. Each problem is one SnapshotError line.
+ */
+export function readSnapshotFile(
+  file: Uint8Array,
+  codec?: SnapshotCodec,
+): { header: SnapshotHeader; payload: Uint8Array } {
+  const magic = new TextDecoder().decode(file.subarray(0, 8));
+  if (magic !== SNAPSHOT_MAGIC) {
+    if (file.length < 8 && SNAPSHOT_MAGIC.startsWith(magic) && file.length > 0)
+      throw new SnapshotError(`truncated: ${file.length} bytes, not even the header`);
+    throw new SnapshotError('not a virtio-desktop snapshot (no VDSNAPSH magic at its start)');
+  }
+  if (file.length < 20) throw new SnapshotError(`truncated: ${file.length} bytes, not even the header`);
+  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const format = dv.getUint32(8, true);
+  if (format !== SNAPSHOT_FORMAT)
+    throw new SnapshotError(
+      `snapshot format version ${format}; this version of virtio-desktop reads version ${SNAPSHOT_FORMAT}`,
+    );
+  const hlen = dv.getUint32(12, true);
+  if (hlen > HEADER_MAX) throw new SnapshotError(`corrupted: header length ${hlen}`);
+  if (16 + hlen + 4 > file.length)
+    throw new SnapshotError(`truncated: ${file.length} bytes, shorter than its header`);
+  let header: SnapshotHeader;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(file.subarray(16, 16 + hlen))) as SnapshotHeader;
+  } catch {
+    throw new SnapshotError('corrupted: the header is not JSON');
+  }
+  const n = header?.payloadBytes;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0)
+    throw new SnapshotError('corrupted: the header has no payload length');
+  const want = 16 + hlen + n + 4;
+  if (file.length < want) throw new SnapshotError(`truncated: ${file.length} of ${want} bytes`);
+  if (file.length > want) throw new SnapshotError(`corrupted: ${file.length - want} bytes after its end`);
+  const body = file.subarray(0, want - 4);
+  const crc = (codec?.crc32 ?? jsCrc32)(body, 0) >>> 0;
+  const stored = dv.getUint32(want - 4, true);
+  if (crc !== stored)
+    throw new SnapshotError(
+      `corrupted: checksum mismatch (crc32 ${crc.toString(16).padStart(8, '0')}, stored ${stored.toString(16).padStart(8, '0')})`,
+    );
+  if (
+    header.format !== SNAPSHOT_FORMAT ||
+    typeof header.manifestSha256 !== 'string' ||
+    typeof header.manifest !== 'object' ||
+    header.manifest === null ||
+    (header.compression !== 'none' && header.compression !== 'deflate-raw') ||
+    !Number.isSafeInteger(header.rawBytes) ||
+    header.rawBytes < 0
+  )
+    throw new SnapshotError('corrupted: the header lacks fields of format 1');
+  return { header, payload: file.subarray(16 + hlen, 16 + hlen + n) };
+}
