@@ -1,10 +1,12 @@
 import { EventEmitter } from 'eventemitter3';
 import {
   ConfigSpace,
+  StateReader,
   bit,
   silentLogger,
   type DescriptorChain,
   type Logger,
+  type SavedState,
   type VirtioDevice,
   type VirtioDeviceContext,
 } from '@virtio-desktop/virtio-core';
@@ -138,8 +140,8 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
   private readonly name: string | undefined;
   /** The UUID from the options, which wins over the provider's. */
   private readonly optUuid: Uint8Array | undefined;
-  /** Used when neither the options nor the provider give one. */
-  private readonly uuid: Uint8Array;
+  /** Used when neither the options nor the provider give one (random: a snapshot keeps it). */
+  private uuid: Uint8Array;
   private readonly maxPending: number;
   private ctx: VirtioDeviceContext | null = null;
 
@@ -311,6 +313,68 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
     // still sees it.
     this.ctx = null;
     this.dropEvents('reset');
+  }
+
+  /**
+   * Snapshot: the host request, sequence numbers, the inventory generation, the UUID the guest saw,
+   * undelivered events and unacknowledged hotplugs. Event buffers are never held (each is used at once).
+   */
+  saveState(): SavedState {
+    return {
+      version: 1,
+      data: {
+        hostRequest: this.hostRequest,
+        hostRequestSeq: this.hostRequestSeq,
+        seq: this.seq,
+        generation: this.generation,
+        uuid: this.uuid.slice(),
+        pending: this.pending.map((e) => ({ ...e })),
+        outstanding: [...this.outstanding].map(([k, v]) => [k, v]),
+        instances: [...this.instances].map(([k, v]) => [k, v]),
+      },
+    };
+  }
+
+  restoreState(s: SavedState, ctx: VirtioDeviceContext | null): void {
+    const r = StateReader.of(s, 'virtio-power', [1]);
+    const u32 = 0xffffffff;
+    const hostRequest = r.int('hostRequest', 0, u32) as HostRequestCode;
+    const ev = (v: unknown, i: number): PowerEvent => {
+      const e = new StateReader(v as SavedState['data'], `virtio-power.pending[${i}]`);
+      const f = (k: string): number => e.int(k, 0, 2 ** 53);
+      return {
+        type: f('type'),
+        transport: f('transport'),
+        irqType: f('irqType'),
+        seq: f('seq'),
+        deviceId: f('deviceId'),
+        irq: f('irq'),
+        base: f('base'),
+        size: f('size'),
+      };
+    };
+    const pending = r.arr('pending', 2 * this.maxPending + 1).map(ev);
+    const pairs = (k: string): [number, unknown][] =>
+      r.arr(k, 4096).map((p) => {
+        if (!Array.isArray(p) || p.length !== 2 || typeof p[0] !== 'number') throw r.fail(k, 'holds a bad entry');
+        return [p[0], p[1]];
+      });
+    const outstanding = pairs('outstanding');
+    if (outstanding.some(([, v]) => v !== 'add' && v !== 'remove')) throw r.fail('outstanding', 'holds a bad kind');
+    const instances = pairs('instances');
+    if (instances.some(([, v]) => typeof v !== 'number')) throw r.fail('instances', 'holds a bad seq');
+    this.hostRequest = hostRequest;
+    this.hostRequestSeq = r.int('hostRequestSeq', 0, u32);
+    this.seq = r.int('seq', 0, u32);
+    this.generation = r.int('generation', 0, u32);
+    this.uuid = r.bytes('uuid', 16).slice();
+    this.blob = null;
+    this.pending = pending;
+    this.pendingReal = pending.filter((e) => e.type !== EventType.EventsLost).length;
+    this.outstanding = new Map(outstanding as [number, 'add' | 'remove'][]);
+    this.instances.clear();
+    for (const [k, v] of instances) this.instances.set(k, v as number);
+    this.ctx = ctx;
   }
 
   // ---------------------------------------------------------------------------------------- internals
