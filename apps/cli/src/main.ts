@@ -23,6 +23,8 @@ import {
   screenshotHelp,
   shutdownHelp,
   simple,
+  snapshot,
+  snapshotHelp,
   statusHelp,
 } from './commands/control.js';
 
@@ -40,6 +42,7 @@ Usage:
   vdesk move|click X Y | scroll DY      pointer input (pixels of the guest screen)
   vdesk touch gesture.json              a multi-finger touch gesture
   vdesk status                          the running machine's devices and viewer URL
+  vdesk snapshot FILE                   save the running machine (vdesk run --restore FILE resumes it)
   vdesk help [command]                  this text, or a command's
 
 Options:
@@ -67,6 +70,7 @@ const commands: Record<string, Command> = {
   click: { help: pointerHelp, run: (a, o) => pointer('click', a, o) },
   scroll: { help: pointerHelp, run: scroll },
   touch: { help: touchHelp, run: touch },
+  snapshot: { help: snapshotHelp, run: snapshot },
 };
 
 /** Runs the CLI; returns the exit status. Never throws for user mistakes: they become one line on stderr. */

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseManifest, type RiscvMachine } from '@virtio-desktop/machine';
+import { saveSnapshotFile } from '@virtio-desktop/machine/node';
 import { DeviceId, type Logger, type VirtioDevice } from '@virtio-desktop/virtio-core';
 import type { VirtioGpuDevice } from '@virtio-desktop/virtio-fb';
 import { PNG } from 'pngjs';
@@ -160,6 +161,19 @@ export class Session {
           );
         const p = await m.hotplug(entry);
         return { device: p.id, base: p.base, irq: p.irq, slot: p.slot };
+      }
+      case 'snapshot': {
+        const t0 = performance.now();
+        let paused = 0;
+        const h = await saveSnapshotFile(m, r.file, (ms) => (paused = ms));
+        return {
+          file: r.file,
+          bytes: h.fileBytes,
+          ramSize: h.ramSize,
+          ramInUse: h.ramInUse,
+          pausedMs: paused,
+          ms: performance.now() - t0,
+        };
       }
       case 'key':
         this.input.chords(r.keys);

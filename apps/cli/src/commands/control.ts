@@ -1,4 +1,5 @@
 import { open, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { CliError, argsError } from '../errors.js';
 import { findSocket, request } from '../control/client.js';
@@ -281,4 +282,24 @@ async function readBounded(file: string, max: number): Promise<string> {
   } finally {
     await fh.close();
   }
+}
+
+export const snapshotHelp = `Usage: vdesk snapshot [--machine NAME] FILE
+
+Saves the running machine to FILE: the guest pauses (disk requests in flight finish first), its state is
+written (RAM without zero pages, compressed; a copy-on-write disk's changes, the base image by content
+hash) and it runs on. vdesk run --restore FILE continues from it. FILE is replaced only once complete.`;
+
+export async function snapshot(args: string[], out: (s: string) => void): Promise<void> {
+  const { values, positionals } = parse(args);
+  if (positionals.length !== 1) throw new CliError('snapshot needs one output file', 2);
+  const file = path.resolve(positionals[0]);
+  const t0 = performance.now();
+  // A large guest takes seconds to compress: wait long enough for 8 GiB of RAM.
+  const r = await request(await findSocket(values.machine), { cmd: 'snapshot', file }, 600_000);
+  const mib = (n: unknown): string => `${(Number(n) / (1 << 20)).toFixed(1)} MiB`;
+  out(
+    `${positionals[0]}: ${mib(r.bytes)} (guest RAM ${mib(r.ramSize)}, ${mib(r.ramInUse)} of it in use; ` +
+      `paused ${Math.round(Number(r.pausedMs))} ms, ${Math.round(performance.now() - t0)} ms in all)`,
+  );
 }

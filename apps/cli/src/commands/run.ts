@@ -10,7 +10,12 @@ import {
   type Manifest,
 } from '@virtio-desktop/machine';
 import { SizeError, parseSize } from '@virtio-desktop/virtio-core';
-import { loadManifestFile, nodeModuleLoader } from '@virtio-desktop/machine/node';
+import {
+  loadManifestFile,
+  nodeModuleLoader,
+  nodeSnapshotCodec,
+  readSnapshotFile,
+} from '@virtio-desktop/machine/node';
 import { CliError, argsError } from '../errors.js';
 import { setLockOwner } from '@virtio-desktop/virtio-blk/node';
 import { parseForward } from '@virtio-desktop/virtio-net';
@@ -40,7 +45,6 @@ Options (override the manifest):
   --clock wall|instructions
                        instructions: time derived from retired instructions, for repeatable runs
   --threads            each hart on its own worker thread over shared RAM (wall clock only)
-  --threads            each hart on its own worker thread over shared RAM (wall clock only)
   --name NAME          machine name (control socket, inventory); default from the manifest
   --no-viewer          do not serve the viewer page
   --viewer-host ADDR   address the viewer listens on (default 127.0.0.1: this computer only); any
@@ -62,6 +66,9 @@ Options (override the manifest):
   --forward tcp:HOSTPORT:GUESTPORT
                        connections to 127.0.0.1:HOSTPORT reach the guest's GUESTPORT (repeatable;
                        tcp:ADDR:HOSTPORT:GUESTPORT listens on ADDR instead)
+  --restore FILE       continue the machine saved in FILE (vdesk snapshot) instead of booting; the
+                       machine comes from the snapshot (a manifest or machine flags given too must
+                       describe the same machine; --name may differ)
   --log-level LEVEL    error, warn, info or debug (default warn), on stderr
   -h, --help           this text
 
@@ -90,7 +97,6 @@ export async function run(args: string[]): Promise<number> {
         firmware: { type: 'string' },
         clock: { type: 'string' },
         threads: { type: 'boolean' },
-        threads: { type: 'boolean' },
         'log-level': { type: 'string' },
         name: { type: 'string' },
         'no-viewer': { type: 'boolean' },
@@ -102,6 +108,7 @@ export async function run(args: string[]): Promise<number> {
         'shutdown-timeout': { type: 'string' },
         net: { type: 'string' },
         forward: { type: 'string', multiple: true },
+        restore: { type: 'string' },
       },
     });
   } catch (e) {
@@ -112,13 +119,19 @@ export async function run(args: string[]): Promise<number> {
   const log = makeLogger(v['log-level'] ?? 'warn');
 
   const file = positionals[0];
+  const say = (l: string): void => void process.stderr.write(l + '\n');
+  // --restore: the snapshot is checked (magic, version, length, checksum) before anything else happens.
+  const snap = v.restore === undefined ? null : await readSnapshot(v.restore);
+  // Without a manifest or a flag that shapes the machine, a restore takes the snapshot's own manifest.
+  const fromSnapshot = snap !== null && !file && !MACHINE_FLAGS.some((k) => v[k] !== undefined);
   // Nothing that names a guest: the desktop (resolved after every flag is checked, since it may build).
   const wantDesktop =
-    !file && !v.shell && v.kernel === undefined && v.initrd === undefined && v.append === undefined;
-  const say = (l: string): void => void process.stderr.write(l + '\n');
+    !snap && !file && !v.shell && v.kernel === undefined && v.initrd === undefined && v.append === undefined;
   const base: Manifest = file
     ? await loadManifestFile(file)
-    : parseManifest(DEFAULT_MANIFEST, 'default manifest');
+    : fromSnapshot
+      ? parseManifest(snap.header.manifest, `${v.restore} (its manifest)`)
+      : parseManifest(DEFAULT_MANIFEST, 'default manifest');
   const baseDir = file ? path.dirname(path.resolve(file)) : process.cwd();
   const raw = { ...base, boot: { ...base.boot } } as Record<string, unknown> & {
     boot: Record<string, unknown>;
@@ -146,7 +159,6 @@ export async function run(args: string[]): Promise<number> {
     raw.cpus = Number(v.cpus);
   }
   if (v.clock !== undefined) raw.clock = v.clock;
-  if (v.threads) raw.threads = true;
   if (v.threads) raw.threads = true;
   if (v.name !== undefined) raw.name = v.name;
   const port = v['viewer-port'] === undefined ? 0 : Number(v['viewer-port']);
@@ -214,6 +226,19 @@ export async function run(args: string[]): Promise<number> {
   } catch (e) {
     throw new CliError((e as Error).message);
   }
+  if (snap) {
+    // After the session exists, so the viewer hears the restored screen at once.
+    const t0 = performance.now();
+    try {
+      await machine.restore(snap.bytes, { codec: nodeSnapshotCodec() });
+    } catch (e) {
+      await session.close();
+      throw new CliError(`--restore ${v.restore}: ${(e as Error).message}`);
+    }
+    say(
+      `vdesk: restored ${v.restore} (taken ${snap.header.created}) in ${Math.round(performance.now() - t0)} ms`,
+    );
+  }
   let signals = 0;
   const onSignal = (sig: string): void => {
     if (++signals > 1) machine.stop(`second ${sig}`);
@@ -241,6 +266,30 @@ export async function run(args: string[]): Promise<number> {
 }
 
 const NET_PACKAGE = '@virtio-desktop/virtio-net';
+
+/** Flags that change the machine's manifest (with --restore, they must describe the snapshot's machine). */
+const MACHINE_FLAGS = [
+  'shell',
+  'cpu',
+  'kernel',
+  'initrd',
+  'append',
+  'memory',
+  'cpus',
+  'firmware',
+  'clock',
+  'threads',
+  'net',
+  'forward',
+] as const;
+
+async function readSnapshot(file: string) {
+  try {
+    return await readSnapshotFile(file);
+  } catch (e) {
+    throw new CliError(`--restore ${file}: ${(e as Error).message}`);
+  }
+}
 
 /** The default machine: the desktop's devices. */
 const DEFAULT_MANIFEST = {

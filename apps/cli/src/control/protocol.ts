@@ -27,6 +27,7 @@ export type ControlRequest =
   | { id: number; cmd: 'shutdown' }
   | { id: number; cmd: 'reboot' }
   | { id: number; cmd: 'unplug'; device: string }
+  | { id: number; cmd: 'snapshot'; file: string }
   | {
       id: number;
       cmd: 'hotplug';
@@ -138,6 +139,12 @@ export function parseRequest(line: string): ControlRequest | string {
     case 'resize':
       if (!int(o.width, 1, 16384) || !int(o.height, 1, 16384)) return 'resize needs integer width and height';
       return { id, cmd: 'resize', width: o.width, height: o.height };
+    case 'snapshot':
+      // The machine writes the file as the user who started it (the socket is theirs alone): an absolute
+      // path, since the client's working directory is not the machine's.
+      if (typeof o.file !== 'string' || !o.file.startsWith('/') || o.file.length > 4096 || o.file.includes('\0'))
+        return 'snapshot needs file: an absolute path';
+      return { id, cmd: 'snapshot', file: o.file };
     case 'unplug':
       if (typeof o.device !== 'string' || !/^[a-z0-9-]{1,64}$/.test(o.device))
         return 'unplug needs the device id (lowercase letters, digits and dashes)';
