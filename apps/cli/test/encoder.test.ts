@@ -43,6 +43,26 @@ describe('FrameEncoder', () => {
     e.close();
   });
 
+  it('reads a rectangle out of a shared screen on the worker', async () => {
+    const e = new FrameEncoder();
+    const width = 640;
+    const screen = new SharedArrayBuffer(width * 480 * 4);
+    const px = new Uint8Array(screen);
+    for (let i = 0; i < px.length; i++) px[i] = (i >> 10) & 0xff;
+    const r = { screen, width, x: 10, y: 20, w: 300, h: 200 };
+    const want = new Uint8Array(r.w * r.h * 4);
+    for (let y = 0; y < r.h; y++)
+      want.set(px.subarray(((r.y + y) * width + r.x) * 4, ((r.y + y) * width + r.x + r.w) * 4), y * r.w * 4);
+    const out = await e.encodeShared(r);
+    expect(out?.encoding).toBe(Encoding.Deflate);
+    expect(Buffer.compare(inflateRawSync(out!.payload), Buffer.from(want))).toBe(0);
+    expect(e.counts.worker).toBe(1);
+    // The same rectangle without the worker comes out the same.
+    const here = await new FrameEncoder(false).encodeShared(r);
+    expect(Buffer.compare(inflateRawSync(here!.payload), Buffer.from(want))).toBe(0);
+    e.close();
+  });
+
   it('compresses on this thread when asked to, and answers null for frames a dead worker held', async () => {
     const local = new FrameEncoder(false);
     expect((await local.encode(frame()))?.encoding).toBe(Encoding.Deflate);

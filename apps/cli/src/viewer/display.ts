@@ -23,6 +23,11 @@ export interface DisplaySource {
   size(): { width: number; height: number } | null;
   /** A copy of a rectangle of the screen as RGBA (alpha 255); the rect is inside the current size. */
   readRGBA(r: Rect): Uint8Array;
+  /**
+   * Optional: the whole screen as RGBA in shared memory (rows of `width` pixels), which the viewer's
+   * encoder worker reads rectangles from itself; null while there is none.
+   */
+  sharedRGBA?(): { buffer: SharedArrayBuffer; width: number; height: number } | null;
   /** Subscriptions; each returns a function that unsubscribes. */
   onResize(cb: (width: number, height: number) => void): () => void;
   onDamage(cb: (r: Rect) => void): () => void;

@@ -10,23 +10,47 @@ import { Encoding } from './protocol.js';
 
 /** Smaller rectangles are sent raw: compressing them costs more than it saves. */
 const MIN_DEFLATE = 4096;
-/** Compressed output is used only when it is at most this fraction of the raw size. */
+/** Compressed output is used only when it is under this fraction of the raw size. */
 const WORTH = 0.8;
 
-/** The worker's code (CommonJS, evaluated): deflate what comes, hand both buffers back. */
+/** A screen in shared memory (rows of `width` RGBA pixels) and a rectangle of it. */
+export interface SharedRect {
+  screen: SharedArrayBuffer;
+  width: number;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/**
+ * The worker's code (CommonJS, evaluated): take the rectangle (transferred, or read out of the shared
+ * screen), deflate it, hand back what to send. A screen being drawn meanwhile may tear inside one frame;
+ * the drawing damages that area again, so the next frame is whole.
+ */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { deflateRawSync } = require('node:zlib');
+const own = (b) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b));
 parentPort.on('message', (m) => {
+  let raw = m.raw;
+  if (!raw) {
+    const src = new Uint8Array(m.screen);
+    const row = m.w * 4;
+    raw = new Uint8Array(row * m.h);
+    for (let y = 0; y < m.h; y++) {
+      const from = ((m.y + y) * m.stride + m.x) * 4;
+      raw.set(src.subarray(from, from + row), y * row);
+    }
+  }
   let z = null;
   try {
-    const b = deflateRawSync(m.raw, { level: 1 });
     // A pooled Buffer shares its memory: copy it out so the transfer moves only these bytes.
-    z = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? new Uint8Array(b.buffer) : new Uint8Array(b);
+    z = own(deflateRawSync(raw, { level: 1 }));
   } catch {}
-  const t = [m.raw.buffer];
-  if (z) t.push(z.buffer);
-  parentPort.postMessage({ id: m.id, raw: m.raw, z }, t);
+  const deflated = z !== null && z.length < raw.length * ${WORTH};
+  const out = deflated ? z : raw;
+  parentPort.postMessage({ id: m.id, deflated, payload: out }, [out.buffer]);
 });
 `;
 
@@ -53,10 +77,10 @@ export class FrameEncoder {
     try {
       const w = new Worker(WORKER_SOURCE, { eval: true });
       w.unref();
-      w.on('message', (m: { id: number; raw: Uint8Array; z: Uint8Array | null }) => {
+      w.on('message', (m: { id: number; deflated: boolean; payload: Uint8Array }) => {
         const done = this.waiting.get(m.id);
         this.waiting.delete(m.id);
-        done?.(choose(m.raw, m.z));
+        done?.({ encoding: m.deflated ? Encoding.Deflate : Encoding.Raw, payload: m.payload });
       });
       w.on('error', () => this.fallBack());
       w.on('exit', () => this.fallBack());
@@ -81,6 +105,29 @@ export class FrameEncoder {
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
       w.postMessage({ id, raw: own }, [own.buffer as ArrayBuffer]);
+    });
+  }
+
+  /**
+   * A rectangle of a shared screen, read out and compressed on the worker: this thread copies nothing.
+   * Without the worker it is read and compressed here. Null as for encode().
+   */
+  encodeShared(r: SharedRect): Promise<EncodedPayload | null> {
+    const w = this.worker;
+    if (!w || r.w * r.h * 4 <= MIN_DEFLATE) {
+      const src = new Uint8Array(r.screen);
+      const raw = new Uint8Array(r.w * r.h * 4);
+      for (let y = 0; y < r.h; y++) {
+        const from = ((r.y + y) * r.width + r.x) * 4;
+        raw.set(src.subarray(from, from + r.w * 4), y * r.w * 4);
+      }
+      return this.encode(raw);
+    }
+    const id = this.nextId++;
+    this.counts.worker++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      w.postMessage({ id, screen: r.screen, stride: r.width, x: r.x, y: r.y, w: r.w, h: r.h });
     });
   }
 

@@ -15,7 +15,11 @@ export class FbDisplaySource implements DisplaySource {
     fb.on('resize', (e) => {
       this.width = e.width;
       this.height = e.height;
-      this.rgba = new Uint8Array(e.width * e.height * 4);
+      // Shared, so the viewer's encoder worker reads rectangles without a copy on this thread.
+      const bytes = e.width * e.height * 4;
+      this.rgba = new Uint8Array(
+        typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes),
+      );
     });
     fb.on('damage', (e) => {
       if (e.x + e.width > this.width || e.y + e.height > this.height) return;
@@ -38,6 +42,13 @@ export class FbDisplaySource implements DisplaySource {
       out.set(this.rgba.subarray(from, from + r.width * 4), y * r.width * 4);
     }
     return out;
+  }
+
+  sharedRGBA(): { buffer: SharedArrayBuffer; width: number; height: number } | null {
+    const b = this.rgba.buffer;
+    return this.width && this.height && b instanceof SharedArrayBuffer
+      ? { buffer: b, width: this.width, height: this.height }
+      : null;
   }
 
   /** The whole screen (a copy), for screenshots. */

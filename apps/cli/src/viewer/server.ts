@@ -166,11 +166,13 @@ export class Viewer {
   encode(x: number, y: number, w: number, h: number): Promise<Uint8Array | null> {
     const key = `${this.generation}:${x},${y},${w},${h}`;
     if (this.lastEncoded?.key === key) return this.lastEncoded.msg;
-    const raw = this.o.display.readRGBA({ x, y, width: w, height: h });
+    const screen = this.o.display.sharedRGBA?.();
     this.stats.encodes++;
-    const msg = this.encoder
-      .encode(raw)
-      .then((e) => (e ? encodeRect(x, y, w, h, e.encoding, e.payload) : null));
+    // A shared screen is read by the encoder's worker; otherwise the pixels are copied out here.
+    const encoded = screen
+      ? this.encoder.encodeShared({ screen: screen.buffer, width: screen.width, x, y, w, h })
+      : this.encoder.encode(this.o.display.readRGBA({ x, y, width: w, height: h }));
+    const msg = encoded.then((e) => (e ? encodeRect(x, y, w, h, e.encoding, e.payload) : null));
     this.lastEncoded = { key, msg };
     return msg;
   }
