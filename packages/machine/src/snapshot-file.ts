@@ -26,6 +26,8 @@ export interface SnapshotHeader {
   manifestSha256: string;
   /** The machine's manifest, so `vdesk run --restore FILE` needs nothing else. */
   manifest: Manifest;
+  /** The directory the manifest's relative paths (disk images) were resolved from, when known. */
+  baseDir?: string;
   /** Bytes of guest RAM that are not zero pages (what the snapshot carries), and the RAM size. */
   ramInUse: number;
   ramSize: number;

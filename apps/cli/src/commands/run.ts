@@ -132,7 +132,11 @@ export async function run(args: string[]): Promise<number> {
     : fromSnapshot
       ? parseManifest(snap.header.manifest, `${v.restore} (its manifest)`)
       : parseManifest(DEFAULT_MANIFEST, 'default manifest');
-  const baseDir = file ? path.dirname(path.resolve(file)) : process.cwd();
+  const baseDir = file
+    ? path.dirname(path.resolve(file))
+    : fromSnapshot && snap.header.baseDir
+      ? snap.header.baseDir
+      : process.cwd();
   const raw = { ...base, boot: { ...base.boot } } as Record<string, unknown> & {
     boot: Record<string, unknown>;
   };

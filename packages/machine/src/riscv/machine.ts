@@ -524,6 +524,7 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
   private internals(): MachineInternals {
     return {
       manifest: this.opts.manifest,
+      baseDir: this.opts.baseDir,
       parts: this.opts.parts,
       state: this.state,
       waiting: this.waiting,

@@ -41,6 +41,7 @@ export interface SnapshotOptions {
 /** What snapshot.ts needs of a machine's private run-loop state (RiscvMachine.internals()). */
 export interface MachineInternals {
   readonly manifest: Manifest;
+  readonly baseDir: string | undefined;
   readonly parts: RiscvParts;
   readonly state: HartState[];
   readonly waiting: boolean[];
@@ -162,6 +163,7 @@ export async function takeSnapshot(m: RiscvMachine, x: MachineInternals, o: Snap
     created: new Date().toISOString(),
     manifestSha256: await manifestSha256(x.manifest),
     manifest: x.manifest,
+    ...(x.baseDir === undefined ? {} : { baseDir: x.baseDir }),
     ramInUse: inUse,
     ramSize: m.ram.size,
     compression: codec.compression,

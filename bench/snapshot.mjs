@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+// Snapshot benchmark (issue 18): the desktop image (guest/desktop/build.sh) cold-booted to a usable
+// desktop, then saved with `vdesk snapshot`, then restored with `vdesk run --restore` — in one run, so
+// both see the same machine load. Usable means: the screen is back (a `vdesk screenshot` equal to the
+// one taken just before the snapshot) and the terminal answers (a click focuses it, `vdesk type` runs a
+// command there, and the console sees the file it wrote). Also prints the snapshot's size against the
+// guest RAM in use (its non-zero pages) and the RAM size, and how long the guest stood still.
+//
+//   node bench/snapshot.mjs [--runs 1]
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { buildGuest, med } from './stats.mjs';
+
+const root = path.resolve(import.meta.dirname, '..');
+const vdeskJs = path.join(root, 'apps/cli/dist/index.js');
+const runsArg = process.argv.indexOf('--runs');
+const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 1;
+const guest = buildGuest('guest/desktop/build.sh');
+const dir = mkdtempSync(path.join(tmpdir(), 'vdesk-bench-snapshot-'));
+const env = { ...process.env, VDESK_RUNTIME_DIR: path.join(dir, 'run') };
+const manifest = path.join(dir, 'desktop.json');
+writeFileSync(
+  manifest,
+  JSON.stringify({
+    name: 'bench-snapshot',
+    memory: '1G',
+    cpus: 2,
+    devices: [
+      { package: '@virtio-desktop/virtio-power' },
+      { package: '@virtio-desktop/virtio-blk', options: { image: guest.DESKTOP_IMAGE, overlay: true } },
+      { package: '@virtio-desktop/virtio-fb', options: { width: 1280, height: 800 } },
+      { package: '@virtio-desktop/virtio-input', device: 'keyboard' },
+      { package: '@virtio-desktop/virtio-input', device: 'pointer' },
+    ],
+    boot: { kernel: guest.KERNEL, cmdline: guest.APPEND },
+  }),
+);
+
+const cli = (...args) => execFileSync(process.execPath, [vdeskJs, ...args], { env, encoding: 'utf8' });
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function start(args) {
+  const p = spawn(process.execPath, [vdeskJs, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const out = { text: '', err: '' };
+  p.stdout.on('data', (d) => (out.text += d.toString('latin1')));
+  p.stderr.on('data', (d) => (out.err += d));
+  const waitFor = (re, from = 0, timeoutMs = 900_000) =>
+    new Promise((resolve, reject) => {
+      const t0 = performance.now();
+      const t = setInterval(() => {
+        if (re.test(out.text.slice(from))) {
+          clearInterval(t);
+          resolve(performance.now());
+        } else if (performance.now() - t0 > timeoutMs) {
+          clearInterval(t);
+          reject(new Error(`no ${re} within ${timeoutMs} ms\n${out.text.slice(-1000)}\n${out.err}`));
+        }
+      }, 20);
+    });
+  return { p, out, waitFor };
+}
+
+/** The terminal answers: focus it, type a command, and see its file from the console. */
+async function terminalAnswers(v, tag) {
+  cli('click', '300', '200');
+  cli('type', `echo ${tag} > /tmp/typed\n`);
+  for (;;) {
+    const from = v.out.text.length;
+    v.p.stdin.write(`cat /tmp/typed 2>/dev/null; echo CHK-$((1+1))\n`);
+    await v.waitFor(/CHK-2/, from, 60_000);
+    if (v.out.text.slice(from).includes(`\n${tag}`)) return performance.now();
+    await sleep(100);
+  }
+}
+
+const shot = (f) => {
+  cli('screenshot', f);
+  return readFileSync(f);
+};
+
+const cold = [];
+const restored = [];
+const screen = [];
+let report = '';
+for (let run = 0; run < RUNS; run++) {
+  // Cold boot to the desktop's own "usable" marker, then to a terminal that answers.
+  const t0 = performance.now();
+  const a = start(['run', manifest, '--no-viewer']);
+  const ready = await a.waitFor(/VDESK-DESKTOP-READY/);
+  const answered = await terminalAnswers(a, `cold${run}`);
+  cold.push({ ready: (ready - t0) / 1000, answers: (answered - t0) / 1000 });
+  await sleep(3000); // let the desktop settle, as a person would before saving it
+  const file = path.join(dir, `desktop${run}.vdsnap`);
+  const before = shot(path.join(dir, 'before.png'));
+  const s = cli('snapshot', file).trim();
+  a.p.kill('SIGKILL');
+  await new Promise((r) => a.p.on('close', r));
+  report = s;
+
+  const t1 = performance.now();
+  const b = start(['run', '--restore', file, '--no-viewer']);
+  // The screen: poll screenshots until one equals the one taken before the snapshot.
+  let shown = NaN;
+  for (let i = 0; i < 600 && Number.isNaN(shown); i++) {
+    try {
+      if (shot(path.join(dir, 'after.png')).equals(before)) shown = performance.now();
+    } catch {
+      await sleep(20); // the control socket is not up yet
+    }
+  }
+  const answers = await terminalAnswers(b, `restored${run}`);
+  screen.push((shown - t1) / 1000);
+  restored.push((answers - t1) / 1000);
+  b.p.kill('SIGKILL');
+  await new Promise((r) => b.p.on('close', r));
+  if (run === RUNS - 1) {
+    const bytes = statSync(file).size;
+    console.log(`snapshot: ${report}`);
+    console.log(`  file ${(bytes / 2 ** 20).toFixed(1)} MiB`);
+  }
+}
+const f = (xs) => `${med(xs).toFixed(2)} s (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
+console.log(`desktop, 2 harts, 1 GiB, ${RUNS} run(s), median (min–max):`);
+console.log(`  cold boot to VDESK-DESKTOP-READY:       ${f(cold.map((c) => c.ready))}`);
+console.log(`  cold boot to a terminal that answers:   ${f(cold.map((c) => c.answers))}`);
+console.log(`  restore to the screen shown:            ${f(screen)}`);
+console.log(`  restore to a terminal that answers:     ${f(restored)}`);
