@@ -51,7 +51,12 @@ function restore(file: string, ...more: string[]): RunningVdesk {
 }
 
 /** Type a line into the guest shell and wait for `marker` in what follows. */
-async function sh(v: RunningVdesk, line: string, marker: string | RegExp, timeoutMs = 120_000): Promise<string> {
+async function sh(
+  v: RunningVdesk,
+  line: string,
+  marker: string | RegExp,
+  timeoutMs = 120_000,
+): Promise<string> {
   const from = v.out.text.length;
   v.p.stdin!.write(line + '\n');
   await v.waitFor(marker, from, timeoutMs);
@@ -93,7 +98,11 @@ describe('snapshots with Linux', () => {
     await new Promise((r) => setTimeout(r, 3000)); // time on disk, which the guest must not see pass
     const t0 = performance.now();
     const b = restore(shellSnap);
-    const cont = await sh(b, 'cat /root/note; echo UP=$(cut -d" " -f1 /proc/uptime); echo again-$((3*3))', 'again-9');
+    const cont = await sh(
+      b,
+      'cat /root/note; echo UP=$(cut -d" " -f1 /proc/uptime); echo again-$((3*3))',
+      'again-9',
+    );
     const hostS = (performance.now() - t0) / 1000;
     expect(cont).toContain('hello-from-before');
     expect(b.out.err).toMatch(/vdesk: restored .*shell\.vdsnap \(taken .*\) in \d+ ms/);
@@ -189,13 +198,19 @@ describe('snapshots with Linux', () => {
       writeFileSync(f, bytes);
       return f;
     };
-    await refused(bad('trunc.vdsnap', good.subarray(0, good.length >> 1)), /^vdesk: --restore .*: truncated: \d+ of \d+ bytes$/);
+    await refused(
+      bad('trunc.vdsnap', good.subarray(0, good.length >> 1)),
+      /^vdesk: --restore .*: truncated: \d+ of \d+ bytes$/,
+    );
     const flipped = Buffer.from(good);
     flipped[flipped.length - 1000] ^= 0x40;
     await refused(bad('flip.vdsnap', flipped), /corrupted: checksum mismatch/);
     const v2 = Buffer.from(good);
     v2.writeUInt32LE(2, 8);
-    await refused(bad('v2.vdsnap', v2), /snapshot format version 2; this version of virtio-desktop reads version 1/);
+    await refused(
+      bad('v2.vdsnap', v2),
+      /snapshot format version 2; this version of virtio-desktop reads version 1/,
+    );
     await refused(bad('junk.vdsnap', Buffer.from('not a snapshot at all')), /not a virtio-desktop snapshot/);
     await refused(diskSnap, /taken of another machine/, '--memory', '512M');
     await refused(shellSnap, /taken of another machine/, diskManifest);

@@ -4,7 +4,13 @@ import { Hart, restoreHart, saveHart } from '../src/index.js';
 
 const bus = { read: () => -1, write: () => false };
 const hart = (buffer = new ArrayBuffer(1 << 16)) =>
-  new Hart({ hartId: 0, ram: { base: 0x8000_0000, size: 1 << 16, buffer }, bus, time: () => 0, engine: 'interp' });
+  new Hart({
+    hartId: 0,
+    ram: { base: 0x8000_0000, size: 1 << 16, buffer },
+    bus,
+    time: () => 0,
+    engine: 'interp',
+  });
 
 describe('hart snapshots', () => {
   it('a restored hart has the same architectural state and empty caches', () => {

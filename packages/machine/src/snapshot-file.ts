@@ -112,7 +112,11 @@ export async function manifestSha256(m: Manifest): Promise<string> {
 }
 
 /** Lay out a snapshot file; `payload` is already compressed as `header.compression` says. */
-export function writeSnapshotFile(header: SnapshotHeader, payload: Uint8Array, codec?: SnapshotCodec): Uint8Array {
+export function writeSnapshotFile(
+  header: SnapshotHeader,
+  payload: Uint8Array,
+  codec?: SnapshotCodec,
+): Uint8Array {
   const h = new TextEncoder().encode(JSON.stringify(header));
   const out = new Uint8Array(16 + h.length + payload.length + 4);
   const dv = new DataView(out.buffer);
@@ -153,7 +157,9 @@ export function readSnapshotFile(
     throw new SnapshotError(`truncated: ${file.length} bytes, shorter than its header`);
   let header: SnapshotHeader;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(file.subarray(16, 16 + hlen))) as SnapshotHeader;
+    header = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(file.subarray(16, 16 + hlen)),
+    ) as SnapshotHeader;
   } catch {
     throw new SnapshotError('corrupted: the header is not JSON');
   }

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { SnapshotError } from '@virtio-desktop/virtio-core';
 import { nodeSnapshotCodec } from '../src/node.js';
-import { manifestSha256, parseManifest, readSnapshotFile, writeSnapshotFile, type SnapshotHeader } from '../src/index.js';
+import {
+  manifestSha256,
+  parseManifest,
+  readSnapshotFile,
+  writeSnapshotFile,
+  type SnapshotHeader,
+} from '../src/index.js';
 
 const manifest = parseManifest({ name: 'a', memory: '64M' }, 't');
 

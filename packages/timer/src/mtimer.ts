@@ -107,7 +107,8 @@ export class Mtimer implements BusDevice {
   restoreState(s: SavedState): void {
     const r = StateReader.of(s, 'aclint-mtimer', [1]);
     const cmp = r.arr('cmp');
-    if (cmp.length !== this.cmp.length) throw r.fail('cmp', `has ${cmp.length} harts, not ${this.cmp.length}`);
+    if (cmp.length !== this.cmp.length)
+      throw r.fail('cmp', `has ${cmp.length} harts, not ${this.cmp.length}`);
     for (const v of cmp) if (typeof v !== 'number' || !(v >= 0)) throw r.fail('cmp', 'holds a bad deadline');
     const mtip = r.bytes('mtip', this.mtip.length);
     const offset = r.num('offset', -(2 ** 64), 2 ** 64);

@@ -235,13 +235,15 @@ export class OverlayBackend implements BlockBackend {
   }
 
   async prepareSnapshot(): Promise<void> {
-    if (!this.base.saveState) throw new SnapshotError('the base of a copy-on-write disk cannot be snapshotted');
+    if (!this.base.saveState)
+      throw new SnapshotError('the base of a copy-on-write disk cannot be snapshotted');
     await this.base.prepareSnapshot?.();
   }
 
   /** Snapshot: the changed blocks, and the base's reference (an image by content hash). */
   saveState(): SavedState {
-    if (!this.base.saveState) throw new SnapshotError('the base of a copy-on-write disk cannot be snapshotted');
+    if (!this.base.saveState)
+      throw new SnapshotError('the base of a copy-on-write disk cannot be snapshotted');
     return {
       version: 1,
       data: {
@@ -256,7 +258,8 @@ export class OverlayBackend implements BlockBackend {
   async restoreState(s: SavedState): Promise<void> {
     const r = StateReader.of(s, 'copy-on-write disk', [1]);
     if (r.int('blockSize') !== this.blocks.blockSize) throw r.fail('blockSize', 'differs from this disk');
-    if (!this.base.restoreState) throw new SnapshotError('the base of a copy-on-write disk cannot be restored');
+    if (!this.base.restoreState)
+      throw new SnapshotError('the base of a copy-on-write disk cannot be restored');
     await this.base.restoreState(r.raw('base') as unknown as SavedState);
     const why = this.blocks.unpack(packedOf(r), Math.ceil(this.size / this.blocks.blockSize));
     if (why) throw new SnapshotError(`copy-on-write disk: ${why}`);

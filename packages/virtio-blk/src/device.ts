@@ -237,7 +237,8 @@ export class VirtioBlkDevice implements VirtioDevice {
   saveState(): SavedState {
     if (!this.backend.saveState)
       throw new SnapshotError(`its storage (${this.backend.constructor.name}) cannot be snapshotted`);
-    if (this.requestsInFlight > 0) throw new SnapshotError('requests still in flight (prepareSnapshot first)');
+    if (this.requestsInFlight > 0)
+      throw new SnapshotError('requests still in flight (prepareSnapshot first)');
     return {
       version: 1,
       data: {

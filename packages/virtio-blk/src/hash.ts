@@ -13,7 +13,10 @@ import path from 'node:path';
 const CHUNK = 4 << 20;
 
 function cacheDir(): string {
-  return path.join(process.env.VDESK_CACHE ?? path.join(homedir(), '.cache', 'virtio-desktop'), 'image-hashes');
+  return path.join(
+    process.env.VDESK_CACHE ?? path.join(homedir(), '.cache', 'virtio-desktop'),
+    'image-hashes',
+  );
 }
 
 /** SHA-256 (hex) of the file open as `fh` at `file`. */
@@ -31,7 +34,7 @@ export async function contentHash(fh: FileHandle, file: string): Promise<string>
   }
   const h = createHash('sha256');
   const buf = Buffer.alloc(CHUNK);
-  for (let pos = 0; ; ) {
+  for (let pos = 0; ;) {
     const { bytesRead } = await fh.read(buf, 0, CHUNK, pos);
     if (bytesRead === 0) break;
     h.update(buf.subarray(0, bytesRead));

@@ -154,7 +154,8 @@ export class StateReader {
   bytes(k: string, length?: number): Uint8Array {
     const v = this.raw(k);
     if (!(v instanceof Uint8Array)) throw this.fail(k, 'is not bytes');
-    if (length !== undefined && v.length !== length) throw this.fail(k, `has ${v.length} bytes, not ${length}`);
+    if (length !== undefined && v.length !== length)
+      throw this.fail(k, `has ${v.length} bytes, not ${length}`);
     return v;
   }
 
@@ -168,7 +169,8 @@ export class StateReader {
   /** A list of integers within [lo, hi], of exactly `length` entries when given. */
   ints(k: string, lo: number, hi: number, length?: number): number[] {
     const a = this.arr(k);
-    if (length !== undefined && a.length !== length) throw this.fail(k, `has ${a.length} entries, not ${length}`);
+    if (length !== undefined && a.length !== length)
+      throw this.fail(k, `has ${a.length} entries, not ${length}`);
     for (const v of a)
       if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi)
         throw this.fail(k, `holds a value outside ${lo}..${hi}`);

@@ -58,9 +58,12 @@ function machine(bytes?: Uint8Array) {
   const ram = new Ram(RAM_BASE, RAM_SIZE);
   if (bytes) ram.bytes.set(bytes);
   const dev = new HoldingDevice();
-  const irq = { level: false, set(l: boolean) {
-    this.level = l;
-  } };
+  const irq = {
+    level: false,
+    set(l: boolean) {
+      this.level = l;
+    },
+  };
   const t = new MmioTransport(dev, { memory: ram, irq });
   return { ram, dev, irq, t };
 }

@@ -378,7 +378,8 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
       const data = rr.bytes('data');
       if (data.length !== w * h * BYTES_PER_PIXEL) throw rr.fail('data', 'does not match the size');
       bytes += data.length;
-      if (bytes > this.maxResourceMemory || resources.has(id)) throw rr.fail('id', 'is repeated or over the limit');
+      if (bytes > this.maxResourceMemory || resources.has(id))
+        throw rr.fail('id', 'is repeated or over the limit');
       const res = new Resource(id, format, w, h, data.slice());
       if (rr.raw('backing') !== null) {
         const b = rr.sub('backing');
@@ -393,8 +394,14 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
     if (r.raw('scanout') !== null) {
       const so = r.sub('scanout');
       const res = resources.get(so.int('resourceId'));
-      const rect = { x: so.int('x', 0), y: so.int('y', 0), width: so.int('width', 1), height: so.int('height', 1) };
-      if (!res || !res.contains(rect)) throw so.fail('resourceId', 'or its rectangle is not a resource of the state');
+      const rect = {
+        x: so.int('x', 0),
+        y: so.int('y', 0),
+        width: so.int('width', 1),
+        height: so.int('height', 1),
+      };
+      if (!res || !res.contains(rect))
+        throw so.fail('resourceId', 'or its rectangle is not a resource of the state');
       scanout = { res, rect };
     }
     const pos = r.sub('cursorPos');

@@ -26,7 +26,10 @@ export class Backing {
 
   /** Snapshot form: the ranges' addresses (float64) and lengths (uint32) as bytes. */
   save(): { addrs: Uint8Array; lens: Uint8Array } {
-    return { addrs: new Uint8Array(this.addrs.slice().buffer), lens: new Uint8Array(this.lens.slice().buffer) };
+    return {
+      addrs: new Uint8Array(this.addrs.slice().buffer),
+      lens: new Uint8Array(this.lens.slice().buffer),
+    };
   }
 
   /** The backing of a {@link save}d form; null when its sizes do not match. */

@@ -172,7 +172,12 @@ export class VirtioInputDevice extends EventEmitter<InputDeviceEvents> implement
     const heads = r.ints('buffers', 0, 0xffff);
     const pending: Uint8Array[] = [];
     for (const f of r.arr('pending', MAX_PENDING_FRAMES)) {
-      if (!(f instanceof Uint8Array) || f.length === 0 || f.length % EVENT_SIZE || f.length > MAX_FRAME_EVENTS * EVENT_SIZE)
+      if (
+        !(f instanceof Uint8Array) ||
+        f.length === 0 ||
+        f.length % EVENT_SIZE ||
+        f.length > MAX_FRAME_EVENTS * EVENT_SIZE
+      )
         throw r.fail('pending', 'holds a bad frame');
       pending.push(f.slice());
     }

@@ -356,11 +356,13 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
     const pending = r.arr('pending', 2 * this.maxPending + 1).map(ev);
     const pairs = (k: string): [number, unknown][] =>
       r.arr(k, 4096).map((p) => {
-        if (!Array.isArray(p) || p.length !== 2 || typeof p[0] !== 'number') throw r.fail(k, 'holds a bad entry');
+        if (!Array.isArray(p) || p.length !== 2 || typeof p[0] !== 'number')
+          throw r.fail(k, 'holds a bad entry');
         return [p[0], p[1]];
       });
     const outstanding = pairs('outstanding');
-    if (outstanding.some(([, v]) => v !== 'add' && v !== 'remove')) throw r.fail('outstanding', 'holds a bad kind');
+    if (outstanding.some(([, v]) => v !== 'add' && v !== 'remove'))
+      throw r.fail('outstanding', 'holds a bad kind');
     const instances = pairs('instances');
     if (instances.some(([, v]) => typeof v !== 'number')) throw r.fail('instances', 'holds a bad seq');
     this.hostRequest = hostRequest;

@@ -142,7 +142,12 @@ export function parseRequest(line: string): ControlRequest | string {
     case 'snapshot':
       // The machine writes the file as the user who started it (the socket is theirs alone): an absolute
       // path, since the client's working directory is not the machine's.
-      if (typeof o.file !== 'string' || !o.file.startsWith('/') || o.file.length > 4096 || o.file.includes('\0'))
+      if (
+        typeof o.file !== 'string' ||
+        !o.file.startsWith('/') ||
+        o.file.length > 4096 ||
+        o.file.includes('\0')
+      )
         return 'snapshot needs file: an absolute path';
       return { id, cmd: 'snapshot', file: o.file };
     case 'unplug':

@@ -149,7 +149,14 @@ export class Uart16550 implements BusDevice {
     const rx = r.bytes('rx');
     if (rx.length > this.rxLimit) throw r.fail('rx', `holds more than ${this.rxLimit} bytes`);
     const reg = (k: string): number => r.int(k, 0, 255);
-    const v = { ier: reg('ier'), lcr: reg('lcr'), mcr: reg('mcr'), scr: reg('scr'), dll: reg('dll'), dlm: reg('dlm') };
+    const v = {
+      ier: reg('ier'),
+      lcr: reg('lcr'),
+      mcr: reg('mcr'),
+      scr: reg('scr'),
+      dll: reg('dll'),
+      dlm: reg('dlm'),
+    };
     const thr = r.bool('thrEmptyPending');
     this.rx = [...rx];
     Object.assign(this, v);

@@ -113,7 +113,11 @@ function saveRam(bytes: Uint8Array): { present: Uint8Array; pages: Uint8Array; i
   return { present, pages: out, inUse: count * PAGE };
 }
 
-export async function takeSnapshot(m: RiscvMachine, x: MachineInternals, o: SnapshotOptions): Promise<Uint8Array> {
+export async function takeSnapshot(
+  m: RiscvMachine,
+  x: MachineInternals,
+  o: SnapshotOptions,
+): Promise<Uint8Array> {
   const why = refusal(m, x);
   if (why) throw new SnapshotError(why);
   const codec = o.codec ?? defaultCodec();
@@ -196,7 +200,9 @@ export async function restoreSnapshot(
   try {
     raw = header.compression === 'none' ? payload : await codec.decompress(payload, header.rawBytes);
   } catch (e) {
-    throw new SnapshotError(`corrupted: the state does not decompress (${e instanceof Error ? e.message : String(e)})`);
+    throw new SnapshotError(
+      `corrupted: the state does not decompress (${e instanceof Error ? e.message : String(e)})`,
+    );
   }
   if (raw.length !== header.rawBytes) throw new SnapshotError('corrupted: the state has the wrong length');
   const top = new StateReader(decodeState(raw), 'snapshot');
@@ -216,12 +222,13 @@ export async function restoreSnapshot(
   const saved = top.arr('devices', 64);
   if (saved.length !== m.devices.length)
     throw top.fail('devices', `lists ${saved.length} devices, this machine has ${m.devices.length}`);
-  const state = mr.ints("state", 0, 4, n) as HartState[];
+  const state = mr.ints('state', 0, 4, n) as HartState[];
   const waiting = mr.arr('waiting');
   const stimecmp = mr.arr('stimecmp');
   if (waiting.length !== n || stimecmp.length !== n || !waiting.every((w) => typeof w === 'boolean'))
     throw mr.fail('waiting', 'or stimecmp does not match the harts');
-  if (!stimecmp.every((t) => typeof t === 'number' && t >= 0)) throw mr.fail('stimecmp', 'holds a bad deadline');
+  if (!stimecmp.every((t) => typeof t === 'number' && t >= 0))
+    throw mr.fail('stimecmp', 'holds a bad deadline');
   const consoleIn = mr.bytes('consoleIn');
   if (consoleIn.length > 4096) throw mr.fail('consoleIn', 'is too long');
   const layoutValue = mr.raw('layout');
