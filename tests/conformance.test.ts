@@ -386,8 +386,8 @@ int main(void) {
 	}
 	close(fds[1]);
 	/*
-	 * Lines go to the console through printk (/dev/kmsg), which polls the UART: microvm's serial interrupt
-	 * is not delivered under TCG, so tty output would stay in its buffer.
+	 * Lines go to the console through printk (/dev/kmsg), which writes the UART by polling: on microvm
+	 * under TCG nothing written to the tty reached the console (its interrupt-driven path, we suppose).
 	 */
 	int k = open("/dev/kmsg", O_WRONLY);
 	FILE *in = fdopen(fds[0], "r");
