@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ram, type InterruptLine, type Logger, silentLogger } from '@virtio-desktop/virtio-core';
+import { DeviceId, Ram, type InterruptLine, type Logger, silentLogger } from '@virtio-desktop/virtio-core';
 import { VirtioTestDriver } from '@virtio-desktop/virtio-core/testing';
 import { describe, expect, it } from 'vitest';
 import { ManifestError, SystemBus, VirtioSlots, parseManifest, virtioSlotBase } from '../src/index.js';
@@ -127,10 +127,10 @@ describe('assembling devices from a manifest', () => {
       queueNotify() {},
       reset() {},
     });
-    expect(slots.place(fake(63), 'power', 'power').slot).toBe(0);
+    expect(slots.place(fake(DeviceId.Power), 'power', 'power').slot).toBe(0);
     for (let i = 1; i < 32; i++) expect(slots.place(fake(1), 'x', undefined).slot).toBe(i);
     expect(() => slots.place(fake(1), 'x', undefined)).toThrow(/no free virtio-mmio slot/);
-    expect(() => slots.place(fake(63), 'power', 'p2')).toThrow(/no free/);
+    expect(() => slots.place(fake(DeviceId.Power), 'power', 'p2')).toThrow(/no free/);
     expect(slots.remove('x5')?.slot).toBe(5);
     expect(slots.place(fake(1), 'y', undefined).slot).toBe(5);
   });
