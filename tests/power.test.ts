@@ -266,7 +266,7 @@ describe('virtio-power with the Linux driver', () => {
       writeFileSync(initrd, Buffer.concat([readFileSync(img.initrd), extra]));
       const m = manifest('pmtest', []);
       const script = [
-          'echo devices > /sys/power/pm_test',
+        'echo devices > /sys/power/pm_test',
         'echo freeze > /sys/power/state; echo PM=$?',
         'echo PM-READY; sleep 600',
       ].join('; ');
