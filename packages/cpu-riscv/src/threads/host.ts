@@ -27,8 +27,9 @@ const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
 
 export class MailboxHost {
   private stopped = false;
-  /** Round trips answered, for statistics. */
+  /** Round trips answered, for statistics (SBI calls among them). */
   requests = 0;
+  sbiRequests = 0;
   /** Posted stores done. */
   posted = 0;
 
@@ -109,6 +110,7 @@ export class MailboxHost {
     this.drain(h);
     const op = i32[W.MB_OP];
     if (op === Op.SBI) {
+      this.sbiRequests++;
       let r: void | Promise<void>;
       try {
         r = this.handler.sbi(h, i32.subarray(W.SBI_REGS, W.SBI_REGS + 16));

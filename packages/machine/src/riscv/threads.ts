@@ -259,9 +259,10 @@ export class MachineThreads {
   async shutdown(): Promise<void> {
     this.host.stop();
     const s = (performance.now() - this.started) / 1000;
+    const h = this.host;
     this.o.log.info(
-      `threads: ${this.host.requests} mailbox round trips (${(this.host.requests / s).toFixed(0)}/s), ` +
-        `${this.host.posted} posted stores (${(this.host.posted / s).toFixed(0)}/s) in ${s.toFixed(1)} s`,
+      `threads: ${h.requests} mailbox round trips (${h.requests - h.sbiRequests} MMIO, ${h.sbiRequests} SBI; ` +
+        `${(h.requests / s).toFixed(0)}/s), ${h.posted} posted stores (${(h.posted / s).toFixed(0)}/s) in ${s.toFixed(1)} s`,
     );
     for (const c of this.controls) c.command(T.Cmd.EXIT);
     await Promise.all(
