@@ -118,12 +118,12 @@ describe('the machine on threads', () => {
     const m = /threads: \d+ mailbox round trips \((\d+) MMIO, .*, (\d+) posted stores/.exec(r.stderr);
     expect(m, r.stderr).not.toBeNull();
     const [trips, posted] = [Number(m![1]), Number(m![2])];
-    // QueueNotify, InterruptACK and the PLIC completion of each request are posted...
-    expect(posted).toBeGreaterThanOrEqual(3 * 1024);
-    // ...and the MMIO round trips left per request are the claim, the PLIC enable read of Linux's EOI
-    // and InterruptStatus (3 measured), plus the boot's. Claims spinning on a stale SEIP made it 17 per
-    // request, every store a round trip 6. (SBI calls, timers and IPIs, are counted apart.)
-    expect(trips).toBeLessThan(1024 * 4 + BOOT_TRIPS);
+    // QueueNotify and the PLIC completion of each request are posted...
+    expect(posted).toBeGreaterThanOrEqual(2 * 1024);
+    // ...and the MMIO round trips left per request are the claim, the PLIC enable read of Linux's EOI,
+    // InterruptStatus and InterruptACK (4), plus the boot's. Claims spinning on a stale SEIP made it 17
+    // per request, every store a round trip 6. (SBI calls, timers and IPIs, are counted apart.)
+    expect(trips).toBeLessThan(1024 * 5 + BOOT_TRIPS);
   });
 
   it('a hart worker that throws ends the machine with one clear line, no worker left', async () => {

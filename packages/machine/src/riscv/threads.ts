@@ -72,16 +72,18 @@ export function riscvThreads(engine: CpuEngine, url?: URL | string): CpuThreadsP
 
 /**
  * The hot MMIO stores, posted (the hart does not wait for the main thread): virtio-mmio QueueNotify
- * (0x050) and InterruptACK (0x064) of every slot, and the PLIC's claim/complete register of every
- * context (a store there is a completion). Their effect comes a little later, as on a posted bus; a
- * hart's later MMIO and SBI requests wait until its earlier posted stores are done. A posted store to
- * an empty slot is dropped instead of faulting.
+ * (0x050) of every slot and the PLIC's claim/complete register of every context (a store there is a
+ * completion; a source still high is pending again after it, whenever it lands). Their effect comes a
+ * little later, as on a posted bus; a hart's later MMIO and SBI requests wait until its earlier posted
+ * stores are done. A posted store to an empty slot is dropped instead of faulting.
+ *
+ * InterruptACK is not posted: a driver reads the used ring right after it, and a completion that the
+ * device signals between that read and a late ACK would be cleared unseen (the desktop boot hung).
  */
 export function postedStores(harts: number): T.PostedRange[] {
   const v = RiscvMap.virtio;
   return [
     { base: v.base, count: v.slots, stride: v.slotSize, offset: 0x050 },
-    { base: v.base, count: v.slots, stride: v.slotSize, offset: 0x064 },
     // Two contexts (M, S) per hart, as the device tree describes them.
     { base: RiscvMap.plic.base + 0x20_0000, count: 2 * harts, stride: 0x1000, offset: 4 },
   ];
