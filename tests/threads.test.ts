@@ -2,7 +2,7 @@
  * The machine on threads (issue 17): Linux boots with 2 harts on worker threads (the JIT compiling on
  * the shared memory) and powers off with its status; an SMP stress (two CPU-bound loops, a pipe and
  * disk-less I/O through the shell, for a bounded time) finishes with every result right; a disk read
- * through virtio-blk keeps its notifications, acks and completions off the mailbox; a hart worker that
+ * through virtio-blk keeps its notifications and completions off the mailbox; a hart worker that
  * throws ends the machine with one line.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -77,7 +77,7 @@ describe('the machine on threads', () => {
     expect(r.code).toBe(0);
   });
 
-  it('a threaded disk read keeps notifications, acks and completions off the mailbox', async () => {
+  it('a threaded disk read keeps notifications and completions off the mailbox', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'vdesk-threads-'));
     const data = randomBytes(4 << 20);
     writeFileSync(path.join(dir, 'disk.img'), data);

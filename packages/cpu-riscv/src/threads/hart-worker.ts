@@ -14,6 +14,7 @@ import {
   D,
   EDGE_BITS,
   Fence,
+  HART_WORDS,
   HartControl,
   HartRun,
   isPosted,
@@ -57,6 +58,10 @@ export type HartWorkerMessage =
   | { type: 'ready'; hartId: number; jit: boolean }
   | { type: 'error'; hartId: number; message: string }
   | { type: 'exited'; hartId: number };
+
+/** SBI extension IDs answered in the worker ("TIME", "sPI"). */
+const SBI_TIME = 0x54494d45;
+const SBI_IPI = 0x735049;
 
 /** The platform's level-driven mip bits: MSIP, STIP, MTIP, SEIP, MEIP. */
 const LEVEL_BITS = [3, 5, 7, 9, 11];
@@ -195,8 +200,60 @@ function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void 
     hart.flushICache();
     for (let k = 0; k < 6; k++) hart.x[20 + k] = i32[W.START_REGS + k];
   };
+  const harts = init.control.byteLength / (HART_WORDS * 4);
+  const others = Array.from({ length: harts }, (_, t) =>
+    t === init.hartId ? c : new HartControl(init.control, t),
+  );
+  /**
+   * The SBI calls a busy guest makes most, answered here without a round trip to the main thread:
+   * set_timer (TIME, legacy) is this hart's deadline word and STIP, send_ipi sets SSIP edges (as the
+   * main thread's SBI would). False when the main thread must answer.
+   */
+  const localSbi = (): boolean => {
+    const x = hart.x;
+    const eid = x[34] >>> 0;
+    const fid = x[32];
+    if (x[35] === 0 && ((eid === SBI_TIME && fid === 0 && x[33] === 0) || eid === 0)) {
+      // Linux writes U64_MAX for "no timer"; 2^53 ticks or more is "never", as on the main thread.
+      const hi = x[21] >>> 0;
+      const deadline = hi >= 1 << 21 ? Infinity : hi * 2 ** 32 + (x[20] >>> 0);
+      c.setTimer(deadline);
+      c.setPending(STIP, time() >= deadline);
+      x[20] = 0;
+      x[21] = 0;
+      if (eid !== 0) x[22] = x[23] = 0;
+      sync();
+      return true;
+    }
+    if (eid === SBI_IPI && fid === 0 && x[33] === 0 && x[35] === 0) {
+      const err = sendIpi(x[20] >>> 0, x[21] >>> 0, x[22] >>> 0, x[23] >>> 0);
+      x[20] = err;
+      x[21] = err < 0 ? -1 : 0;
+      x[22] = x[23] = 0;
+      sync();
+      return true;
+    }
+    return false;
+  };
+  /** SBI send_ipi(hart_mask, hart_mask_base): 0, or SBI_ERR_INVALID_PARAM with no IPI sent. */
+  const sendIpi = (maskLo: number, maskHi: number, baseLo: number, baseHi: number): number => {
+    if (baseLo === 0xffffffff && baseHi === 0xffffffff) {
+      for (const t of others) t.setPending(1, true);
+      return 0;
+    }
+    const targets: number[] = [];
+    for (let b = 0; b < 64; b++) {
+      if (!((b < 32 ? maskLo >>> b : maskHi >>> (b - 32)) & 1)) continue;
+      const t = baseHi === 0 ? baseLo + b : Infinity;
+      if (t >= harts) return -3;
+      targets.push(t);
+    }
+    for (const t of targets) others[t].setPending(1, true);
+    return 0;
+  };
   /** An SBI call to the main thread: a0..a7 out, a0 and a1 back; fences asked meanwhile are done. */
   const sbi = (): void => {
+    if (localSbi()) return;
     for (let k = 0; k < 16; k++) i32[W.SBI_REGS + k] = hart.x[20 + k];
     i32[W.MB_OP] = Op.SBI;
     Atomics.store(i32, W.MB_STATE, Mb.REQUEST);
@@ -220,11 +277,6 @@ function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void 
       if (hart.mip() & hart.mie || Atomics.load(i32, W.CMD) !== Cmd.NONE) break;
       const deadline = Math.min(c.f64[D.TIMER], hart.timerDeadline);
       const ms = deadline === Infinity ? Infinity : (deadline - time()) / tpm;
-      // The deadline may have passed since sync() looked: look again before sleeping without one.
-      if (!(ms > 0)) {
-        sync();
-        if (hart.mip() & hart.mie) break;
-      }
       // A deadline already past whose interrupt is not enabled wakes nothing: wait for the doorbell.
       Atomics.wait(i32, W.DOORBELL, bell, ms > 0 ? Math.max(ms, 0.05) : Infinity);
     }
