@@ -7,7 +7,7 @@
 /**
  * Provisional: not allocated by OASIS. 63-60 are taken in practice (crosvm counts its nonstandard IDs down
  * from 63, Gunyah uses 60), 50 and 51 are balloted, 56 is a vendor's; spec/virtio-power.md §1 has the
- * search and spec/virtio-power-id-request.md the reservation request. Keep every use on this constant.
+ * search and docs/virtio-power-id-request.md the reservation request. Keep every use on this constant.
  */
 export const VIRTIO_ID_POWER = 58;
 
