@@ -9,7 +9,7 @@ import type { CursorImage, DisplaySource, Rect } from './display.js';
 export class FbDisplaySource implements DisplaySource {
   private width = 0;
   private height = 0;
-  private rgba = new Uint8Array(0);
+  private rgba: Uint8Array<ArrayBufferLike> = new Uint8Array(0);
 
   constructor(private readonly fb: VirtioGpuDevice) {
     fb.on('resize', (e) => {

@@ -592,6 +592,10 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
   private async runUntilEvent(): Promise<void> {
     const harts = this.harts;
     const n = harts.length;
+    // With the instruction clock an idle guest never waits on a host timer (idle() skips to the next
+    // deadline), so the loop must still give the host a turn every yieldEveryMs: the control socket,
+    // console input and background compiles (installed on a later turn) depend on it.
+    let lastYield = performance.now();
     while (!this.exit && !this.rebootRequested) {
       if (this.paused) {
         await this.paused;
@@ -616,7 +620,12 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
         this.updateTimers();
       } while (busy && performance.now() < until);
       if (busy) await yieldToHost();
-      else await this.idle();
+      else {
+        await this.idle();
+        if (performance.now() - lastYield < this.yieldEveryMs) continue;
+        await yieldToHost();
+      }
+      lastYield = performance.now();
     }
   }
 
