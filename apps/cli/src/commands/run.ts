@@ -30,7 +30,8 @@ export const runHelp = `Usage: vdesk run [manifest.json] [options]
 
 Boots a machine. Without a manifest, --kernel, --initrd, --append or --shell: the desktop (Xorg, JWM,
 a terminal, Xfe, Dillo on a virtio-blk root disk in copy-on-write mode), building its image with
-guest/desktop/build.sh first if it is not cached yet; the boot's milestones and the time to a usable desktop are printed.
+guest/desktop/build.sh first if it is not cached yet; the boot's milestones and the time to a usable
+desktop are printed.
 Without a manifest otherwise: the default machine with the test guest image (busybox shell; built with
 guest/build.sh and cached under ~/.cache/virtio-desktop).
 
