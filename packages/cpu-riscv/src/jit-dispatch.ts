@@ -165,19 +165,21 @@ export function buildDispatcher(jm: JitMemory, table: WebAssembly.Table, ramBase
   c.op(W.End); // $L
   c.op(W.Unreachable);
   const bytes = moduleBytes(
-    {
-      params: PARAMS,
-      locals: [
-        [3, T.I32],
-        [2, T.I64],
-      ],
-      code: c,
-    },
+    [
+      {
+        params: PARAMS,
+        locals: [
+          [3, T.I32],
+          [2, T.I64],
+        ],
+        code: c,
+      },
+    ],
     jm,
     { params: REGION_PARAMS },
   );
   const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
     m: { m: jm.memory, t: table },
   });
-  return inst.exports.f as DispatchFn;
+  return inst.exports.f0 as DispatchFn;
 }

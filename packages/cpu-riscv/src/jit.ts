@@ -40,7 +40,7 @@ import {
   HS_X,
   type JitMemory,
 } from './memory.js';
-import { A, Bytes, exportsModuleBytes, T, W, type FnSpec } from './wasm.js';
+import { A, Bytes, moduleBytes, T, W, type FnSpec } from './wasm.js';
 
 /** Arrivals at a position before the region entered there is compiled. */
 export const JIT_HOT = 1024;
@@ -835,7 +835,7 @@ export function compileQueued(t: JitTarget, sync: boolean): void {
     epochs.push(jit.epoch[slot]);
   }
   if (fns.length === 0) return;
-  const bytes = exportsModuleBytes(fns, jm);
+  const bytes = moduleBytes(fns, jm);
   const imports = { m: { m: jm.memory } };
   const install = (inst: WebAssembly.Instance, ms: number): void => {
     const t1 = performance.now();

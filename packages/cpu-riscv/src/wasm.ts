@@ -215,17 +215,20 @@ export interface MemorySpec {
 }
 
 /**
- * A module exporting one function "f" (returning an i32), importing the memory "m"."m" of at least
- * `mem.pages` 64 KiB pages (a shared one declares its maximum, the same) and, with `table`, the function
- * table "m"."t" whose entries take `tableParams` i32 parameters (type 1 of the module, for call_indirect).
+ * A module of functions of one type (the first's: i32 parameters, an i32 result) exported as f0, f1, …,
+ * importing the memory "m"."m" of `mem.pages` 64 KiB pages (a shared one declares its maximum, the same)
+ * and, with `table`, the function table "m"."t" whose entries take `table.params` i32 parameters (type 1,
+ * for call_indirect). The JIT puts a batch of regions in one module: that saves a Module and an Instance
+ * (each a fixed cost of a fraction of a millisecond in V8) per region. Regions reach the dispatcher's
+ * table through Table.set and do not import it: V8 updates every importing instance on each Table.set.
  */
 export function moduleBytes(
-  fn: FnSpec,
+  fns: readonly FnSpec[],
   mem: MemorySpec,
   table?: { params: number },
 ): Uint8Array<ArrayBuffer> {
   const out = new Bytes().bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  const sigs = table ? [fn.params, table.params] : [fn.params];
+  const sigs = table ? [fns[0].params, table.params] : [fns[0].params];
   const type = new Bytes().u(sigs.length);
   for (const n of sigs) {
     type.byte(0x60).u(n);
@@ -238,34 +241,6 @@ export function moduleBytes(
   if (mem.shared) imp.byte(0x03).u(mem.pages).u(mem.pages);
   else imp.byte(0x00).u(mem.pages);
   if (table) imp.u(1).byte(0x6d).u(1).byte(0x74).byte(0x01).byte(0x70).byte(0x00).u(1);
-  out.section(2, imp);
-  out.section(3, new Bytes().u(1).u(0));
-  out.section(7, new Bytes().u(1).u(1).byte(0x66).byte(0x00).u(0));
-  const body = new Bytes().u(fn.locals.length);
-  for (const [n, t] of fn.locals) body.u(n).byte(t);
-  body.bytes(fn.code.view()).byte(W.End);
-  out.section(10, new Bytes().u(1).u(body.length).bytes(body.view()));
-  return out.view().slice();
-}
-
-/**
- * A module of functions of one type (REGION_PARAMS i32 parameters, an i32 result) exported as f0, f1, …,
- * importing the memory "m"."m". One module per batch of regions saves a Module and an Instance (each a
- * fixed cost of a fraction of a millisecond in V8) per region. The functions reach the dispatcher's table
- * through Table.set: a module that imported the table instead would have V8 update its dispatch table on
- * every later Table.set, making each compile cost more the more modules exist.
- */
-export function exportsModuleBytes(fns: readonly FnSpec[], mem: MemorySpec): Uint8Array<ArrayBuffer> {
-  const out = new Bytes().bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
-  const params = fns[0].params;
-  const type = new Bytes().u(1).byte(0x60).u(params);
-  for (let i = 0; i < params; i++) type.byte(T.I32);
-  type.u(1).byte(T.I32);
-  out.section(1, type);
-  const imp = new Bytes().u(1);
-  imp.u(1).byte(0x6d).u(1).byte(0x6d).byte(0x02);
-  if (mem.shared) imp.byte(0x03).u(mem.pages).u(mem.pages);
-  else imp.byte(0x00).u(mem.pages);
   out.section(2, imp);
   const funcs = new Bytes().u(fns.length);
   for (let k = 0; k < fns.length; k++) funcs.u(0);
