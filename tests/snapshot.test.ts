@@ -118,10 +118,13 @@ describe('snapshots with Linux', () => {
     const m = manifest('snap-det', { clock: 'instructions' });
     const a = boot(m);
     await a.ready;
-    // A loop whose output depends on guest time only: it runs across the snapshot.
+    // A loop whose output depends on guest time only, and that runs across the snapshot. Each round
+    // is CPU-bound (a `sleep` would not do: an idle guest on the instruction clock skips to its next
+    // timer deadline at once, so a sleeping loop can end before the snapshot is taken).
     await sh(
       a,
-      '(for i in 1 2 3 4 5; do cat /proc/uptime; sleep 1; done; echo LOOP-DONE) & echo LOOP-$((1))-STARTED',
+      '(for i in 1 2 3 4 5 6 7 8; do cat /proc/uptime; j=0; while [ $j -lt 20000 ]; do j=$((j+1)); done; done; ' +
+        'echo LOOP-DONE) & echo LOOP-$((1))-STARTED',
       'LOOP-1-STARTED',
     );
     const file = path.join(dir, 'det.vdsnap');
