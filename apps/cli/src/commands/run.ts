@@ -226,13 +226,10 @@ export async function run(args: string[]): Promise<number> {
     hotplugDirs: [baseDir, cliInstallDir()],
     ...(tls ? { tls } : {}),
   });
-  try {
-    await session.start();
-  } catch (e) {
-    throw new CliError((e as Error).message);
-  }
   if (snap) {
-    // After the session exists, so the viewer hears the restored screen at once.
+    // After the session exists, so its display source hears the restored screen; before the session
+    // starts, so no control request or viewer input reaches a device that the restore then overwrites
+    // (keys typed at once after `vdesk run --restore` were lost that way).
     const t0 = performance.now();
     try {
       await machine.restore(snap.bytes, { codec: nodeSnapshotCodec() });
@@ -243,6 +240,11 @@ export async function run(args: string[]): Promise<number> {
     say(
       `vdesk: restored ${v.restore} (taken ${snap.header.created}) in ${Math.round(performance.now() - t0)} ms`,
     );
+  }
+  try {
+    await session.start();
+  } catch (e) {
+    throw new CliError((e as Error).message);
   }
   let signals = 0;
   const onSignal = (sig: string): void => {
