@@ -188,3 +188,21 @@ function equalRange(b: DirtyBlock, lo: number, copy: Uint8Array): boolean {
   for (let k = 0; k < copy.length; k++) if (b[lo + k] !== copy[k]) return false;
   return true;
 }
+
+export {
+  HttpDiskError,
+  HttpRangeBackend,
+  MemoryChunkCache,
+  parseContentRange,
+  type ChunkCache,
+  type HttpImageInfo,
+  type HttpRangeBackendOptions,
+} from './http.js';
+export {
+  OpfsBlockStore,
+  OpfsChunkCache,
+  PersistentOverlayBackend,
+  type BlockStoreOptions,
+  type OpfsDirectoryLike,
+  type SyncFileLike,
+} from './opfs-store.js';

@@ -1,0 +1,159 @@
+import { describe, expect, it } from 'vitest';
+import {
+  HttpRangeBackend,
+  OpfsBlockStore,
+  OpfsChunkCache,
+  PersistentOverlayBackend,
+  parseContentRange,
+  type SyncFileLike,
+} from '../src/browser.js';
+
+const SIZE = 1 << 20;
+const image = new Uint8Array(SIZE).map((_, i) => (i * 7 + (i >> 9)) & 0xff);
+
+/** A fetch that serves `image` with Range support, counting requests; `mode` makes it misbehave. */
+function server(mode: 'ok' | 'no-range' | 'wrong-range' | '500-once' = 'ok') {
+  const log: string[] = [];
+  let failed = false;
+  const f = (async (_url: string, init?: { headers?: Record<string, string> }) => {
+    const range = init?.headers?.Range ?? '';
+    log.push(range);
+    const m = /^bytes=(\d+)-(\d+)$/.exec(range);
+    if (mode === 'no-range' || !m) return new Response(image.slice(), { status: 200 });
+    if (mode === '500-once' && !failed && range !== 'bytes=0-0') {
+      failed = true;
+      return new Response('', { status: 503 });
+    }
+    let [a, b] = [Number(m[1]), Number(m[2])];
+    if (mode === 'wrong-range' && a > 0) [a, b] = [a + 512, b + 512];
+    b = Math.min(b, SIZE - 1);
+    return new Response(image.slice(a, b + 1), {
+      status: 206,
+      headers: { 'content-range': `bytes ${a}-${b}/${SIZE}`, etag: '"v1"' },
+    });
+  }) as unknown as typeof fetch;
+  return { f, log };
+}
+
+/** An in-memory FileSystemSyncAccessHandle. */
+class MemFile implements SyncFileLike {
+  buf = new Uint8Array(0);
+  read(b: Uint8Array, o: { at: number }): number {
+    const n = Math.max(0, Math.min(b.length, this.buf.length - o.at));
+    b.set(this.buf.subarray(o.at, o.at + n));
+    return n;
+  }
+  write(b: Uint8Array, o: { at: number }): number {
+    if (o.at + b.length > this.buf.length) this.truncate(o.at + b.length);
+    this.buf.set(b, o.at);
+    return b.length;
+  }
+  getSize(): number {
+    return this.buf.length;
+  }
+  truncate(n: number): void {
+    const nb = new Uint8Array(n);
+    nb.set(this.buf.subarray(0, n));
+    this.buf = nb;
+  }
+  flush(): void {}
+  close(): void {}
+}
+
+describe('HttpRangeBackend', () => {
+  it('reads any range lazily, in chunk-aligned requests, and never asks twice for a cached chunk', async () => {
+    const s = server();
+    const d = await HttpRangeBackend.open({ url: 'http://x/img', fetch: s.f, chunkSize: 4096 });
+    expect(d.size).toBe(SIZE);
+    const dest = new Uint8Array(10_000);
+    await d.read(5000, dest);
+    expect(dest).toEqual(image.subarray(5000, 15_000));
+    expect(s.log.slice(1)).toEqual(['bytes=4096-16383']);
+    await d.read(4096, new Uint8Array(8192));
+    expect(s.log.length).toBe(2);
+    expect(d.stats.bytesFetched).toBe(12_288);
+    await expect(d.read(SIZE - 512, new Uint8Array(1024))).rejects.toThrow(/read/);
+    await expect(d.write()).rejects.toThrow(/read-only/);
+  });
+
+  it('says clearly when the server cannot serve ranges or answers the wrong one, and retries a 5xx', async () => {
+    await expect(HttpRangeBackend.open({ url: 'http://x/img', fetch: server('no-range').f })).rejects.toThrow(
+      /does not answer range requests/,
+    );
+    const w = await HttpRangeBackend.open({ url: 'http://x/img', fetch: server('wrong-range').f });
+    await expect(w.read(1 << 19, new Uint8Array(512))).rejects.toThrow(/another range/);
+    const r = server('500-once');
+    const d = await HttpRangeBackend.open({ url: 'http://x/img', fetch: r.f, chunkSize: 4096 });
+    const dest = new Uint8Array(512);
+    await d.read(8192, dest);
+    expect(dest).toEqual(image.subarray(8192, 8704));
+    expect(parseContentRange('bytes 5-1/10')).toBeNull();
+    expect(parseContentRange('bytes 0-9/*')).toBeNull();
+  });
+
+  it('keeps chunks in an OPFS block store that a second open reuses (same tag) or empties (another)', async () => {
+    const [data, index] = [new MemFile(), new MemFile()];
+    const opts = { blockSize: 4096, blocks: SIZE / 4096, tag: 'http://x/img 1048576 "v1"' };
+    const s = server();
+    const d = await HttpRangeBackend.open({
+      url: 'http://x/img',
+      fetch: s.f,
+      chunkSize: 4096,
+      cache: new OpfsChunkCache(new OpfsBlockStore(data, index, opts)),
+    });
+    await d.read(0, new Uint8Array(4096 * 3));
+    const s2 = server();
+    const again = await HttpRangeBackend.open({
+      url: 'http://x/img',
+      fetch: s2.f,
+      chunkSize: 4096,
+      cache: new OpfsChunkCache(new OpfsBlockStore(data, index, opts)),
+    });
+    const dest = new Uint8Array(4096 * 3);
+    await again.read(0, dest);
+    expect(dest).toEqual(image.subarray(0, 4096 * 3));
+    expect(s2.log).toEqual(['bytes=0-0']);
+    const other = new OpfsBlockStore(data, index, { ...opts, tag: 'changed' });
+    expect(other.entries).toBe(0);
+  });
+});
+
+describe('PersistentOverlayBackend', () => {
+  it('writes land over the base, survive reopening the store, and clear() drops them', async () => {
+    const [data, index] = [new MemFile(), new MemFile()];
+    const opts = { blockSize: 4096, blocks: SIZE / 4096, tag: 'overlay' };
+    const base = await HttpRangeBackend.open({ url: 'http://x/img', fetch: server().f, chunkSize: 4096 });
+    const o = new PersistentOverlayBackend(base, new OpfsBlockStore(data, index, opts));
+    // A partial-block write: the rest of the block comes from the base.
+    await o.write(4096 + 100, new Uint8Array(50).fill(0xee));
+    await o.writeZeroes(8192, 4096);
+    await o.flush();
+    const check = async (b: PersistentOverlayBackend) => {
+      const got = new Uint8Array(3 * 4096);
+      await b.read(4096, got);
+      const want = image.slice(4096, 4 * 4096);
+      want.fill(0xee, 100, 150);
+      want.fill(0, 4096, 8192);
+      expect(got).toEqual(want);
+    };
+    await check(o);
+    // A reload: a new store over the same files.
+    const store = new OpfsBlockStore(data, index, opts);
+    const o2 = new PersistentOverlayBackend(base, store);
+    await check(o2);
+    expect(o2.blocksChanged).toBe(2);
+    store.clear();
+    const got = new Uint8Array(4096);
+    await o2.read(4096, got);
+    expect(got).toEqual(image.subarray(4096, 8192));
+  });
+
+  it('an index that points past the blocks file (a write cut short) reads the base there', async () => {
+    const [data, index] = [new MemFile(), new MemFile()];
+    const opts = { blockSize: 4096, blocks: SIZE / 4096, tag: 't' };
+    const s = new OpfsBlockStore(data, index, opts);
+    s.write(3, new Uint8Array(4096).fill(1));
+    data.truncate(100);
+    expect(new OpfsBlockStore(data, index, opts).has(3)).toBe(false);
+  });
+});
