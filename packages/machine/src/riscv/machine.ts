@@ -396,9 +396,36 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     this.wakeAll();
   }
 
+  private hostPause: (() => void) | null = null;
+
+  /**
+   * Hold the harts between two slices until resume() (devices and timers keep their state; on the wall
+   * clock the guest sees the time that passed). Not with harts on threads, nor during a snapshot.
+   */
+  pause(): void {
+    if (this.hostPause || this.threads) return;
+    let release = (): void => {};
+    this.paused = new Promise<void>((r) => (release = r));
+    this.hostPause = () => {
+      this.paused = null;
+      release();
+    };
+  }
+
+  resume(): void {
+    const r = this.hostPause;
+    this.hostPause = null;
+    r?.();
+  }
+
+  get isPaused(): boolean {
+    return this.hostPause !== null;
+  }
+
   /** Stop the machine from the host (hard stop). */
   stop(reason: string): void {
     if (!this.exit) this.exit = { kind: 'stopped', reason };
+    this.resume();
     this.wakeAll();
   }
 
@@ -718,10 +745,23 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
   }
 }
 
-/** Let the host event loop run (I/O, timers, UI) between bursts of guest execution. */
-function yieldToHost(): Promise<void> {
-  return new Promise((resolve) => {
-    if (typeof setImmediate === 'function') setImmediate(resolve);
-    else setTimeout(resolve, 0);
-  });
-}
+/**
+ * Let the host event loop run (I/O, timers, UI) between bursts of guest execution. Browsers have no
+ * setImmediate, and their setTimeout(0) waits at least 4 ms once nested (a quarter of each 10 ms slice
+ * lost): a message on a MessageChannel comes back after the tasks already queued, without that clamp.
+ */
+const yieldToHost: () => Promise<void> =
+  typeof setImmediate === 'function'
+    ? () => new Promise((resolve) => setImmediate(resolve))
+    : typeof MessageChannel === 'function'
+      ? (() => {
+          const ch = new MessageChannel();
+          const waiting: (() => void)[] = [];
+          ch.port1.onmessage = () => waiting.shift()?.();
+          return () =>
+            new Promise<void>((resolve) => {
+              waiting.push(resolve);
+              ch.port2.postMessage(0);
+            });
+        })()
+      : () => new Promise((resolve) => setTimeout(resolve, 0));
