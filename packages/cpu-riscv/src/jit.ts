@@ -167,7 +167,7 @@ const ALIGN: Record<number, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
 
 /** Emits the body of one region's function. */
 class Emitter {
-  readonly c = new Bytes();
+  readonly c = new Bytes(4096);
   /** Blocks and ifs open around the code being emitted, inside the current run's block nest. */
   private extra = 0;
   /** The run being emitted (its label index). */
@@ -784,7 +784,7 @@ function regionFn(t: JitTarget, jm: JitMemory, slot: number, entry: number): FnS
   body.op(W.Unreachable);
   // The prologue: the page's virtual address, the registers the region reads into their locals (every
   // write also stores to the hart, so the locals are the registers from here on), the entry's index.
-  const c = new Bytes();
+  const c = new Bytes(body.length + 64 + 16 * e.reads.size);
   c.get(P_PCHI)
     .op(W.I64ExtendI32S)
     .i64(32)
