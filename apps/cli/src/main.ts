@@ -2,6 +2,7 @@ import { BootError, ManifestError } from '@virtio-desktop/machine';
 import { CliError } from './errors.js';
 import { validate, validateHelp } from './commands/validate.js';
 import { run, runHelp } from './commands/run.js';
+import { web, webHelp } from './commands/web.js';
 import {
   hotplug,
   hotplugHelp,
@@ -33,6 +34,7 @@ export const usage = `vdesk — run and control virtio-desktop machines
 Usage:
   vdesk run [manifest.json] [options]   boot a machine (see vdesk run --help)
   vdesk validate <manifest.json>        check a manifest and its device packages
+  vdesk web [--port N]                  serve the desktop as a web page (it runs in the browser)
   vdesk screenshot out.png              PNG of a running machine's screen
   vdesk resize WIDTHxHEIGHT             change the running machine's display size
   vdesk shutdown | reboot               ask the running guest to shut down or reboot
@@ -71,6 +73,7 @@ const commands: Record<string, Command> = {
   scroll: { help: pointerHelp, run: scroll },
   touch: { help: touchHelp, run: touch },
   snapshot: { help: snapshotHelp, run: snapshot },
+  web: { help: webHelp, run: web },
 };
 
 /** Runs the CLI; returns the exit status. Never throws for user mistakes: they become one line on stderr. */

@@ -1,0 +1,119 @@
+/**
+ * The page of apps/web: reads machine.json (the manifest and the URLs of its files, as `vdesk web`
+ * serves them; ?config=URL for another), boots it with the embedding API and shows progress, errors,
+ * a power button, pause and a reset of the disk's changes.
+ */
+import { createMachine, type WebMachine } from './embed.js';
+
+interface PageState {
+  machine: WebMachine | null;
+  ready: { ms: number; bytesFetched: number } | null;
+  errors: string[];
+  console: string;
+  exit: { kind: string; code: number; reason: string } | null;
+}
+
+declare global {
+  interface Window {
+    __vdeskWeb: PageState;
+  }
+}
+
+const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
+const status = $<HTMLSpanElement>('status');
+const progress = $<HTMLProgressElement>('progress');
+const errorBox = $<HTMLDivElement>('error');
+const powerBtn = $<HTMLButtonElement>('power');
+const pauseBtn = $<HTMLButtonElement>('pause');
+const resetBtn = $<HTMLButtonElement>('reset');
+const page: PageState = { machine: null, ready: null, errors: [], console: '', exit: null };
+window.__vdeskWeb = page;
+
+const MiB = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
+
+function showError(msg: string): void {
+  page.errors.push(msg);
+  errorBox.textContent = msg;
+  errorBox.classList.add('shown');
+  status.textContent = 'failed';
+  powerBtn.disabled = pauseBtn.disabled = true;
+}
+
+async function main(): Promise<void> {
+  const configUrl = new URLSearchParams(location.search).get('config') ?? 'machine.json';
+  let config: {
+    manifest: unknown;
+    urls: { kernel: string; initrd?: string; disks?: Record<string, string> };
+  };
+  try {
+    const res = await fetch(configUrl);
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    config = await res.json();
+  } catch (e) {
+    showError(`${configUrl}: ${(e as Error).message}`);
+    return;
+  }
+  const base = new URL(configUrl, location.href);
+  const rel = (u: string): string => new URL(u, base).href;
+  const urls = {
+    kernel: rel(config.urls.kernel),
+    ...(config.urls.initrd ? { initrd: rel(config.urls.initrd) } : {}),
+    ...(config.urls.disks
+      ? { disks: Object.fromEntries(Object.entries(config.urls.disks).map(([k, v]) => [k, rel(v)])) }
+      : {}),
+  };
+  const m = createMachine({ manifest: config.manifest, urls, canvas: $<HTMLCanvasElement>('screen') });
+  page.machine = m;
+  let paused = false;
+  m.on('progress', (p) => {
+    if (page.ready) return;
+    if (p.total) progress.value = p.loaded / p.total;
+    else progress.removeAttribute('value');
+    status.textContent =
+      p.phase === 'disk'
+        ? `booting — disk: ${MiB(p.loaded)} fetched`
+        : `downloading the ${p.phase}: ${MiB(p.loaded)}`;
+  });
+  m.on('running', () => {
+    status.textContent = 'booting…';
+    powerBtn.disabled = pauseBtn.disabled = false;
+  });
+  m.on('ready', (r) => {
+    page.ready = r;
+    progress.value = 1;
+    status.textContent = `ready in ${(r.ms / 1000).toFixed(1)} s (${MiB(r.bytesFetched)} fetched)`;
+  });
+  m.on('console', (t) => {
+    page.console = (page.console + t).slice(-200_000);
+  });
+  m.on('warn', (w) => (status.textContent = w));
+  m.on('error', showError);
+  m.on('exit', (e) => {
+    page.exit = e;
+    status.textContent = e.kind === 'poweroff' ? `powered off (exit ${e.code})` : `stopped: ${e.reason}`;
+    powerBtn.disabled = pauseBtn.disabled = true;
+  });
+  powerBtn.onclick = () => {
+    status.textContent = 'shutting down…';
+    m.powerButton();
+  };
+  pauseBtn.onclick = () => {
+    paused = !paused;
+    if (paused) m.pause();
+    else m.resume();
+    pauseBtn.textContent = paused ? 'Resume' : 'Pause';
+  };
+  resetBtn.onclick = async () => {
+    if (!confirm('Stop the machine and forget every change made to its disk?')) return;
+    status.textContent = 'resetting…';
+    try {
+      await m.reset();
+      location.reload();
+    } catch (e) {
+      showError(`reset: ${(e as Error).message}`);
+    }
+  };
+  await m.start().catch(() => {}); // shown by the 'error' listener
+}
+
+void main();
