@@ -180,25 +180,39 @@ class Emitter {
     private readonly labelIndex: Map<number, number>,
   ) {}
 
-  /** Registers the region reads (only these are loaded on entry). */
-  readonly reads = new Set<number>();
+  /**
+   * Registers whose local holds their value in the run being emitted: loaded from the hart on first
+   * use in a run rather than all on entry (the hart's copy is always current, since every write goes
+   * through), which keeps each value's live range to one run. A region is entered for ~28
+   * instructions on a shell loop, and loading every register it might read cost more than the run.
+   */
+  private readonly loaded = new Uint8Array(32);
 
-  /** Push register r's value. */
-  private x(r: number): void {
-    if (r === 0) this.c.i64(0);
-    else {
-      this.reads.add(r);
-      this.c.get(reg(r));
-    }
+  /** Make register r's local valid for the rest of the run (call where code runs unconditionally). */
+  private ensure(r: number): void {
+    if (r === 0 || this.loaded[r]) return;
+    this.c
+      .get(P_HS)
+      .mem(W.I64Load, 3, HS_X + 8 * r)
+      .set(reg(r));
+    this.loaded[r] = 1;
   }
 
-  /** Pop a value into register rd (never x0) and store it to the hart at once. */
+  /** Push register r's value (from the hart when its local is not valid here). */
+  private x(r: number): void {
+    if (r === 0) this.c.i64(0);
+    else if (this.loaded[r]) this.c.get(reg(r));
+    else this.c.get(P_HS).mem(W.I64Load, 3, HS_X + 8 * r);
+  }
+
+  /** Pop a value into register rd (never x0) and store it to the hart at once. Unconditional code only. */
   private setX(rd: number): void {
     this.c
       .set(reg(rd))
       .get(P_HS)
       .get(reg(rd))
       .mem(W.I64Store, 3, HS_X + 8 * rd);
+    this.loaded[rd] = 1;
   }
 
   private open(t: T, kind: W.If | W.Block = W.If): void {
@@ -314,6 +328,7 @@ class Emitter {
     }
     const len = ps.length;
     const c = this.c;
+    this.loaded.fill(0);
     // if (n > budget - len) hand back at the start; n += len
     c.get(P_N).get(P_BUDGET).i32(len).op(W.I32Sub).op(W.I32GtS);
     this.open(T.Void);
@@ -338,6 +353,7 @@ class Emitter {
     const r1 = (m >>> 15) & 31;
     const r2 = (m >>> 21) & 31;
     const ilen = mLen(m);
+    this.ensureSources(op, r1, r2, im);
     switch (op) {
       case Op.Nop:
         return;
@@ -524,6 +540,64 @@ class Emitter {
       default:
         // Not reached: chooseLabels compiles only what compiles() accepts.
         this.leave(rem, p);
+    }
+  }
+
+  /** Load the registers instruction `op` reads, before any conditional code of it. */
+  private ensureSources(op: number, r1: number, r2: number, im: number): void {
+    switch (op) {
+      case Op.Nop:
+      case Op.Lui:
+      case Op.Li:
+      case Op.Auipc:
+      case Op.Jal:
+      case Op.J:
+        return;
+      case Op.Generic:
+        // Raw fields: for the forms without rs2 (FLW/FLD, LR) the second is a wasted load, no more.
+        this.ensure((im >>> 15) & 31);
+        if ((im & 0x7f) === 0x2f) this.ensure((im >>> 20) & 31);
+        return;
+      case Op.Beq:
+      case Op.Bne:
+      case Op.Blt:
+      case Op.Bge:
+      case Op.Bltu:
+      case Op.Bgeu:
+      case Op.Sb:
+      case Op.Sh:
+      case Op.Sw:
+      case Op.Sd:
+      case Op.Add:
+      case Op.Sub:
+      case Op.Sll:
+      case Op.Srl:
+      case Op.Sra:
+      case Op.Slt:
+      case Op.Sltu:
+      case Op.Xor:
+      case Op.Or:
+      case Op.And:
+      case Op.Mul:
+      case Op.Addw:
+      case Op.Subw:
+      case Op.Sllw:
+      case Op.Srlw:
+      case Op.Sraw:
+      case Op.Mulw:
+      case Op.Div:
+      case Op.Divu:
+      case Op.Rem:
+      case Op.Remu:
+      case Op.Divw:
+      case Op.Divuw:
+      case Op.Remw:
+      case Op.Remuw:
+        this.ensure(r1);
+        this.ensure(r2);
+        return;
+      default:
+        this.ensure(r1);
     }
   }
 
@@ -782,9 +856,8 @@ function regionFn(t: JitTarget, jm: JitMemory, slot: number, entry: number): FnS
   }
   body.op(W.End);
   body.op(W.Unreachable);
-  // The prologue: the page's virtual address, the registers the region reads into their locals (every
-  // write also stores to the hart, so the locals are the registers from here on), the entry's index.
-  const c = new Bytes(body.length + 64 + 16 * e.reads.size);
+  // The prologue: the page's virtual address and the entry's index (registers load lazily, per run).
+  const c = new Bytes(body.length + 64);
   c.get(P_PCHI)
     .op(W.I64ExtendI32S)
     .i64(32)
@@ -793,10 +866,6 @@ function regionFn(t: JitTarget, jm: JitMemory, slot: number, entry: number): FnS
     .op(W.I64ExtendI32U)
     .op(W.I64Or)
     .set(L_PC);
-  for (const r of e.reads)
-    c.get(P_HS)
-      .mem(W.I64Load, 3, HS_X + 8 * r)
-      .set(reg(r));
   c.i32(labelIndex.get(entry)!).set(L_K);
   c.bytes(body.view());
   return {
