@@ -241,13 +241,17 @@ async function openStore(
   dir: OpfsDirectoryLike,
   name: string,
   o: ConstructorParameters<typeof OpfsBlockStore>[2],
-) {
-  try {
-    return await OpfsBlockStore.open(dir, name, o);
-  } catch (e) {
-    if ((e as { name?: string }).name === 'NoModificationAllowedError')
-      throw new Error('this machine is already running in another tab or window (its disk is in use)');
-    throw e;
+): Promise<OpfsBlockStore> {
+  // A page that was just reloaded: its old worker's handles are released a moment after it ends.
+  for (let tries = 0; ; tries++) {
+    try {
+      return await OpfsBlockStore.open(dir, name, o);
+    } catch (e) {
+      if ((e as { name?: string }).name !== 'NoModificationAllowedError') throw e;
+      if (tries >= 20)
+        throw new Error('this machine is already running in another tab or window (its disk is in use)');
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 }
 
