@@ -145,6 +145,8 @@ export interface ScanoutInfo {
   rect: Rect;
 }
 
+/** Flushed rectangles one slice keeps apart before merging them into their bounding box. */
+const MAX_QUEUED_DAMAGE = 16;
 /** Guest errors logged before the device goes quiet, so a hostile guest cannot flood the log. */
 const WARN_BUDGET = 64;
 
@@ -182,6 +184,8 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
   private cursorImage: Uint8Array | null = null;
   private hot = { x: 0, y: 0 };
   private warnings = 0;
+  /** Flushed rectangles (resource coordinates) not yet emitted as damage. */
+  private damageQueue: Rect[] = [];
   private readonly meter: TurnMeter;
   private readonly workers: readonly TurnWorker[];
 
@@ -446,6 +450,8 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
       q.push(c.head, written);
     }
     q.signal();
+    // The guest has its answers (and, on a threaded machine, runs on) before front ends convert pixels.
+    this.emitQueuedDamage();
     return q.pending() > 0;
   }
 
@@ -580,6 +586,7 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
         `SET_SCANOUT rect ${r.width}x${r.height}+${r.x}+${r.y} outside resource ${res.width}x${res.height}`,
       );
     const old = this.scanout;
+    this.emitQueuedDamage();
     this.scanout = { res, rect: { ...r } };
     if (!old || old.rect.width !== r.width || old.rect.height !== r.height) {
       this.emitSafe('resize', { width: r.width, height: r.height });
@@ -597,7 +604,7 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
     if (this.scanout?.res === res) {
       // Front ends convert the damaged pixels: a flood of full-screen flushes costs them as much.
       this.meter.spend(f.rect.width * f.rect.height * BYTES_PER_PIXEL, 0);
-      this.emitDamage(f.rect);
+      this.queueDamage(f.rect);
     }
     return Resp.OkNodata;
   }
@@ -701,9 +708,37 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
   }
 
   private disableScanout(): void {
+    this.damageQueue = [];
     if (!this.scanout) return;
     this.scanout = null;
     this.emitSafe('resize', { width: 0, height: 0 });
+  }
+
+  /**
+   * Damage of the flushes in one slice, emitted after the slice's responses: a rectangle inside one
+   * already queued adds nothing, and past {@link MAX_QUEUED_DAMAGE} they merge into their bounds.
+   */
+  private queueDamage(r: Rect): void {
+    const inside = (a: Rect, b: Rect): boolean =>
+      a.x >= b.x && a.y >= b.y && a.x + a.width <= b.x + b.width && a.y + a.height <= b.y + b.height;
+    const q = this.damageQueue;
+    if (q.some((d) => inside(r, d))) return;
+    const kept = q.filter((d) => !inside(d, r));
+    kept.push({ ...r });
+    if (kept.length > MAX_QUEUED_DAMAGE) {
+      const x0 = Math.min(...kept.map((d) => d.x));
+      const y0 = Math.min(...kept.map((d) => d.y));
+      const x1 = Math.max(...kept.map((d) => d.x + d.width));
+      const y1 = Math.max(...kept.map((d) => d.y + d.height));
+      this.damageQueue = [{ x: x0, y: y0, width: x1 - x0, height: y1 - y0 }];
+    } else this.damageQueue = kept;
+  }
+
+  private emitQueuedDamage(): void {
+    const q = this.damageQueue;
+    if (q.length === 0) return;
+    this.damageQueue = [];
+    for (const r of q) this.emitDamage(r);
   }
 
   /** Emit damage for `r` (resource coordinates) clipped to the scanout, in scanout coordinates. */

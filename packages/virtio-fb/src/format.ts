@@ -66,6 +66,10 @@ export function toRGBA(
     const gs = gi * 8;
     const bs = bi * 8;
     const as = ai * 8;
+    if (opaque && gs === 8 && ((rs === 16 && bs === 0) || (rs === 0 && bs === 16))) {
+      opaqueSwap(s32, stride >> 2, d32, dstStride >> 2, width, height, rs === 16);
+      return dst;
+    }
     for (let y = 0; y < height; y++) {
       let s = (y * stride) >> 2;
       let d = (y * dstStride) >> 2;
@@ -102,4 +106,32 @@ export function toRGBA(
     }
   }
   return dst;
+}
+
+/**
+ * The scanout's usual formats (Linux's XRGB8888 is B8G8R8X8 here), opaque: red and blue trade places
+ * (or stay) and green stays, two masks instead of three shifts and masks. The viewer's mirror converts
+ * every flushed pixel of the screen on the device's thread, so this loop bounds a full-screen frame.
+ */
+function opaqueSwap(
+  s32: Uint32Array,
+  srcWords: number,
+  d32: Uint32Array,
+  dstWords: number,
+  width: number,
+  height: number,
+  swap: boolean,
+): void {
+  for (let y = 0; y < height; y++) {
+    let s = y * srcWords;
+    let d = y * dstWords;
+    const end = s + width;
+    if (swap)
+      for (; s < end; s++, d++) {
+        const w = s32[s];
+        const rb = w & 0xff00ff;
+        d32[d] = (rb << 16) | (rb >>> 16) | (w & 0xff00) | 0xff000000;
+      }
+    else for (; s < end; s++, d++) d32[d] = s32[s] | 0xff000000;
+  }
 }

@@ -8,7 +8,9 @@ import {
   Flag,
   GPU_EVENT_DISPLAY,
   GpuFeature,
+  HDR_SIZE,
   PixelFormat,
+  QueueIndex,
   Resp,
   decodeDisplayInfo,
   decodeEdidResp,
@@ -181,6 +183,41 @@ describe('fbdev-style scanout', () => {
     expect(snap.width).toBe(100);
     const [b, g, r] = pattern(20, 10);
     expect(rgbaAt(snap.rgba, 100, 0, 0)).toEqual([r, g, b, 255]);
+  });
+
+  it('emits the damage of a batch of flushes after their responses, without repeating covered rectangles', () => {
+    const s = setup();
+    s.init();
+    fbdevResource(s, 1, 64, 64);
+    s.ctrl(encode.setScanout({ rect: { x: 0, y: 0, width: 64, height: 64 }, scanoutId: 0, resourceId: 1 }));
+    s.ctrl(
+      encode.transferToHost2d({ rect: { x: 0, y: 0, width: 64, height: 64 }, offset: 0, resourceId: 1 }),
+    );
+    s.events.damage.length = 0;
+    s.drv.takeUsed(QueueIndex.Control);
+    // How many of the batch's answers the guest could already see when each damage event ran.
+    const q = s.drv.queues[QueueIndex.Control];
+    const used = () => (s.ram.readU16(q.used + 2) - q.lastUsed) & 0xffff;
+    const seen: number[] = [];
+    s.dev.on('damage', () => seen.push(used()));
+    const flushes = [
+      { x: 0, y: 0, width: 32, height: 32 },
+      { x: 4, y: 4, width: 8, height: 8 }, // inside the first: adds nothing
+      { x: 40, y: 40, width: 10, height: 10 },
+      { x: 0, y: 0, width: 32, height: 32 }, // the first again
+    ];
+    for (const rect of flushes)
+      s.drv.add(QueueIndex.Control, {
+        out: [encode.resourceFlush({ rect, resourceId: 1 })],
+        inLens: [HDR_SIZE],
+      });
+    s.drv.kick(QueueIndex.Control, true);
+    expect(s.events.damage.map(({ x, y, width, height }) => ({ x, y, width, height }))).toEqual([
+      flushes[0],
+      flushes[2],
+    ]);
+    expect(seen).toEqual([4, 4]);
+    expect(s.drv.takeUsed(QueueIndex.Control)).toHaveLength(4);
   });
 
   it('flushing a resource that is not shown emits nothing', () => {

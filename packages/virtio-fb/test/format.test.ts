@@ -30,6 +30,36 @@ describe('toRGBA', () => {
     });
   }
 
+  it('gives the same pixels on the fast paths as byte by byte, with strides, for every format', () => {
+    // 5x3 pixels out of a 7-pixel-wide source into a 6-pixel-wide destination, random bytes.
+    const src = new Uint8Array(7 * 4 * 3 + 4);
+    for (let i = 0; i < src.length; i++) src[i] = (i * 151 + 7) & 0xff;
+    for (const f of Object.keys(PIXEL)) {
+      for (const opaque of [false, true]) {
+        const aligned = toRGBA(Number(f), src.subarray(4), 28, 5, 3, { dstStride: 24, opaque });
+        const bytes = toRGBA(Number(f), src.subarray(1), 28, 5, 3, { dstStride: 24, opaque });
+        const [ri, gi, bi, ai] = [0x11, 0x22, 0x33, 0x44].map((v) => PIXEL[Number(f)].indexOf(v));
+        const want = new Uint8Array(24 * 3);
+        for (let y = 0; y < 3; y++)
+          for (let x = 0; x < 5; x++) {
+            const p = src.subarray(4 + y * 28 + x * 4);
+            const a = opaque || !formatHasAlpha(Number(f)) ? 255 : p[ai];
+            want.set([p[ri], p[gi], p[bi], a], y * 24 + x * 4);
+          }
+        expect([...aligned], `format ${f} opaque ${opaque}`).toEqual([...want]);
+        // The byte path reads the same pixels one byte further on.
+        const wantShifted = new Uint8Array(24 * 3);
+        for (let y = 0; y < 3; y++)
+          for (let x = 0; x < 5; x++) {
+            const p = src.subarray(1 + y * 28 + x * 4);
+            const a = opaque || !formatHasAlpha(Number(f)) ? 255 : p[ai];
+            wantShifted.set([p[ri], p[gi], p[bi], a], y * 24 + x * 4);
+          }
+        expect([...bytes], `format ${f} opaque ${opaque} (byte path)`).toEqual([...wantShifted]);
+      }
+    }
+  });
+
   it('honours source and destination strides', () => {
     // 2x2 pixels out of a 3-pixel-wide source, into a 4-pixel-wide destination.
     const src = new Uint8Array(3 * 4 * 2);

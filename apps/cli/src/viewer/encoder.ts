@@ -32,24 +32,29 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { deflateRawSync } = require('node:zlib');
 const own = (b) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : new Uint8Array(b));
-parentPort.on('message', (m) => {
-  let raw = m.raw;
-  if (!raw) {
-    const src = new Uint8Array(m.screen);
-    const row = m.w * 4;
-    raw = new Uint8Array(row * m.h);
-    for (let y = 0; y < m.h; y++) {
-      const from = ((m.y + y) * m.stride + m.x) * 4;
-      raw.set(src.subarray(from, from + row), y * row);
-    }
+const rows = (m) => {
+  const src = new Uint8Array(m.screen);
+  const row = m.w * 4;
+  const raw = new Uint8Array(row * m.h);
+  for (let y = 0; y < m.h; y++) {
+    const from = ((m.y + y) * m.stride + m.x) * 4;
+    raw.set(src.subarray(from, from + row), y * row);
   }
+  return raw;
+};
+parentPort.on('message', (m) => {
+  // Whole rows of the shared screen are one contiguous range: zlib reads it in place (a full screen
+  // is 8 MiB at 1920x1080, whose copy cost as much as compressing it); other rectangles are copied.
+  const inPlace = !m.raw && m.x === 0 && m.w === m.stride;
+  const raw = m.raw ?? (inPlace ? null : rows(m));
+  const input = raw ?? new Uint8Array(m.screen, m.y * m.stride * 4, m.w * m.h * 4);
   let z = null;
   try {
     // A pooled Buffer shares its memory: copy it out so the transfer moves only these bytes.
-    z = own(deflateRawSync(raw, { level: 1 }));
+    z = own(deflateRawSync(input, { level: 1 }));
   } catch {}
-  const deflated = z !== null && z.length < raw.length * ${WORTH};
-  const out = deflated ? z : raw;
+  const deflated = z !== null && z.length < input.length * ${WORTH};
+  const out = deflated ? z : (raw ?? rows(m));
   parentPort.postMessage({ id: m.id, deflated, payload: out }, [out.buffer]);
 });
 `;

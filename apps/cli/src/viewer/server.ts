@@ -302,6 +302,8 @@ class Client {
   private touching = false;
   /** A frame is being compressed for this page: the next waits (its damage accumulates). */
   private encoding = false;
+  /** When the last frame's compression began (performance.now()). */
+  private lastFrameAt = -Infinity;
   /** Bumped on each mode change: a frame compressed for the old mode is dropped. */
   private mode = 0;
   private closed = false;
@@ -382,7 +384,16 @@ class Client {
       const y1 = Math.max(p.y + p.height, r.y + r.height);
       this.pending = { x: x0, y: y0, width: x1 - x0, height: y1 - y0 };
     }
-    this.schedule(this.o.frameIntervalMs ?? 16);
+    this.schedule(this.nextFrameIn());
+  }
+
+  /**
+   * Frames are paced from the start of the previous one, not from its end: waiting a whole interval
+   * after each compression finished capped a full screen at 1 / (interval + compression time), and
+   * the first change after a quiet spell went out an interval late.
+   */
+  private nextFrameIn(): number {
+    return Math.max(0, this.lastFrameAt + (this.o.frameIntervalMs ?? 16) - performance.now());
   }
 
   private schedule(ms: number): void {
@@ -411,6 +422,7 @@ class Client {
     if (w <= 0 || h <= 0) return;
     const mode = this.mode;
     this.encoding = true;
+    this.lastFrameAt = performance.now();
     void this.viewer.encode(x, y, w, h).then((msg) => {
       this.encoding = false;
       if (this.closed) return;
@@ -421,7 +433,7 @@ class Client {
         this.stats.rawBytes += w * h * 4;
         this.send(msg);
       }
-      if (this.pending || this.deferred.size) this.schedule(this.o.frameIntervalMs ?? 16);
+      if (this.pending || this.deferred.size) this.schedule(this.nextFrameIn());
     });
   }
 
