@@ -11,11 +11,12 @@
 //
 //   node bench/snapshot.mjs [--runs 1]
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { clearInterval, setInterval } from 'node:timers';
+import zlib from 'node:zlib';
 import { buildGuest, med } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -109,6 +110,30 @@ async function terminalAnswers(v, tag) {
 
 const shot = async () => Buffer.from(String((await control({ cmd: 'screenshot' })).png), 'base64');
 
+const mib = (n) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+
+/**
+ * The file against the RAM in use: its sections (packages/machine/src/snapshot-file.ts) are the state
+ * tree and the non-zero pages; the pages are inflated and compressed again as one stream at zlib's
+ * default level, the reference for "the guest RAM in use, compressed".
+ */
+function sizes(file, guestUsed) {
+  const f = readFileSync(file);
+  const hl = f.readUInt32LE(12);
+  const h = JSON.parse(f.subarray(16, 16 + hl).toString());
+  let at = 16 + hl + h.sections[0].stored;
+  const pages = h.sections.slice(1).map((s) => zlib.inflateRawSync(f.subarray(at, (at += s.stored))));
+  const ref = zlib.deflateRawSync(Buffer.concat(pages)).length;
+  console.log(
+    `  file ${mib(f.length)}: RAM ${mib(h.ramStoredBytes)} (${h.sections.length - 1} sections), ` +
+      `the devices' and harts' state ${mib(h.sections[0].stored)} (${mib(h.sections[0].raw)} raw)`,
+  );
+  console.log(
+    `  guest RAM in use: ${mib(h.ramInUse)} of non-zero pages, ${mib(ref)} compressed as one zlib stream ` +
+      `(level 6); the guest counts ${mib(guestUsed)} used (MemTotal - MemFree); RAM ${mib(h.ramSize)}`,
+  );
+}
+
 const cold = [];
 const restored = [];
 const screen = [];
@@ -122,6 +147,11 @@ for (let run = 0; run < RUNS; run++) {
   const answered = await terminalAnswers(a, `cold${run}`);
   cold.push({ ready: (ready - t0) / 1000, answers: (answered - t0) / 1000 });
   await sleep(3000); // let the desktop settle, as a person would before saving it
+  const from = a.out.text.length;
+  a.p.stdin.write(`echo MEM-$(awk '/^Mem(Total|Free):/ {print $2}' /proc/meminfo | paste -sd-)-KB\n`);
+  await a.waitFor(/MEM-\d+-\d+-KB/, from);
+  const [total, free] = /MEM-(\d+)-(\d+)-KB/.exec(a.out.text.slice(from)).slice(1).map(Number);
+  const meminfo = (total - free) * 1024;
   const file = path.join(dir, `desktop${run}.vdsnap`);
   const before = await shot();
   const s = cli('snapshot', file).trim();
@@ -156,9 +186,9 @@ for (let run = 0; run < RUNS; run++) {
   b.p.kill('SIGKILL');
   await new Promise((r) => b.p.on('close', r));
   if (run === RUNS - 1) {
-    const bytes = statSync(file).size;
     console.log(`snapshot: ${report}`);
-    console.log(`  file ${(bytes / 2 ** 20).toFixed(1)} MiB; ${b.out.err.match(/vdesk: restored .*/)?.[0]}`);
+    console.log(`  ${b.out.err.match(/vdesk: restored .*/)?.[0]}`);
+    sizes(file, meminfo);
   }
 }
 const f = (xs) => `${med(xs).toFixed(2)} s (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;

@@ -209,10 +209,10 @@ describe('snapshots with Linux', () => {
     flipped[flipped.length - 1000] ^= 0x40;
     await refused(bad('flip.vdsnap', flipped), /corrupted: checksum mismatch/);
     const v2 = Buffer.from(good);
-    v2.writeUInt32LE(2, 8);
+    v2.writeUInt32LE(3, 8);
     await refused(
-      bad('v2.vdsnap', v2),
-      /snapshot format version 2; this version of virtio-desktop reads version 1/,
+      bad('v3.vdsnap', v2),
+      /snapshot format version 3; this version of virtio-desktop reads version 2/,
     );
     await refused(bad('junk.vdsnap', Buffer.from('not a snapshot at all')), /not a virtio-desktop snapshot/);
     await refused(diskSnap, /taken of another machine/, '--memory', '512M');

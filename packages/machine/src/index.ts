@@ -58,15 +58,18 @@ export {
 } from './riscv/default-parts.js';
 export { CPU_ENGINES, type CpuEngine } from '@virtio-desktop/cpu-riscv';
 export {
+  RAM_SECTION_BYTES,
   SNAPSHOT_FORMAT,
   SNAPSHOT_MAGIC,
   canonicalJson,
   defaultCodec,
   manifestSha256,
+  payloadSections,
   readSnapshotFile,
   writeSnapshotFile,
   type SnapshotCodec,
   type SnapshotHeader,
+  type SnapshotSection,
 } from './snapshot-file.js';
 export type { SnapshotOptions } from './riscv/snapshot.js';
 export { SnapshotError } from '@virtio-desktop/virtio-core';

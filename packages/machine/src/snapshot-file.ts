@@ -1,13 +1,16 @@
 /**
  * The snapshot file: a small uncompressed header that can be checked before anything else is read, then
  * the compressed state, then a checksum. Browser-safe: compression is a pair of functions the host
- * passes (the Node glue uses zlib at level 1; the default is CompressionStream where it exists).
+ * passes (the Node glue uses zlib on its thread pool; the default is CompressionStream where it exists).
  *
  *   offset 0   8 bytes  magic "VDSNAPSH"
  *          8   u32 LE   format version (SNAPSHOT_FORMAT)
  *         12   u32 LE   header length H
  *         16   H bytes  header, JSON (UTF-8): SnapshotHeader
- *     16 + H   P bytes  payload: the state tree (encodeState), compressed as header.compression says
+ *     16 + H   P bytes  payload: header.sections back to back, each compressed on its own as
+ *                       header.compression says. Section 0 is the state tree (encodeState) without the
+ *                       RAM's pages; sections 1… are the non-zero RAM pages in address order, at most
+ *                       RAM_SECTION_BYTES each, so they compress and decompress in parallel.
  *  16 + H + P  u32 LE   CRC-32 of every byte before it
  */
 import { SnapshotError, crc32 as jsCrc32 } from '@virtio-desktop/virtio-core';
@@ -15,8 +18,20 @@ import type { Manifest } from './manifest.js';
 
 export const SNAPSHOT_MAGIC = 'VDSNAPSH';
 /** Version of the file layout and of the state tree's top level; each part versions its own state. */
-export const SNAPSHOT_FORMAT = 1;
+export const SNAPSHOT_FORMAT = 2;
 const HEADER_MAX = 1 << 20;
+/** Raw bytes of RAM pages per section (a multiple of the page size). */
+export const RAM_SECTION_BYTES = 4 << 20;
+/** Largest state tree (section 0) a file may declare: bounds the allocation before it is inflated. */
+const STATE_MAX = 1 << 30;
+
+/** One independently compressed part of the payload. */
+export interface SnapshotSection {
+  /** Bytes before compression (bounds the decompression). */
+  raw: number;
+  /** Bytes as stored in the payload. */
+  stored: number;
+}
 
 export interface SnapshotHeader {
   format: number;
@@ -32,10 +47,14 @@ export interface SnapshotHeader {
   ramInUse: number;
   ramSize: number;
   compression: 'none' | 'deflate-raw';
-  /** Length of the payload before compression (bounds the decompression). */
+  /** Length of the payload before compression (the sections' raw bytes together). */
   rawBytes: number;
   /** Length of the payload as stored. */
   payloadBytes: number;
+  /** The payload's sections in order: the state tree, then the RAM pages (see the layout above). */
+  sections: SnapshotSection[];
+  /** Stored bytes of the RAM's sections: the guest RAM in use, compressed. */
+  ramStoredBytes: number;
 }
 
 /** Compression the host provides; absent, CompressionStream (deflate-raw) when the runtime has it. */
@@ -183,8 +202,36 @@ export function readSnapshotFile(
     header.manifest === null ||
     (header.compression !== 'none' && header.compression !== 'deflate-raw') ||
     !Number.isSafeInteger(header.rawBytes) ||
-    header.rawBytes < 0
+    header.rawBytes < 0 ||
+    !Number.isSafeInteger(header.ramSize) ||
+    !checkSections(header)
   )
-    throw new SnapshotError('corrupted: the header lacks fields of format 1');
+    throw new SnapshotError(`corrupted: the header lacks fields of format ${SNAPSHOT_FORMAT}`);
   return { header, payload: file.subarray(16 + hlen, 16 + hlen + n) };
+}
+
+/** Sections that add up to the payload, each within its bound (what a decompression may allocate). */
+function checkSections(h: SnapshotHeader): boolean {
+  const s: unknown = h.sections;
+  if (!Array.isArray(s) || s.length < 1 || s.length > 1 + Math.ceil(h.ramSize / RAM_SECTION_BYTES))
+    return false;
+  let raw = 0;
+  let stored = 0;
+  let ram = 0;
+  for (const [i, x] of (s as unknown[]).entries()) {
+    const o = x as Partial<SnapshotSection> | null;
+    const ok = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+    if (typeof o !== 'object' || o === null || !ok(o.raw) || !ok(o.stored)) return false;
+    if (o.raw > (i === 0 ? STATE_MAX : RAM_SECTION_BYTES)) return false;
+    raw += o.raw;
+    stored += o.stored;
+    if (i > 0) ram += o.stored;
+  }
+  return raw === h.rawBytes && stored === h.payloadBytes && ram === h.ramStoredBytes;
+}
+
+/** The payload cut into its sections (stored bytes, views into `payload`). */
+export function payloadSections(h: SnapshotHeader, payload: Uint8Array): Uint8Array[] {
+  let at = 0;
+  return h.sections.map((s) => payload.subarray(at, (at += s.stored)));
 }

@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { SnapshotError } from '@virtio-desktop/virtio-core';
 import { nodeSnapshotCodec } from '../src/node.js';
 import {
+  SNAPSHOT_FORMAT,
   manifestSha256,
   parseManifest,
+  payloadSections,
   readSnapshotFile,
   writeSnapshotFile,
   type SnapshotHeader,
@@ -11,21 +13,26 @@ import {
 
 const manifest = parseManifest({ name: 'a', memory: '64M' }, 't');
 
-async function file(): Promise<Uint8Array> {
+/** A file of two sections: a state of 5000 bytes and one RAM section of two pages. */
+async function file(edit: (h: SnapshotHeader) => void = () => {}): Promise<Uint8Array> {
   const codec = nodeSnapshotCodec();
-  const raw = new Uint8Array(5000).fill(3);
-  const payload = await codec.compress(raw);
+  const parts = [new Uint8Array(5000).fill(3), new Uint8Array(8192).fill(7)];
+  const stored = await Promise.all(parts.map((p) => codec.compress(p)));
+  const payload = new Uint8Array([...stored[0], ...stored[1]]);
   const header: SnapshotHeader = {
-    format: 1,
+    format: SNAPSHOT_FORMAT,
     created: 'now',
     manifestSha256: await manifestSha256(manifest),
     manifest,
-    ramInUse: 0,
+    ramInUse: 8192,
     ramSize: 64 << 20,
     compression: 'deflate-raw',
-    rawBytes: raw.length,
+    rawBytes: 5000 + 8192,
     payloadBytes: payload.length,
+    sections: parts.map((p, i) => ({ raw: p.length, stored: stored[i].length })),
+    ramStoredBytes: stored[1].length,
   };
+  edit(header);
   return writeSnapshotFile(header, payload, codec);
 }
 
@@ -34,8 +41,26 @@ describe('the snapshot file', () => {
     const f = await file();
     const { header, payload } = readSnapshotFile(f, nodeSnapshotCodec());
     expect(readSnapshotFile(f).header).toEqual(header);
-    const raw = await nodeSnapshotCodec().decompress(payload, header.rawBytes);
-    expect(raw.length).toBe(5000);
+    const [state, ram] = payloadSections(header, payload);
+    expect((await nodeSnapshotCodec().decompress(state, header.sections[0].raw)).length).toBe(5000);
+    expect(await nodeSnapshotCodec().decompress(ram, header.sections[1].raw)).toEqual(
+      new Uint8Array(8192).fill(7),
+    );
+  });
+
+  it('refuses sections that do not add up or exceed their bound (what an inflate may allocate)', async () => {
+    const refused = async (edit: (h: SnapshotHeader) => void): Promise<void> => {
+      const f = await file(edit);
+      expect(() => readSnapshotFile(f)).toThrow(/^corrupted: the header lacks fields of format \d+$/);
+    };
+    await refused((h) => (h.sections[1].raw += 1));
+    await refused((h) => (h.sections[0].stored += 1));
+    await refused((h) => (h.ramStoredBytes = 0));
+    await refused((h) => {
+      h.sections[1].raw = 64 << 20;
+      h.rawBytes = 5000 + (64 << 20);
+    });
+    await refused((h) => (h.sections = []));
   });
 
   it('gives one line for each kind of bad file', async () => {
@@ -56,7 +81,9 @@ describe('the snapshot file', () => {
     expect(err(flip)).toMatch(/^corrupted: checksum mismatch/);
     const v = f.slice();
     new DataView(v.buffer).setUint32(8, 7, true);
-    expect(err(v)).toBe('snapshot format version 7; this version of virtio-desktop reads version 1');
+    expect(err(v)).toBe(
+      `snapshot format version 7; this version of virtio-desktop reads version ${SNAPSHOT_FORMAT}`,
+    );
     expect(err(new TextEncoder().encode('PK\u0003\u0004 a zip'))).toMatch(/^not a virtio-desktop snapshot/);
     const longer = new Uint8Array(f.length + 3);
     longer.set(f);

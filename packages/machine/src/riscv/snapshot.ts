@@ -1,8 +1,9 @@
 /**
  * Snapshots of a riscv64 machine: every part saves its own versioned state (harts through the CPU
  * part, PLIC, CLINT, clock, UART, each virtio transport with its device), RAM is stored as its non-zero
- * pages, and the whole goes through snapshot-file.ts. Browser-safe: files and zlib are the Node glue's
- * (node.ts).
+ * pages in sections compressed independently (so a restore inflates them in parallel on the host's
+ * threads), and the whole goes through snapshot-file.ts. Browser-safe: files and zlib are the Node
+ * glue's (node.ts).
  */
 import {
   SnapshotError,
@@ -14,9 +15,11 @@ import {
 } from '@virtio-desktop/virtio-core';
 import type { Manifest } from '../manifest.js';
 import {
+  RAM_SECTION_BYTES,
   SNAPSHOT_FORMAT,
   defaultCodec,
   manifestSha256,
+  payloadSections,
   readSnapshotFile,
   writeSnapshotFile,
   type SnapshotCodec,
@@ -125,6 +128,7 @@ export async function takeSnapshot(
   const t0 = performance.now();
   let tree: StateValue;
   let inUse: number;
+  let ramPages: Uint8Array;
   try {
     // The harts stand still from here; devices finish what the host still does for them.
     for (const d of m.devices) await wrap(named(d), () => d.transport.prepareSnapshot());
@@ -138,6 +142,7 @@ export async function takeSnapshot(
       });
     const ram = saveRam(m.ram.bytes);
     inUse = ram.inUse;
+    ramPages = ram.pages;
     const layout = x.layout();
     tree = {
       machine: {
@@ -154,14 +159,20 @@ export async function takeSnapshot(
       clint: asValue(m.clint.saveState!()),
       uart: asValue(m.uart.saveState()),
       devices,
-      ram: { base: m.ram.base, size: m.ram.size, pageSize: PAGE, present: ram.present, pages: ram.pages },
+      ram: { base: m.ram.base, size: m.ram.size, pageSize: PAGE, present: ram.present },
     };
   } finally {
     resume();
     o.onPaused?.(performance.now() - t0);
   }
   const raw = encodeState(tree);
-  const payload = await codec.compress(raw);
+  // The state tree and each RAM section compress at once (zlib's thread pool in Node).
+  const parts = [raw];
+  for (let at = 0; at < ramPages.length; at += RAM_SECTION_BYTES)
+    parts.push(ramPages.subarray(at, Math.min(at + RAM_SECTION_BYTES, ramPages.length)));
+  const stored = await Promise.all(parts.map((p) => codec.compress(p)));
+  const payload = new Uint8Array(stored.reduce((n, p) => n + p.length, 0));
+  stored.reduce((at, p) => (payload.set(p, at), at + p.length), 0);
   const header: SnapshotHeader = {
     format: SNAPSHOT_FORMAT,
     created: new Date().toISOString(),
@@ -171,8 +182,10 @@ export async function takeSnapshot(
     ramInUse: inUse,
     ramSize: m.ram.size,
     compression: codec.compression,
-    rawBytes: raw.length,
+    rawBytes: parts.reduce((n, p) => n + p.length, 0),
     payloadBytes: payload.length,
+    sections: parts.map((p, i) => ({ raw: p.length, stored: stored[i].length })),
+    ramStoredBytes: stored.slice(1).reduce((n, p) => n + p.length, 0),
   };
   o.onHeader?.(header);
   return writeSnapshotFile(header, payload, codec);
@@ -196,15 +209,24 @@ export async function restoreSnapshot(
   if (why) throw new SnapshotError(why);
   if (header.compression !== codec.compression && header.compression !== 'none')
     throw new SnapshotError(`compressed as ${header.compression}, which this host cannot read`);
-  let raw: Uint8Array;
-  try {
-    raw = header.compression === 'none' ? payload : await codec.decompress(payload, header.rawBytes);
-  } catch (e) {
-    throw new SnapshotError(
-      `corrupted: the state does not decompress (${e instanceof Error ? e.message : String(e)})`,
-    );
-  }
-  if (raw.length !== header.rawBytes) throw new SnapshotError('corrupted: the state has the wrong length');
+  const stored = payloadSections(header, payload);
+  const inflate = async (i: number): Promise<Uint8Array> => {
+    const want = header.sections[i].raw;
+    let out: Uint8Array;
+    try {
+      out = header.compression === 'none' ? stored[i] : await codec.decompress(stored[i], want);
+    } catch (e) {
+      throw new SnapshotError(
+        `corrupted: the state does not decompress (${e instanceof Error ? e.message : String(e)})`,
+      );
+    }
+    if (out.length !== want) throw new SnapshotError('corrupted: the state has the wrong length');
+    return out;
+  };
+  // The RAM's sections start inflating now, in parallel, while the state tree is checked.
+  const ramParts = Promise.all(stored.slice(1).map((_, k) => inflate(k + 1)));
+  ramParts.catch(() => {}); // awaited below, unless a check fails first
+  const raw = await inflate(0);
   const top = new StateReader(decodeState(raw), 'snapshot');
 
   // Check the machine's shape before changing anything.
@@ -218,7 +240,14 @@ export async function restoreSnapshot(
   const present = ram.bytes('present', Math.ceil(pageCount / 8));
   let count = 0;
   for (let p = 0; p < pageCount; p++) if (present[p >> 3] & (1 << (p & 7))) count++;
-  const pages = ram.bytes('pages', count * PAGE);
+  const ramSections = header.sections.slice(1);
+  if (
+    ramSections.reduce((b, s) => b + s.raw, 0) !== count * PAGE ||
+    ramSections.some((s, k) =>
+      k < ramSections.length - 1 ? s.raw !== RAM_SECTION_BYTES : s.raw % PAGE !== 0,
+    )
+  )
+    throw ram.fail('present', 'does not match the pages stored');
   const saved = top.arr('devices', 64);
   if (saved.length !== m.devices.length)
     throw top.fail('devices', `lists ${saved.length} devices, this machine has ${m.devices.length}`);
@@ -234,15 +263,18 @@ export async function restoreSnapshot(
   const layoutValue = mr.raw('layout');
   const layout = layoutValue === null ? null : readLayout(mr.sub('layout'));
 
+  const pages = await ramParts;
+
   // RAM first: devices find the chains they held in the restored rings.
   const bytes = m.ram.bytes;
   // A machine that never booted has zero RAM already (a second of work saved on a large guest).
   if (x.layout() !== null) bytes.fill(0);
-  let at = 0;
-  for (let p = 0; p < pageCount; p++)
+  const perSection = RAM_SECTION_BYTES / PAGE;
+  for (let p = 0, k = 0; p < pageCount; p++)
     if (present[p >> 3] & (1 << (p & 7))) {
-      bytes.set(pages.subarray(at, at + PAGE), p * PAGE);
-      at += PAGE;
+      const at = (k % perSection) * PAGE;
+      bytes.set(pages[Math.floor(k / perSection)].subarray(at, at + PAGE), p * PAGE);
+      k++;
     }
   for (const [i, v] of saved.entries()) {
     const dr = new StateReader(v, `snapshot.devices[${i}]`);
