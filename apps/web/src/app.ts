@@ -1,7 +1,7 @@
 /**
  * The page of apps/web: reads machine.json (the manifest and the URLs of its files, as `vdesk web`
  * serves them; ?config=URL for another), boots it with the embedding API and shows progress, errors,
- * a power button, pause and a reset of the disk's changes.
+ * a power button, pause and a reset of the disk's changes. ?threads=1 runs each hart on its own worker.
  */
 import { createMachine, type WebMachine } from './embed.js';
 
@@ -40,7 +40,8 @@ function showError(msg: string): void {
 }
 
 async function main(): Promise<void> {
-  const configUrl = new URLSearchParams(location.search).get('config') ?? 'machine.json';
+  const params = new URLSearchParams(location.search);
+  const configUrl = params.get('config') ?? 'machine.json';
   let config: {
     manifest: unknown;
     urls: { kernel: string; initrd?: string; disks?: Record<string, string> };
@@ -62,7 +63,12 @@ async function main(): Promise<void> {
       ? { disks: Object.fromEntries(Object.entries(config.urls.disks).map(([k, v]) => [k, rel(v)])) }
       : {}),
   };
-  const m = createMachine({ manifest: config.manifest, urls, canvas: $<HTMLCanvasElement>('screen') });
+  const m = createMachine({
+    manifest: config.manifest,
+    urls,
+    canvas: $<HTMLCanvasElement>('screen'),
+    threads: params.get('threads') === '1',
+  });
   page.machine = m;
   let paused = false;
   m.on('progress', (p) => {

@@ -34,7 +34,13 @@ export interface CreateMachineOptions {
   storage?: string | null;
   /** Console text that means the machine is usable ('ready' fires). Default: the desktop image's marker. */
   readyMarker?: string;
-  /** The worker script (default: worker.js next to this module). */
+  /**
+   * Each hart on its own Web Worker over shared memory; needs a cross-origin isolated page (served with
+   * COOP same-origin and COEP require-corp). Default false: every hart on the machine's worker, which
+   * booted the desktop faster on a loaded 2-core machine (see the README).
+   */
+  threads?: boolean;
+  /** The worker script (default: worker.js next to this module, with hart-worker.js beside it). */
   workerUrl?: string | URL;
 }
 
@@ -197,6 +203,7 @@ export function createMachine(o: CreateMachineOptions): WebMachine {
           urls: resolveUrls(o.urls),
           storage,
           readyMarker: o.readyMarker ?? DESKTOP_READY_MARKER,
+          threads: o.threads ?? false,
         });
       });
     },

@@ -23,6 +23,8 @@ export interface StartRequest {
   storage: string | null;
   /** A console line whose appearance means "usable" (default: the desktop image's VDESK-DESKTOP-READY). */
   readyMarker: string;
+  /** Each hart on its own worker (needs a cross-origin isolated page); otherwise all on this one. */
+  threads: boolean;
 }
 
 export type ToWorker =

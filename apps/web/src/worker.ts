@@ -4,7 +4,15 @@
  * device packages bundled here, runs it, and speaks to the page in messages.ts: the screen as viewer
  * protocol bytes, console text, progress, readiness and exit.
  */
-import { RiscvMachine, parseManifest, type Manifest, type ModuleLoader } from '@virtio-desktop/machine';
+import {
+  CPU_PACKAGE,
+  RiscvMachine,
+  parseManifest,
+  type CpuEngine,
+  type Manifest,
+  type ModuleLoader,
+} from '@virtio-desktop/machine';
+import { browserParts } from '@virtio-desktop/machine/browser';
 import { DeviceId, type DevicePlugin, type Logger, type VirtioDevice } from '@virtio-desktop/virtio-core';
 import * as blkModule from '@virtio-desktop/virtio-blk';
 import {
@@ -152,11 +160,29 @@ async function start(req: StartRequest): Promise<void> {
     const readOnly = (d.options as { readOnly?: unknown }).readOnly === true;
     backends.set(image, await openDisk(image, url, req.storage, readOnly, manifest.name));
   }
+  // Harts on their own workers over shared RAM, where the page is cross-origin isolated and the
+  // manifest asks for threads (with our CPU package: its hart worker is bundled beside this one).
+  const threaded =
+    req.threads &&
+    manifest.clock === 'wall' &&
+    (manifest.cpu?.package ?? CPU_PACKAGE) === CPU_PACKAGE &&
+    globalThis.crossOriginIsolated === true;
+  if (req.threads && !threaded)
+    post({ type: 'warn', message: 'harts on threads need a cross-origin isolated page: one thread used' });
   const m = await RiscvMachine.create({
     manifest,
     images: { kernel, ...(initrd ? { initrd } : {}) },
     loadModule: moduleLoader(backends),
     log,
+    ...(threaded
+      ? {
+          parts: browserParts({
+            cpu: (manifest.cpu?.options?.engine as CpuEngine | undefined) ?? 'jit',
+            hartWorkerUrl: new URL('./hart-worker.js', import.meta.url),
+          }),
+          threads: true,
+        }
+      : {}),
   });
   machine = m;
   const input = deviceInput(m);
