@@ -12,7 +12,7 @@ import { DecodeCache } from './decode-cache.js';
 import { execute } from './execute.js';
 import { run as runFast } from './interp.js';
 import { JIT_HOT } from './jit.js';
-import { HS_F, HS_IO, HS_TLB_PA, HS_TLB_TAG, HS_X, jitMemoryOf } from './memory.js';
+import { HS_F, HS_IO, HS_TLB_PA, HS_TLB_RAM, HS_TLB_TAG, HS_TLB_W64, HS_X, jitMemoryOf } from './memory.js';
 import { RVC_TABLE } from './rvc.js';
 import * as C from './constants.js';
 
@@ -127,6 +127,9 @@ export class Hart {
    */
   readonly tlbTag: Float64Array;
   readonly tlbPa: Float64Array;
+  /** Compiled code's copy of the entries (memory.ts HS_TLB_W64, HS_TLB_RAM), kept by translate and flushTlb. */
+  private readonly tlbW64: Int32Array;
+  private readonly tlbRam: Int32Array;
   /**
    * The JIT's view of this hart: the byte offset of its state area in the JIT memory (memory.ts; -1
    * without one) and the cells compiled code hands back: [0] instructions, [2], [3] the pc (lo, hi),
@@ -196,6 +199,11 @@ export class Hart {
       area >= 0 ? new Float64Array(buf, area + HS_TLB_TAG, 9 * TLB_SIZE) : new Float64Array(9 * TLB_SIZE);
     this.tlbPa =
       area >= 0 ? new Float64Array(buf, area + HS_TLB_PA, 9 * TLB_SIZE) : new Float64Array(9 * TLB_SIZE);
+    this.tlbW64 =
+      area >= 0 ? new Int32Array(buf, area + HS_TLB_W64, 18 * TLB_SIZE) : new Int32Array(18 * TLB_SIZE);
+    this.tlbRam =
+      area >= 0 ? new Int32Array(buf, area + HS_TLB_RAM, 9 * TLB_SIZE) : new Int32Array(9 * TLB_SIZE);
+    this.tlbW64.fill(-1);
     this.jitIo = area >= 0 ? new Int32Array(buf, area + HS_IO, 8) : new Int32Array(8);
     this.jitIo[4] = -1;
     this.f = area >= 0 ? new Float64Array(buf, area + HS_F, 32) : new Float64Array(32);
@@ -259,6 +267,7 @@ export class Hart {
 
   flushTlb(): void {
     this.tlbTag.fill(NaN);
+    this.tlbW64.fill(-1);
     this.fetchTag = -1;
   }
 
@@ -418,6 +427,12 @@ export class Hart {
     if (page < 0) return -1;
     this.tlbTag[i] = vpn;
     this.tlbPa[i] = page;
+    const ro = page - this.ramBase;
+    if (ro >= 0 && ro < this.ramSize) {
+      this.tlbW64[2 * i] = lo & ~0xfff;
+      this.tlbW64[2 * i + 1] = hi;
+      this.tlbRam[i] = ro;
+    } else this.tlbW64[2 * i] = -1;
     return page + (lo & 0xfff);
   }
 

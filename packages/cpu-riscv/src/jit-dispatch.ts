@@ -14,7 +14,8 @@
  *   compiled code if there is some) or -2 (the same, but execute the first instruction on the
  *   interpreter), since the run loop still holds the first page.
  */
-import { HS_IO, HS_PC, HS_TLB_PA, HS_TLB_TAG, SLOT_ENTRIES, type JitMemory } from './memory.js';
+import { TLB_SIZE } from './constants.js';
+import { HS_IO, HS_PC, HS_TLB_RAM, HS_TLB_W64, SLOT_ENTRIES, type JitMemory } from './memory.js';
 import { Bytes, moduleBytes, T, W } from './wasm.js';
 
 /** Flag on a region's result: the run loop may enter compiled code at that offset at once. */
@@ -135,14 +136,23 @@ export function buildDispatcher(jm: JitMemory, table: WebAssembly.Table, ramBase
   c.op(W.Br).u(1);
   c.op(W.End); // $far: the pc is in the hart
   c.get(HS).mem(W.I64Load, 3, HS_PC).set(PC);
+  // O = the RAM offset of the pc, or all ones (above any RAM) when it is not RAM or misses the TLB.
   c.get(ISET).i32(0).op(W.I32LtS).op(W.If).byte(T.I64);
   c.get(PC).i64(ramBase).op(W.I64Sub);
   c.op(W.Else);
-  c.get(ISET).get(PC).op(W.I32WrapI64).i32(12).op(W.I32ShrU).i32(1023).op(W.I32And).op(W.I32Add);
-  c.i32(3).op(W.I32Shl).get(HS).op(W.I32Add).set(J);
-  c.get(J).mem(W.F64Load, 3, HS_TLB_TAG).get(PC).i64(12).op(W.I64ShrS).op(W.F64ConvertI64S).op(W.F64Eq);
+  c.get(ISET)
+    .get(PC)
+    .op(W.I32WrapI64)
+    .i32(12)
+    .op(W.I32ShrU)
+    .i32(TLB_SIZE - 1)
+    .op(W.I32And)
+    .op(W.I32Add);
+  c.set(J);
+  c.get(J).i32(3).op(W.I32Shl).get(HS).op(W.I32Add).mem(W.I64Load, 3, HS_TLB_W64);
+  c.get(PC).i64(-4096).op(W.I64And).op(W.I64Eq);
   c.op(W.If).byte(T.I64);
-  c.get(J).mem(W.F64Load, 3, HS_TLB_PA).op(W.I64TruncF64S).i64(ramBase).op(W.I64Sub);
+  c.get(J).i32(2).op(W.I32Shl).get(HS).op(W.I32Add).mem(W.I32Load, 2, HS_TLB_RAM).op(W.I64ExtendI32U);
   c.get(PC).i64(4095).op(W.I64And).op(W.I64Add);
   c.op(W.Else).i64(-1).op(W.End);
   c.op(W.End);

@@ -28,6 +28,7 @@
 import { SLOT_ENTRIES, type DecodeCache } from './decode-cache.js';
 import { JIT_CODE_LIMIT, JIT_ENTRY } from './jit-cache.js';
 import { REENTER, REGION_PARAMS, type PageFn } from './jit-dispatch.js';
+import { TLB_SIZE } from './constants.js';
 import { Op } from './decode.js';
 import {
   HS_F,
@@ -35,8 +36,8 @@ import {
   HS_PC,
   HS_RESV,
   HS_RESV_VAL,
-  HS_TLB_PA,
-  HS_TLB_TAG,
+  HS_TLB_RAM,
+  HS_TLB_W64,
   HS_X,
   type JitMemory,
 } from './memory.js';
@@ -274,32 +275,40 @@ class Emitter {
     this.x(r1);
     if (im) c.i64(im).op(W.I64Add);
     c.set(L_A);
+    // The result of either arm: nonzero when the access is the run loop's (not RAM, misaligned, a miss).
     c.get(P_MODE).i32(1).op(W.I32And);
-    c.op(W.If).byte(T.I64);
-    c.get(L_A).i64(this.ramBase).op(W.I64Sub);
-    c.op(W.Else);
-    // j = set + ((lo >>> 12) & (TLB_SIZE - 1)); hit when tag[j] == vpn (the address >> 12, as a double).
-    c.get(set).get(L_A).op(W.I32WrapI64).i32(12).op(W.I32ShrU).i32(1023).op(W.I32And).op(W.I32Add);
-    c.i32(3).op(W.I32Shl).get(P_HS).op(W.I32Add).set(L_J);
-    c.get(L_J).mem(W.F64Load, 3, HS_TLB_TAG).get(L_A).i64(12).op(W.I64ShrS).op(W.F64ConvertI64S).op(W.F64Eq);
-    c.op(W.If).byte(T.I64);
-    c.get(L_J).mem(W.F64Load, 3, HS_TLB_PA).op(W.I64TruncF64S).i64(this.ramBase).op(W.I64Sub);
-    c.get(L_A).i64(4095).op(W.I64And).op(W.I64Add);
-    c.op(W.Else).i64(-1).op(W.End);
-    c.op(W.End);
-    c.tee(L_T)
-      .i64(this.jm.ramSize - size)
-      .op(W.I64GtU);
+    c.op(W.If).byte(T.I32);
+    c.get(L_A).i64(this.ramBase).op(W.I64Sub).tee(L_T);
+    c.i64(this.jm.ramSize - size).op(W.I64GtU);
     if (size > 1)
       c.get(L_A)
         .op(W.I32WrapI64)
         .i32(size - 1)
         .op(W.I32And)
         .op(W.I32Or);
+    c.get(L_T).op(W.I32WrapI64).set(L_O);
+    c.op(W.Else);
+    // j = set + ((lo >>> 12) & (TLB_SIZE - 1)): a hit is a RAM page, and the alignment bits take part.
+    c.get(set)
+      .get(L_A)
+      .op(W.I32WrapI64)
+      .i32(12)
+      .op(W.I32ShrU)
+      .i32(TLB_SIZE - 1)
+      .op(W.I32And)
+      .op(W.I32Add);
+    c.set(L_J);
+    c.get(L_J).i32(3).op(W.I32Shl).get(P_HS).op(W.I32Add).mem(W.I64Load, 3, HS_TLB_W64);
+    c.get(L_A)
+      .i64(-4096 | (size - 1))
+      .op(W.I64And)
+      .op(W.I64Ne);
+    c.get(L_J).i32(2).op(W.I32Shl).get(P_HS).op(W.I32Add).mem(W.I32Load, 2, HS_TLB_RAM);
+    c.get(L_A).op(W.I32WrapI64).i32(4095).op(W.I32And).op(W.I32Add).set(L_O);
+    c.op(W.End);
     this.open(T.Void);
     this.leave(rem, p);
     this.close();
-    c.get(L_T).op(W.I32WrapI64).set(L_O);
   }
 
   /** Emit the run starting at label index `k`. */

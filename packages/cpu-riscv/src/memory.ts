@@ -30,6 +30,17 @@ export const HS_F = 512;
 /** The TLB's tags and physical pages (Float64Array each, 9 sets of TLB_SIZE). */
 export const HS_TLB_TAG = 1024;
 export const HS_TLB_PA = HS_TLB_TAG + 9 * TLB_SIZE * 8;
+/**
+ * The same entries as compiled code reads them: the virtual page address as an int64 (lo, hi int32
+ * pairs; low 12 bits all set when empty or not RAM, so no address matches), then the int32 RAM offset
+ * of the page. One i64 compare of (address & (~4095 | size - 1)) finds a RAM page and checks the
+ * alignment at once, where the doubles took conversions and a bounds check.
+ */
+export const HS_TLB_W64 = HS_TLB_PA + 9 * TLB_SIZE * 8;
+export const HS_TLB_RAM = HS_TLB_W64 + 9 * TLB_SIZE * 8;
+// The layout must fit the area (a larger TLB_SIZE needs a larger HART_AREA).
+if (HS_TLB_RAM + 9 * TLB_SIZE * 4 > HART_AREA)
+  throw new Error('cpu-riscv: the hart area is too small for the TLB');
 /** Slots of the decoded-instruction cache at most (one RAM page of code each). */
 export const MAX_SLOTS = 2048;
 /** Entries per slot: 2048 two-byte positions plus a sentinel that ends the page. */
