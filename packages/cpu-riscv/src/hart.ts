@@ -127,9 +127,12 @@ export class Hart {
    */
   readonly tlbTag: Float64Array;
   readonly tlbPa: Float64Array;
-  /** Compiled code's copy of the entries (memory.ts HS_TLB_W64, HS_TLB_RAM), kept by translate and flushTlb. */
-  private readonly tlbW64: Int32Array;
-  private readonly tlbRam: Int32Array;
+  /**
+   * The entries of RAM pages again, as compiled code and the interpreter's inline path read them
+   * (memory.ts HS_TLB_W64, HS_TLB_RAM); kept by translate and flushTlb.
+   */
+  readonly tlbW64: Int32Array;
+  readonly tlbRam: Int32Array;
   /**
    * The JIT's view of this hart: the byte offset of its state area in the JIT memory (memory.ts; -1
    * without one) and the cells compiled code hands back: [0] instructions, [2], [3] the pc (lo, hi),

@@ -28,17 +28,13 @@ import { REENTER } from './jit-dispatch.js';
 const bareOffset = (lo: number, hi: number, ramBase: number): number =>
   hi === 0 ? (lo >>> 0) - ramBase : -1;
 
-/** RAM offset of virtual (lo, hi) on a hit in TLB set `set` (a data access's set), else -1. */
-function tlbOffset(
-  tag: Float64Array,
-  pa: Float64Array,
-  set: number,
-  lo: number,
-  hi: number,
-  ramBase: number,
-): number {
+/**
+ * RAM offset of virtual (lo, hi) on a hit in TLB set `set` (a data access's set) of a RAM page, else -1:
+ * the compiled code's copy of the entries (two int32 compares, where the doubles took a multiply).
+ */
+function tlbOffset(w64: Int32Array, ram: Int32Array, set: number, lo: number, hi: number): number {
   const j = set + ((lo >>> 12) & (TLB_SIZE - 1));
-  return tag[j] === hi * 0x100000 + (lo >>> 12) ? pa[j] - ramBase + (lo & 0xfff) : -1;
+  return w64[2 * j] === (lo & ~0xfff) && w64[2 * j + 1] === hi ? (ram[j] >>> 0) + (lo & 0xfff) : -1;
 }
 
 /** The mode argument of compiled code (jit-dispatch.ts): physical data addresses, FPU on, FS Dirty. */
@@ -97,8 +93,8 @@ export function run(h: Hart, budget: number): number {
   const mem32 = h.mem32;
   const ramBase = h.ramBase;
   const ramSize = h.ramSize;
-  const tlbTag = h.tlbTag;
-  const tlbPa = h.tlbPa;
+  const tlbW64 = h.tlbW64;
+  const tlbRam = h.tlbRam;
   // The JIT: how often the loop arrived at each position by a jump or from another page, the compiled
   // page functions, and the position just handed back by one (executed here once, not re-entered).
   const jc = h.jit ? dc.prepareJit(h.ramBase) : null;
@@ -337,7 +333,7 @@ export function run(h: Hart, budget: number): number {
         const op = m & 0xff;
         const size =
           op === Op.Ld ? 8 : op === Op.Lw || op === Op.Lwu ? 4 : op === Op.Lb || op === Op.Lbu ? 1 : 2;
-        const o = dBare ? bareOffset(lo, hi, ramBase) : tlbOffset(tlbTag, tlbPa, dR, lo, hi, ramBase);
+        const o = dBare ? bareOffset(lo, hi, ramBase) : tlbOffset(tlbW64, tlbRam, dR, lo, hi);
         const rd = (m >>> 8) & 62;
         if (o >= 0 && o <= ramSize - size && (lo & (size - 1)) === 0) {
           switch (op) {
@@ -395,7 +391,7 @@ export function run(h: Hart, budget: number): number {
         const hi = (x[a + 1] + (im >> 31) + (lo >>> 0 < alo >>> 0 ? 1 : 0)) | 0;
         const op = m & 0xff;
         const size = 1 << (op - Op.Sb);
-        const o = dBare ? bareOffset(lo, hi, ramBase) : tlbOffset(tlbTag, tlbPa, dW, lo, hi, ramBase);
+        const o = dBare ? bareOffset(lo, hi, ramBase) : tlbOffset(tlbW64, tlbRam, dW, lo, hi);
         const b = (m >>> 20) & 62;
         if (o >= 0 && o <= ramSize - size && (lo & (size - 1)) === 0) {
           const s = pageSlot[o >>> 12];
