@@ -3,7 +3,7 @@
  * runs in the page's worker and boots to the desktop (the terminal's title bar and white text area in
  * the canvas); a click and typed keys run a command in xterm; a file the guest writes is there after a
  * page reload (the overlay in OPFS), and the disk's chunks come from the OPFS cache then; the reset
- * drops it; a failed download shows an error on the page.
+ * drops it; the power button shuts the guest down; a failed download shows an error on the page.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -176,6 +176,22 @@ describe('the desktop in a web page', () => {
       /AFTER-\[[^$\]]*\] END/,
     );
     expect(out).toMatch(/AFTER-\[none\] END/);
+  });
+
+  it('the power button shuts the guest down in order (virtio-power)', async () => {
+    await page.click('#power');
+    await page.waitForFunction(
+      () => (window as unknown as { __vdeskWeb: { exit: unknown } }).__vdeskWeb.exit !== null,
+      undefined,
+      { timeout: 180_000, polling: 500 },
+    );
+    const exit = await page.evaluate(
+      () => (window as unknown as { __vdeskWeb: { exit: unknown } }).__vdeskWeb.exit,
+    );
+    expect(exit).toEqual({ kind: 'poweroff', code: 0, reason: 'power-off' });
+    // The guest left its root filesystem clean before powering off (vdesk-init).
+    expect((await state()).console).toContain('VDESK-ROOT-CLEAN');
+    expect(await page.locator('#status').textContent()).toBe('powered off (exit 0)');
   });
 
   it('a failed download shows an error on the page, not a blank page', async () => {

@@ -42,5 +42,9 @@ const common: Options = {
 
 export default defineConfig([
   { ...common, entry: { embed: 'src/embed.ts' }, dts: true, clean: true, publicDir: 'public' },
-  { ...common, entry: { app: 'src/app.ts', worker: 'src/worker.ts', 'hart-worker': 'src/hart-worker.ts' }, clean: false },
+  {
+    ...common,
+    entry: { app: 'src/app.ts', worker: 'src/worker.ts', 'hart-worker': 'src/hart-worker.ts' },
+    clean: false,
+  },
 ]);

@@ -198,16 +198,18 @@ async function start(req: StartRequest): Promise<void> {
     ...(screen ? { display: screen } : {}),
     warn: (l) => console.warn(`viewer: ${l}`),
   });
-  watchConsole(m, req.readyMarker, t0);
+  const flushConsole = watchConsole(m, req.readyMarker, t0);
   post({ type: 'running' });
   running = m.run().then(
-    (exit) =>
+    (exit) => (
+      flushConsole(),
       post({
         type: 'exit',
         kind: exit.kind,
         code: exit.kind === 'poweroff' ? exit.code : 1,
         reason: exit.kind === 'stopped' ? exit.reason : 'power-off',
-      }),
+      })
+    ),
     (err: unknown) => fail(err),
   );
 }
@@ -407,8 +409,8 @@ function pumpScreen(d: FbDisplaySource): void {
   );
 }
 
-/** Console text to the page in batches, and the ready marker's arrival. */
-function watchConsole(m: RiscvMachine, marker: string, t0: number): void {
+/** Console text to the page in batches, and the ready marker's arrival; returns a flush (for the end). */
+function watchConsole(m: RiscvMachine, marker: string, t0: number): () => void {
   const dec = new TextDecoder();
   let text = '';
   let timer: ReturnType<typeof setTimeout> | null = null;
@@ -429,12 +431,15 @@ function watchConsole(m: RiscvMachine, marker: string, t0: number): void {
         } else if (line.length < 512) line += ch;
       }
     }
-    timer ??= setTimeout(() => {
-      timer = null;
-      post({ type: 'console', text });
-      text = '';
-    }, 30);
+    timer ??= setTimeout(flush, 30);
   });
+  const flush = (): void => {
+    if (timer) clearTimeout(timer);
+    timer = null;
+    if (text) post({ type: 'console', text });
+    text = '';
+  };
+  return flush;
 }
 
 const ABS = inputModule.ABS_MAX;
