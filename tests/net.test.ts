@@ -7,6 +7,7 @@
  */
 import { request } from 'node:http';
 import { createHash } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { readFileSync, mkdtempSync, writeFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -150,6 +151,46 @@ describe('virtio-net with Linux', () => {
     expect(a.out.text).toContain('released');
   });
 
+  it("vdesk run --forward udp: a host client's datagrams reach a guest server, and its answers come back", async () => {
+    const fwd = await freeUdpPort();
+    // udpsvd runs the program for each new client with the socket as its stdin and stdout.
+    const script = [DHCP, "udpsvd -E 0 7000 sh -c 'read l; echo got-$l' & echo UDP-READY", 'sleep 600'].join(
+      '; ',
+    );
+    const a = startVdesk(
+      [
+        'run',
+        '--shell',
+        '--no-viewer',
+        '--name',
+        'netudp',
+        '--forward',
+        `udp:${fwd}:7000`,
+        '--append',
+        `console=ttyS0 ${guestCommand(script)}`,
+      ],
+      'UDP-READY',
+    );
+    const client = createSocket('udp4');
+    try {
+      await a.ready;
+      const answer = new Promise<string>((resolve) => client.on('message', (m) => resolve(m.toString())));
+      // Until the guest's server listens (and it answers each client once), ask again every second.
+      let got = '';
+      void answer.then((t) => (got = t));
+      for (let i = 0; i < 120 && !got; i++) {
+        client.send('hello-udp\n', fwd, '127.0.0.1');
+        await Promise.race([answer, new Promise((r) => setTimeout(r, 1000))]);
+      }
+      expect(got).toBe('got-hello-udp\n');
+    } finally {
+      client.close();
+      a.p.kill('SIGKILL');
+      await a.exited;
+    }
+    expect(a.out.text).toContain('DHCP-OK');
+  });
+
   it('vdesk run --net none: no network device', async () => {
     const r = await vdesk([
       'run',
@@ -211,6 +252,16 @@ describe('virtio-net with Linux', () => {
     expect([ea.kind, eb.kind]).toEqual(['poweroff', 'poweroff']);
   });
 });
+
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createSocket('udp4');
+    s.bind(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {

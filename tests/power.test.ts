@@ -189,6 +189,48 @@ describe('virtio-power with the Linux driver', () => {
     expect(a.out.text).not.toMatch(/Oops|BUG:|WARNING:/);
   });
 
+  it('after a guest reboot a hotplugged disk is in the device tree, a boot device like the others (VD-804)', async () => {
+    const m = manifest('hpreboot', []);
+    const a = start(runArgs(m, 'console=ttyS0'), 'VDESK-INIT-READY');
+    await a.ready;
+    const h = await vdesk([
+      'hotplug',
+      '--machine',
+      'hpreboot',
+      '@virtio-desktop/virtio-blk',
+      '--id',
+      'extra',
+      '--options',
+      '{"size":"4M"}',
+    ]);
+    expect(h.code).toBe(0);
+    const inv = 'cat $(ls -d /sys/bus/virtio/devices/*/inventory)/devices';
+    a.p.stdin.write(
+      `i=0; while [ ! -e /sys/block/vda ] && [ $i -lt 60 ]; do sleep 1; i=$((i+1)); done; ${inv}; echo PLUGGED-$(cat /sys/block/vda/size)\n`,
+    );
+    await a.waitFor(/PLUGGED-\d+/);
+    expect(a.out.text).toContain('PLUGGED-8192');
+    expect(a.out.text).toMatch(/0x10002000 0x1000 33 hotplugged virtio-blk/);
+    const mark = a.out.text.length;
+    a.p.stdin.write('reboot\n');
+    await a.waitFor('VDESK-INIT-READY', mark);
+    const after = a.out.text.length;
+    a.p.stdin.write(
+      `${inv}; echo DT-$(find /proc/device-tree -name virtio_mmio@10002000 | wc -l)-SIZE-$(cat /sys/block/vda/size)-END\n`,
+    );
+    await a.waitFor(/DT-\d+-SIZE-\d*-END/, after);
+    const out = a.out.text.slice(after);
+    // In the device tree the kernel booted with, so the disk is there without virtio-power's hotplug path.
+    expect(out).toContain('DT-1-SIZE-8192-END');
+    expect(out).toMatch(/0x10002000 0x1000 33 - virtio-blk/);
+    // Now the device tree owns it: not removable like a hotplugged device.
+    const u = await vdesk(['unplug', '--machine', 'hpreboot', 'extra']);
+    expect(u.stderr).toMatch(/was not hotplugged since the guest booted/);
+    a.p.stdin.write('poweroff\n');
+    expect(await a.exited).toBe(0);
+    expect(a.out.text).not.toMatch(/Oops|BUG:|WARNING:/);
+  });
+
   it('vdesk reboot restarts the guest in the same process', async () => {
     const m = manifest('hostreboot', []);
     const a = start(runArgs(m, 'console=ttyS0'), 'VDESK-INIT-READY');
@@ -223,6 +265,41 @@ describe('virtio-power with the Linux driver', () => {
     expect(await a.exited).toBe(1);
     expect(Date.now() - t0).toBeLessThan(15_000);
     expect(a.out.err).toMatch(/machine stopped: vdesk shutdown; the guest did not shut down within 2 s/);
+  });
+
+  it('a guest that ignores the power button gets FORCE_POWER_OFF after forceAfterMs, and powers off', async () => {
+    const m = path.join(dir, 'ignores.json');
+    writeFileSync(
+      m,
+      JSON.stringify({
+        name: 'ignores',
+        memory: '256M',
+        cpus: 2,
+        devices: [{ package: '@virtio-desktop/virtio-power', options: { forceAfterMs: 2000 } }],
+      }),
+    );
+    // An evdev client holds the power button open and does nothing with its key, as a desktop whose
+    // policy ignores the button would: the POWER_OFF press changes nothing, the forced request does.
+    const a = start(
+      [
+        ...runArgs(
+          m,
+          `console=ttyS0 ${guestCommand('for e in /dev/input/event*; do cat $e > /dev/null & done; echo IGNORING-$(ls /dev/input | grep -c event); sleep 600')}`,
+        ),
+        '--shutdown-timeout',
+        '300',
+      ],
+      'IGNORING-',
+    );
+    await a.ready;
+    expect(a.out.text).toMatch(/IGNORING-[1-9]/);
+    const s = await vdesk(['shutdown', '--machine', 'ignores']);
+    expect(s.stdout).toContain('asked the guest to shut down');
+    expect(await a.exited).toBe(0);
+    expect(a.out.err).toMatch(
+      /virtio-power: the guest did not power off within 2 s of the power-button request: FORCE_POWER_OFF/,
+    );
+    expect(a.out.err).not.toMatch(/machine stopped/);
   });
 
   it('the driver unloads cleanly with its device bound, and loads again', async () => {

@@ -83,6 +83,29 @@ export function nodeHostSockets(o: { nat: boolean } = { nat: true }): HostSocket
       server.listen(port, bind, () => server.unref());
       return { close: () => void server.close() };
     },
+    udpListen(port, bind, onMessage, onError) {
+      const s = createSocket('udp4');
+      let open = true;
+      s.on('message', (m, rinfo) =>
+        onMessage(rinfo.port, new Uint8Array(m.buffer, m.byteOffset, m.length), rinfo.address),
+      );
+      s.on('error', (e) => onError(e.message));
+      s.bind(port, bind, () => s.unref());
+      return {
+        send: (to, data, host = '127.0.0.1') => {
+          if (open) s.send(data, to, host, () => {}); // a failed send is a lost datagram
+        },
+        close: () => {
+          if (!open) return;
+          open = false;
+          try {
+            s.close();
+          } catch {
+            // already closed
+          }
+        },
+      };
+    },
   };
 }
 

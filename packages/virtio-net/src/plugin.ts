@@ -46,12 +46,18 @@ function parse(raw: unknown): NetPluginOptions {
   const forward: PortForward[] = [];
   if (o.forward !== undefined) {
     if (!Array.isArray(o.forward) || o.forward.length > 64)
-      throw new PluginOptionError('option "forward" must be a list of at most 64 "tcp:HOSTPORT:GUESTPORT"');
+      throw new PluginOptionError(
+        'option "forward" must be a list of at most 64 "tcp:HOSTPORT:GUESTPORT" or "udp:HOSTPORT:GUESTPORT"',
+      );
     for (const f of o.forward as unknown[]) {
       const p = typeof f === 'string' ? parseForward(f) : 'each forward is a string';
       if (typeof p === 'string') throw new PluginOptionError(`option "forward": ${p}`);
-      if (forward.some((g) => g.hostPort === p.hostPort && (g.bind ?? '') === (p.bind ?? '')))
-        throw new PluginOptionError(`option "forward": host port ${p.hostPort} forwarded twice`);
+      if (
+        forward.some(
+          (g) => g.proto === p.proto && g.hostPort === p.hostPort && (g.bind ?? '') === (p.bind ?? ''),
+        )
+      )
+        throw new PluginOptionError(`option "forward": ${p.proto} host port ${p.hostPort} forwarded twice`);
       forward.push(p);
     }
   }
@@ -89,9 +95,9 @@ export const netPlugin: DevicePlugin<NetPluginOptions, VirtioNetDevice> = {
       forward: {
         type: 'array',
         maxItems: 64,
-        items: { type: 'string', pattern: '^tcp:(\\d{1,3}(\\.\\d{1,3}){3}:)?\\d{1,5}:\\d{1,5}$' },
+        items: { type: 'string', pattern: '^(tcp|udp):(\\d{1,3}(\\.\\d{1,3}){3}:)?\\d{1,5}:\\d{1,5}$' },
         description:
-          'Port forwards into the guest, e.g. "tcp:8080:80" (host 127.0.0.1:8080 to the guest\'s port 80) or "tcp:0.0.0.0:8080:80".',
+          'Port forwards into the guest, e.g. "tcp:8080:80" (host 127.0.0.1:8080 to the guest\'s port 80), "udp:5353:53" (datagrams, each host client answered by the guest) or "tcp:0.0.0.0:8080:80".',
       },
     },
   },

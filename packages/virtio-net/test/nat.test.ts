@@ -34,6 +34,12 @@ function stack(opts: UserNetOptions = {}, names: Record<string, string[]> = {}) 
     reply: (p: number, d: Uint8Array, h?: string) => void;
   }[] = [];
   const listens: { port: number; bind: string; conn: (a: (h: HostTcpHandlers) => unknown) => void }[] = [];
+  const udpListens: {
+    port: number;
+    bind: string;
+    sent: [number, string | undefined, Uint8Array][];
+    receive: (fromPort: number, data: Uint8Array, fromHost: string) => void;
+  }[] = [];
   const sock = (s: FakeTcp) => ({
     write: (b: Uint8Array) => void s.written.push(b),
     end() {},
@@ -57,6 +63,11 @@ function stack(opts: UserNetOptions = {}, names: Record<string, string[]> = {}) 
       listens.push({ port, bind, conn: onConnection as (a: (h: HostTcpHandlers) => unknown) => void });
       return { close() {} };
     },
+    udpListen(port, bind, onMessage) {
+      const u = { port, bind, sent: [] as [number, string | undefined, Uint8Array][], receive: onMessage };
+      udpListens.push(u);
+      return { send: (p, data, addr) => void u.sent.push([p, addr, data]), close() {} };
+    },
   };
   const net = new UserNet(host, silentLogger, opts);
   const out: Uint8Array[] = [];
@@ -78,7 +89,7 @@ function stack(opts: UserNetOptions = {}, names: Record<string, string[]> = {}) 
         ),
       )!.payload,
     );
-  return { net, ip, take, tcpTo, tcp, udp, listens };
+  return { net, ip, take, tcpTo, tcp, udp, listens, udpListens };
 }
 
 function dnsQuery(name: string, qtype = 1): Uint8Array {
@@ -280,6 +291,47 @@ describe('user-mode network: port forwards', () => {
     expect(s.net.openFlows.tcp).toBe(0);
   });
 
+  it('a UDP forward carries each host client to the guest from a gateway port of its own, and the replies back', () => {
+    const s = stack({ forwards: [{ proto: 'udp', hostPort: 5353, guestPort: 53, bind: '0.0.0.0' }] });
+    expect(s.udpListens.map((u) => [u.port, u.bind])).toEqual([[5353, '0.0.0.0']]);
+    const fwd = s.udpListens[0];
+    // Before the guest has spoken there is nowhere to deliver: dropped, as on a wire.
+    fwd.receive(40001, Uint8Array.of(1), '127.0.0.1');
+    expect(s.take()).toEqual([]);
+    s.ip(GUEST, GATEWAY, P.IpProto.Icmp, Uint8Array.of(8, 0, 0, 0, 0, 0, 0, 0));
+    s.take();
+    fwd.receive(40001, new TextEncoder().encode('from-a'), '127.0.0.1');
+    fwd.receive(40002, new TextEncoder().encode('from-b'), '192.168.1.7');
+    fwd.receive(40001, new TextEncoder().encode('again-a'), '127.0.0.1');
+    const got = s.take().map((p) => ({ src: p.src, dst: p.dst, u: P.parseUdp(p.payload)! }));
+    expect(got.map((g) => [g.src, g.dst, g.u.dport, new TextDecoder().decode(g.u.data)])).toEqual([
+      [GATEWAY, GUEST, 53, 'from-a'],
+      [GATEWAY, GUEST, 53, 'from-b'],
+      [GATEWAY, GUEST, 53, 'again-a'],
+    ]);
+    const [a, b, a2] = got.map((g) => g.u.sport);
+    expect(a2).toBe(a);
+    expect(b).not.toBe(a);
+    const reply = (sport: number, dport: number, text: string) =>
+      s.ip(
+        GUEST,
+        GATEWAY,
+        P.IpProto.Udp,
+        P.parseIp(P.buildUdp(GUEST, GATEWAY, sport, dport, new TextEncoder().encode(text)))!.payload,
+      );
+    reply(53, b, 'to-b');
+    reply(53, a, 'to-a');
+    expect(fwd.sent.map(([p, h, d]) => [p, h, new TextDecoder().decode(d)])).toEqual([
+      [40002, '192.168.1.7', 'to-b'],
+      [40001, '127.0.0.1', 'to-a'],
+    ]);
+    // From another guest port it is not a reply to the forward: ordinary NAT to the host's loopback.
+    reply(5000, a, 'not-a-reply');
+    expect(fwd.sent).toHaveLength(2);
+    expect(s.udp).toHaveLength(1);
+    expect(s.net.stats.forwarded).toBe(3);
+  });
+
   it('parses forward specifications', () => {
     expect(parseForward('tcp:8080:80')).toEqual({ proto: 'tcp', hostPort: 8080, guestPort: 80 });
     expect(parseForward('tcp:0.0.0.0:2222:22')).toEqual({
@@ -288,7 +340,8 @@ describe('user-mode network: port forwards', () => {
       guestPort: 22,
       bind: '0.0.0.0',
     });
-    for (const bad of ['tcp:0:80', 'tcp:70000:80', 'sctp:1:2', 'tcp:1.2.3.999:1:2', 'tcp:8080', 'udp:53:53'])
+    expect(parseForward('udp:5353:53')).toEqual({ proto: 'udp', hostPort: 5353, guestPort: 53 });
+    for (const bad of ['tcp:0:80', 'tcp:70000:80', 'sctp:1:2', 'tcp:1.2.3.999:1:2', 'tcp:8080', 'udp:53'])
       expect(typeof parseForward(bad)).toBe('string');
   });
 });

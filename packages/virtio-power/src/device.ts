@@ -56,7 +56,16 @@ export interface PowerDeviceOptions {
   offer?: { inventory?: boolean; hostRequests?: boolean; hotplug?: boolean };
   /** Undelivered hotplug events kept while the driver posts no buffers (default 64). */
   maxPendingEvents?: number;
+  /**
+   * Milliseconds after a POWER_OFF request ({@link VirtioPowerDevice.requestShutdown}) at which the device
+   * insists with FORCE_POWER_OFF if the guest has not powered off by then (spec PD-12; VD-803); 0: never.
+   * Default {@link DEFAULT_FORCE_AFTER_MS}.
+   */
+  forceAfterMs?: number;
 }
+
+/** The default time a guest gets to act on a power-button press before the forced request follows. */
+export const DEFAULT_FORCE_AFTER_MS = 15_000;
 
 export interface HotplugAnnouncement {
   kind: 'add' | 'remove';
@@ -145,6 +154,10 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
   private readonly maxPending: number;
   private ctx: VirtioDeviceContext | null = null;
 
+  private readonly forceAfterMs: number;
+  /** Pending escalation of a POWER_OFF to FORCE_POWER_OFF, and when it fires (performance.now()). */
+  private forceTimer: ReturnType<typeof setTimeout> | null = null;
+  private forceAt = 0;
   private hostRequest: HostRequestCode = HostRequest.None;
   private hostRequestSeq = 0;
   private seq = 0;
@@ -170,6 +183,8 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
     this.optUuid = opts.uuid === undefined ? undefined : parseUuid(opts.uuid);
     this.uuid = this.optUuid ?? parseUuid(globalThis.crypto.randomUUID());
     this.maxPending = opts.maxPendingEvents ?? 64;
+    const force = opts.forceAfterMs ?? DEFAULT_FORCE_AFTER_MS;
+    this.forceAfterMs = Number.isFinite(force) && force > 0 ? force : 0;
     const o = opts.offer ?? {};
     let f = 0n;
     if (o.inventory ?? true) f |= bit(PowerFeature.Inventory);
@@ -196,7 +211,11 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
    * false nobody will act on it yet: fall back (power key, or a hard stop after a timeout).
    */
   requestShutdown(): number {
-    return this.postHostRequest(HostRequest.PowerOff);
+    const seq = this.postHostRequest(HostRequest.PowerOff);
+    // A press the guest's policy may ignore: insist later unless it powers off (or another request
+    // replaces this one) first.
+    if (this.forceAfterMs) this.armForce(this.forceAfterMs);
+    return seq;
   }
 
   /**
@@ -214,6 +233,7 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
 
   /** Withdraw a pending host request (e.g. the user cancelled). */
   cancelHostRequest(): void {
+    this.disarmForce();
     if (this.hostRequest === HostRequest.None) return;
     this.hostRequest = HostRequest.None;
     this.ctx?.configChanged();
@@ -323,6 +343,8 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
     return {
       version: 1,
       data: {
+        // Milliseconds left before a pending POWER_OFF is escalated (absent: none pending).
+        ...(this.forceTimer ? { forceInMs: Math.max(0, Math.round(this.forceAt - performance.now())) } : {}),
         hostRequest: this.hostRequest,
         hostRequestSeq: this.hostRequestSeq,
         seq: this.seq,
@@ -377,6 +399,8 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
     this.instances.clear();
     for (const [k, v] of instances) this.instances.set(k, v as number);
     this.ctx = ctx;
+    this.disarmForce();
+    if (r.has('forceInMs')) this.armForce(r.int('forceInMs', 0, 2 ** 31));
   }
 
   // ---------------------------------------------------------------------------------------- internals
@@ -386,6 +410,7 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
   }
 
   private postHostRequest(r: HostRequestCode): number {
+    this.disarmForce();
     this.seq = nextSeq(this.seq);
     this.hostRequest = r;
     this.hostRequestSeq = this.seq;
@@ -410,7 +435,27 @@ export class VirtioPowerDevice extends EventEmitter<PowerDeviceEvents> implement
     for (const [seq, kind] of gone) this.emitSafely('ack', { seq, kind, accepted: false, dropped: why });
   }
 
+  private armForce(ms: number): void {
+    this.disarmForce();
+    this.forceAt = performance.now() + ms;
+    this.forceTimer = setTimeout(() => {
+      this.forceTimer = null;
+      this.log.warn(
+        `virtio-power: the guest did not power off within ${this.forceAfterMs / 1000} s of the power-button request: FORCE_POWER_OFF`,
+      );
+      this.postHostRequest(HostRequest.ForcePowerOff);
+    }, ms);
+    // Never the reason a host process stays alive.
+    (this.forceTimer as { unref?: () => void }).unref?.();
+  }
+
+  private disarmForce(): void {
+    if (this.forceTimer) clearTimeout(this.forceTimer);
+    this.forceTimer = null;
+  }
+
   private finish(kind: 'poweroff' | 'reboot', via: PowerVia): void {
+    this.disarmForce();
     // The request is answered by the power transition itself; a driver still reading the field sees it go.
     if (this.hostRequest !== HostRequest.None) {
       this.hostRequest = HostRequest.None;

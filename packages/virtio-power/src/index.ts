@@ -1,6 +1,7 @@
 import { powerPlugin } from './plugin.js';
 
 export {
+  DEFAULT_FORCE_AFTER_MS,
   VirtioPowerDevice,
   type AckInfo,
   type AckKind,

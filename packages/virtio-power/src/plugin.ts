@@ -10,6 +10,7 @@ import { InterruptController, TimerKind, parseUuid } from './protocol.js';
 export interface PowerPluginOptions {
   name?: string;
   uuid?: string;
+  forceAfterMs?: number;
 }
 
 const known = <T extends object>(table: T, v: string): keyof T | 'Unknown' =>
@@ -45,11 +46,18 @@ export const powerPlugin: DevicePlugin<PowerPluginOptions, VirtioPowerDevice> = 
         pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
         description: "Machine UUID in the inventory; default: the manifest's uuid, else random per run.",
       },
+      forceAfterMs: {
+        type: 'integer',
+        minimum: 0,
+        maximum: 3_600_000,
+        description:
+          'Milliseconds a guest gets to act on a power-button request (vdesk shutdown) before the device insists with FORCE_POWER_OFF; 0: never. Default 15000.',
+      },
     },
   },
   parseOptions(raw: unknown): PowerPluginOptions {
     const o = opt.object(raw);
-    opt.only(o, ['name', 'uuid']);
+    opt.only(o, ['name', 'uuid', 'forceAfterMs']);
     const out: PowerPluginOptions = {};
     if (o.name !== undefined) {
       out.name = opt.string(o, 'name');
@@ -64,6 +72,7 @@ export const powerPlugin: DevicePlugin<PowerPluginOptions, VirtioPowerDevice> = 
         throw new PluginOptionError('option "uuid" must look like 123e4567-e89b-12d3-a456-426614174000');
       }
     }
+    if (o.forceAfterMs !== undefined) out.forceAfterMs = opt.int(o, 'forceAfterMs', 0, 0, 3_600_000);
     return out;
   },
   create(options, ctx) {
@@ -74,6 +83,7 @@ export const powerPlugin: DevicePlugin<PowerPluginOptions, VirtioPowerDevice> = 
       uuid: options.uuid ?? m?.uuid,
       inventory: inventory ? () => snapshot(inventory.call(m)) : undefined,
       log: ctx.log,
+      ...(options.forceAfterMs === undefined ? {} : { forceAfterMs: options.forceAfterMs }),
     });
   },
 };

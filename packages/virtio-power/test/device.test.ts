@@ -6,7 +6,7 @@ import {
   bit,
   type DevicePlugin,
 } from '@virtio-desktop/virtio-core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import plugin, { VirtioPowerDevice, type AckInfo } from '../src/index.js';
 import {
   AckResult,
@@ -572,5 +572,87 @@ describe('plugin', () => {
     const d2 = decodeInventory(dev2.inventoryBlob());
     // 0: InterruptController.Unknown on the wire.
     expect(typeof d2 === 'string' ? d2 : [d2.name, d2.interruptController]).toEqual(['from-machine', 0]);
+  });
+});
+
+describe('escalation of an unanswered power-off (PD-12)', () => {
+  const probed = (opts: { forceAfterMs?: number } = {}) => {
+    const s = setup({ inventory: () => sampleInventory(1), ...opts });
+    expect(s.drv.probe(ALL_POWER)).toBe(true);
+    return s;
+  };
+
+  it('insists with FORCE_POWER_OFF when the guest has not powered off in time, once', () => {
+    vi.useFakeTimers();
+    try {
+      const { drv, dev, logs } = probed({ forceAfterMs: 5000 });
+      const press = dev.requestShutdown();
+      // The guest acks the press (its desktop got a power key) and then does nothing.
+      expect(drv.request({ type: RequestType.Ack, arg0: press }).resp?.status).toBe(0);
+      vi.advanceTimersByTime(4999);
+      expect(dev.pendingHostRequest.request).toBe(HostRequest.None);
+      vi.advanceTimersByTime(1);
+      const forced = dev.pendingHostRequest;
+      expect(forced.request).toBe(HostRequest.ForcePowerOff);
+      expect(forced.seq).toBeGreaterThan(press);
+      expect(drv.cfgStable([C.HostRequest, C.HostRequestSeq])).toEqual([
+        HostRequest.ForcePowerOff,
+        forced.seq,
+      ]);
+      expect(logs.join('\n')).toMatch(/did not power off within 5 s .*FORCE_POWER_OFF/);
+      vi.advanceTimersByTime(60_000);
+      expect(dev.pendingHostRequest.seq).toBe(forced.seq);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('does not insist after the guest powered off, a newer request, a withdrawal, or with 0', () => {
+    vi.useFakeTimers();
+    try {
+      const off = probed({ forceAfterMs: 1000 });
+      off.dev.requestShutdown();
+      off.drv.setReg(R.Config + C.Command, Command.PowerOff);
+      const reboot = probed({ forceAfterMs: 1000 });
+      reboot.dev.requestShutdown();
+      const r = reboot.dev.requestReboot();
+      const cancelled = probed({ forceAfterMs: 1000 });
+      cancelled.dev.requestShutdown();
+      cancelled.dev.cancelHostRequest();
+      const never = probed({ forceAfterMs: 0 });
+      const n = never.dev.requestShutdown();
+      vi.advanceTimersByTime(100_000);
+      expect(off.dev.pendingHostRequest.request).toBe(HostRequest.None);
+      expect(reboot.dev.pendingHostRequest).toEqual({ request: HostRequest.Reboot, seq: r });
+      expect(cancelled.dev.pendingHostRequest.request).toBe(HostRequest.None);
+      expect(never.dev.pendingHostRequest).toEqual({ request: HostRequest.PowerOff, seq: n });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a snapshot keeps the time left, and the restored device insists when it runs out', () => {
+    vi.useFakeTimers();
+    try {
+      const a = probed({ forceAfterMs: 10_000 });
+      a.dev.requestShutdown();
+      vi.advanceTimersByTime(4000);
+      const saved = a.dev.saveState();
+      a.dev.cancelHostRequest();
+      const b = setup({ inventory: () => sampleInventory(1), forceAfterMs: 10_000 });
+      b.dev.restoreState(saved, null);
+      vi.advanceTimersByTime(5999);
+      expect(b.dev.pendingHostRequest.request).toBe(HostRequest.PowerOff);
+      vi.advanceTimersByTime(1);
+      expect(b.dev.pendingHostRequest.request).toBe(HostRequest.ForcePowerOff);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('the plugin takes forceAfterMs and refuses a bad one', () => {
+    expect(plugin.parseOptions({ forceAfterMs: 2500 })).toEqual({ forceAfterMs: 2500 });
+    expect(() => plugin.parseOptions({ forceAfterMs: -1 })).toThrow(/forceAfterMs/);
+    expect(() => plugin.parseOptions({ forceAfterMs: 'soon' })).toThrow(/forceAfterMs/);
   });
 });

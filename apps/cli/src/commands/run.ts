@@ -64,9 +64,9 @@ Options (override the manifest):
                        the network (virtio-net, user-mode stack): nat (default, like QEMU's slirp: TCP
                        and UDP to anything this computer reaches, DNS through its resolver), host-only
                        (only this computer's 127.0.0.1, as 10.0.2.2) or none (no network device)
-  --forward tcp:HOSTPORT:GUESTPORT
-                       connections to 127.0.0.1:HOSTPORT reach the guest's GUESTPORT (repeatable;
-                       tcp:ADDR:HOSTPORT:GUESTPORT listens on ADDR instead)
+  --forward tcp:HOSTPORT:GUESTPORT, --forward udp:HOSTPORT:GUESTPORT
+                       connections (datagrams) to 127.0.0.1:HOSTPORT reach the guest's GUESTPORT
+                       (repeatable; tcp:ADDR:HOSTPORT:GUESTPORT listens on ADDR instead)
   --restore FILE       continue the machine saved in FILE (vdesk snapshot) instead of booting; the
                        machine comes from the snapshot (a manifest or machine flags given too must
                        describe the same machine; --name may differ)

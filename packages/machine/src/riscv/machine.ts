@@ -240,13 +240,18 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
   }
 
   /** The machine as virtio-power describes it to the guest (spec/virtio-power.md, inventory). */
-  inventory(): MachineInventory & { devices: (MachineInventory['devices'][number] & { self: boolean })[] } {
+  inventory(): MachineInventory & {
+    devices: (MachineInventory['devices'][number] & { self: boolean })[];
+    irqchipBase: number;
+  } {
     const m = this.opts.manifest;
     const parts = this.opts.parts;
     return {
       harts: m.cpus,
       ramBase: this.ram.base,
       ramSize: this.ram.size,
+      // The controller that the entries' irq numbers refer to (the inventory's irqchip_base).
+      irqchipBase: RiscvMap.plic.base,
       interruptController: parts.interruptControllerKind ?? 'RiscvPlic',
       timer: parts.timerKind ?? 'RiscvAclintMtimer',
       specVersion: [0, 1] as const,
@@ -269,7 +274,10 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     return d && isPowerDevice(d) ? d : undefined;
   }
 
+  /** Devices announced by hotplug since the guest booted (the inventory's HOTPLUGGED flag). */
   private readonly hotplugged = new Set<string>();
+  /** Devices added at run time, not in the manifest (a snapshot could not be restored). */
+  private readonly added = new Set<string>();
 
   /**
    * Add a device to the running machine: create it, place it, list it in the inventory, then announce it
@@ -280,6 +288,7 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     if (!power) throw new ManifestError('hotplug needs a virtio-power device in the machine');
     const placed = await this.slots.add(entry, 'hotplug');
     this.hotplugged.add(placed.id);
+    this.added.add(placed.id);
     power.inventoryChanged();
     power.announceHotplug({
       kind: 'add',
@@ -302,7 +311,9 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     const p = this.slots.devices.find((d) => d.id === id);
     if (!p) throw new ManifestError(`unplug: no device "${id}" in the machine`);
     if (!this.hotplugged.has(id))
-      throw new ManifestError(`unplug: "${id}" was not hotplugged; only hotplugged devices can be removed`);
+      throw new ManifestError(
+        `unplug: "${id}" was not hotplugged since the guest booted; only such devices can be removed`,
+      );
     let onAck: ((a: { seq: number; accepted: boolean }) => void) | undefined;
     const acked = await new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => resolve(false), timeoutMs);
@@ -324,6 +335,7 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     if (onAck) power.off('ack', onAck);
     this.slots.remove(id);
     this.hotplugged.delete(id);
+    this.added.delete(id);
     power.inventoryChanged();
     return { acked };
   }
@@ -557,7 +569,7 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
       waiting: this.waiting,
       stimecmp: this.stimecmp,
       consoleIn: this.consoleIn,
-      hotplugged: this.hotplugged,
+      hotplugged: this.added,
       layout: () => this.layout,
       setLayout: (l) => (this.layout = l),
       pause: () => {
@@ -591,6 +603,13 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     this.ram.bytes.fill(0);
     this.bus.resetAll();
     this.slots.resetAll();
+    // After a reboot hotplugged devices are boot devices (spec VD-804): the device tree built for the
+    // next boot describes every placed device, and the inventory stops flagging them, so firmware and
+    // the next kernel find them without virtio-power (and its driver does not register them twice).
+    if (this.hotplugged.size) {
+      this.hotplugged.clear();
+      this.power?.inventoryChanged();
+    }
     for (const hart of this.harts) hart.reset(this.ram.base);
     this.state.fill(HartState.Stopped);
     this.waiting.fill(false);

@@ -11,9 +11,12 @@ export const SEND_BUFFER = 256 * 1024;
  * overflows; a slow guest must not be mistaken for a lossy one, so this errs long. */
 export const RTO_MS = 2000;
 
-/** A port forward: connections to the host's `bind`:`hostPort` reach the guest's `guestPort`. */
+/**
+ * A port forward: connections (tcp) or datagrams (udp) to the host's `bind`:`hostPort` reach the guest's
+ * `guestPort`, from the gateway.
+ */
 export interface PortForward {
-  proto: 'tcp';
+  proto: 'tcp' | 'udp';
   hostPort: number;
   guestPort: number;
   /** Host address to listen on (default 127.0.0.1: this computer only). */
@@ -30,7 +33,7 @@ export type UserNetMode = 'nat' | 'host-only';
 export interface UserNetOptions {
   /** Default "nat". */
   mode?: UserNetMode;
-  /** Port forwards into the guest (default none); they need a provider with `tcpListen`. */
+  /** Port forwards into the guest (default none); they need a provider with `tcpListen`/`udpListen`. */
   forwards?: readonly PortForward[];
   /** Host DNS lookups under way at once (default 32); further queries are dropped until one ends. */
   maxLookups?: number;
@@ -112,17 +115,17 @@ export function sliceSendBuf(c: Conn, offset: number, n: number): Uint8Array {
 }
 
 /**
- * "tcp:HOSTPORT:GUESTPORT" or "tcp:ADDR:HOSTPORT:GUESTPORT" (ADDR: an IPv4 address to listen on, default
- * 127.0.0.1). Returns the forward or why the text is not one.
+ * "tcp:HOSTPORT:GUESTPORT", "udp:HOSTPORT:GUESTPORT", or either with an ADDR before HOSTPORT (an IPv4
+ * address to listen on, default 127.0.0.1). Returns the forward or why the text is not one.
  */
 export function parseForward(spec: string): PortForward | string {
   const m = /^(tcp|udp):(?:(\d{1,3}(?:\.\d{1,3}){3}):)?(\d{1,5}):(\d{1,5})$/.exec(spec);
-  if (!m) return `"${spec.slice(0, 40)}": a forward looks like tcp:8080:80 (or tcp:0.0.0.0:8080:80)`;
-  if (m[1] === 'udp') return `"${spec.slice(0, 40)}": only tcp forwards are supported`;
+  if (!m)
+    return `"${spec.slice(0, 40)}": a forward looks like tcp:8080:80 or udp:5353:53 (or tcp:0.0.0.0:8080:80)`;
   const hostPort = Number(m[3]);
   const guestPort = Number(m[4]);
   if (hostPort < 1 || hostPort > 65535 || guestPort < 1 || guestPort > 65535)
     return `"${spec.slice(0, 40)}": ports go from 1 to 65535`;
   if (m[2] && m[2].split('.').some((b) => Number(b) > 255)) return `"${spec.slice(0, 40)}": bad address`;
-  return { proto: 'tcp', hostPort, guestPort, ...(m[2] ? { bind: m[2] } : {}) };
+  return { proto: m[1] as 'tcp' | 'udp', hostPort, guestPort, ...(m[2] ? { bind: m[2] } : {}) };
 }

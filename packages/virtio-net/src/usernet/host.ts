@@ -65,4 +65,14 @@ export interface HostSockets {
     onConnection: (accept: (h: HostTcpHandlers) => HostTcp) => void,
     onError: (message: string) => void,
   ): HostListener;
+  /**
+   * A UDP socket bound to `bind`:`port` for a UDP port forward: `onMessage` gets every datagram with its
+   * source, and `send` answers a client.
+   */
+  udpListen?(
+    port: number,
+    bind: string,
+    onMessage: (fromPort: number, data: Uint8Array, fromHost: string) => void,
+    onError: (message: string) => void,
+  ): HostUdp;
 }

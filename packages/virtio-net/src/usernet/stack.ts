@@ -16,7 +16,7 @@
  */
 import type { Logger } from '@virtio-desktop/virtio-core';
 import type { NetBackend } from '../backend.js';
-import type { HostListener, HostSockets, HostTcp, HostTcpHandlers } from './host.js';
+import type { HostListener, HostSockets, HostTcp, HostTcpHandlers, HostUdp } from './host.js';
 import { HostResolver } from './dns.js';
 import {
   EtherType,
@@ -48,7 +48,7 @@ import {
   lookupable,
   parseDnsQuery,
 } from './services.js';
-import { UdpFlows } from './udp.js';
+import { UdpFlows, UdpForwards } from './udp.js';
 import {
   MSS,
   RECV_WINDOW,
@@ -74,6 +74,7 @@ export class UserNet implements NetBackend {
   private guestMac: Uint8Array | null = null;
   private readonly conns = new Map<string, Conn>();
   private readonly udp: UdpFlows;
+  private readonly udpForwards: UdpForwards;
   private timer: ReturnType<typeof setInterval> | null = null;
   private readonly limitLogged = new Map<string, number>();
   private readonly o: Required<Omit<UserNetOptions, 'forwards'>>;
@@ -122,6 +123,15 @@ export class UserNet implements NetBackend {
       },
       () => this.limit('udp', `${this.o.maxUdp} UDP flows open; closing the least recently used`),
     );
+    this.udpForwards = new UdpForwards(
+      this.o.maxUdp,
+      this.o.udpIdleMs,
+      (gwPort, guestPort, data) => {
+        this.stats.forwarded++;
+        this.toGuest(buildUdp(GATEWAY, GUEST, gwPort, guestPort, data.subarray(0, 65000)));
+      },
+      () => this.limit('udp', `${this.o.maxUdp} UDP forward clients; forgetting the least recently used`),
+    );
     this.resolver =
       this.o.mode === 'nat' && host.resolve
         ? new HostResolver((n) => host.resolve!(n), this.o.maxLookups)
@@ -165,6 +175,7 @@ export class UserNet implements NetBackend {
     for (const c of this.conns.values()) c.sock?.destroy();
     this.conns.clear();
     this.udp.closeAll();
+    this.udpForwards.clear();
     this.guestMac = null;
   }
 
@@ -246,6 +257,8 @@ export class UserNet implements NetBackend {
       return;
     }
     if (ip.dst === DNS && u.dport === 53) return this.dns(u.data.slice(), u.sport);
+    if (ip.dst === GATEWAY && this.udpForwards.fromGuest(u.sport, u.dport, u.data.slice(), Date.now()))
+      return;
     const host = this.hostFor(ip.dst);
     if (host === null) return;
     this.udp.send(u.sport, u.dport, u.data.slice(), Date.now(), host);
@@ -478,6 +491,24 @@ export class UserNet implements NetBackend {
 
   private listen(f: PortForward): void {
     const bind = f.bind ?? '127.0.0.1';
+    const warn = (m: string): void =>
+      this.log.warn(`usernet: forward ${f.proto} ${bind}:${f.hostPort} -> guest port ${f.guestPort}: ${m}`);
+    if (f.proto === 'udp') {
+      if (!this.host.udpListen) return warn('no host UDP listener');
+      const l: HostUdp = this.host.udpListen(
+        f.hostPort,
+        bind,
+        (port, data, host) => {
+          // Datagrams before the guest has a link address have nowhere to go, as on a wire.
+          if (!this.guestMac) return;
+          this.udpForwards.fromHost(l, f.hostPort, f.guestPort, host, port, data.slice(), Date.now());
+          this.ensureTimer();
+        },
+        warn,
+      );
+      this.listeners.push(l);
+      return;
+    }
     if (!this.host.tcpListen) {
       this.log.warn(`usernet: no host listener for the forward of port ${f.hostPort}`);
       return;
@@ -619,7 +650,8 @@ export class UserNet implements NetBackend {
       }
     }
     this.udp.expire(now);
-    if (this.conns.size === 0 && this.udp.size === 0 && this.timer) {
+    this.udpForwards.expire(now);
+    if (this.conns.size === 0 && this.udp.size === 0 && this.udpForwards.size === 0 && this.timer) {
       clearInterval(this.timer);
       this.timer = null;
     }

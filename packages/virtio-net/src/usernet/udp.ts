@@ -73,3 +73,96 @@ export class UdpFlows {
     this.flows.clear();
   }
 }
+
+/** One host client of a UDP port forward, which the guest sees as the gateway's port `gwPort`. */
+interface ForwardSession {
+  key: string;
+  listener: HostUdp;
+  host: string;
+  port: number;
+  guestPort: number;
+  gwPort: number;
+  lastUsed: number;
+}
+
+/**
+ * UDP port forwards into the guest (QEMU's hostfwd=udp:…): each host client (address and port) of a
+ * forwarded host port gets a gateway port of its own, so the guest's replies to the gateway at that port
+ * go back to that client through the forward's socket. Sessions end after a quiet spell; when the table is
+ * full the least recently used one makes room.
+ */
+export class UdpForwards {
+  /** By gateway port; insertion order is use order, so the first one is the oldest. */
+  private readonly byGw = new Map<number, ForwardSession>();
+  private readonly byClient = new Map<string, ForwardSession>();
+  private next = 0;
+
+  constructor(
+    private readonly max: number,
+    private readonly idleMs: number,
+    /** A datagram for the guest's `guestPort` from the gateway's `gwPort`. */
+    private readonly toGuest: (gwPort: number, guestPort: number, data: Uint8Array) => void,
+    private readonly onFull: () => void,
+  ) {}
+
+  get size(): number {
+    return this.byGw.size;
+  }
+
+  /** A datagram from `host`:`port` to the forward of `hostPort`, received on `listener`. */
+  fromHost(
+    listener: HostUdp,
+    hostPort: number,
+    guestPort: number,
+    host: string,
+    port: number,
+    data: Uint8Array,
+    now: number,
+  ): void {
+    const key = `${hostPort}|${host}|${port}`;
+    let s = this.byClient.get(key);
+    if (s) this.byGw.delete(s.gwPort);
+    else {
+      if (this.byGw.size >= this.max) {
+        const [, old] = this.byGw.entries().next().value as [number, ForwardSession];
+        this.drop(old);
+        this.onFull();
+      }
+      let gwPort = 0;
+      do gwPort = 49152 + (this.next++ % 16384);
+      while (this.byGw.has(gwPort));
+      s = { key, listener, host, port, guestPort, gwPort, lastUsed: now };
+      this.byClient.set(key, s);
+    }
+    s.lastUsed = now;
+    this.byGw.set(s.gwPort, s);
+    this.toGuest(s.gwPort, guestPort, data);
+  }
+
+  /**
+   * A guest datagram to the gateway: true when it answers a forward session (from the forwarded guest
+   * port to the session's gateway port), which sends it back to the session's client.
+   */
+  fromGuest(sport: number, dport: number, data: Uint8Array, now: number): boolean {
+    const s = this.byGw.get(dport);
+    if (!s || s.guestPort !== sport) return false;
+    s.lastUsed = now;
+    s.listener.send(s.port, data, s.host);
+    return true;
+  }
+
+  expire(now: number): void {
+    for (const s of [...this.byGw.values()]) if (now - s.lastUsed >= this.idleMs) this.drop(s);
+  }
+
+  /** Forget every session (the listeners stay: they belong to the forwards). */
+  clear(): void {
+    this.byGw.clear();
+    this.byClient.clear();
+  }
+
+  private drop(s: ForwardSession): void {
+    this.byGw.delete(s.gwPort);
+    this.byClient.delete(s.key);
+  }
+}
