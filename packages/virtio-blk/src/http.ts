@@ -9,8 +9,11 @@ import { inDisk, rangeError } from './sparse.js';
 
 /** Where fetched chunks are kept; a chunk is `chunkSize` bytes (the last one may be shorter). */
 export interface ChunkCache {
-  /** Fill `dest` with chunk `index` and return true, or return false when it is not there. */
-  get(index: number, dest: Uint8Array): boolean;
+  /**
+   * Fill `dest` with bytes of chunk `index` from byte `start` of it (a small read copies only what it
+   * needs) and return true, or return false when the chunk is not there.
+   */
+  get(index: number, dest: Uint8Array, start?: number): boolean;
   put(index: number, data: Uint8Array): void;
 }
 
@@ -89,13 +92,50 @@ export class HttpRangeBackend implements BlockBackend {
     const cs = this.chunkSize;
     const first = Math.floor(offset / cs);
     const last = Math.floor((offset + dest.length - 1) / cs);
-    const chunks = await this.chunks(first, last);
+    const maxRun = Math.max(1, this.o.maxChunksPerRequest ?? 16);
+    const waits: Promise<void>[] = [];
+    /** The part of chunk c this read needs: its bytes [s, e) go to dest at s + c * cs - offset. */
+    const part = (c: number) => {
+      const s = Math.max(offset, c * cs) - c * cs;
+      const e = Math.min(offset + dest.length, (c + 1) * cs) - c * cs;
+      return { s, e, to: dest.subarray(c * cs + s - offset, c * cs + e - offset) };
+    };
+    const copyFrom = (c: number, p: Promise<Uint8Array>): void => {
+      const { s, e, to } = part(c);
+      waits.push(p.then((data) => to.set(data.subarray(s, e))));
+    };
+    let run: number[] = [];
+    const startRun = (): void => {
+      if (run.length === 0) return;
+      const r = run;
+      run = [];
+      const all = this.fetchRun(r[0], r[r.length - 1]);
+      r.forEach((c, k) => {
+        const p = all.then((list) => list[k]);
+        this.inflight.set(c, p);
+        const done = (): void => void this.inflight.delete(c);
+        p.then(done, done);
+        copyFrom(c, p);
+      });
+    };
     for (let c = first; c <= last; c++) {
-      const data = chunks[c - first];
-      const start = Math.max(offset, c * cs);
-      const end = Math.min(offset + dest.length, (c + 1) * cs);
-      dest.set(data.subarray(start - c * cs, end - c * cs), start - offset);
+      const going = this.inflight.get(c);
+      if (going) {
+        startRun();
+        copyFrom(c, going);
+        continue;
+      }
+      const { s, to } = part(c);
+      if (this.cache.get(c, to, s)) {
+        this.stats.cacheHits++;
+        startRun();
+        continue;
+      }
+      run.push(c);
+      if (run.length >= maxRun) startRun();
     }
+    startRun();
+    await Promise.all(waits);
   }
 
   async write(): Promise<void> {
@@ -110,47 +150,6 @@ export class HttpRangeBackend implements BlockBackend {
 
   private chunkLength(c: number): number {
     return Math.min(this.chunkSize, this.size - c * this.chunkSize);
-  }
-
-  /** Chunks first..last: from the cache, from a request already under way, or fetched in runs. */
-  private chunks(first: number, last: number): Promise<Uint8Array[]> {
-    const out: Promise<Uint8Array>[] = [];
-    const maxRun = Math.max(1, this.o.maxChunksPerRequest ?? 16);
-    let run: number[] = [];
-    const startRun = (): void => {
-      if (run.length === 0) return;
-      const r = run;
-      run = [];
-      const all = this.fetchRun(r[0], r[r.length - 1]);
-      r.forEach((c, k) => {
-        const p = all.then((list) => list[k]);
-        this.inflight.set(c, p);
-        void p.then(
-          () => this.inflight.delete(c),
-          () => this.inflight.delete(c),
-        );
-        out[c - first] = p;
-      });
-    };
-    for (let c = first; c <= last; c++) {
-      const going = this.inflight.get(c);
-      if (going) {
-        startRun();
-        out[c - first] = going;
-        continue;
-      }
-      const buf = new Uint8Array(this.chunkLength(c));
-      if (this.cache.get(c, buf)) {
-        this.stats.cacheHits++;
-        startRun();
-        out[c - first] = Promise.resolve(buf);
-        continue;
-      }
-      run.push(c);
-      if (run.length >= maxRun) startRun();
-    }
-    startRun();
-    return Promise.all(out);
   }
 
   /** One request for chunks a..b, split into chunks and cached. */
@@ -249,12 +248,12 @@ export class MemoryChunkCache implements ChunkCache {
 
   constructor(private readonly maxBytes: number) {}
 
-  get(index: number, dest: Uint8Array): boolean {
+  get(index: number, dest: Uint8Array, start = 0): boolean {
     const d = this.map.get(index);
-    if (!d || d.length !== dest.length) return false;
+    if (!d || start + dest.length > d.length) return false;
     this.map.delete(index);
     this.map.set(index, d);
-    dest.set(d);
+    dest.set(d.subarray(start, start + dest.length));
     return true;
   }
 

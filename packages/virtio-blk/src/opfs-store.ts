@@ -203,8 +203,8 @@ function makeHeader(o: BlockStoreOptions): Uint8Array {
 export class OpfsChunkCache implements ChunkCache {
   constructor(readonly store: OpfsBlockStore) {}
 
-  get(index: number, dest: Uint8Array): boolean {
-    return this.store.read(index, dest);
+  get(index: number, dest: Uint8Array, start = 0): boolean {
+    return this.store.read(index, dest, start);
   }
 
   put(index: number, data: Uint8Array): void {
