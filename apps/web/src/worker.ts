@@ -377,7 +377,12 @@ function pumpScreen(d: FbDisplaySource): void {
     const w = Math.min(s.width, r.x + r.width) - x;
     const h = Math.min(s.height, r.y + r.height) - y;
     if (w <= 0 || h <= 0) return;
-    send(encodeRect(x, y, w, h, Encoding.Raw, d.readRGBA({ x, y, width: w, height: h })));
+    // The header, then the pixels read straight into the message that is transferred (no copy between).
+    const header = encodeRect(x, y, w, h, Encoding.Raw, new Uint8Array(0));
+    const msg = new Uint8Array(header.length + w * h * 4);
+    msg.set(header);
+    d.readRGBAInto({ x, y, width: w, height: h }, msg, header.length);
+    send(msg);
   };
   const damage = (r: Rect): void => {
     const p = pending;

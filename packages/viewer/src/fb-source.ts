@@ -37,11 +37,16 @@ export class FbDisplaySource implements DisplaySource {
 
   readRGBA(r: Rect): Uint8Array {
     const out = new Uint8Array(r.width * r.height * 4);
+    this.readRGBAInto(r, out);
+    return out;
+  }
+
+  /** readRGBA into `dst` from byte `at` (a message being built), without a copy in between. */
+  readRGBAInto(r: Rect, dst: Uint8Array, at = 0): void {
     for (let y = 0; y < r.height; y++) {
       const from = ((r.y + y) * this.width + r.x) * 4;
-      out.set(this.rgba.subarray(from, from + r.width * 4), y * r.width * 4);
+      dst.set(this.rgba.subarray(from, from + r.width * 4), at + y * r.width * 4);
     }
-    return out;
   }
 
   sharedRGBA(): { buffer: SharedArrayBuffer; width: number; height: number } | null {

@@ -1,5 +1,8 @@
+import { EventEmitter } from 'node:events';
+import { PixelFormat, type VirtioGpuDevice } from '@virtio-desktop/virtio-fb';
 import { describe, expect, it, vi } from 'vitest';
 import {
+  FbDisplaySource,
   Encoding,
   InputDispatcher,
   MAX_TEXT_WAITING,
@@ -111,5 +114,41 @@ describe('InputDispatcher', () => {
     d.apply({ t: 'resize', width: 1285, height: 99999 });
     await new Promise((r) => setTimeout(r, 30));
     expect(requestSize.mock.calls).toEqual([[1280, 4320]]);
+  });
+});
+
+describe('FbDisplaySource', () => {
+  it('mirrors damage as opaque RGBA and reads rectangles out, into a buffer or a new one', () => {
+    const fb = new EventEmitter();
+    const d = new FbDisplaySource(fb as unknown as VirtioGpuDevice);
+    const sizes: number[][] = [];
+    d.onResize((w, h) => sizes.push([w, h]));
+    fb.emit('resize', { width: 4, height: 2 });
+    expect(d.size()).toEqual({ width: 4, height: 2 });
+    // One BGRX pixel at (2, 1): blue 1, green 2, red 3.
+    fb.emit('damage', {
+      x: 2,
+      y: 1,
+      width: 1,
+      height: 1,
+      stride: 4,
+      format: PixelFormat.B8G8R8X8,
+      pixels: new Uint8Array([1, 2, 3, 0]),
+    });
+    expect([...d.readRGBA({ x: 1, y: 1, width: 2, height: 1 })]).toEqual([0, 0, 0, 0, 3, 2, 1, 255]);
+    const into = new Uint8Array(3 + 8).fill(9);
+    d.readRGBAInto({ x: 1, y: 1, width: 2, height: 1 }, into, 3);
+    expect([...into]).toEqual([9, 9, 9, 0, 0, 0, 0, 3, 2, 1, 255]);
+    // Damage outside the mode is ignored, never written past the mirror.
+    fb.emit('damage', {
+      x: 3,
+      y: 1,
+      width: 2,
+      height: 1,
+      stride: 8,
+      format: PixelFormat.B8G8R8X8,
+      pixels: new Uint8Array(8),
+    });
+    expect(sizes).toEqual([[4, 2]]);
   });
 });
