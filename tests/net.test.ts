@@ -153,10 +153,13 @@ describe('virtio-net with Linux', () => {
 
   it("vdesk run --forward udp: a host client's datagrams reach a guest server, and its answers come back", async () => {
     const fwd = await freeUdpPort();
-    // udpsvd runs the program for each new client with the socket as its stdin and stdout.
-    const script = [DHCP, "udpsvd -E 0 7000 sh -c 'read l; echo got-$l' & echo UDP-READY", 'sleep 600'].join(
-      '; ',
-    );
+    // udpsvd runs the program for each new client with the socket as its stdin and stdout; dd takes one
+    // whole datagram (a shell's `read` would take one byte of each).
+    const script = [
+      DHCP,
+      "udpsvd -E 0 7000 sh -c 'echo got-$(dd bs=64 count=1 2>/dev/null)' & echo UDP-READY",
+      'sleep 600',
+    ].join('; ');
     const a = startVdesk(
       [
         'run',
