@@ -166,6 +166,26 @@ const put = (s: string): Step[] =>
   [...s].map((c) => ({ sbi: [Eid.LegacyPutchar, 0, BigInt(c.charCodeAt(0))] }));
 
 describe('RiscvMachine run loop', () => {
+  it('pause() holds the harts between slices until resume(); stop() ends a paused machine', async () => {
+    const steps: Step[] = Array.from({ length: 2000 }, () => ({ run: 1000 }));
+    const { m, p } = await machine([[...steps, { sbi: [Eid.Srst, 0, 0n, 0n] }]]);
+    // Paused before it runs: not one instruction until resume(), however long the host waits.
+    m.pause();
+    expect(m.isPaused).toBe(true);
+    const done = m.run();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(p.harts[0].instret).toBe(0);
+    m.resume();
+    expect(m.isPaused).toBe(false);
+    expect(await done).toEqual({ kind: 'poweroff', code: 0 });
+    expect(p.harts[0].instret).toBe(2_000_001);
+    const again = await machine([steps]);
+    const run2 = again.m.run();
+    again.m.pause();
+    again.m.stop('test');
+    expect(await run2).toEqual({ kind: 'stopped', reason: 'test' });
+  });
+
   it('boots hart 0 through the trampoline with a0 = hartid, a1 = DTB, and powers off via SBI SRST', async () => {
     const { m, p, out } = await machine([[...put('hi'), { sbi: [Eid.Srst, 0, 0n, 0n] }]]);
     const exit = await m.run();
