@@ -46,7 +46,7 @@ function desktopImage(): { image: string; kernel: string; append: string } {
 async function screenshot() {
   const file = path.join(dir, 'menu.png');
   const r = await vdesk(['screenshot', file]);
-  expect(r.stderr).toBe('');
+  expect(r.code, r.stderr).toBe(0);
   return PNG.sync.read(readFileSync(file));
 }
 
