@@ -3,7 +3,8 @@
  * runs in the page's worker and boots to the desktop (the terminal's title bar and white text area in
  * the canvas); a click and typed keys run a command in xterm; a file the guest writes is there after a
  * page reload (the overlay in OPFS), and the disk's chunks come from the OPFS cache then; the reset
- * drops it; the power button shuts the guest down; a failed download shows an error on the page.
+ * drops it; a snapshot restores the running desktop; the power button shuts the guest down; a failed
+ * download shows an error on the page.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -162,6 +163,32 @@ describe('the desktop in a web page', () => {
       /FILE-\[[^$\]]*\] END/,
     );
     expect(out).toMatch(/FILE-\[web-42\] END/);
+  });
+
+  it('saveState() and start({ restore }) bring the running desktop back without a boot', async () => {
+    const r = await page.evaluate(async () => {
+      type M = { saveState(): Promise<Uint8Array>; stop(): Promise<void>; start(o: object): Promise<void> };
+      const m = (window as unknown as { __vdeskWeb: { machine: M } }).__vdeskWeb.machine;
+      const snap = await m.saveState();
+      await m.stop();
+      const t0 = performance.now();
+      await m.start({ restore: snap });
+      return { bytes: snap.length, ms: performance.now() - t0 };
+    });
+    console.log(
+      `web: snapshot ${(r.bytes / MiB).toFixed(1)} MiB, restored and running in ${r.ms.toFixed(0)} ms`,
+    );
+    expect(r.bytes).toBeGreaterThan(MiB);
+    // The restored guest answers at once (no boot: no new VDESK-DESKTOP-BOOT), with its files.
+    const mark = (await state()).console.length;
+    const out = await consoleRun(
+      'echo "RESTORED-[$(cat /home/user/persist.txt)] END"',
+      /RESTORED-\[[^$\]]*\] END/,
+    );
+    expect(out).toMatch(/RESTORED-\[web-42\] END/);
+    expect((await state()).console.slice(mark)).not.toContain('VDESK-DESKTOP-BOOT');
+    const shot = await waitTerminal();
+    expect(shot.other(WHITE, 200, 150, 500, 350)).toBe(0);
   });
 
   it('the reset drops the guest’s changes', async () => {

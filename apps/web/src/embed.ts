@@ -62,8 +62,13 @@ export interface MachineEventMap {
 }
 
 export interface WebMachine {
-  /** Fetch what the machine needs and boot it; resolves when it runs, rejects with the error line. */
-  start(): Promise<void>;
+  /**
+   * Fetch what the machine needs and boot it, or continue a snapshot (`restore`, from saveState() of a
+   * machine with the same manifest); resolves when it runs, rejects with the error line.
+   */
+  start(o?: { restore?: Uint8Array }): Promise<void>;
+  /** A snapshot of the running machine (RAM, devices, the disk's changes; the disk image by reference). */
+  saveState(): Promise<Uint8Array>;
   /** Stop at once (no guest shutdown) and end the worker. */
   stop(): Promise<void>;
   pause(): void;
@@ -102,7 +107,10 @@ export function createMachine(o: CreateMachineOptions): WebMachine {
   const storage = o.storage === undefined ? (typeof name === 'string' ? name : 'virtio-desktop') : o.storage;
   const send = (m: ToWorker, transfer: Transferable[] = []): void => worker?.postMessage(m, transfer);
 
-  const call = (op: 'screenshot' | 'keys' | 'type' | 'reset', args: string[] = []): Promise<CallValue> => {
+  const call = (
+    op: 'screenshot' | 'keys' | 'type' | 'reset' | 'save',
+    args: string[] = [],
+  ): Promise<CallValue> => {
     if (!worker) return Promise.reject(new Error('the machine is not started'));
     const id = nextId++;
     return new Promise((resolve, reject) => {
@@ -125,7 +133,7 @@ export function createMachine(o: CreateMachineOptions): WebMachine {
     get view() {
       return view;
     },
-    start() {
+    start(so = {}) {
       if (worker) return Promise.reject(new Error('the machine is already started'));
       state = 'starting';
       const url = o.workerUrl ?? new URL('./worker.js', import.meta.url);
@@ -204,6 +212,7 @@ export function createMachine(o: CreateMachineOptions): WebMachine {
           storage,
           readyMarker: o.readyMarker ?? DESKTOP_READY_MARKER,
           threads: o.threads ?? false,
+          ...(so.restore ? { restore: so.restore } : {}),
         });
       });
     },
@@ -246,7 +255,12 @@ export function createMachine(o: CreateMachineOptions): WebMachine {
     },
     async screenshot() {
       const v = await call('screenshot');
-      return typeof v === 'object' ? v : null;
+      return v !== null && typeof v === 'object' && !(v instanceof Uint8Array) ? v : null;
+    },
+    async saveState() {
+      const v = await call('save');
+      if (!(v instanceof Uint8Array)) throw new Error('the machine sent no snapshot');
+      return v;
     },
     async sendKeys(...chords) {
       await call('keys', chords);

@@ -25,6 +25,8 @@ export interface StartRequest {
   readyMarker: string;
   /** Each hart on its own worker (needs a cross-origin isolated page); otherwise all on this one. */
   threads: boolean;
+  /** A snapshot (saveState) to continue instead of booting. */
+  restore?: Uint8Array;
 }
 
 export type ToWorker =
@@ -35,7 +37,7 @@ export type ToWorker =
   | { type: 'pause' }
   | { type: 'resume' }
   | { type: 'stop' }
-  | { type: 'call'; id: number; op: 'screenshot' | 'keys' | 'type' | 'reset'; args: string[] };
+  | { type: 'call'; id: number; op: 'screenshot' | 'keys' | 'type' | 'reset' | 'save'; args: string[] };
 
 export type Phase = 'kernel' | 'initrd' | 'disk';
 
@@ -55,5 +57,5 @@ export type FromWorker =
       value?: CallValue;
     };
 
-/** What a call answers: a screenshot (RGBA), a count (keys pressed, characters typed) or nothing. */
-export type CallValue = { width: number; height: number; rgba: Uint8Array } | number | null;
+/** What a call answers: a screenshot (RGBA), a count (keys pressed, characters typed), a snapshot or nothing. */
+export type CallValue = { width: number; height: number; rgba: Uint8Array } | Uint8Array | number | null;

@@ -7,6 +7,7 @@
 import {
   CPU_PACKAGE,
   RiscvMachine,
+  defaultCodec,
   parseManifest,
   type CpuEngine,
   type Manifest,
@@ -124,6 +125,10 @@ async function call(op: string, args: string[]): Promise<CallValue> {
         throw new Error(`typed all but ${r.unknown.length} characters a US layout has no key for`);
       return r.typed;
     }
+    case 'save': {
+      if (!machine) throw new Error('the machine is not started');
+      return machine.snapshot({ codec: defaultCodec() });
+    }
     case 'reset': {
       await shutdown('reset');
       const prefix = args[0] ?? storagePrefix;
@@ -198,8 +203,14 @@ async function start(req: StartRequest): Promise<void> {
     ...(screen ? { display: screen } : {}),
     warn: (l) => console.warn(`viewer: ${l}`),
   });
-  const flushConsole = watchConsole(m, req.readyMarker, t0);
+  const flushConsole = watchConsole(m, req.readyMarker, t0, req.restore !== undefined);
+  if (req.restore) {
+    // After the screen's listeners exist, so the restored screen is drawn at once; the ready marker was
+    // printed before the snapshot, so a restored machine is ready as soon as it runs.
+    await m.restore(req.restore, { codec: defaultCodec() });
+  }
   post({ type: 'running' });
+  if (req.restore) post({ type: 'ready', ms: performance.now() - t0, bytesFetched });
   running = m.run().then(
     (exit) => (
       flushConsole(),
@@ -415,12 +426,12 @@ function pumpScreen(d: FbDisplaySource): void {
 }
 
 /** Console text to the page in batches, and the ready marker's arrival; returns a flush (for the end). */
-function watchConsole(m: RiscvMachine, marker: string, t0: number): () => void {
+function watchConsole(m: RiscvMachine, marker: string, t0: number, restored: boolean): () => void {
   const dec = new TextDecoder();
   let text = '';
   let timer: ReturnType<typeof setTimeout> | null = null;
   let line = '';
-  let ready = false;
+  let ready = restored;
   m.on('console', (b) => {
     const s = dec.decode(b, { stream: true });
     text += s;

@@ -4,6 +4,7 @@
  * `fetch` exists (browsers, workers, Node). Chunks can be kept in a {@link ChunkCache} (OPFS in a
  * browser: see opfs-store.ts), so a second visit fetches nothing it already has.
  */
+import { SnapshotError, StateReader, type SavedState } from '@virtio-desktop/virtio-core';
 import type { BlockBackend } from './backend.js';
 import { inDisk, rangeError } from './sparse.js';
 
@@ -146,6 +147,31 @@ export class HttpRangeBackend implements BlockBackend {
 
   async close(): Promise<void> {
     this.closed = true;
+  }
+
+  /** Snapshots refer to the image by URL, size and validator: its bytes stay on the server. */
+  async prepareSnapshot(): Promise<void> {}
+
+  saveState(): SavedState {
+    return {
+      version: 1,
+      data: {
+        url: this.o.url,
+        size: this.size,
+        etag: this.info.etag ?? '',
+        lastModified: this.info.lastModified ?? '',
+      },
+    };
+  }
+
+  /** A snapshot of another image (size, ETag or Last-Modified differ) is refused with one line. */
+  async restoreState(s: SavedState): Promise<void> {
+    const r = StateReader.of(s, 'HTTP disk', [1]);
+    if (r.int('size', 0) !== this.size) throw r.fail('size', 'differs: the image on the server changed');
+    const same = (saved: string, now: string | null): boolean =>
+      saved === '' || now === null || saved === now;
+    if (!same(r.str('etag'), this.info.etag) || !same(r.str('lastModified'), this.info.lastModified))
+      throw new SnapshotError('HTTP disk: the image on the server changed since the snapshot');
   }
 
   private chunkLength(c: number): number {

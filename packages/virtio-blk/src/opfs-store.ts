@@ -4,6 +4,7 @@
  * blocks, appended as they arrive, and an index of one 32-bit word per block — and on it a chunk cache
  * for the HTTP disk and a copy-on-write overlay that survives a page reload.
  */
+import { SnapshotError, StateReader, type SavedState, type StateValue } from '@virtio-desktop/virtio-core';
 import type { BlockBackend } from './backend.js';
 import type { ChunkCache } from './http.js';
 import { inDisk, rangeError, spans } from './sparse.js';
@@ -113,6 +114,14 @@ export class OpfsBlockStore {
 
   has(block: number): boolean {
     return this.index[block] !== ABSENT;
+  }
+
+  /** Blocks with data and blocks known to be zeroes, in index order. */
+  list(): { data: number[]; zeros: number[] } {
+    const data: number[] = [];
+    const zeros: number[] = [];
+    this.index.forEach((v, b) => (v === ZERO ? zeros.push(b) : v !== ABSENT && data.push(b)));
+    return { data, zeros };
   }
 
   /** Copy block `block` (from byte `start`) into dest; false when the store does not have it. */
@@ -296,6 +305,60 @@ export class PersistentOverlayBackend implements BlockBackend {
     this.store.flush();
     this.store.close();
     await this.base.close?.();
+  }
+
+  async prepareSnapshot(): Promise<void> {
+    if (!this.base.saveState)
+      throw new SnapshotError('the base of a copy-on-write disk cannot be snapshotted');
+    await this.writing;
+    await this.base.prepareSnapshot?.();
+  }
+
+  /** The changed blocks (read from the store) and the base's reference, as OverlayBackend saves them. */
+  saveState(): SavedState {
+    if (!this.base.saveState)
+      throw new SnapshotError('the base of a copy-on-write disk cannot be snapshotted');
+    const bs = this.store.blockSize;
+    const { data: idx, zeros } = this.store.list();
+    const data = new Uint8Array(idx.length * bs);
+    idx.forEach((b, i) => this.store.read(b, data.subarray(i * bs, (i + 1) * bs)));
+    const f64 = (a: number[]): Uint8Array => new Uint8Array(new Float64Array(a).buffer);
+    return {
+      version: 1,
+      data: {
+        blockSize: bs,
+        base: this.base.saveState() as unknown as StateValue,
+        indices: f64(idx),
+        data,
+        zeros: f64(zeros),
+      },
+    };
+  }
+
+  /** The base is checked first (a changed image is refused), then the store holds the saved blocks. */
+  async restoreState(s: SavedState): Promise<void> {
+    const r = StateReader.of(s, 'copy-on-write disk', [1]);
+    const bs = this.store.blockSize;
+    if (r.int('blockSize') !== bs) throw r.fail('blockSize', 'differs from this disk');
+    if (!this.base.restoreState)
+      throw new SnapshotError('the base of a copy-on-write disk cannot be restored');
+    await this.base.restoreState(r.raw('base') as unknown as SavedState);
+    const [ib, data, zb] = [r.bytes('indices'), r.bytes('data'), r.bytes('zeros')];
+    if (ib.length % 8 || zb.length % 8)
+      throw new SnapshotError('copy-on-write disk: index lists are not whole float64s');
+    const idx = new Float64Array(ib.slice().buffer);
+    const zeros = new Float64Array(zb.slice().buffer);
+    if (data.length !== idx.length * bs)
+      throw new SnapshotError('copy-on-write disk: block data size does not match its index');
+    const max = Math.ceil(this.size / bs);
+    for (const b of [...idx, ...zeros])
+      if (!Number.isInteger(b) || b < 0 || b >= max)
+        throw new SnapshotError(`copy-on-write disk: block ${b} is outside the disk`);
+    await this.writing;
+    this.store.clear();
+    idx.forEach((b, i) => this.store.write(b, data.subarray(i * bs, (i + 1) * bs)));
+    for (const b of zeros) this.store.markZero(b);
+    this.store.flush();
   }
 
   private queue(f: () => Promise<void>): Promise<void> {

@@ -157,3 +157,34 @@ describe('PersistentOverlayBackend', () => {
     expect(new OpfsBlockStore(data, index, opts).has(3)).toBe(false);
   });
 });
+
+describe('snapshots of the HTTP disk and its OPFS overlay', () => {
+  it('the overlay saves its blocks and the image by reference; a restore brings them back, a changed image is refused', async () => {
+    const opts = { blockSize: 4096, blocks: SIZE / 4096, tag: 'snap' };
+    const base = await HttpRangeBackend.open({ url: 'http://x/img', fetch: server().f, chunkSize: 4096 });
+    const o = new PersistentOverlayBackend(base, new OpfsBlockStore(new MemFile(), new MemFile(), opts));
+    await o.write(8192, new Uint8Array(4096).fill(7));
+    await o.writeZeroes(0, 4096);
+    await o.prepareSnapshot();
+    const saved = o.saveState();
+    // Later writes are undone by the restore.
+    await o.write(8192, new Uint8Array(4096).fill(1));
+    const other = new PersistentOverlayBackend(base, new OpfsBlockStore(new MemFile(), new MemFile(), opts));
+    await other.restoreState(saved);
+    const got = new Uint8Array(3 * 4096);
+    await other.read(0, got);
+    const want = image.slice(0, 3 * 4096);
+    want.fill(0, 0, 4096);
+    want.fill(7, 8192);
+    expect(got).toEqual(want);
+    expect(other.blocksChanged).toBe(2);
+    // The same image served with another ETag: refused, nothing changed.
+    const changed = HttpRangeBackend.withInfo(
+      { url: 'http://x/img', fetch: server().f },
+      { size: SIZE, etag: '"v2"', lastModified: null },
+    );
+    const o3 = new PersistentOverlayBackend(changed, new OpfsBlockStore(new MemFile(), new MemFile(), opts));
+    await expect(o3.restoreState(saved)).rejects.toThrow(/image on the server changed/);
+    expect(o3.blocksChanged).toBe(0);
+  });
+});
