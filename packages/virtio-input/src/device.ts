@@ -28,6 +28,17 @@ import {
   type InputProfile,
 } from './protocol.js';
 
+/**
+ * A full memory barrier (a sequentially consistent read-modify-write): with harts on other threads the
+ * used index this thread just stored must be visible before the driver's used_event / flags are read
+ * back in signal(), or both sides can miss each other's update (a store may wait in the host CPU's
+ * store buffer while the load behind it runs) and the interrupt is lost until the next event.
+ */
+const FENCE_WORD = typeof SharedArrayBuffer === 'function' ? new Int32Array(new SharedArrayBuffer(4)) : null;
+function fullFence(): void {
+  if (FENCE_WORD) Atomics.add(FENCE_WORD, 0, 0);
+}
+
 /** Frames waiting for guest buffers; past this the oldest is dropped whole. */
 export const MAX_PENDING_FRAMES = 64;
 /** The longest frame any profile builds (10 touch slots of 4 events, plus emulation and SYN). */
@@ -278,7 +289,10 @@ export class VirtioInputDevice extends EventEmitter<InputDeviceEvents> implement
       this.emitSafe('delivered', need);
       this.notifyDrained();
     }
-    if (delivered) q.signal();
+    if (delivered) {
+      fullFence();
+      q.signal();
+    }
   }
 
   /** Frames queued for the guest and not yet in its buffers. */
