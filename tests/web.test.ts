@@ -3,8 +3,8 @@
  * runs in the page's worker and boots to the desktop (the terminal's title bar and white text area in
  * the canvas); a click and typed keys run a command in xterm; a file the guest writes is there after a
  * page reload (the overlay in OPFS), and the disk's chunks come from the OPFS cache then; the reset
- * drops it; a snapshot restores the running desktop; the power button shuts the guest down; a failed
- * download shows an error on the page.
+ * drops it (and a saved machine); a snapshot restores the running desktop, and the page's Save makes
+ * the next visit continue it; the power button shuts the guest down; a failed download shows an error.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -191,13 +191,32 @@ describe('the desktop in a web page', () => {
     expect(shot.other(WHITE, 200, 150, 500, 350)).toBe(0);
   });
 
-  it('the reset drops the guest’s changes', async () => {
-    await page.evaluate(async () => {
-      const w = window as unknown as { __vdeskWeb: { machine: { reset(): Promise<void> } } };
-      await w.__vdeskWeb.machine.reset();
-    });
+  it('the Save button keeps the machine in OPFS and the next visit continues it', async () => {
+    await page.click('#save');
+    await page.waitForFunction(
+      () => /^saved /.test(document.getElementById('status')!.textContent ?? ''),
+      undefined,
+      {
+        timeout: 120_000,
+      },
+    );
     await page.reload();
-    await waitReady();
+    const s = await waitReady();
+    // Continued, not booted: the page's console (new since the reload) has no boot marker.
+    const out = await consoleRun(
+      'echo "CONTINUED-[$(cat /home/user/persist.txt)] END"',
+      /CONTINUED-\[[^$\]]*\] END/,
+    );
+    expect(out).toMatch(/CONTINUED-\[web-42\] END/);
+    expect((await state()).console).not.toContain('VDESK-DESKTOP-BOOT');
+    expect(s.ready!.ms).toBeLessThan(60_000);
+  });
+
+  it('the reset button drops the guest’s changes and the saved machine', async () => {
+    page.once('dialog', (d) => void d.accept());
+    await Promise.all([page.waitForEvent('load', { timeout: 120_000 }), page.click('#reset')]);
+    const s = await waitReady();
+    expect(s.console).toContain('VDESK-DESKTOP-BOOT');
     const out = await consoleRun(
       'echo "AFTER-[$(cat /home/user/persist.txt 2>/dev/null || echo none)] END"',
       /AFTER-\[[^$\]]*\] END/,

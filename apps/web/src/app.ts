@@ -1,7 +1,9 @@
 /**
  * The page of apps/web: reads machine.json (the manifest and the URLs of its files, as `vdesk web`
  * serves them; ?config=URL for another), boots it with the embedding API and shows progress, errors,
- * a power button, pause and a reset of the disk's changes. ?threads=1 runs each hart on its own worker.
+ * a power button, pause, a reset of the disk's changes, and Save: a snapshot of the running machine kept
+ * in OPFS that the next visit continues from (?fresh boots anyway). ?threads=1 runs each hart on its own
+ * worker.
  */
 import { createMachine, type WebMachine } from './embed.js';
 
@@ -26,6 +28,7 @@ const errorBox = $<HTMLDivElement>('error');
 const powerBtn = $<HTMLButtonElement>('power');
 const pauseBtn = $<HTMLButtonElement>('pause');
 const resetBtn = $<HTMLButtonElement>('reset');
+const saveBtn = $<HTMLButtonElement>('save');
 const page: PageState = { machine: null, ready: null, errors: [], console: '', exit: null };
 window.__vdeskWeb = page;
 
@@ -63,6 +66,8 @@ async function main(): Promise<void> {
       ? { disks: Object.fromEntries(Object.entries(config.urls.disks).map(([k, v]) => [k, rel(v)])) }
       : {}),
   };
+  const name = (config.manifest as { name?: unknown } | null)?.name;
+  const saved = savedState(`${typeof name === 'string' ? name : 'virtio-desktop'}-saved.state`);
   const m = createMachine({
     manifest: config.manifest,
     urls,
@@ -82,7 +87,7 @@ async function main(): Promise<void> {
   });
   m.on('running', () => {
     status.textContent = 'booting…';
-    powerBtn.disabled = pauseBtn.disabled = false;
+    powerBtn.disabled = pauseBtn.disabled = saveBtn.disabled = false;
   });
   m.on('ready', (r) => {
     page.ready = r;
@@ -97,7 +102,7 @@ async function main(): Promise<void> {
   m.on('exit', (e) => {
     page.exit = e;
     status.textContent = e.kind === 'poweroff' ? `powered off (exit ${e.code})` : `stopped: ${e.reason}`;
-    powerBtn.disabled = pauseBtn.disabled = true;
+    powerBtn.disabled = pauseBtn.disabled = saveBtn.disabled = true;
   });
   powerBtn.onclick = () => {
     status.textContent = 'shutting down…';
@@ -109,17 +114,64 @@ async function main(): Promise<void> {
     else m.resume();
     pauseBtn.textContent = paused ? 'Resume' : 'Pause';
   };
+  saveBtn.onclick = async () => {
+    status.textContent = 'saving…';
+    try {
+      const b = await m.saveState();
+      await saved.write(b);
+      status.textContent = `saved (${MiB(b.length)}): the next visit continues from here`;
+    } catch (e) {
+      status.textContent = `not saved: ${(e as Error).message}`;
+    }
+  };
   resetBtn.onclick = async () => {
     if (!confirm('Stop the machine and forget every change made to its disk?')) return;
     status.textContent = 'resetting…';
     try {
       await m.reset();
+      await saved.drop();
       location.reload();
     } catch (e) {
       showError(`reset: ${(e as Error).message}`);
     }
   };
-  await m.start().catch(() => {}); // shown by the 'error' listener
+  const restore = params.has('fresh') ? null : await saved.read();
+  if (!restore) {
+    await m.start().catch(() => {}); // shown by the 'error' listener
+    return;
+  }
+  status.textContent = 'continuing the saved machine…';
+  await m.start({ restore }).catch(async (e: unknown) => {
+    // A state that no longer fits (another image, another version) is dropped: the next visit boots.
+    await saved.drop();
+    page.errors.splice(0);
+    showError(
+      `the saved machine could not be continued (${(e as Error).message}); it was dropped: reload to boot`,
+    );
+  });
+}
+
+/** A snapshot kept in the origin's private file system under `file`. */
+function savedState(file: string) {
+  const dir = (): Promise<FileSystemDirectoryHandle> => navigator.storage.getDirectory();
+  return {
+    async read(): Promise<Uint8Array | null> {
+      try {
+        const h = await (await dir()).getFileHandle(file);
+        return new Uint8Array(await (await h.getFile()).arrayBuffer());
+      } catch {
+        return null;
+      }
+    },
+    async write(b: Uint8Array): Promise<void> {
+      const w = await (await (await dir()).getFileHandle(file, { create: true })).createWritable();
+      await w.write(b as Uint8Array<ArrayBuffer>);
+      await w.close();
+    },
+    async drop(): Promise<void> {
+      await (await dir()).removeEntry(file).catch(() => {});
+    },
+  };
 }
 
 void main();
