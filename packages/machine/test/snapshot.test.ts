@@ -63,6 +63,34 @@ describe('machine snapshots', () => {
     expect(Buffer.compare(b.ram.bytes, a.ram.bytes)).toBe(0);
   });
 
+  it('refuses a file whose RAM sections inflate to more than the machine has, before inflating them', async () => {
+    const a = await create();
+    const codec = nodeSnapshotCodec();
+    const good = readSnapshotFile(await a.snapshot({ codec }), codec);
+    const [state] = payloadSections(good.header, good.payload);
+    const zeros = await codec.compress(new Uint8Array(RAM_SECTION_BYTES));
+    const n = a.ram.size / RAM_SECTION_BYTES + 1;
+    const payload = new Uint8Array(state.length + n * zeros.length);
+    payload.set(state);
+    for (let i = 0; i < n; i++) payload.set(zeros, state.length + i * zeros.length);
+    const header = {
+      ...good.header,
+      ramSize: 2 * a.ram.size, // lets the file list that many sections
+      rawBytes: good.header.sections[0].raw + n * RAM_SECTION_BYTES,
+      payloadBytes: payload.length,
+      sections: [
+        good.header.sections[0],
+        ...Array.from({ length: n }, () => ({ raw: RAM_SECTION_BYTES, stored: zeros.length })),
+      ],
+      ramStoredBytes: n * zeros.length,
+    };
+    const b = await create();
+    const err = await b
+      .restore(writeSnapshotFile(header, payload, codec), { codec })
+      .catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/more RAM pages than this machine has/);
+  });
+
   it('refuses a page bitmap that does not match the stored pages, before changing anything', async () => {
     const a = await create();
     a.ram.bytes.fill(1, 0, 3 * 4096);

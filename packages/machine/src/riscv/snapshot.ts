@@ -223,6 +223,9 @@ export async function restoreSnapshot(
     if (out.length !== want) throw new SnapshotError('corrupted: the state has the wrong length');
     return out;
   };
+  // Bound what inflating may allocate by this machine's RAM before any of it starts.
+  if (header.sections.slice(1).reduce((n, s) => n + s.raw, 0) > m.ram.size)
+    throw new SnapshotError('corrupted: it holds more RAM pages than this machine has');
   // The RAM's sections start inflating now, in parallel, while the state tree is checked.
   const ramParts = Promise.all(stored.slice(1).map((_, k) => inflate(k + 1)));
   ramParts.catch(() => {}); // awaited below, unless a check fails first
