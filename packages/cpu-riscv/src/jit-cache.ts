@@ -8,18 +8,19 @@
  * Memory: at most JIT_CODE_LIMIT bytes of wasm modules alive (the whole cache is dropped past it, as
  * QEMU's tb_flush does), plus V8's compiled code for them (measured about 4× the module bytes).
  */
-import { buildDispatcher, type DispatchFn, type PageFn } from './jit-dispatch.js';
+import { buildDispatcher, LABEL_SHIFT, type DispatchFn, type PageFn } from './jit-dispatch.js';
 import type { JitMemory } from './memory.js';
 
 /** Bit 8 of a meta word: the position is the entry of a compiled region. */
 export const JIT_ENTRY = 0x100;
+
 /** Bytes of wasm modules kept at most before the whole code cache is dropped. */
 export const JIT_CODE_LIMIT = 32 * 1024 * 1024;
 
 export class JitCache {
   /** Arrivals of the run loop at each decode index, by a jump, from another page or after a slow path. */
   readonly heat: Uint16Array;
-  /** Table index of the region entered at each decode index (0: none), in the JIT memory. */
+  /** Table index and label of the region entered at each decode index (0: none), in the JIT memory. */
   readonly regionIdx: Int32Array;
   readonly table: WebAssembly.Table;
   /** Runs compiled regions from one entry, chaining between them in wasm. */
@@ -43,7 +44,7 @@ export class JitCache {
   entries = 0;
   codeBytes = 0;
   private readonly free: number[] = [];
-  private readonly bySlot: (number[] | undefined)[];
+  private readonly bySlot: ({ at: number[]; idx: number[] } | undefined)[];
   private readonly slotBytes: Float64Array;
 
   constructor(
@@ -56,15 +57,18 @@ export class JitCache {
     this.heat = new Uint16Array(slots * slotEntries);
     this.regionIdx = new Int32Array(jm.memory.buffer, jm.regionIdx, slots * slotEntries);
     this.table = new WebAssembly.Table({ element: 'anyfunc', initial: 64 });
-    this.bySlot = new Array<number[] | undefined>(slots).fill(undefined);
+    this.bySlot = new Array<{ at: number[]; idx: number[] } | undefined>(slots).fill(undefined);
     this.slotBytes = new Float64Array(slots);
     this.epoch = new Uint32Array(slots);
     this.dispatch = buildDispatcher(jm, this.table, ramBase);
     for (let k = 63; k >= 1; k--) this.free.push(k); // 0 means "none"
   }
 
-  /** Install `fn` as the region entered at decode index `i` of `slot` (`bytes`: the size of its code). */
-  install(slot: number, i: number, fn: PageFn, bytes: number): void {
+  /**
+   * Install `fn`, a region of `slot` (`bytes`: the size of its code), as the one entered at decode
+   * indices `at[k]` with label `labels[k]`; positions that already enter a region keep theirs.
+   */
+  install(slot: number, at: readonly number[], labels: ArrayLike<number>, fn: PageFn, bytes: number): void {
     let idx = this.free.pop();
     if (idx === undefined) {
       idx = this.table.length;
@@ -72,9 +76,16 @@ export class JitCache {
       for (let k = this.table.length - 1; k > idx; k--) this.free.push(k);
     }
     this.table.set(idx, fn);
-    this.regionIdx[i] = idx;
-    this.meta()[i] |= JIT_ENTRY;
-    (this.bySlot[slot] ??= []).push(i);
+    const meta = this.meta();
+    const e = (this.bySlot[slot] ??= { at: [], idx: [] });
+    e.idx.push(idx);
+    for (let k = 0; k < at.length; k++) {
+      const i = at[k];
+      if (meta[i] & JIT_ENTRY) continue;
+      this.regionIdx[i] = idx | (labels[k] << LABEL_SHIFT);
+      meta[i] |= JIT_ENTRY;
+      e.at.push(i);
+    }
     this.slotBytes[slot] += bytes;
     this.codeBytes += bytes;
   }
@@ -93,12 +104,13 @@ export class JitCache {
     const e = this.bySlot[slot];
     if (e === undefined) return;
     const meta = this.meta();
-    for (const i of e) {
+    for (const i of e.at) {
       meta[i] &= ~JIT_ENTRY;
-      const idx = this.regionIdx[i];
+      this.regionIdx[i] = 0;
+    }
+    for (const idx of e.idx) {
       this.table.set(idx, null);
       this.free.push(idx);
-      this.regionIdx[i] = 0;
     }
     this.bySlot[slot] = undefined;
     this.codeBytes -= this.slotBytes[slot];

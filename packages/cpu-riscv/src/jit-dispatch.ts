@@ -21,8 +21,15 @@ import { Bytes, moduleBytes, T, W } from './wasm.js';
 /** Flag on a region's result: the run loop may enter compiled code at that offset at once. */
 export const REENTER = 0x10000;
 /**
- * A compiled region's function (jit.ts): runs from page offset `off` of the virtual page (pageLo, pcHi) on the hart
- * whose state area is at `hs`, with `n` of `budget` instructions done; leaves the count in the hart's
+ * A regionIdx cell (jit-cache.ts): the region's table index in the low bits, and which of its labels
+ * to start at above them. A region is entered at every label it has — jump targets in its page, the
+ * points its calls return to — so its code is compiled once however many ways lead into it.
+ */
+export const LABEL_SHIFT = 22;
+export const IDX_MASK = (1 << LABEL_SHIFT) - 1;
+/**
+ * A compiled region's function (jit.ts): runs from its label number `label` in the virtual page (pageLo,
+ * pcHi) on the hart whose state area is at `hs`, with `n` of `budget` instructions done; leaves the count in the hart's
  * jitIo[0] and returns the page offset where the run loop continues (4096: the next page), or -1 with
  * the pc in jitIo[2], jitIo[3]. Bit 0 of `mode` is set when data addresses are physical, else dR/dW
  * select the TLB sets; bit 1 when the FPU is on (mstatus.FS), bit 2 when FS is Dirty. The LR reservation
@@ -30,7 +37,7 @@ export const REENTER = 0x10000;
  */
 export type PageFn = (
   hs: number,
-  off: number,
+  label: number,
   n: number,
   budget: number,
   pageLo: number,
@@ -44,7 +51,7 @@ export type PageFn = (
 export const REGION_PARAMS = 9;
 
 /**
- * Run the region at table index `idx` (entered at page offset `off` of the virtual page pageLo, pcHi)
+ * Run the region of regionIdx cell `idx` (entered at page offset `off` of the virtual page pageLo, pcHi)
  * and those it chains to; the region arguments as in PageFn, `iSet` the instruction TLB set of the
  * current privilege (-1: bare), `slot` the decode-cache slot of the page.
  */
@@ -103,8 +110,10 @@ export function buildDispatcher(jm: JitMemory, table: WebAssembly.Table, ramBase
     c.i32(v).op(W.Return);
   };
   c.op(W.Loop).byte(T.Void); // $L
-  for (const p of [HS, OFF, N, BUDGET, PAGELO, PCHI, MODE, DR, DW]) c.get(p);
-  c.get(IDX).op(W.CallIndirect).u(1).u(0).set(R);
+  c.get(HS);
+  c.get(IDX).i32(LABEL_SHIFT).op(W.I32ShrU);
+  for (const p of [N, BUDGET, PAGELO, PCHI, MODE, DR, DW]) c.get(p);
+  c.get(IDX).i32(IDX_MASK).op(W.I32And).op(W.CallIndirect).u(1).u(0).set(R);
   c.get(HS).mem(W.I32Load, 2, HS_IO).set(N);
   c.op(W.Block).byte(T.Void); // $far
   c.op(W.Block).byte(T.Void); // $reenter
