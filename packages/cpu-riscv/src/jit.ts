@@ -97,7 +97,14 @@ function directTarget(op: number, p: number, im: number): number {
 }
 
 /** Compiled here, and not yet the entry of another region of the page (that code is not compiled twice). */
-const fresh = (m: number, im: number): boolean => compiles(m, im) && (m & JIT_ENTRY) === 0;
+/**
+ * Decode indices that are labels of regions built earlier in the batch being built (compileQueued):
+ * entries once the batch is installed, so later regions of the batch stop there too.
+ */
+const claimed = new Set<number>();
+/** Index i (meta word m) enters a region, or will when the batch being built is installed. */
+const entered = (i: number, m: number): boolean => (m & JIT_ENTRY) !== 0 || claimed.has(i);
+const fresh = (i: number, m: number, im: number): boolean => compiles(m, im) && !entered(i, m);
 
 /**
  * The labels of the region entered at page offset `entry`: the entry, then (breadth first) the in-page
@@ -120,10 +127,18 @@ function chooseLabels(dc: DecodeCache, base: number, entry: number): number[] {
     let p = start;
     for (let k = 0; p < 4096 && k < MAX_RUN; k++) {
       const m = meta[base + (p >>> 1)];
-      if (!compiles(m, imm[base + (p >>> 1)]) || (p !== start && (seen[p >>> 1] || m & JIT_ENTRY))) break;
+      if (
+        !compiles(m, imm[base + (p >>> 1)]) ||
+        (p !== start && (seen[p >>> 1] || entered(base + (p >>> 1), m)))
+      )
+        break;
       const op = m & 0xff;
       const t = directTarget(op, p, imm[base + (p >>> 1)]);
-      if (t >= 0 && !seen[t >>> 1] && fresh(meta[base + (t >>> 1)], imm[base + (t >>> 1)])) {
+      if (
+        t >= 0 &&
+        !seen[t >>> 1] &&
+        fresh(base + (t >>> 1), meta[base + (t >>> 1)], imm[base + (t >>> 1)])
+      ) {
         seen[t >>> 1] = 1;
         work.push(t);
       }
@@ -337,7 +352,7 @@ class Emitter {
         break;
       }
       const m = meta[base + (p >>> 1)];
-      if (p !== start && (this.labelIndex.has(p) || m & JIT_ENTRY)) break;
+      if (p !== start && (this.labelIndex.has(p) || entered(base + (p >>> 1), m))) break;
       if (!compiles(m, imm[base + (p >>> 1)]) || ps.length === MAX_RUN) break;
       ps.push(p);
       if (endsRun(m & 0xff)) {
@@ -928,17 +943,21 @@ export function compileQueued(t: JitTarget, sync: boolean): void {
   const at: number[] = [];
   const entries: number[][] = [];
   const epochs: number[] = [];
+  claimed.clear();
   for (const i of queued) {
     const m = dc.meta[i];
-    if (!compiles(m, dc.imm[i]) || m & JIT_ENTRY || at.includes(i)) continue;
+    if (!compiles(m, dc.imm[i]) || entered(i, m)) continue;
     const slot = Math.floor(i / SLOT_ENTRIES);
     const base = slot * SLOT_ENTRIES;
     const r = regionFn(t, jm, slot, (i - base) * 2);
     fns.push(r.fn);
     at.push(i);
-    entries.push(r.labels.map((p) => base + (p >>> 1)));
+    const e = r.labels.map((p) => base + (p >>> 1));
+    for (const j of e) claimed.add(j);
+    entries.push(e);
     epochs.push(jit.epoch[slot]);
   }
+  claimed.clear();
   if (fns.length === 0) return;
   const bytes = moduleBytes(fns, jm);
   const imports = { m: { m: jm.memory } };
