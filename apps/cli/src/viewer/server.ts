@@ -56,6 +56,8 @@ export interface ViewerStats {
 export const MAX_BUFFERED = 8 * 1024 * 1024;
 /** A client whose queue still grows past this (it reads nothing at all) is disconnected. */
 export const MAX_QUEUED = 4 * MAX_BUFFERED;
+/** Frames one page may have in compression at once. */
+const MAX_IN_FLIGHT = 2;
 /** Characters of text (IME, paste) one page may have waiting to be typed. */
 const MAX_TEXT_WAITING = 20_000;
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -300,8 +302,13 @@ class Client {
   private buttons = 0;
   private lastPointer = { x: 0, y: 0 };
   private touching = false;
-  /** A frame is being compressed for this page: the next waits (its damage accumulates). */
-  private encoding = false;
+  /**
+   * Frames being compressed for this page. A second may start while the first is on the encoder's
+   * worker (the worker then never waits for this thread to hand it the next one); more wait.
+   */
+  private inFlight = 0;
+  /** The frames in flight are sent in the order they were read. */
+  private sent: Promise<void> = Promise.resolve();
   /** When the last frame's compression began (performance.now()). */
   private lastFrameAt = -Infinity;
   /** Bumped on each mode change: a frame compressed for the old mode is dropped. */
@@ -402,8 +409,8 @@ class Client {
 
   private flush(): void {
     this.timer = null;
-    // The frame in compression is sent first; this damage waits for it (and grows meanwhile).
-    if (this.encoding) return;
+    // Frames in compression are sent first, in order; past MAX_IN_FLIGHT this damage waits (and grows).
+    if (this.inFlight >= MAX_IN_FLIGHT) return;
     // A slow client gets fewer, larger updates instead of an ever-growing queue.
     if (this.ws.bufferedAmount > MAX_BUFFERED) {
       this.schedule(50);
@@ -421,10 +428,12 @@ class Client {
     const h = Math.min(s.height, r.y + r.height) - y;
     if (w <= 0 || h <= 0) return;
     const mode = this.mode;
-    this.encoding = true;
+    this.inFlight++;
     this.lastFrameAt = performance.now();
-    void this.viewer.encode(x, y, w, h).then((msg) => {
-      this.encoding = false;
+    const encoded = this.viewer.encode(x, y, w, h);
+    this.sent = this.sent.then(async () => {
+      const msg = await encoded.catch(() => null);
+      this.inFlight--;
       if (this.closed) return;
       if (mode !== this.mode) return; // the resize repaints everything
       if (!msg) this.damage({ x, y, width: w, height: h });
