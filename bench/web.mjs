@@ -4,10 +4,12 @@
 // `vdesk run` in Node booting the same image (2 harts, 1 GiB, no network: the page has none) from
 // process start to the same line, alternating in one run; and the bytes the page fetched before the
 // desktop was usable (kernel + the disk's chunks read by range; target <= 60 MiB of the ~200 MiB image).
-// Each browser run is a fresh profile (empty OPFS: a first visit). Medians (min-max).
+// Each browser run is a fresh profile (empty OPFS: a first visit); it then presses Save and reloads,
+// timing how long the page takes to continue the saved machine. --threads adds a first visit with each
+// hart on its own Web Worker (?threads=1). Medians (min-max).
 //
-//   node bench/web.mjs [--runs 3]
-/* global window */
+//   node bench/web.mjs [--runs 3] [--threads]
+/* global window, document */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,7 +18,9 @@ import { buildGuest, fmt, med, timeMarkers } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const vdesk = path.join(root, 'apps/cli/dist/index.js');
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string', default: '3' }, threads: { type: 'boolean', default: false } },
+});
 const RUNS = Number(values.runs);
 buildGuest('guest/desktop/build.sh');
 
@@ -37,22 +41,41 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
 });
 
-async function web() {
+async function ready(page, t0) {
+  for (;;) {
+    const s = await page.evaluate(() => ({
+      ready: window.__vdeskWeb.ready,
+      errors: window.__vdeskWeb.errors,
+    }));
+    if (s.errors.length) throw new Error(`the page shows: ${s.errors.join('; ')}`);
+    if (s.ready) return { s: (performance.now() - t0) / 1000, bytes: s.ready.bytesFetched };
+    if (performance.now() - t0 > 900_000) throw new Error('no usable desktop in 15 minutes');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** A first visit (fresh profile) to a usable desktop; then Save, and the time a reload takes to continue. */
+async function web(query = '') {
   const context = await browser.newContext({ viewport: { width: 1280, height: 836 } });
   try {
     const page = await context.newPage();
     const t0 = performance.now();
-    await page.goto(url);
-    for (;;) {
-      const s = await page.evaluate(() => ({
-        ready: window.__vdeskWeb.ready,
-        errors: window.__vdeskWeb.errors,
-      }));
-      if (s.errors.length) throw new Error(`the page shows: ${s.errors.join('; ')}`);
-      if (s.ready) return { s: (performance.now() - t0) / 1000, bytes: s.ready.bytesFetched };
-      if (performance.now() - t0 > 900_000) throw new Error('no usable desktop in 15 minutes');
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    await page.goto(url + query);
+    const cold = await ready(page, t0);
+    if (query) return { ...cold, saved: NaN, snapMiB: NaN };
+    await page.click('#save');
+    await page.waitForFunction(
+      () => /^saved /.test(document.getElementById('status').textContent),
+      undefined,
+      {
+        timeout: 300_000,
+      },
+    );
+    const snapMiB = Number(/\(([\d.]+) MiB\)/.exec(await page.locator('#status').textContent())?.[1]);
+    const t1 = performance.now();
+    await page.reload();
+    const warm = await ready(page, t1);
+    return { ...cold, saved: warm.s, snapMiB };
   } finally {
     await context.close();
   }
@@ -63,22 +86,21 @@ async function node() {
     process.execPath,
     [vdesk, 'run', '--net', 'none', '--no-viewer'],
     ['VDESK-DESKTOP-READY'],
-    {
-      stopAtLast: true,
-      timeoutMs: 900_000,
-    },
+    { stopAtLast: true, timeoutMs: 900_000 },
   );
   return at['VDESK-DESKTOP-READY'];
 }
 
 const w = [];
 const n = [];
+const th = [];
 try {
   for (let i = 0; i < RUNS; i++) {
     w.push(await web());
     n.push(await node());
+    if (values.threads) th.push((await web('?threads=1')).s);
     console.error(
-      `run ${i + 1}/${RUNS}: page ${w[i].s.toFixed(1)} s (${(w[i].bytes / 2 ** 20).toFixed(1)} MiB), vdesk run ${n[i].toFixed(1)} s`,
+      `run ${i + 1}/${RUNS}: page ${w[i].s.toFixed(1)} s (${(w[i].bytes / 2 ** 20).toFixed(1)} MiB, saved: ${w[i].saved.toFixed(1)} s), vdesk run ${n[i].toFixed(1)} s${th.length ? `, threads ${th[i].toFixed(1)} s` : ''}`,
     );
   }
 } finally {
@@ -94,3 +116,13 @@ console.log(
   `  page / Node                                  ${(med(ws) / med(n)).toFixed(2)}x (target <= 1.5x)`,
 );
 console.log(`  fetched before usable (kernel + disk)        ${fmt(mib, 1)} MiB (target <= 60 MiB)`);
+console.log(
+  `  Save, reload: the saved machine continues    ${fmt(
+    w.map((r) => r.saved),
+    1,
+  )} s (snapshot ${fmt(
+    w.map((r) => r.snapMiB),
+    1,
+  )} MiB)`,
+);
+if (th.length) console.log(`  first visit, harts on Web Workers           ${fmt(th, 1)} s`);
