@@ -55,7 +55,7 @@ let bytesFetched = 0;
 const log: Logger = {
   error: (m) => console.error(m),
   warn: (m) => console.warn(m),
-  info: () => {},
+  info: (m) => console.info(m),
   debug: () => {},
 };
 
