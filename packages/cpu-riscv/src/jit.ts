@@ -108,13 +108,14 @@ const fresh = (i: number, m: number, im: number): boolean => compiles(m, im) && 
 
 /**
  * The labels of the region entered at page offset `entry`: the entry, then (breadth first) the in-page
- * targets of its direct branches and of theirs, within MAX_INSTS instructions. The region is entered at
- * each of them (jit-dispatch.ts LABEL_SHIFT). A run ends where another region of the page is entered,
- * and goes there through the dispatcher: a page's code is compiled about once, not once per way in
- * (on a boot, 25% fewer instructions compiled; making the points calls return to labels as well
- * compiled 40% more code for 2% fewer instructions interpreted, and was dropped).
+ * targets of its direct branches and of theirs, and where runs cut at MAX_RUN go on, within MAX_INSTS
+ * instructions; `rest`, the labels found but left out by that bound. The region is entered at each
+ * label (jit-dispatch.ts LABEL_SHIFT). A run ends where another region of the page is entered, and
+ * goes there through the dispatcher: a page's code is compiled about once, not once per way in (on a
+ * boot, 25% fewer instructions compiled; making the points calls return to labels as well compiled 40%
+ * more code for 2% fewer instructions interpreted, and was dropped).
  */
-function chooseLabels(dc: DecodeCache, base: number, entry: number): number[] {
+function chooseLabels(dc: DecodeCache, base: number, entry: number): { labels: number[]; rest: number[] } {
   const meta = dc.meta;
   const imm = dc.imm;
   const seen = new Uint8Array(2048);
@@ -125,7 +126,15 @@ function chooseLabels(dc: DecodeCache, base: number, entry: number): number[] {
   for (; w < work.length && insts < MAX_INSTS; w++) {
     const start = work[w];
     let p = start;
-    for (let k = 0; p < 4096 && k < MAX_RUN; k++) {
+    for (let k = 0; p < 4096; k++) {
+      if (k === MAX_RUN) {
+        // A long straight line (an unrolled hash, say) goes on in the next run of the region.
+        if (!seen[p >>> 1] && fresh(base + (p >>> 1), meta[base + (p >>> 1)], imm[base + (p >>> 1)])) {
+          seen[p >>> 1] = 1;
+          work.push(p);
+        }
+        break;
+      }
       const m = meta[base + (p >>> 1)];
       if (
         !compiles(m, imm[base + (p >>> 1)]) ||
@@ -147,7 +156,7 @@ function chooseLabels(dc: DecodeCache, base: number, entry: number): number[] {
       p += mLen(m);
     }
   }
-  return work.slice(0, w).sort((a, b) => a - b);
+  return { labels: work.slice(0, w).sort((a, b) => a - b), rest: work.slice(w) };
 }
 
 // Parameters and locals of a region's function.
@@ -879,10 +888,10 @@ function regionFn(
   jm: JitMemory,
   slot: number,
   entry: number,
-): { fn: FnSpec; labels: number[] } {
+): { fn: FnSpec; labels: number[]; rest: number[] } {
   const dc = t.dcache;
   const base = slot * SLOT_ENTRIES;
-  const labels = chooseLabels(dc, base, entry);
+  const { labels, rest } = chooseLabels(dc, base, entry);
   const labelIndex = new Map<number, number>();
   labels.forEach((p, k) => labelIndex.set(p, k));
   const e = new Emitter(jm, t.ramBase, labels, labelIndex);
@@ -922,6 +931,7 @@ function regionFn(
       code: c,
     },
     labels,
+    rest,
   };
 }
 
@@ -944,7 +954,8 @@ export function compileQueued(t: JitTarget, sync: boolean): void {
   const entries: number[][] = [];
   const epochs: number[] = [];
   claimed.clear();
-  for (const i of queued) {
+  for (let q = 0; q < queued.length; q++) {
+    const i = queued[q];
     const m = dc.meta[i];
     if (!compiles(m, dc.imm[i]) || entered(i, m)) continue;
     const slot = Math.floor(i / SLOT_ENTRIES);
@@ -954,6 +965,9 @@ export function compileQueued(t: JitTarget, sync: boolean): void {
     at.push(i);
     const e = r.labels.map((p) => base + (p >>> 1));
     for (const j of e) claimed.add(j);
+    // What the region found but had no room for runs when it does: compile it in the same batch (a long
+    // function otherwise needs JIT_HOT more calls for each further region).
+    if (queued.length < 2 * BATCH) for (const p of r.rest) queued.push(base + (p >>> 1));
     entries.push(e);
     epochs.push(jit.epoch[slot]);
   }

@@ -200,6 +200,49 @@ main:
     ret
 `;
 
+/** A loop around a straight line five times longer than a run: an unrolled hash's shape. */
+const LONG = `
+    .text
+    .globl main
+    .balign 4096
+main:
+    li t1, 40
+1:
+    .rept 320
+    addi a0, a0, 3
+    .endr
+    addi t1, t1, -1
+    bnez t1, 1b
+    li a0, 0
+    ret
+`;
+
+describe('long straight lines', () => {
+  it('are compiled whole when their entry gets hot, and run in lockstep', () => {
+    const image = new Uint8Array(readFileSync(build('long.S', { text: LONG, ext: 'S' })));
+    const jit = machine(image, 'jit');
+    const ref = machine(image, 'reference');
+    let entriesAfterFirstBatch = -1;
+    for (let k = 0; !jit.exited() && k < 20_000; k++) {
+      const budget = 1 + ((k * 7919) % 97);
+      expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
+      expect(jit.hart.pc).toBe(ref.hart.pc);
+      expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
+      if (entriesAfterFirstBatch < 0 && (jit.hart.dcache.jit?.batches ?? 0) > 0) {
+        const dc = jit.hart.dcache;
+        const slot = dc.pageSlot[((jit.hart.pc >>> 0) - RAM_BASE) >>> 12];
+        let n = 0;
+        for (let i = 0; i < SLOT_ENTRIES; i++) if (dc.meta[slot * SLOT_ENTRIES + i] & JIT_ENTRY) n++;
+        entriesAfterFirstBatch = n;
+      }
+    }
+    expect(jit.exited()).toBe(true);
+    // One label per 64-instruction run, and the regions past the first one's 256 instructions in the
+    // same batch (before: the loop head alone, the rest each after JIT_HOT more arrivals).
+    expect(entriesAfterFirstBatch).toBeGreaterThanOrEqual(5);
+  });
+});
+
 describe('background compilation', () => {
   it('installs regions on a later turn, never one whose code changed meanwhile', async () => {
     const image = new Uint8Array(readFileSync(build('rewrite.S', { text: REWRITE, ext: 'S' })));
