@@ -127,9 +127,12 @@ function pageClient(url, w, h) {
     await page.goto(url);
     return page;
   })();
+  // A vdesk that exits before the page loads leaves nothing to count (reported as 0 drawn), not a crash.
+  ready.catch(() => {});
   return {
     async done() {
-      const page = await ready;
+      const page = await ready.catch(() => null);
+      if (!page) return { delivered: 0, bytes: NaN, draws: 0 };
       // Frames already received are still being inflated and drawn: wait until the count settles.
       let n = -1;
       for (let same = 0; same < 5;) {
