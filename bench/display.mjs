@@ -186,8 +186,11 @@ async function ours(w, h, encode) {
     { VDESK_VIEWER_ENCODE: encode },
   );
   const c = client ? await client.done() : { delivered: 0, bytes: NaN, draws: 0 };
-  if (c.draws < FRAMES / 2)
-    console.log(`  (the viewer drew ${c.draws} full-screen frames of ${FRAMES}: connected late?)`);
+  // The viewer skips frames the guest draws faster than it can send (by design); too few to time is news.
+  if (c.draws < 10)
+    console.log(
+      `  (the viewer drew ${c.draws} full-screen frames of ${FRAMES}: connected late, or --frames too few)`,
+    );
   return { fps: parseBench(text), bytesPerFrame: c.bytes / FRAMES, delivered: c.delivered };
 }
 
