@@ -126,21 +126,30 @@ function chooseLabels(dc: DecodeCache, base: number, entry: number): { labels: n
   for (; w < work.length && insts < MAX_INSTS; w++) {
     const start = work[w];
     let p = start;
+    const follow = (q: number): void => {
+      if (
+        q < 4096 &&
+        !seen[q >>> 1] &&
+        fresh(base + (q >>> 1), meta[base + (q >>> 1)], imm[base + (q >>> 1)])
+      ) {
+        seen[q >>> 1] = 1;
+        work.push(q);
+      }
+    };
     for (let k = 0; p < 4096; k++) {
       if (k === MAX_RUN) {
         // A long straight line (an unrolled hash, say) goes on in the next run of the region.
-        if (!seen[p >>> 1] && fresh(base + (p >>> 1), meta[base + (p >>> 1)], imm[base + (p >>> 1)])) {
-          seen[p >>> 1] = 1;
-          work.push(p);
-        }
+        follow(p);
         break;
       }
       const m = meta[base + (p >>> 1)];
-      if (
-        !compiles(m, imm[base + (p >>> 1)]) ||
-        (p !== start && (seen[p >>> 1] || entered(base + (p >>> 1), m)))
-      )
+      if (!compiles(m, imm[base + (p >>> 1)])) {
+        // The run loop executes it (a CSR access, MULH, an FP operation…); what follows is a label,
+        // where the run loop comes back into compiled code (it interpreted up to the next entry).
+        if (m !== 0 && (m & 0xff) !== Op.NextPage) follow(p + mLen(m));
         break;
+      }
+      if (p !== start && (seen[p >>> 1] || entered(base + (p >>> 1), m))) break;
       const op = m & 0xff;
       const t = directTarget(op, p, imm[base + (p >>> 1)]);
       if (

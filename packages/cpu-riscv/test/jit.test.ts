@@ -217,29 +217,56 @@ main:
     ret
 `;
 
-describe('long straight lines', () => {
-  it('are compiled whole when their entry gets hot, and run in lockstep', () => {
-    const image = new Uint8Array(readFileSync(build('long.S', { text: LONG, ext: 'S' })));
-    const jit = machine(image, 'jit');
-    const ref = machine(image, 'reference');
-    let entriesAfterFirstBatch = -1;
-    for (let k = 0; !jit.exited() && k < 20_000; k++) {
-      const budget = 1 + ((k * 7919) % 97);
-      expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
-      expect(jit.hart.pc).toBe(ref.hart.pc);
-      expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
-      if (entriesAfterFirstBatch < 0 && (jit.hart.dcache.jit?.batches ?? 0) > 0) {
-        const dc = jit.hart.dcache;
-        const slot = dc.pageSlot[((jit.hart.pc >>> 0) - RAM_BASE) >>> 12];
-        let n = 0;
-        for (let i = 0; i < SLOT_ENTRIES; i++) if (dc.meta[slot * SLOT_ENTRIES + i] & JIT_ENTRY) n++;
-        entriesAfterFirstBatch = n;
-      }
+/** A loop with an instruction regions leave to the run loop (MULHU) in the middle of its body. */
+const MULHU = `
+    .text
+    .globl main
+    .balign 4096
+main:
+    li t1, 300
+    li a0, 12345
+1:  addi a0, a0, 7
+    mulhu a1, a0, a0
+    xor a0, a0, a1
+    addi a0, a0, 1
+    addi t1, t1, -1
+    bnez t1, 1b
+    li a0, 0
+    ret
+`;
+
+/** Run `src` in lockstep with the reference; the compiled entries in its page after the first batch. */
+function entriesAfterFirstBatch(name: string, src: string): number {
+  const image = new Uint8Array(readFileSync(build(name, { text: src, ext: 'S' })));
+  const jit = machine(image, 'jit');
+  const ref = machine(image, 'reference');
+  let entries = -1;
+  for (let k = 0; !jit.exited() && k < 20_000; k++) {
+    const budget = 1 + ((k * 7919) % 97);
+    expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
+    expect(jit.hart.pc).toBe(ref.hart.pc);
+    expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
+    if (entries < 0 && (jit.hart.dcache.jit?.batches ?? 0) > 0) {
+      const dc = jit.hart.dcache;
+      const slot = dc.pageSlot[((jit.hart.pc >>> 0) - RAM_BASE) >>> 12];
+      entries = 0;
+      for (let i = 0; i < SLOT_ENTRIES; i++) if (dc.meta[slot * SLOT_ENTRIES + i] & JIT_ENTRY) entries++;
     }
-    expect(jit.exited()).toBe(true);
+  }
+  expect(jit.exited()).toBe(true);
+  return entries;
+}
+
+describe('what a region covers', () => {
+  it('the rest of a loop after an instruction the run loop executes is an entry (runs compiled)', () => {
+    // Before: the loop head only; the xor and what follows were interpreted on every iteration.
+    expect(entriesAfterFirstBatch('mulhu.S', MULHU)).toBeGreaterThanOrEqual(2);
+  });
+
+  it('long straight lines are compiled whole when their entry gets hot, and run in lockstep', () => {
     // One label per 64-instruction run, and the regions past the first one's 256 instructions in the
     // same batch (before: the loop head alone, the rest each after JIT_HOT more arrivals).
-    expect(entriesAfterFirstBatch).toBeGreaterThanOrEqual(5);
+    expect(entriesAfterFirstBatch('long.S', LONG)).toBeGreaterThanOrEqual(5);
   });
 });
 
