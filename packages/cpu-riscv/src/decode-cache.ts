@@ -32,6 +32,11 @@ export class DecodeCache {
   imm: Int32Array = new Int32Array(0);
   /** Bumped whenever slots are unmapped, so a running loop knows its page may be gone. */
   gen = 0;
+  /**
+   * FENCE must order this host's memory accesses (harts on other threads share the RAM): it is then
+   * decoded for execute.ts, which issues a full barrier, instead of as a no-op.
+   */
+  ordered = false;
   /** The JIT's code cache, made by {@link prepareJit} when the RAM is a JIT memory (memory.ts). */
   jit: JitCache | null = null;
   private jm: JitMemory | undefined;

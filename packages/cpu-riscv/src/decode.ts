@@ -164,6 +164,7 @@ export function fill(
   } else {
     const inst = low | (mem16[(ro >>> 1) + 1] << 16);
     m = decode(inst, 4, 0);
+    if (dc.ordered && (inst & 0x707f) === 0x0f) m = Op.Generic | (4 << 26); // FENCE: a host barrier
     if ((m & 0xff) === Op.Generic) dImm = inst;
   }
   dc.meta[i] = m;

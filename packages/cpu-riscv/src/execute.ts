@@ -174,9 +174,12 @@ export function execute(h: Hart, inst: number): void {
     case 0x3b:
       return op32(h, inst, rd, r1, r2, f3);
     case 0x0f:
-      // FENCE is a no-op for harts that run one at a time; FENCE.I drops the decoded-instruction cache.
+      // FENCE is a no-op for harts that run one at a time, and a full host barrier for harts on other
+      // threads (the host may run a later load before an earlier store: x86's store buffer, ARM);
+      // FENCE.I drops the decoded-instruction cache.
       if (f3 > 1) return h.illegal(inst);
       if (f3 === 1) h.flushICache();
+      else if (h.shared) h.fence();
       return;
     case 0x73:
       return system(h, inst, rd, r1, f3);

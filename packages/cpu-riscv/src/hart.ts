@@ -171,6 +171,14 @@ export class Hart {
   set resvHi(v: number) {
     this.jitIo[7] = v;
   }
+  /** An atomic read-modify-write of it is the host's full memory barrier (FENCE on shared RAM). */
+  private readonly fenceCell: Int32Array;
+
+  /** A full barrier between this thread's earlier and later memory accesses (FENCE, shared RAM). */
+  fence(): void {
+    Atomics.add(this.fenceCell, 0, 1);
+  }
+
   /** 64-bit view of RAM for the 64-bit AMOs and SC.D on shared RAM (null otherwise). */
   readonly mem64: BigInt64Array | null;
   /** Scratch for 64-bit loads: lo, hi. */
@@ -190,6 +198,7 @@ export class Hart {
     this.dv = new DataView(o.ram.buffer, 0, o.ram.size);
     this.shared = typeof SharedArrayBuffer !== 'undefined' && o.ram.buffer instanceof SharedArrayBuffer;
     this.mem64 = this.shared ? new BigInt64Array(o.ram.buffer, 0, o.ram.size >> 3) : null;
+    this.fenceCell = new Int32Array(this.shared ? new SharedArrayBuffer(4) : new ArrayBuffer(4));
     this.bus = o.bus;
     this.time = o.time;
     this.hostSbi = o.hostSbi ?? false;
@@ -219,6 +228,7 @@ export class Hart {
     this.jitHot = Math.min(65535, Math.max(2, Math.floor(o.jitThreshold ?? JIT_HOT)));
     this.jitSync = o.jitSync ?? false;
     this.dcache = DecodeCache.for(o.ram.buffer, o.ram.size);
+    if (this.shared) this.dcache.ordered = true;
     this.flushTlb();
     this.reset(o.ram.base);
   }

@@ -6,7 +6,7 @@
  */
 import type { PhysicalBus } from '@virtio-desktop/virtio-core';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SLOT_ENTRIES } from '../src/decode-cache.js';
 import { adoptSharedRam, allocateRam, Hart, ramLayoutOf } from '../src/index.js';
 import { JIT_ENTRY } from '../src/jit-cache.js';
@@ -267,6 +267,39 @@ describe('what a region covers', () => {
     // One label per 64-instruction run, and the regions past the first one's 256 instructions in the
     // same batch (before: the loop head alone, the rest each after JIT_HOT more arrivals).
     expect(entriesAfterFirstBatch('long.S', LONG)).toBeGreaterThanOrEqual(5);
+  });
+});
+
+const FENCES = `
+    .text
+    .globl main
+main:
+    li t1, 100
+1:  sd t1, -8(sp)
+    fence rw, rw
+    ld t2, -8(sp)
+    addi t1, t1, -1
+    bnez t1, 1b
+    li a0, 0
+    ret
+`;
+
+describe('FENCE', () => {
+  it('is a host barrier on RAM shared with other threads, and free otherwise', () => {
+    const image = new Uint8Array(readFileSync(build('fences.S', { text: FENCES, ext: 'S' })));
+    const spy = vi.spyOn(Hart.prototype, 'fence');
+    try {
+      for (const shared of [false, true]) {
+        spy.mockClear();
+        const m = machine(image, 'jit', shared);
+        for (let k = 0; !m.exited() && k < 1000; k++) m.hart.run(1000);
+        expect(m.exited()).toBe(true);
+        if (shared) expect(spy.mock.calls.length).toBeGreaterThanOrEqual(100);
+        else expect(spy).not.toHaveBeenCalled();
+      }
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
 
