@@ -42,6 +42,16 @@ export class DecodeCache {
   private jm: JitMemory | undefined;
   private readonly slotPage: Int32Array;
   private readonly slots: number;
+  /**
+   * FENCE.I keeps what was decoded: each slot is unmapped and parked under its page; the next time the
+   * page is entered, the bytes of its decoded chunks are compared with `copy` (taken when they were
+   * decoded) and only chunks that changed behind the cache's back (device DMA, the host, harts on other
+   * threads) are dropped. Linux runs FENCE.I for every executable page it maps: the desktop's start-up
+   * did 5,538 of them, and dropping everything at each left most of its code interpreted.
+   */
+  private readonly parked: Int32Array;
+  private copy32: Int32Array = new Int32Array(0);
+  private readonly ram32: Int32Array;
   /** Slots handed out so far (they are handed out in order), then the next one to reuse. */
   private used = 0;
   private hand = 0;
@@ -65,6 +75,8 @@ export class DecodeCache {
     this.pageSlot = (jm ? new Int32Array(buffer, jm.pageSlot, pages) : new Int32Array(pages)).fill(-1);
     this.slotPage = new Int32Array(this.slots).fill(-1);
     this.codeMask = jm ? new Int32Array(buffer, jm.codeMask, MAX_SLOTS) : new Int32Array(this.slots);
+    this.parked = new Int32Array(pages).fill(-1);
+    this.ram32 = new Int32Array(buffer, 0, Math.min(pages * 1024, buffer.byteLength >> 2));
   }
 
   /** Allocate the entry arrays: before the first slotFor, and before a run loop captures them. */
@@ -72,6 +84,31 @@ export class DecodeCache {
     if (this.meta.length) return;
     this.meta = new Int32Array(this.slots * SLOT_ENTRIES);
     this.imm = new Int32Array(this.slots * SLOT_ENTRIES);
+    this.copy32 = new Int32Array(this.slots * 1024);
+  }
+
+  /** Record the bytes of chunks `bits` of `slot` (fill calls it as it decodes into them). */
+  snap(slot: number, bits: number): void {
+    const from = this.slotPage[slot] * 1024;
+    const to = slot * 1024;
+    for (let c = 0; c < 32; c++)
+      if (bits & (1 << c))
+        this.copy32.set(this.ram32.subarray(from + c * 32, from + c * 32 + 32), to + c * 32);
+  }
+
+  /** A parked slot comes back: drop the decoded chunks whose bytes are not what was decoded. */
+  private verify(slot: number): void {
+    const from = this.slotPage[slot] * 1024;
+    const to = slot * 1024;
+    const mask = this.codeMask[slot];
+    for (let c = 0; c < 32; c++) {
+      if ((mask & (1 << c)) === 0) continue;
+      for (let k = c * 32; k < c * 32 + 32; k++)
+        if (this.ram32[from + k] !== this.copy32[to + k]) {
+          this.invalidateChunk(slot, c);
+          break;
+        }
+    }
   }
 
   /** Make the JIT's code cache (after {@link prepare}); null when the RAM is not a JIT memory. */
@@ -91,12 +128,23 @@ export class DecodeCache {
   slotFor(page: number): number {
     const s = this.pageSlot[page];
     if (s >= 0) return s;
+    const k = this.parked[page];
+    if (k >= 0) {
+      this.parked[page] = -1;
+      if (this.slotPage[k] === page) {
+        this.pageSlot[page] = k;
+        this.verify(k);
+        return k;
+      }
+    }
     let slot: number;
     if (this.used < this.slots) slot = this.used++;
     else {
       slot = this.hand;
       this.hand = (this.hand + 1) % this.slots;
-      this.pageSlot[this.slotPage[slot]] = -1;
+      const old = this.slotPage[slot];
+      if (this.pageSlot[old] === slot) this.pageSlot[old] = -1;
+      if (this.parked[old] === slot) this.parked[old] = -1;
       this.gen++;
     }
     this.slotPage[slot] = page;
@@ -133,15 +181,18 @@ export class DecodeCache {
     if ((off + size - 1) >>> 12 !== off >>> 12) this.written((off + size - 1) & ~0xfff, 1);
   }
 
-  /** Drop everything (FENCE.I, reset, the host rewriting RAM). */
+  /**
+   * FENCE.I, reset, the host rewriting RAM: nothing decoded may be used before its bytes are checked
+   * again. Every slot is parked (see `parked`), with its decoded instructions and compiled regions.
+   */
   flush(): void {
-    this.jit?.dropAll();
     for (let s = 0; s < this.used; s++) {
-      this.pageSlot[this.slotPage[s]] = -1;
-      this.slotPage[s] = -1;
+      const page = this.slotPage[s];
+      if (page >= 0 && this.pageSlot[page] === s) {
+        this.pageSlot[page] = -1;
+        this.parked[page] = s;
+      }
     }
-    this.used = 0;
-    this.hand = 0;
     this.gen++;
   }
 }

@@ -169,7 +169,13 @@ export function fill(
   }
   dc.meta[i] = m;
   dc.imm[i] = dImm;
-  // Stores into these bytes must drop this entry: mark the chunks it covers.
-  dc.codeMask[slot] |= (1 << (po >>> 7)) | (1 << ((po + (m >>> 26) - 1) >>> 7));
+  // Stores into these bytes must drop this entry: mark the chunks it covers (and keep their bytes for
+  // the check after a FENCE.I).
+  const bits = (1 << (po >>> 7)) | (1 << ((po + (m >>> 26) - 1) >>> 7));
+  const fresh = bits & ~dc.codeMask[slot];
+  if (fresh) {
+    dc.codeMask[slot] |= bits;
+    dc.snap(slot, fresh);
+  }
   return m;
 }

@@ -303,6 +303,57 @@ describe('FENCE', () => {
   });
 });
 
+const FENCE_I_LOOP = `
+    .option norvc
+    .text
+    .globl main
+main:
+    li t1, 2000
+1:  addi a0, a0, 1
+    fence.i
+    addi t1, t1, -1
+    bnez t1, 1b
+    li a0, 0
+    ret
+`;
+
+describe('FENCE.I', () => {
+  it('keeps decoded and compiled code whose bytes did not change, and drops what DMA rewrote', () => {
+    const image = new Uint8Array(readFileSync(build('fencei.S', { text: FENCE_I_LOOP, ext: 'S' })));
+    const jit = machine(image, 'jit');
+    const ref = machine(image, 'reference');
+    // The FENCE.I's address: its encoding, found in RAM.
+    const ram = new DataView(jit.hart.mem8.buffer);
+    let fence = -1;
+    for (let o = 0; o < SIZE && fence < 0; o += 2) if (ram.getUint32(o, true) === 0x0000100f) fence = o;
+    expect(fence).toBeGreaterThan(0);
+    let rewritten = false;
+    for (let k = 0; !jit.exited() && k < 200_000; k++) {
+      const at = (jit.hart.pc >>> 0) - RAM_BASE;
+      if (
+        !rewritten &&
+        at === fence &&
+        (jit.hart.dcache.jit?.compiles ?? 0) > 0 &&
+        jit.hart.x[2 * 6] < 1000
+      ) {
+        // `addi a0, a0, 1` (4 bytes before the FENCE.I) becomes `addi a0, a0, 2`, behind both harts.
+        for (const m of [jit, ref]) new DataView(m.hart.mem8.buffer).setUint32(fence - 4, 0x00250513, true);
+        rewritten = true;
+      }
+      const budget = rewritten ? 1 + ((k * 7919) % 97) : 1;
+      expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
+      expect(jit.hart.pc).toBe(ref.hart.pc);
+      expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
+    }
+    expect(jit.exited()).toBe(true);
+    expect(rewritten).toBe(true);
+    // 2,000 FENCE.Is, and the loop compiled a few times (once before and once after the rewrite), not
+    // once per FENCE.I.
+    expect(jit.hart.dcache.jit!.compiles).toBeLessThan(20);
+    expect(jit.hart.dcache.jit!.entries).toBeGreaterThan(1000);
+  });
+});
+
 describe('background compilation', () => {
   it('installs regions on a later turn, never one whose code changed meanwhile', async () => {
     const image = new Uint8Array(readFileSync(build('rewrite.S', { text: REWRITE, ext: 'S' })));
