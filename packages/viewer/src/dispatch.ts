@@ -20,6 +20,8 @@ export interface InputDispatcherOptions {
   display?: Pick<DisplaySource, 'requestSize'>;
   /** Why something was dropped (rate-limit it if the client is untrusted). */
   warn?: (line: string) => void;
+  /** Keys and characters that had nothing to press on the guest. */
+  debug?: (line: string) => void;
   /** Milliseconds a size must stay before it is asked of the guest (default 150). */
   resizeDebounceMs?: number;
 }
@@ -42,10 +44,16 @@ export class InputDispatcher {
   apply(m: ClientMessage): void {
     const input = this.o.input;
     switch (m.t) {
-      case 'key':
-        for (const [code, down] of this.keys.event(m.code, m.key, m.down, m.mods))
-          if (input && !input.key(code, down) && down) this.keys.held.delete(code);
+      case 'key': {
+        const ops = this.keys.event(m.code, m.key, m.down, m.mods);
+        if (ops.length === 0 && m.down) this.o.debug?.(`nothing to press for ${m.code}/${m.key}`);
+        for (const [code, down] of ops)
+          if (input && !input.key(code, down) && down) {
+            this.keys.held.delete(code);
+            this.o.debug?.(`unknown key code ${code}`);
+          }
         return;
+      }
       case 'text': {
         if (!input?.text) return;
         if (this.textWaiting + m.text.length > MAX_TEXT_WAITING) {
@@ -57,7 +65,9 @@ export class InputDispatcher {
         this.textChain = this.textChain
           .then(() => typeText(m.text))
           .then(
-            () => {},
+            (unknown) => {
+              if (unknown.length) this.o.debug?.(`${unknown.length} characters have no US key`);
+            },
             (e: unknown) => this.o.warn?.(`typing text: ${(e as Error).message}`),
           )
           .finally(() => (this.textWaiting -= m.text.length));

@@ -17,7 +17,7 @@ import type { DisplaySource, InputSink, Rect } from './display.js';
 import { FrameEncoder } from './encoder.js';
 import { encodeCursor, encodeMove, encodeRect, encodeResize, parseClientMessage } from './protocol.js';
 import { viewerPage } from './page.js';
-import { KeyTranslator } from './keys.js';
+import { InputDispatcher } from '@virtio-desktop/viewer';
 import { RateLimitedLog } from '../ratelog.js';
 
 export interface ViewerOptions {
@@ -58,11 +58,7 @@ export const MAX_BUFFERED = 8 * 1024 * 1024;
 export const MAX_QUEUED = 4 * MAX_BUFFERED;
 /** Frames one page may have in compression at once. */
 const MAX_IN_FLIGHT = 2;
-/** Characters of text (IME, paste) one page may have waiting to be typed. */
-const MAX_TEXT_WAITING = 20_000;
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
-const MIN_SIZE = { w: 320, h: 200 };
-const MAX_SIZE = { w: 7680, h: 4320 };
 
 /** Where the browser client bundle lives (built by tsup next to this module). */
 function clientBundlePath(): string {
@@ -290,18 +286,10 @@ export class Viewer {
 class Client {
   private pending: Rect | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private resizeTimer: NodeJS.Timeout | null = null;
   /** Updates held back while the client is behind; only the latest of each kind matters. */
   private readonly deferred = new Map<'resize' | 'cursor' | 'move', Uint8Array>();
-  /** What this page pressed and has not released (released for it when it goes away), and how its
-   * characters become US-layout keys. */
-  private readonly keys = new KeyTranslator();
-  /** Text (IME, paste) typed one message after another, and how many characters still wait. */
-  private textChain: Promise<void> = Promise.resolve();
-  private textWaiting = 0;
-  private buttons = 0;
-  private lastPointer = { x: 0, y: 0 };
-  private touching = false;
+  /** What this page sends, applied to the machine; it remembers what the page holds down. */
+  private readonly input: InputDispatcher;
   /**
    * Frames being compressed for this page. A second may start while the first is on the encoder's
    * worker (the worker then never waits for this thread to hand it the next one); more wait.
@@ -320,7 +308,14 @@ class Client {
     private readonly o: ViewerOptions,
     private readonly stats: ViewerStats,
     private readonly viewer: Viewer,
-  ) {}
+  ) {
+    this.input = new InputDispatcher({
+      input: o.input,
+      display: o.display,
+      warn: (line) => viewer.rlog.warn(`viewer: ${line}`),
+      debug: (line) => o.log.debug(`viewer: ${line}`),
+    });
+  }
 
   start(): void {
     this.ws.on('message', (data, isBinary) => this.message(data, isBinary));
@@ -359,19 +354,8 @@ class Client {
   dispose(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.resizeTimer) clearTimeout(this.resizeTimer);
-    this.releaseHeld();
-  }
-
-  /** The page went away: release its keys, buttons and fingers, or they would stay down in the guest. */
-  private releaseHeld(): void {
-    const input = this.o.input;
-    if (!input) return;
-    for (const [code, down] of this.keys.releaseAll()) input.key(code, down);
-    if (this.buttons) input.pointer(this.lastPointer.x, this.lastPointer.y, 0);
-    this.buttons = 0;
-    if (this.touching) input.touch([]);
-    this.touching = false;
+    // The page went away: its keys, buttons and fingers would stay down in the guest.
+    this.input.releaseAll();
   }
 
   resized(w: number, h: number): void {
@@ -456,65 +440,6 @@ class Client {
       setTimeout(() => this.ws.terminate(), 1000).unref();
       return;
     }
-    const input = this.o.input;
-    switch (m.t) {
-      case 'key': {
-        const ops = this.keys.event(m.code, m.key, m.down, m.mods);
-        if (ops.length === 0 && m.down) this.o.log.debug(`viewer: nothing to press for ${m.code}/${m.key}`);
-        for (const [code, down] of ops)
-          if (input && !input.key(code, down) && down) {
-            this.keys.held.delete(code);
-            this.o.log.debug(`viewer: unknown key code ${code}`);
-          }
-        return;
-      }
-      case 'text': {
-        // Typed at the guest's pace: a page pasting faster than that waits, up to a bound, then loses text.
-        if (!input?.text) return;
-        if (this.textWaiting + m.text.length > MAX_TEXT_WAITING) {
-          this.viewer.rlog.warn('viewer: dropping pasted text: too much is still being typed');
-          return;
-        }
-        this.textWaiting += m.text.length;
-        const typeText = input.text.bind(input);
-        this.textChain = this.textChain
-          .then(() => typeText(m.text))
-          .then(
-            (unknown) => {
-              if (unknown.length) this.o.log.debug(`viewer: ${unknown.length} characters have no US key`);
-            },
-            (e: unknown) => this.viewer.rlog.warn(`viewer: typing text: ${(e as Error).message}`),
-          )
-          .finally(() => (this.textWaiting -= m.text.length));
-        return;
-      }
-      case 'pointer':
-        this.lastPointer = { x: clamp01(m.x), y: clamp01(m.y) };
-        this.buttons = m.buttons;
-        input?.pointer(this.lastPointer.x, this.lastPointer.y, m.buttons);
-        return;
-      case 'wheel':
-        input?.wheel(Math.max(-100, Math.min(100, m.dx)), Math.max(-100, Math.min(100, m.dy)));
-        return;
-      case 'touch':
-        this.touching = m.contacts.length > 0;
-        input?.touch(m.contacts.map((c) => ({ id: c.id, x: clamp01(c.x), y: clamp01(c.y) })));
-        return;
-      case 'resize': {
-        // A dragged window sends many sizes; the guest needs only the last one.
-        const w = Math.max(MIN_SIZE.w, Math.min(MAX_SIZE.w, m.width)) & ~7;
-        const h = Math.max(MIN_SIZE.h, Math.min(MAX_SIZE.h, m.height));
-        if (this.resizeTimer) clearTimeout(this.resizeTimer);
-        this.resizeTimer = setTimeout(() => {
-          this.resizeTimer = null;
-          this.o.display.requestSize(w, h);
-        }, 150);
-        return;
-      }
-    }
+    this.input.apply(m);
   }
-}
-
-function clamp01(v: number): number {
-  return v < 0 ? 0 : v > 1 ? 1 : v;
 }
