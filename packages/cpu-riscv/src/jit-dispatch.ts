@@ -47,6 +47,29 @@ export type PageFn = (
   dW: number,
 ) => number;
 
+/**
+ * The TLB lookup compiled code and the dispatcher share (memory.ts HS_TLB_W64, HS_TLB_RAM): local `j` =
+ * set + ((address >>> 12) & (TLB_SIZE - 1)) for the i32 local `set` and the i64 local `addr`, then the
+ * entry's int64 tag pushed.
+ */
+export function emitTlbTag(c: Bytes, set: number, addr: number, j: number, hs: number): void {
+  c.get(set)
+    .get(addr)
+    .op(W.I32WrapI64)
+    .i32(12)
+    .op(W.I32ShrU)
+    .i32(TLB_SIZE - 1)
+    .op(W.I32And)
+    .op(W.I32Add)
+    .set(j);
+  c.get(j).i32(3).op(W.I32Shl).get(hs).op(W.I32Add).mem(W.I64Load, 3, HS_TLB_W64);
+}
+
+/** Push the i32 RAM offset of entry `j`'s page (after {@link emitTlbTag}). */
+export function emitTlbRam(c: Bytes, j: number, hs: number): void {
+  c.get(j).i32(2).op(W.I32Shl).get(hs).op(W.I32Add).mem(W.I32Load, 2, HS_TLB_RAM);
+}
+
 /** Parameters of a region's function. */
 export const REGION_PARAMS = 9;
 
@@ -149,19 +172,11 @@ export function buildDispatcher(jm: JitMemory, table: WebAssembly.Table, ramBase
   c.get(ISET).i32(0).op(W.I32LtS).op(W.If).byte(T.I64);
   c.get(PC).i64(ramBase).op(W.I64Sub);
   c.op(W.Else);
-  c.get(ISET)
-    .get(PC)
-    .op(W.I32WrapI64)
-    .i32(12)
-    .op(W.I32ShrU)
-    .i32(TLB_SIZE - 1)
-    .op(W.I32And)
-    .op(W.I32Add);
-  c.set(J);
-  c.get(J).i32(3).op(W.I32Shl).get(HS).op(W.I32Add).mem(W.I64Load, 3, HS_TLB_W64);
+  emitTlbTag(c, ISET, PC, J, HS);
   c.get(PC).i64(-4096).op(W.I64And).op(W.I64Eq);
   c.op(W.If).byte(T.I64);
-  c.get(J).i32(2).op(W.I32Shl).get(HS).op(W.I32Add).mem(W.I32Load, 2, HS_TLB_RAM).op(W.I64ExtendI32U);
+  emitTlbRam(c, J, HS);
+  c.op(W.I64ExtendI32U);
   c.get(PC).i64(4095).op(W.I64And).op(W.I64Add);
   c.op(W.Else).i64(-1).op(W.End);
   c.op(W.End);

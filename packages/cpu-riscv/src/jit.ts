@@ -27,26 +27,26 @@
  */
 import { SLOT_ENTRIES, type DecodeCache } from './decode-cache.js';
 import { JIT_CODE_LIMIT, JIT_ENTRY } from './jit-cache.js';
-import { REENTER, REGION_PARAMS, type PageFn } from './jit-dispatch.js';
-import { TLB_SIZE } from './constants.js';
+import { emitTlbRam, emitTlbTag, REENTER, REGION_PARAMS, type PageFn } from './jit-dispatch.js';
 import { Op } from './decode.js';
-import {
-  HS_F,
-  HS_IO,
-  HS_PC,
-  HS_RESV,
-  HS_RESV_VAL,
-  HS_TLB_RAM,
-  HS_TLB_W64,
-  HS_X,
-  type JitMemory,
-} from './memory.js';
+import { HS_F, HS_IO, HS_PC, HS_RESV, HS_RESV_VAL, HS_X, type JitMemory } from './memory.js';
 import { A, Bytes, moduleBytes, T, W, type FnSpec } from './wasm.js';
 
 /** Arrivals at a position before the region entered there is compiled. */
 export const JIT_HOT = 1024;
 /** Instructions in one straight-line run between budget checks. */
 const MAX_RUN = 64;
+/** Per Op: bit 0 when it reads rs1, bit 1 when it reads rs2 (Emitter.ensureSources). */
+const READS = new Uint8Array(256).fill(1);
+for (const op of [Op.Nop, Op.Lui, Op.Li, Op.Auipc, Op.Jal, Op.J]) READS[op] = 0;
+// prettier-ignore
+for (const op of [
+  Op.Beq, Op.Bne, Op.Blt, Op.Bge, Op.Bltu, Op.Bgeu, Op.Sb, Op.Sh, Op.Sw, Op.Sd,
+  Op.Add, Op.Sub, Op.Sll, Op.Srl, Op.Sra, Op.Slt, Op.Sltu, Op.Xor, Op.Or, Op.And, Op.Mul,
+  Op.Addw, Op.Subw, Op.Sllw, Op.Srlw, Op.Sraw, Op.Mulw, Op.Div, Op.Divu, Op.Rem, Op.Remu,
+  Op.Divw, Op.Divuw, Op.Remw, Op.Remuw,
+]) READS[op] = 3;
+
 /** Instructions compiled into one region at most. */
 const MAX_INSTS = 256;
 /** 0, 1, 2, …: the label index of each of a region's entries (labels are at most one per instruction). */
@@ -333,21 +333,12 @@ class Emitter {
     c.get(L_T).op(W.I32WrapI64).set(L_O);
     c.op(W.Else);
     // j = set + ((lo >>> 12) & (TLB_SIZE - 1)): a hit is a RAM page, and the alignment bits take part.
-    c.get(set)
-      .get(L_A)
-      .op(W.I32WrapI64)
-      .i32(12)
-      .op(W.I32ShrU)
-      .i32(TLB_SIZE - 1)
-      .op(W.I32And)
-      .op(W.I32Add);
-    c.set(L_J);
-    c.get(L_J).i32(3).op(W.I32Shl).get(P_HS).op(W.I32Add).mem(W.I64Load, 3, HS_TLB_W64);
+    emitTlbTag(c, set, L_A, L_J, P_HS);
     c.get(L_A)
       .i64(-4096 | (size - 1))
       .op(W.I64And)
       .op(W.I64Ne);
-    c.get(L_J).i32(2).op(W.I32Shl).get(P_HS).op(W.I32Add).mem(W.I32Load, 2, HS_TLB_RAM);
+    emitTlbRam(c, L_J, P_HS);
     c.get(L_A).op(W.I32WrapI64).i32(4095).op(W.I32And).op(W.I32Add).set(L_O);
     c.op(W.End);
     this.open(T.Void);
@@ -598,60 +589,15 @@ class Emitter {
 
   /** Load the registers instruction `op` reads, before any conditional code of it. */
   private ensureSources(op: number, r1: number, r2: number, im: number): void {
-    switch (op) {
-      case Op.Nop:
-      case Op.Lui:
-      case Op.Li:
-      case Op.Auipc:
-      case Op.Jal:
-      case Op.J:
-        return;
-      case Op.Generic:
-        // Raw fields: for the forms without rs2 (FLW/FLD, LR) the second is a wasted load, no more.
-        this.ensure((im >>> 15) & 31);
-        if ((im & 0x7f) === 0x2f) this.ensure((im >>> 20) & 31);
-        return;
-      case Op.Beq:
-      case Op.Bne:
-      case Op.Blt:
-      case Op.Bge:
-      case Op.Bltu:
-      case Op.Bgeu:
-      case Op.Sb:
-      case Op.Sh:
-      case Op.Sw:
-      case Op.Sd:
-      case Op.Add:
-      case Op.Sub:
-      case Op.Sll:
-      case Op.Srl:
-      case Op.Sra:
-      case Op.Slt:
-      case Op.Sltu:
-      case Op.Xor:
-      case Op.Or:
-      case Op.And:
-      case Op.Mul:
-      case Op.Addw:
-      case Op.Subw:
-      case Op.Sllw:
-      case Op.Srlw:
-      case Op.Sraw:
-      case Op.Mulw:
-      case Op.Div:
-      case Op.Divu:
-      case Op.Rem:
-      case Op.Remu:
-      case Op.Divw:
-      case Op.Divuw:
-      case Op.Remw:
-      case Op.Remuw:
-        this.ensure(r1);
-        this.ensure(r2);
-        return;
-      default:
-        this.ensure(r1);
+    if (op === Op.Generic) {
+      // Raw fields: for the forms without rs2 (FLW/FLD, LR) the second is a wasted load, no more.
+      this.ensure((im >>> 15) & 31);
+      if ((im & 0x7f) === 0x2f) this.ensure((im >>> 20) & 31);
+      return;
     }
+    const reads = READS[op];
+    if (reads & 1) this.ensure(r1);
+    if (reads & 2) this.ensure(r2);
   }
 
   /** A store into decoded code (RAM offset L_O) is the run loop's: it drops the chunk and this region. */
