@@ -3,13 +3,12 @@
  * vdesk-init) ends the session, leaves / clean and reboots the machine through virtio-power: the same
  * `vdesk run` boots the desktop a second time.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { root, startVdesk, vdesk, type RunningVdesk } from './guest.js';
+import { desktopImage, startVdesk, vdesk, writeDesktopManifest, type RunningVdesk } from './guest.js';
 
 // The menu's colour and the panel's height (rootfs/home/user/.jwmrc), and its entries, top to bottom.
 const MENU = [0xf0, 0xf0, 0xf0];
@@ -28,20 +27,6 @@ afterAll(() => {
   if (a && a.p.exitCode === null) a.p.kill('SIGKILL');
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
-
-function desktopImage(): { image: string; kernel: string; append: string } {
-  const out = execFileSync('bash', [path.join(root, 'guest/desktop/build.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 64 << 20,
-  });
-  const get = (k: string): string => {
-    const m = new RegExp(`^${k}=(.*)$`, 'm').exec(out);
-    if (!m) throw new Error(`guest/desktop/build.sh printed no ${k}=`);
-    return m[1];
-  };
-  return { image: get('DESKTOP_IMAGE'), kernel: get('KERNEL'), append: get('APPEND') };
-}
 
 async function screenshot() {
   const file = path.join(dir, 'menu.png');
@@ -88,22 +73,7 @@ describe('the desktop menu', () => {
   it('"Reboot" reboots the machine through virtio-power, and the desktop comes back in the same process', async () => {
     const d = desktopImage();
     const manifest = path.join(dir, 'desktop.json');
-    writeFileSync(
-      manifest,
-      JSON.stringify({
-        name: 'desktop-reboot',
-        memory: '1G',
-        cpus: 2,
-        devices: [
-          { package: '@virtio-desktop/virtio-power' },
-          { package: '@virtio-desktop/virtio-blk', options: { image: d.image, overlay: true } },
-          { package: '@virtio-desktop/virtio-fb', options: { width: 1280, height: 800 } },
-          { package: '@virtio-desktop/virtio-input', device: 'keyboard' },
-          { package: '@virtio-desktop/virtio-input', device: 'pointer' },
-        ],
-        boot: { kernel: d.kernel, cmdline: d.append },
-      }),
-    );
+    writeDesktopManifest(manifest, 'desktop-reboot', d);
     a = startVdesk(['run', manifest, '--no-viewer', '--log-level', 'info'], 'VDESK-DESKTOP-READY');
     await a.ready;
     const entries = await openMenu();

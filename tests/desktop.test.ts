@@ -18,7 +18,7 @@ import path from 'node:path';
 import { PNG } from 'pngjs';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { root, startVdesk, vdesk, type RunningVdesk } from './guest.js';
+import { desktopImage, startVdesk, vdesk, type DesktopImage, type RunningVdesk } from './guest.js';
 
 const NAME = 'desktop-test';
 // Colours the image's session and JWM configuration draw with (rootfs/usr/local/bin/vdesk-session,
@@ -36,27 +36,7 @@ const PANEL_H = 30;
 const PAGE_TITLE = 'Served by the desktop test';
 const PAGE = `<html><head><title>${PAGE_TITLE}</title></head><body><h1>Hello from the host</h1></body></html>`;
 
-interface Desktop {
-  image: string;
-  kernel: string;
-  append: string;
-}
-
-function desktopImage(): Desktop {
-  const out = execFileSync('bash', [path.join(root, 'guest/desktop/build.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 64 << 20,
-  });
-  const get = (k: string): string => {
-    const m = new RegExp(`^${k}=(.*)$`, 'm').exec(out);
-    if (!m) throw new Error(`guest/desktop/build.sh printed no ${k}=`);
-    return m[1];
-  };
-  return { image: get('DESKTOP_IMAGE'), kernel: get('KERNEL'), append: get('APPEND') };
-}
-
-let d: Desktop;
+let d: DesktopImage;
 let dir: string;
 let disk: string;
 let a: RunningVdesk;

@@ -3,6 +3,7 @@
  * guest/build.sh, and run the built `vdesk` CLI as a user would.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const root = path.resolve(__dirname, '..');
@@ -15,19 +16,62 @@ export interface GuestImages {
   kbuild: string;
 }
 
-/** Build the guest image if needed (minutes the first time, cached after) and return its paths. */
-export function guestImages(): GuestImages {
-  const out = execFileSync('bash', [path.join(root, 'guest/build.sh')], {
+/** Run a guest build script (cached after the first time) and read the KEY=value lines it prints. */
+function build(script: string, keys: readonly string[]): Record<string, string> {
+  const out = execFileSync('bash', [path.join(root, script)], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 64 << 20,
   });
-  const get = (k: string): string => {
+  const got: Record<string, string> = {};
+  for (const k of keys) {
     const m = new RegExp(`^${k}=(.*)$`, 'm').exec(out);
-    if (!m) throw new Error(`guest/build.sh printed no ${k}=`);
-    return m[1];
-  };
-  return { kernel: get('KERNEL'), initrd: get('INITRD'), kbuild: get('KBUILD') };
+    if (!m) throw new Error(`${script} printed no ${k}=`);
+    got[k] = m[1];
+  }
+  return got;
+}
+
+/** Build the guest image if needed (minutes the first time, cached after) and return its paths. */
+export function guestImages(): GuestImages {
+  const g = build('guest/build.sh', ['KERNEL', 'INITRD', 'KBUILD']);
+  return { kernel: g.KERNEL, initrd: g.INITRD, kbuild: g.KBUILD };
+}
+
+export interface DesktopImage {
+  image: string;
+  kernel: string;
+  append: string;
+}
+
+/** Build the desktop image if needed (guest/desktop/build.sh) and return its disk, kernel and command line. */
+export function desktopImage(): DesktopImage {
+  const g = build('guest/desktop/build.sh', ['DESKTOP_IMAGE', 'KERNEL', 'APPEND']);
+  return { image: g.DESKTOP_IMAGE, kernel: g.KERNEL, append: g.APPEND };
+}
+
+/**
+ * Write the desktop's manifest to `file`: 2 harts, 1 GiB, virtio-power, the image copy-on-write, a
+ * 1280×800 display, keyboard and pointer, then `more` devices.
+ */
+export function writeDesktopManifest(file: string, name: string, d: DesktopImage, more: object[] = []): void {
+  writeFileSync(
+    file,
+    JSON.stringify({
+      name,
+      memory: '1G',
+      cpus: 2,
+      devices: [
+        { package: '@virtio-desktop/virtio-power' },
+        { package: '@virtio-desktop/virtio-blk', options: { image: d.image, overlay: true } },
+        { package: '@virtio-desktop/virtio-fb', options: { width: 1280, height: 800 } },
+        { package: '@virtio-desktop/virtio-input', device: 'keyboard' },
+        { package: '@virtio-desktop/virtio-input', device: 'pointer' },
+        ...more,
+      ],
+      boot: { kernel: d.kernel, cmdline: d.append },
+    }),
+  );
 }
 
 export interface VdeskResult {

@@ -4,13 +4,12 @@
  * first screenshot already shows the desktop (the display's state is restored, not redrawn by the
  * guest), and a command typed into the restored xterm draws its output, seen in a screenshot.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { root, startVdesk, vdesk, type RunningVdesk } from './guest.js';
+import { desktopImage, startVdesk, vdesk, writeDesktopManifest, type RunningVdesk } from './guest.js';
 
 // The image's colours (rootfs/home/user/.jwmrc): JWM's title bars; the terminal is white.
 const ACTIVE_TITLE = [0x3c, 0x6e, 0x9c];
@@ -24,20 +23,6 @@ const TEXT = [200, 150, 500, 350] as const;
 let dir: string;
 let a: RunningVdesk | undefined;
 let b: RunningVdesk | undefined;
-
-function desktopImage(): { image: string; kernel: string; append: string } {
-  const out = execFileSync('bash', [path.join(root, 'guest/desktop/build.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 64 << 20,
-  });
-  const get = (k: string): string => {
-    const m = new RegExp(`^${k}=(.*)$`, 'm').exec(out);
-    if (!m) throw new Error(`guest/desktop/build.sh printed no ${k}=`);
-    return m[1];
-  };
-  return { image: get('DESKTOP_IMAGE'), kernel: get('KERNEL'), append: get('APPEND') };
-}
 
 beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'vdesk-snap-desktop-'));
@@ -87,24 +72,10 @@ describe('a snapshot of the desktop', () => {
   it('restores to the same screen, and the terminal runs a command typed into it', async () => {
     const d = desktopImage();
     const manifest = path.join(dir, 'desktop.json');
-    writeFileSync(
-      manifest,
-      JSON.stringify({
-        name: 'snap-desktop',
-        memory: '1G',
-        cpus: 2,
-        devices: [
-          { package: '@virtio-desktop/virtio-power' },
-          // Copy-on-write: the changes go into the snapshot, the cached image is referenced by hash.
-          { package: '@virtio-desktop/virtio-blk', options: { image: d.image, overlay: true } },
-          { package: '@virtio-desktop/virtio-fb', options: { width: 1280, height: 800 } },
-          { package: '@virtio-desktop/virtio-input', device: 'keyboard' },
-          { package: '@virtio-desktop/virtio-input', device: 'pointer' },
-          { package: '@virtio-desktop/virtio-net', options: { backend: 'user' } },
-        ],
-        boot: { kernel: d.kernel, cmdline: d.append },
-      }),
-    );
+    // Copy-on-write: the changes go into the snapshot, the cached image is referenced by hash.
+    writeDesktopManifest(manifest, 'snap-desktop', d, [
+      { package: '@virtio-desktop/virtio-net', options: { backend: 'user' } },
+    ]);
     a = startVdesk(['run', manifest, '--no-viewer'], 'VDESK-DESKTOP-READY');
     await a.ready;
     await cli('move', '900', '600'); // the pointer out of the terminal's text area
