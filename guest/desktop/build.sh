@@ -108,7 +108,7 @@ use_index || exit 3
 
 # Everything that shapes the image: this recipe, the package lists, the files copied in, the
 # index (which fixes every package version), the kernel (module ABI) and busybox.
-RECIPE_SUM="$( (cd "$DESK_DIR" && find build.sh lib packages.txt prune.txt rootfs -type f | LC_ALL=C sort |
+RECIPE_SUM="$( (cd "$DESK_DIR" && find agent build.sh lib packages.txt prune.txt rootfs -type f | LC_ALL=C sort |
 	while IFS= read -r f; do
 		echo "$f $(stat -c %a "$f")"
 		cat "$f"

@@ -89,6 +89,12 @@ configure_rootfs() {
 	[ -n "$ko" ] && [ -f "$ko" ] || die "rootfs: virtio_power.ko did not build (log: $LOG)"
 	cp "$ko" "$root/usr/lib/modules/virtio_power.ko"
 
+	# The clipboard agent (agent/, spec/clipboard.md), built against this index's Xlib and XFixes.
+	local agent
+	agent="$(bash "$DESK_DIR/agent/build.sh" "$PACKAGES" "$DL/debs" "$MIRROR" 2>>"$LOG" | sed -n 's/^AGENT=//p' | tail -n 1)"
+	[ -n "$agent" ] && [ -x "$agent" ] || die "rootfs: the clipboard agent did not build (log: $LOG)"
+	install -m 0755 "$agent" "$root/usr/local/bin/vdesk-clipboard"
+
 	# Versions on the image, for whoever looks from inside.
 	{
 		echo "virtio-desktop desktop image $DHASH ($SUITE riscv64 index of $INDEX_DATE)"
