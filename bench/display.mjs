@@ -12,7 +12,8 @@
 //
 //   node bench/display.mjs [--runs 3] [--frames 120] [--sizes 1280x800,1920x1080]
 //                          [--encode both|worker|main] [--threads] [--no-qemu] [--client chromium|node]
-//                          [--profile DIR]
+//                          [--profile DIR] [--page-profile DIR]
+// --page-profile DIR writes a CPU profile of the viewer page's main thread (Chromium's, over CDP) there.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     threads: { type: 'boolean' },
     'no-qemu': { type: 'boolean' },
     profile: { type: 'string' },
+    'page-profile': { type: 'string' },
     client: { type: 'string' },
   },
 });
@@ -124,15 +126,23 @@ function pageClient(url, w, h) {
     const b = await chromium();
     const page = await b.newPage({ viewport: { width: w, height: h } });
     await page.addInitScript(COUNT_DRAWS);
+    let cdp = null;
+    if (values['page-profile']) {
+      cdp = await page.context().newCDPSession(page);
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+      await cdp.send('Profiler.start');
+    }
     await page.goto(url);
-    return page;
+    return { page, cdp };
   })();
   // A vdesk that exits before the page loads leaves nothing to count (reported as 0 drawn), not a crash.
   ready.catch(() => {});
   return {
     async done() {
-      const page = await ready.catch(() => null);
-      if (!page) return { delivered: 0, bytes: NaN, draws: 0 };
+      const p = await ready.catch(() => null);
+      if (!p) return { delivered: 0, bytes: NaN, draws: 0 };
+      const { page, cdp } = p;
       // Frames already received are still being inflated and drawn: wait until the count settles.
       let n = -1;
       for (let same = 0; same < 5;) {
@@ -142,6 +152,11 @@ function pageClient(url, w, h) {
         await new Promise((r) => setTimeout(r, 100));
       }
       const full = await page.evaluate(() => window.__fullDraws);
+      if (cdp) {
+        const { profile } = await cdp.send('Profiler.stop');
+        const file = path.join(values['page-profile'], `page-${Date.now()}.cpuprofile`);
+        writeFileSync(file, JSON.stringify(profile));
+      }
       await page.close();
       return { delivered: rate(full), bytes: NaN, draws: full.length };
     },

@@ -63,6 +63,48 @@ describe('FrameEncoder', () => {
     e.close();
   });
 
+  it("converts a rectangle of the guest's own screen (BGRX or RGBX) to opaque RGBA on the worker", async () => {
+    // A scanout at an offset inside a larger resource, rows padded: 100 pixels wide, stride 120 pixels.
+    const width = 100;
+    const height = 60;
+    const stride = 120 * 4;
+    const offset = 4 * 8 + 3 * stride;
+    const buffer = new SharedArrayBuffer(offset + height * stride);
+    const px = new Uint8Array(buffer);
+    for (let i = 0; i < px.length; i++) px[i] = (i * 7 + (i >> 9)) & 0xff;
+    const r = { x: 5, y: 7, w: 90, h: 50 };
+    for (const swapRB of [true, false]) {
+      const screen = { buffer, offset, stride, width, height, swapRB };
+      const want = new Uint8Array(r.w * r.h * 4);
+      for (let y = 0; y < r.h; y++)
+        for (let x = 0; x < r.w; x++) {
+          const i = offset + (r.y + y) * stride + (r.x + x) * 4;
+          const o = (y * r.w + x) * 4;
+          want.set([px[i + (swapRB ? 2 : 0)], px[i + 1], px[i + (swapRB ? 0 : 2)], 255], o);
+        }
+      const unpack = (p: { encoding: number; payload: Uint8Array } | null): Buffer =>
+        p!.encoding === Encoding.Deflate ? inflateRawSync(p!.payload) : Buffer.from(p!.payload);
+      const e = new FrameEncoder();
+      // Twice: the worker reuses its conversion buffer (or gave it away with a raw frame).
+      for (let k = 0; k < 2; k++)
+        expect(Buffer.compare(unpack(await e.encodeScanout({ screen, ...r })), Buffer.from(want))).toBe(0);
+      expect(e.counts.worker).toBe(2);
+      e.close();
+      // Without the worker, and a rectangle too small to ship, the same pixels.
+      const here = await new FrameEncoder(false).encodeScanout({ screen, ...r });
+      expect(Buffer.compare(unpack(here), Buffer.from(want))).toBe(0);
+      const small = await new FrameEncoder().encodeScanout({ screen, x: 1, y: 1, w: 2, h: 1 });
+      expect([...small!.payload.subarray(4, 8)]).toEqual([
+        px[offset + stride + 8 + (swapRB ? 2 : 0)],
+        px[offset + stride + 9],
+        px[offset + stride + 8 + (swapRB ? 0 : 2)],
+        255,
+      ]);
+      // A rectangle outside the scanout is refused, never read past the buffer.
+      expect(await e.encodeScanout({ screen, x: 50, y: 0, w: 60, h: 1 })).toBeNull();
+    }
+  });
+
   it('compresses on this thread when asked to, and answers null for frames a dead worker held', async () => {
     const local = new FrameEncoder(false);
     expect((await local.encode(frame()))?.encoding).toBe(Encoding.Deflate);

@@ -18,6 +18,21 @@ export interface CursorImage {
   rgba: Uint8Array;
 }
 
+/**
+ * The guest's screen in its own memory: `height` rows of `width` 4-byte pixels, row y at byte
+ * `offset + y * stride` of `buffer`, green the second byte, red the first (or, with `swapRB`, the third);
+ * the fourth byte is ignored (the screen is opaque). It changes under the reader (the guest draws);
+ * each change comes with its damage.
+ */
+export interface SharedScanout {
+  buffer: SharedArrayBuffer;
+  offset: number;
+  stride: number;
+  width: number;
+  height: number;
+  swapRB: boolean;
+}
+
 export interface DisplaySource {
   /** Current mode, or null while the guest shows nothing. */
   size(): { width: number; height: number } | null;
@@ -28,6 +43,11 @@ export interface DisplaySource {
    * encoder worker reads rectangles from itself; null while there is none.
    */
   sharedRGBA?(): { buffer: SharedArrayBuffer; width: number; height: number } | null;
+  /**
+   * Optional, preferred over sharedRGBA: the screen as the guest keeps it, in shared memory, which the
+   * encoder worker converts itself (only the frames it sends); null while there is none.
+   */
+  sharedScanout?(): SharedScanout | null;
   /** Subscriptions; each returns a function that unsubscribes. */
   onResize(cb: (width: number, height: number) => void): () => void;
   onDamage(cb: (r: Rect) => void): () => void;

@@ -4,7 +4,7 @@
  * virtio-fb adapter and the client-message dispatcher. Runs in browsers and Node (no Node built-ins);
  * the canvas client is in "@virtio-desktop/viewer/browser".
  */
-export type { CursorImage, DisplaySource, InputSink, Rect } from './display.js';
+export type { CursorImage, DisplaySource, InputSink, Rect, SharedScanout } from './display.js';
 export {
   Encoding,
   MAX_TEXT,

@@ -151,4 +151,57 @@ describe('FbDisplaySource', () => {
     });
     expect(sizes).toEqual([[4, 2]]);
   });
+
+  it('reads a shared scanout lazily: nothing converted per damage, current when read', () => {
+    const fb = new EventEmitter();
+    const d = new FbDisplaySource(fb as unknown as VirtioGpuDevice);
+    fb.emit('resize', { width: 4, height: 2 });
+    // The scanout at (1, 1) of a 6x3 resource in shared memory, BGRX.
+    const stride = 6 * 4;
+    const res = new Uint8Array(new SharedArrayBuffer(3 * stride));
+    const at = (x: number, y: number): number => (y + 1) * stride + (x + 1) * 4;
+    const damage = (x: number, y: number): void => {
+      fb.emit('damage', {
+        x,
+        y,
+        width: 1,
+        height: 1,
+        stride,
+        format: PixelFormat.B8G8R8X8,
+        pixels: res.subarray(at(x, y)),
+      });
+    };
+    res.set([1, 2, 3, 0], at(2, 1));
+    damage(2, 1);
+    expect(d.sharedScanout()).toEqual({
+      buffer: res.buffer,
+      offset: at(0, 0),
+      stride,
+      width: 4,
+      height: 2,
+      swapRB: true,
+    });
+    // The guest draws again before anyone reads: the reader sees the newest pixels.
+    res.set([4, 5, 6, 0], at(2, 1));
+    res.set([7, 8, 9, 0], at(0, 0));
+    damage(0, 0);
+    expect([...d.readRGBA({ x: 0, y: 0, width: 1, height: 1 })]).toEqual([9, 8, 7, 255]);
+    expect([...d.readRGBA({ x: 2, y: 1, width: 1, height: 1 })]).toEqual([6, 5, 4, 255]);
+    expect([...d.frame().rgba.subarray(0, 4)]).toEqual([9, 8, 7, 255]);
+    // A scanout the worker cannot convert (ARGB) is read through the mirror instead.
+    fb.emit('damage', {
+      x: 0,
+      y: 0,
+      width: 1,
+      height: 1,
+      stride,
+      format: PixelFormat.A8R8G8B8,
+      pixels: res.subarray(at(0, 0)),
+    });
+    expect(d.sharedScanout()).toBeNull();
+    expect([...d.readRGBA({ x: 0, y: 0, width: 1, height: 1 })]).toEqual([8, 9, 0, 255]);
+    // A mode change forgets the scanout until the next damage.
+    fb.emit('resize', { width: 2, height: 2 });
+    expect(d.sharedScanout()).toBeNull();
+  });
 });

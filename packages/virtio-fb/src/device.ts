@@ -98,7 +98,10 @@ export interface ResizeEvent {
 /**
  * Part of the scanout changed. Coordinates are in the scanout (display) space. `pixels` aliases the
  * resource: `pixels[y * stride + x * 4]` is the first byte of pixel (x, y) of the damaged rect, in
- * `format`. It is valid only during the event: copy or convert it (see {@link toRGBA}) before returning.
+ * `format`. Its content may change after the event (the guest's next transfer): copy or convert it (see
+ * {@link toRGBA}) before returning, or, where `pixels.buffer` is a SharedArrayBuffer (resources live in
+ * shared memory on hosts that have it), read it later or from another thread, accepting newer pixels
+ * (a later transfer there is followed by its own damage event).
  */
 export interface DamageEvent {
   x: number;
@@ -384,7 +387,9 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
       bytes += data.length;
       if (bytes > this.maxResourceMemory || resources.has(id))
         throw rr.fail('id', 'is repeated or over the limit');
-      const res = new Resource(id, format, w, h, data.slice());
+      const store = pixelStore(data.length);
+      store.set(data);
+      const res = new Resource(id, format, w, h, store);
       if (rr.raw('backing') !== null) {
         const b = rr.sub('backing');
         const backing = Backing.load(b.bytes('addrs'), b.bytes('lens'));
@@ -549,7 +554,7 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
       return this.fail(Resp.ErrOutOfMemory, `CREATE_2D beyond ${this.maxResources} resources`);
     let data: Uint8Array;
     try {
-      data = new Uint8Array(bytes);
+      data = pixelStore(bytes);
     } catch {
       return this.fail(Resp.ErrOutOfMemory, `host could not allocate ${bytes} bytes`);
     }
@@ -801,4 +806,14 @@ export class VirtioGpuDevice extends EventEmitter<GpuDeviceEvents> implements Vi
     this.guestError(`no room for a response (${room} bytes)`);
     return 0;
   }
+}
+
+/**
+ * A resource's pixels: in shared memory where the host has it, so that a front end's worker (the viewer's
+ * encoder) reads and converts the scanout itself instead of the device's thread copying each frame.
+ */
+function pixelStore(bytes: number): Uint8Array {
+  return new Uint8Array(
+    typeof SharedArrayBuffer === 'function' ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes),
+  );
 }

@@ -135,6 +135,8 @@ describe('fbdev-style scanout', () => {
     expect({ x: d.x, y: d.y, width: d.width, height: d.height }).toEqual(rect);
     expect(d.format).toBe(PixelFormat.B8G8R8X8);
     expect(d.stride).toBe(pitch);
+    // Resources live in shared memory: a front end's worker may read the scanout itself, later.
+    expect((d as unknown as { pixels: Uint8Array }).pixels.buffer).toBeInstanceOf(SharedArrayBuffer);
     const [b, g, r] = pattern(rect.x + 2, rect.y + 3);
     expect(rgbaAt(d.rgba, rect.width, 2, 3)).toEqual([r, g, b, 255]);
   });

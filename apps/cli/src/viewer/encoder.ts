@@ -7,6 +7,7 @@
 import { Worker } from 'node:worker_threads';
 import { deflateRawSync } from 'node:zlib';
 import { Encoding } from './protocol.js';
+import type { SharedScanout } from './display.js';
 
 /** Smaller rectangles are sent raw: compressing them costs more than it saves. */
 const MIN_DEFLATE = 4096;
@@ -24,9 +25,22 @@ export interface SharedRect {
 }
 
 /**
- * The worker's code (CommonJS, evaluated): take the rectangle (transferred, or read out of the shared
- * screen), deflate it, hand back what to send. A screen being drawn meanwhile may tear inside one frame;
- * the drawing damages that area again, so the next frame is whole.
+ * A rectangle of the guest's own screen in shared memory (a {@link SharedScanout}), converted to RGBA by
+ * the worker as it reads it.
+ */
+export interface ScanoutRect {
+  screen: SharedScanout;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/**
+ * The worker's code (CommonJS, evaluated): take the rectangle (transferred, read out of the shared RGBA
+ * screen, or read and converted out of the guest's scanout), deflate it, hand back what to send. A screen
+ * being drawn meanwhile may tear inside one frame; the drawing damages that area again, so the next
+ * frame is whole.
  */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
@@ -42,19 +56,70 @@ const rows = (m) => {
   }
   return raw;
 };
+// Where scanout rectangles are converted; reused while nothing takes it away (a raw frame does).
+let scratch = new Uint32Array(0);
+/** The guest's pixels to opaque RGBA: green stays, red and blue trade places or not, alpha 255. */
+const convert = (m) => {
+  const n = m.w * m.h;
+  if (scratch.length < n) scratch = new Uint32Array(n);
+  const d32 = scratch;
+  const s = m.scanout;
+  // Word-aligned scanouts (every one virtio-fb makes) are read as words; anything else byte by byte.
+  if (s.offset % 4 === 0 && s.stride % 4 === 0) {
+    const s32 = new Uint32Array(s.buffer, s.offset, ((s.buffer.byteLength - s.offset) >> 2));
+    const words = s.stride >> 2;
+    for (let y = 0; y < m.h; y++) {
+      let i = (m.y + y) * words + m.x;
+      let o = y * m.w;
+      const end = i + m.w;
+      if (s.swapRB)
+        for (; i < end; i++, o++) {
+          const w = s32[i];
+          const rb = w & 0xff00ff;
+          d32[o] = (rb << 16) | (rb >>> 16) | (w & 0xff00) | 0xff000000;
+        }
+      else for (; i < end; i++, o++) d32[o] = s32[i] | 0xff000000;
+    }
+  } else {
+    const s8 = new Uint8Array(s.buffer);
+    const d8 = new Uint8Array(d32.buffer);
+    const r = s.swapRB ? 2 : 0;
+    for (let y = 0; y < m.h; y++)
+      for (let x = 0; x < m.w; x++) {
+        const i = s.offset + (m.y + y) * s.stride + (m.x + x) * 4;
+        const o = (y * m.w + x) * 4;
+        d8[o] = s8[i + r];
+        d8[o + 1] = s8[i + 1];
+        d8[o + 2] = s8[i + 2 - r];
+        d8[o + 3] = 255;
+      }
+  }
+  return new Uint8Array(d32.buffer, 0, n * 4);
+};
 parentPort.on('message', (m) => {
-  // Whole rows of the shared screen are one contiguous range: zlib reads it in place (a full screen
-  // is 8 MiB at 1920x1080, whose copy cost as much as compressing it); other rectangles are copied.
-  const inPlace = !m.raw && m.x === 0 && m.w === m.stride;
-  const raw = m.raw ?? (inPlace ? null : rows(m));
-  const input = raw ?? new Uint8Array(m.screen, m.y * m.stride * 4, m.w * m.h * 4);
+  let raw;
+  let input;
+  if (m.scanout) {
+    input = raw = convert(m);
+  } else {
+    // Whole rows of the shared screen are one contiguous range: zlib reads it in place (a full screen
+    // is 8 MiB at 1920x1080, whose copy cost as much as compressing it); other rectangles are copied.
+    const inPlace = !m.raw && m.x === 0 && m.w === m.stride;
+    raw = m.raw ?? (inPlace ? null : rows(m));
+    input = raw ?? new Uint8Array(m.screen, m.y * m.stride * 4, m.w * m.h * 4);
+  }
   let z = null;
   try {
     // A pooled Buffer shares its memory: copy it out so the transfer moves only these bytes.
     z = own(deflateRawSync(input, { level: 1 }));
   } catch {}
   const deflated = z !== null && z.length < input.length * ${WORTH};
-  const out = deflated ? z : (raw ?? rows(m));
+  let out = deflated ? z : (raw ?? rows(m));
+  if (!deflated && m.scanout) {
+    // The scratch buffer goes with the message: the next frame gets a new one.
+    out = out.byteLength === out.buffer.byteLength ? out : out.slice();
+    if (out.buffer === scratch.buffer) scratch = new Uint32Array(0);
+  }
   parentPort.postMessage({ id: m.id, deflated, payload: out }, [out.buffer]);
 });
 `;
@@ -136,6 +201,28 @@ export class FrameEncoder {
     });
   }
 
+  /**
+   * A rectangle of the guest's own screen, read, converted to RGBA and compressed on the worker: this
+   * thread neither copies nor converts. Without the worker it is converted and compressed here. Null
+   * as for encode().
+   */
+  encodeScanout(r: ScanoutRect): Promise<EncodedPayload | null> {
+    const s = r.screen;
+    // The rectangle lies inside the scanout and the scanout inside its buffer (the source checks that);
+    // checked again here because a worker that throws would end compression for the whole session.
+    const end = s.offset + (r.y + r.h - 1) * s.stride + (r.x + r.w) * 4;
+    if (r.x + r.w > s.width || r.y + r.h > s.height || s.offset < 0 || end > s.buffer.byteLength)
+      return Promise.resolve(null);
+    const w = this.worker;
+    if (!w || r.w * r.h * 4 <= MIN_DEFLATE) return this.encode(convertScanout(r));
+    const id = this.nextId++;
+    this.counts.worker++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve);
+      w.postMessage({ id, scanout: s, x: r.x, y: r.y, w: r.w, h: r.h });
+    });
+  }
+
   /** Stop the worker; frames it still had come back null. */
   close(): void {
     const w = this.worker;
@@ -154,4 +241,40 @@ export class FrameEncoder {
     for (const done of this.waiting.values()) done(null);
     this.waiting.clear();
   }
+}
+
+/** A scanout rectangle as opaque RGBA, on this thread (no worker, or a rectangle too small to ship). */
+function convertScanout(r: ScanoutRect): Uint8Array {
+  const s = r.screen;
+  const out = new Uint8Array(r.w * r.h * 4);
+  if (s.offset % 4 === 0 && s.stride % 4 === 0) {
+    const s32 = new Uint32Array(s.buffer, s.offset, (s.buffer.byteLength - s.offset) >> 2);
+    const d32 = new Uint32Array(out.buffer);
+    const words = s.stride >> 2;
+    for (let y = 0; y < r.h; y++) {
+      let i = (r.y + y) * words + r.x;
+      let o = y * r.w;
+      const end = i + r.w;
+      if (s.swapRB)
+        for (; i < end; i++, o++) {
+          const w = s32[i];
+          const rb = w & 0xff00ff;
+          d32[o] = (rb << 16) | (rb >>> 16) | (w & 0xff00) | 0xff000000;
+        }
+      else for (; i < end; i++, o++) d32[o] = s32[i] | 0xff000000;
+    }
+    return out;
+  }
+  const src = new Uint8Array(s.buffer);
+  const red = s.swapRB ? 2 : 0;
+  for (let y = 0; y < r.h; y++)
+    for (let x = 0; x < r.w; x++) {
+      const i = s.offset + (r.y + y) * s.stride + (r.x + x) * 4;
+      const o = (y * r.w + x) * 4;
+      out[o] = src[i + red];
+      out[o + 1] = src[i + 1];
+      out[o + 2] = src[i + 2 - red];
+      out[o + 3] = 255;
+    }
+  return out;
 }

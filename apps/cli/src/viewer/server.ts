@@ -164,12 +164,17 @@ export class Viewer {
   encode(x: number, y: number, w: number, h: number): Promise<Uint8Array | null> {
     const key = `${this.generation}:${x},${y},${w},${h}`;
     if (this.lastEncoded?.key === key) return this.lastEncoded.msg;
-    const screen = this.o.display.sharedRGBA?.();
     this.stats.encodes++;
-    // A shared screen is read by the encoder's worker; otherwise the pixels are copied out here.
-    const encoded = screen
-      ? this.encoder.encodeShared({ screen: screen.buffer, width: screen.width, x, y, w, h })
-      : this.encoder.encode(this.o.display.readRGBA({ x, y, width: w, height: h }));
+    // The guest's own screen, or a shared RGBA mirror of it, is read by the encoder's worker (which
+    // converts the former itself); otherwise the pixels are copied out here.
+    const d = this.o.display;
+    const scanout = d.sharedScanout?.();
+    const screen = scanout ? null : d.sharedRGBA?.();
+    const encoded = scanout
+      ? this.encoder.encodeScanout({ screen: scanout, x, y, w, h })
+      : screen
+        ? this.encoder.encodeShared({ screen: screen.buffer, width: screen.width, x, y, w, h })
+        : this.encoder.encode(d.readRGBA({ x, y, width: w, height: h }));
     const msg = encoded.then((e) => (e ? encodeRect(x, y, w, h, e.encoding, e.payload) : null));
     this.lastEncoded = { key, msg };
     return msg;
