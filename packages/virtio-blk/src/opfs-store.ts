@@ -3,10 +3,15 @@
  * workers only, where they are fast and writes need no swap copy): a block store of two files — the
  * blocks, appended as they arrive, and an index of one 32-bit word per block — and on it a chunk cache
  * for the HTTP disk and a copy-on-write overlay that survives a page reload.
+ *
+ * Each call on a synchronous handle costs far more than its bytes (Chromium: about a millisecond in a
+ * private window, where every call is an IPC to the browser process; thousands of index words at boot).
+ * So index words are written in batches — the changed 4 KiB pages of the index, at flush(), close() and
+ * at most INDEX_DELAY_MS after a change — and runs of whole blocks in one write.
  */
 import { SnapshotError, StateReader, type SavedState, type StateValue } from '@virtio-desktop/virtio-core';
 import type { BlockBackend } from './backend.js';
-import type { ChunkCache } from './http.js';
+import { MemoryChunkCache, type ChunkCache } from './http.js';
 import { inDisk, rangeError, spans } from './sparse.js';
 
 /** The part of FileSystemSyncAccessHandle we use; tests pass an in-memory one. */
@@ -33,6 +38,10 @@ const HEADER = 64;
 /** Index word: block absent (read the base), or known to be zeroes; otherwise slot + 1. */
 const ABSENT = 0;
 const ZERO = 0xffffffff;
+/** Index words per page of the index written together (4 KiB). */
+const INDEX_PAGE_WORDS = 1024;
+/** A changed index word is in the file this long after the change at the latest (or at flush/close). */
+export const INDEX_DELAY_MS = 500;
 
 export interface BlockStoreOptions {
   blockSize: number;
@@ -41,10 +50,17 @@ export interface BlockStoreOptions {
   tag: string;
 }
 
-/** Blocks by index, in two synchronous files; written data is in the file at once, durable at flush(). */
+/**
+ * Blocks by index, in two synchronous files; written data is in the file at once, the index word that
+ * points at it within INDEX_DELAY_MS (a store reopened sooner, without close(), does not have the block),
+ * and both are durable at flush().
+ */
 export class OpfsBlockStore {
   private readonly index: Uint32Array;
   private slots: number;
+  /** Pages of the index changed in memory and not yet written. */
+  private readonly dirtyPages = new Set<number>();
+  private indexTimer: ReturnType<typeof setTimeout> | null = null;
   /** Bytes of the header as it must be (the tag in it). */
   private readonly header: Uint8Array;
 
@@ -136,6 +152,33 @@ export class OpfsBlockStore {
     return true;
   }
 
+  /**
+   * Store whole blocks `first`, `first + 1`... from src (a multiple of the block size long): one write
+   * for each run of them whose slots follow each other (new blocks always do).
+   */
+  writeBlocks(first: number, src: Uint8Array): void {
+    const bs = this.o.blockSize;
+    if (src.length % bs)
+      throw new RangeError(`writeBlocks: ${src.length} bytes is not a whole number of blocks`);
+    const n = src.length / bs;
+    for (let k = 0; k < n;) {
+      const at = this.index[first + k];
+      const fresh = at === ABSENT || at === ZERO;
+      const v = fresh ? ++this.slots : at;
+      let m = 1;
+      for (; k + m < n; m++) {
+        const w = this.index[first + k + m];
+        const wFresh = w === ABSENT || w === ZERO;
+        if (fresh !== wFresh || (!fresh && w !== v + m)) break;
+        if (wFresh) ++this.slots;
+      }
+      // The blocks first, then the index words that point at them: an index never points at a hole.
+      this.data.write(src.subarray(k * bs, (k + m) * bs), { at: (v - 1) * bs });
+      if (fresh) for (let j = 0; j < m; j++) this.setIndex(first + k + j, v + j);
+      k += m;
+    }
+  }
+
   /** Store a whole block (data shorter than a block: the rest reads as zeroes). */
   write(block: number, src: Uint8Array): void {
     let v = this.index[block];
@@ -163,6 +206,7 @@ export class OpfsBlockStore {
 
   flush(): void {
     this.data.flush();
+    this.writeIndex();
     this.indexFile.flush();
   }
 
@@ -172,18 +216,45 @@ export class OpfsBlockStore {
   }
 
   close(): void {
+    this.writeIndex();
     this.data.close();
     this.indexFile.close();
   }
 
   private setIndex(block: number, v: number): void {
     this.index[block] = v;
-    const w = new Uint8Array(4);
-    new DataView(w.buffer).setUint32(0, v, true);
-    this.indexFile.write(w, { at: HEADER + block * 4 });
+    this.dirtyPages.add(Math.floor(block / INDEX_PAGE_WORDS));
+    if (this.indexTimer) return;
+    this.indexTimer = setTimeout(() => {
+      this.indexTimer = null;
+      this.writeIndex();
+    }, INDEX_DELAY_MS);
+    // On Node (tests), a pending write must not keep the process alive; close() writes it anyway.
+    (this.indexTimer as { unref?: () => void }).unref?.();
+  }
+
+  /** Write the changed pages of the index, one write per run of adjacent pages (words in host order, as read). */
+  private writeIndex(): void {
+    if (this.indexTimer) clearTimeout(this.indexTimer);
+    this.indexTimer = null;
+    if (this.dirtyPages.size === 0) return;
+    const pages = [...this.dirtyPages].sort((a, b) => a - b);
+    this.dirtyPages.clear();
+    const bytes = new Uint8Array(this.index.buffer);
+    for (let i = 0; i < pages.length;) {
+      let j = i + 1;
+      while (j < pages.length && pages[j] === pages[j - 1] + 1) j++;
+      const from = pages[i] * INDEX_PAGE_WORDS * 4;
+      const to = Math.min((pages[j - 1] + 1) * INDEX_PAGE_WORDS * 4, bytes.length);
+      this.indexFile.write(bytes.subarray(from, to), { at: HEADER + from });
+      i = j;
+    }
   }
 
   private reset(): void {
+    this.dirtyPages.clear();
+    if (this.indexTimer) clearTimeout(this.indexTimer);
+    this.indexTimer = null;
     this.index.fill(ABSENT);
     this.slots = 0;
     this.data.truncate(0);
@@ -208,16 +279,33 @@ function makeHeader(o: BlockStoreOptions): Uint8Array {
   return h;
 }
 
-/** The HTTP disk's chunks in an OPFS block store (chunk = block). */
+/**
+ * The HTTP disk's chunks in an OPFS block store (chunk = block); with `memoryBytes`, the chunks used
+ * most recently also in memory, so that the many small reads of one chunk cost one read of the file.
+ */
 export class OpfsChunkCache implements ChunkCache {
-  constructor(readonly store: OpfsBlockStore) {}
+  private readonly recent: MemoryChunkCache | null;
+
+  constructor(
+    readonly store: OpfsBlockStore,
+    o: { memoryBytes?: number } = {},
+  ) {
+    this.recent = o.memoryBytes ? new MemoryChunkCache(o.memoryBytes) : null;
+  }
 
   get(index: number, dest: Uint8Array, start = 0): boolean {
-    return this.store.read(index, dest, start);
+    if (!this.recent) return this.store.read(index, dest, start);
+    if (this.recent.get(index, dest, start)) return true;
+    const whole = new Uint8Array(this.store.blockSize);
+    if (!this.store.read(index, whole)) return false;
+    this.recent.put(index, whole);
+    dest.set(whole.subarray(start, start + dest.length));
+    return true;
   }
 
   put(index: number, data: Uint8Array): void {
     this.store.write(index, data);
+    this.recent?.put(index, data);
   }
 }
 
@@ -367,9 +455,26 @@ export class PersistentOverlayBackend implements BlockBackend {
     return p;
   }
 
+  /** Whole blocks go to the store together (one write for a run of new ones), pieces one by one. */
   private async put(offset: number, src: Uint8Array): Promise<void> {
-    for (const s of spans(offset, src.length, this.store.blockSize))
+    const bs = this.store.blockSize;
+    let first = -1;
+    let from = 0;
+    let len = 0;
+    const whole = (): void => {
+      if (len) this.store.writeBlocks(first, src.subarray(from, from + len));
+      len = 0;
+    };
+    for (const s of spans(offset, src.length, bs)) {
+      if (s.len === bs) {
+        if (!len) [first, from] = [s.block, s.pos];
+        len += bs;
+        continue;
+      }
+      whole();
       await this.putPiece(s.block, s.start, src.subarray(s.pos, s.pos + s.len));
+    }
+    whole();
   }
 
   private async putPiece(block: number, start: number, piece: Uint8Array): Promise<void> {

@@ -1,9 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   HttpRangeBackend,
   OpfsBlockStore,
   OpfsChunkCache,
   PersistentOverlayBackend,
+  type BlockStoreOptions,
   parseContentRange,
   type SyncFileLike,
 } from '../src/browser.js';
@@ -95,13 +96,15 @@ describe('HttpRangeBackend', () => {
     const [data, index] = [new MemFile(), new MemFile()];
     const opts = { blockSize: 4096, blocks: SIZE / 4096, tag: 'http://x/img 1048576 "v1"' };
     const s = server();
+    const first = new OpfsBlockStore(data, index, opts);
     const d = await HttpRangeBackend.open({
       url: 'http://x/img',
       fetch: s.f,
       chunkSize: 4096,
-      cache: new OpfsChunkCache(new OpfsBlockStore(data, index, opts)),
+      cache: new OpfsChunkCache(first),
     });
     await d.read(0, new Uint8Array(4096 * 3));
+    first.close(); // the page goes; its index words are written
     const s2 = server();
     const again = await HttpRangeBackend.open({
       url: 'http://x/img',
@@ -153,6 +156,7 @@ describe('PersistentOverlayBackend', () => {
     const opts = { blockSize: 4096, blocks: SIZE / 4096, tag: 't' };
     const s = new OpfsBlockStore(data, index, opts);
     s.write(3, new Uint8Array(4096).fill(1));
+    s.flush();
     data.truncate(100);
     expect(new OpfsBlockStore(data, index, opts).has(3)).toBe(false);
   });
@@ -186,5 +190,112 @@ describe('snapshots of the HTTP disk and its OPFS overlay', () => {
     const o3 = new PersistentOverlayBackend(changed, new OpfsBlockStore(new MemFile(), new MemFile(), opts));
     await expect(o3.restoreState(saved)).rejects.toThrow(/image on the server changed/);
     expect(o3.blocksChanged).toBe(0);
+  });
+});
+
+/** A MemFile that counts the calls made on it. */
+class CountingFile extends MemFile {
+  reads = 0;
+  writes = 0;
+  override read(b: Uint8Array, o: { at: number }): number {
+    this.reads++;
+    return super.read(b, o);
+  }
+  override write(b: Uint8Array, o: { at: number }): number {
+    this.writes++;
+    return super.write(b, o);
+  }
+}
+
+describe('few calls on the synchronous handles (each one is costly in a browser)', () => {
+  const opts: BlockStoreOptions = { blockSize: 4096, blocks: SIZE / 4096, tag: 'calls' };
+  const fresh = () => {
+    const [data, index] = [new CountingFile(), new CountingFile()];
+    const store = new OpfsBlockStore(data, index, opts);
+    [data.writes, index.writes] = [0, 0];
+    return { data, index, store };
+  };
+
+  it('index words are written in a batch at flush, and a reopened store then has every block', () => {
+    const { data, index, store } = fresh();
+    for (let b = 0; b < 200; b++) store.markZero(b);
+    for (let b = 200; b < 210; b++) store.write(b, new Uint8Array(4096).fill(b));
+    store.markZero(250); // the last page of the index: a second run
+    expect(index.writes).toBe(0);
+    store.flush();
+    expect(index.writes).toBe(1);
+    const again = new OpfsBlockStore(data, index, opts);
+    expect(again.list().zeros).toEqual([...Array(200).keys(), 250]);
+    const got = new Uint8Array(4096);
+    expect(again.read(205, got)).toBe(true);
+    expect(got).toEqual(new Uint8Array(4096).fill(205));
+  });
+
+  it('without a flush, the index reaches the file within INDEX_DELAY_MS, and close() writes it', () => {
+    vi.useFakeTimers();
+    try {
+      const { data, index, store } = fresh();
+      store.markZero(7);
+      store.markZero(8);
+      expect(new OpfsBlockStore(data, index, opts).has(7)).toBe(false);
+      vi.advanceTimersByTime(600);
+      expect(index.writes).toBe(1);
+      expect(new OpfsBlockStore(data, index, opts).has(8)).toBe(true);
+      store.markZero(9);
+      store.close();
+      expect(new OpfsBlockStore(data, index, opts).has(9)).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('a run of whole blocks is one write; rewriting a mix of stored and new blocks keeps each right', () => {
+    const { data, store } = fresh();
+    const blocks = (n: number, v: number) => new Uint8Array(n * 4096).map((_, i) => (v + (i >> 12)) & 0xff);
+    store.writeBlocks(10, blocks(16, 1));
+    expect(data.writes).toBe(1);
+    store.write(30, new Uint8Array(4096).fill(0x30)); // a slot between
+    // Blocks 24..33: 24..25 new, 26 stored (from the run), ... a mix of runs.
+    store.writeBlocks(24, blocks(10, 100));
+    const got = new Uint8Array(4096);
+    for (let b = 10; b < 34; b++) {
+      expect(store.read(b, got)).toBe(true);
+      const v = b >= 24 ? 100 + (b - 24) : 1 + (b - 10);
+      expect(got[0], `block ${b}`).toBe(v & 0xff);
+      expect(got[4095]).toBe(v & 0xff);
+    }
+    expect(() => store.writeBlocks(0, new Uint8Array(100))).toThrow(RangeError);
+  });
+
+  it('an overlay write of many blocks is one write to the blocks file; pieces still merge with the base', async () => {
+    const { data, store } = fresh();
+    const base = await HttpRangeBackend.open({ url: 'http://x/img', fetch: server().f, chunkSize: 4096 });
+    const o = new PersistentOverlayBackend(base, store);
+    await o.write(100 * 4096, new Uint8Array(64 * 1024).fill(0xab));
+    expect(data.writes).toBe(1);
+    await o.write(200 * 4096 + 10, new Uint8Array(3 * 4096).fill(0xcd)); // piece, 2 whole, piece
+    const got = new Uint8Array(4 * 4096);
+    await o.read(200 * 4096, got);
+    const want = image.slice(200 * 4096, 204 * 4096);
+    want.fill(0xcd, 10, 10 + 3 * 4096);
+    expect(got).toEqual(want);
+  });
+
+  it('with memoryBytes, the chunk cache reads a chunk from the file once for many small reads', () => {
+    const { data, store } = fresh();
+    const cache = new OpfsChunkCache(store, { memoryBytes: 1 << 20 });
+    const chunk = new Uint8Array(4096).map((_, i) => i & 0xff);
+    store.write(3, chunk); // there from an earlier visit: not in memory yet
+    data.reads = 0;
+    const got = new Uint8Array(512);
+    for (let k = 0; k < 8; k++) {
+      expect(cache.get(3, got, k * 512)).toBe(true);
+      expect(got).toEqual(chunk.subarray(k * 512, (k + 1) * 512));
+    }
+    expect(data.reads).toBe(1);
+    expect(cache.get(4, got)).toBe(false);
+    cache.put(5, chunk);
+    expect(cache.get(5, got, 512)).toBe(true);
+    expect(data.reads).toBe(1);
   });
 });
