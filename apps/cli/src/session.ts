@@ -15,6 +15,7 @@ import { ControlServer } from './control/server.js';
 import type { ControlRequest } from './control/protocol.js';
 import { FbDisplaySource } from './viewer/fb-source.js';
 import { MachineInput } from './input.js';
+import { machineClipboard } from './clipboard.js';
 import { ABS_MAX } from '@virtio-desktop/virtio-input';
 import { Viewer } from './viewer/server.js';
 
@@ -44,6 +45,8 @@ export class Session {
   private control: ControlServer | null = null;
   readonly display: FbDisplaySource | null;
   readonly input: MachineInput;
+  /** The guest's clipboard (virtio-console's clipboard port), when the machine has one. */
+  readonly clipboard: ReturnType<typeof machineClipboard>;
   private shuttingDown: NodeJS.Timeout | null = null;
 
   constructor(
@@ -53,6 +56,7 @@ export class Session {
     const fb = machine.devices.map((d) => d.device).find(isDisplay);
     this.display = fb ? new FbDisplaySource(fb) : null;
     this.input = new MachineInput(machine);
+    this.clipboard = machineClipboard(machine);
   }
 
   async start(): Promise<void> {
@@ -66,6 +70,7 @@ export class Session {
         port: this.o.port,
         ...(this.o.tls ? { tls: this.o.tls } : {}),
         ...(this.input.any ? { input: this.input } : {}),
+        ...(this.clipboard ? { clipboard: this.clipboard } : {}),
       });
       const url = await this.viewer.start();
       this.o.say(`vdesk: viewer at ${url}`);

@@ -13,6 +13,8 @@ interface PageState {
   errors: string[];
   console: string;
   exit: { kind: string; code: number; reason: string } | null;
+  /** The guest's clipboard as last copied there (null before). */
+  clipboard: string | null;
 }
 
 declare global {
@@ -29,7 +31,7 @@ const powerBtn = $<HTMLButtonElement>('power');
 const pauseBtn = $<HTMLButtonElement>('pause');
 const resetBtn = $<HTMLButtonElement>('reset');
 const saveBtn = $<HTMLButtonElement>('save');
-const page: PageState = { machine: null, ready: null, errors: [], console: '', exit: null };
+const page: PageState = { machine: null, ready: null, errors: [], console: '', exit: null, clipboard: null };
 window.__vdeskWeb = page;
 
 const MiB = (n: number): string => `${(n / 1048576).toFixed(1)} MiB`;
@@ -98,6 +100,7 @@ async function main(): Promise<void> {
     page.console = (page.console + t).slice(-200_000);
   });
   m.on('warn', (w) => (status.textContent = w));
+  m.on('clipboard', (t) => (page.clipboard = t));
   m.on('error', showError);
   m.on('exit', (e) => {
     page.exit = e;

@@ -9,7 +9,12 @@
  *   m.on('ready', () => m.typeText('echo hello\n'));
  *   await m.start();
  */
-import { CanvasClient, type ClientMessage } from '@virtio-desktop/viewer/browser';
+import {
+  CanvasClient,
+  PageClipboard,
+  clipboardMessages,
+  type ClientMessage,
+} from '@virtio-desktop/viewer/browser';
 import type { CallValue, FromWorker, MachineUrls, Phase, ToWorker } from './messages.js';
 
 export type { MachineUrls, Phase } from './messages.js';
@@ -40,6 +45,13 @@ export interface CreateMachineOptions {
    * booted the desktop faster on a loaded 2-core machine (see the README).
    */
   threads?: boolean;
+  /**
+   * Keep the browser's clipboard and the guest's in step (default true, with a canvas): what the guest
+   * copies is written to the browser's clipboard, and the browser's goes to the guest on paste and when
+   * the window gets the focus (the browser asks the user the first time). The 'clipboard' event and
+   * setClipboard() work either way.
+   */
+  clipboard?: boolean;
   /** The worker script (default: worker.js next to this module, with hart-worker.js beside it). */
   workerUrl?: string | URL;
 }
@@ -59,6 +71,8 @@ export interface MachineEventMap {
   error: string;
   /** Something works less well than it could (no OPFS, a refused power-button press). */
   warn: string;
+  /** The guest's clipboard changed: its text (needs the machine's virtio-console and the guest agent). */
+  clipboard: string;
 }
 
 export interface WebMachine {
@@ -85,6 +99,8 @@ export interface WebMachine {
   typeText(text: string): Promise<void>;
   /** Bytes to the serial console (a root shell on the desktop image). */
   consoleInput(text: string): void;
+  /** Give the guest this text as its clipboard (CLIPBOARD and PRIMARY, through the guest agent). */
+  setClipboard(text: string): void;
   on<K extends keyof MachineEventMap>(event: K, fn: (e: MachineEventMap[K]) => void): () => void;
   readonly state: 'new' | 'starting' | 'running' | 'ready' | 'exited' | 'failed';
   /** The canvas client (frames drawn, screen size), when there is a canvas. */
@@ -101,6 +117,7 @@ export function createMachine(o: CreateMachineOptions): WebMachine {
   let worker: Worker | null = null;
   let state: WebMachine['state'] = 'new';
   let view: CanvasClient | null = null;
+  let pageClipboard: PageClipboard | null = null;
   let nextId = 1;
   const calls = new Map<number, { resolve(v: CallValue): void; reject(e: Error): void }>();
   const name = (o.manifest as { name?: unknown } | null)?.name;
@@ -153,6 +170,11 @@ export function createMachine(o: CreateMachineOptions): WebMachine {
                 }
               : o.desiredSize,
         });
+        if (o.clipboard ?? true)
+          pageClipboard = new PageClipboard({
+            send: (m: ClientMessage) => send({ type: 'input', message: m }),
+            pasteTarget: o.keyTarget ?? canvas.parentElement ?? canvas,
+          });
       }
       return new Promise<void>((resolve, reject) => {
         w.onerror = (e) => {
@@ -170,6 +192,10 @@ export function createMachine(o: CreateMachineOptions): WebMachine {
               return;
             case 'console':
               emit('console', m.text);
+              return;
+            case 'clipboard':
+              void pageClipboard?.receive(m.text);
+              emit('clipboard', m.text);
               return;
             case 'progress':
               emit('progress', { phase: m.phase, loaded: m.loaded, total: m.total });
@@ -269,6 +295,10 @@ export function createMachine(o: CreateMachineOptions): WebMachine {
       await call('type', [text]);
     },
     consoleInput: (text) => send({ type: 'console', text }),
+    setClipboard(text) {
+      if (pageClipboard) pageClipboard.give(text);
+      else for (const m of clipboardMessages(text)) send({ type: 'input', message: m });
+    },
     on(event, fn) {
       let set = listeners.get(event);
       if (!set) listeners.set(event, (set = new Set()));

@@ -44,6 +44,8 @@ export type Phase = 'kernel' | 'initrd' | 'disk';
 export type FromWorker =
   | { type: 'screen'; bytes: Uint8Array }
   | { type: 'console'; text: string }
+  /** The guest's clipboard changed (virtio-console's clipboard port, spec/clipboard.md). */
+  | { type: 'clipboard'; text: string }
   | { type: 'progress'; phase: Phase; loaded: number; total: number | null }
   | { type: 'running' }
   | { type: 'ready'; ms: number; bytesFetched: number }

@@ -25,6 +25,7 @@ import {
   type ChunkCache,
   type OpfsDirectoryLike,
 } from '@virtio-desktop/virtio-blk/browser';
+import * as consoleModule from '@virtio-desktop/virtio-console';
 import * as fbModule from '@virtio-desktop/virtio-fb';
 import * as inputModule from '@virtio-desktop/virtio-input';
 import * as powerModule from '@virtio-desktop/virtio-power';
@@ -198,8 +199,11 @@ async function start(req: StartRequest): Promise<void> {
     screen = new FbDisplaySource(fb);
     pumpScreen(screen);
   }
+  const clipboard = deviceClipboard(m);
+  clipboard?.on('text', (text) => post({ type: 'clipboard', text }));
   dispatcher = new InputDispatcher({
     input: input.sink,
+    ...(clipboard ? { clipboard } : {}),
     ...(screen ? { display: screen } : {}),
     warn: (l) => console.warn(`viewer: ${l}`),
   });
@@ -361,6 +365,7 @@ function moduleLoader(backends: Map<string, blkModule.BlockBackend>): ModuleLoad
   };
   const modules: Record<string, unknown> = {
     '@virtio-desktop/virtio-blk': { default: browserBlk },
+    '@virtio-desktop/virtio-console': consoleModule,
     '@virtio-desktop/virtio-fb': fbModule,
     '@virtio-desktop/virtio-input': inputModule,
     '@virtio-desktop/virtio-power': powerModule,
@@ -463,6 +468,15 @@ const scale = (v: number): number => Math.round(Math.min(1, Math.max(0, v)) * AB
 const has = (d: VirtioDevice, ...methods: string[]): boolean =>
   d.deviceId === DeviceId.Input &&
   methods.every((k) => typeof (d as unknown as Record<string, unknown>)[k] === 'function');
+
+/** The machine's clipboard channel (a virtio-console with the clipboard port), found by type and shape. */
+function deviceClipboard(m: RiscvMachine): consoleModule.ClipboardChannel | null {
+  for (const { device: d } of m.devices) {
+    const c = d.deviceId === DeviceId.Console ? (d as { clipboard?: unknown }).clipboard : null;
+    if (c instanceof consoleModule.ClipboardChannel) return c;
+  }
+  return null;
+}
 
 /** The machine's virtio-input devices as the viewer's InputSink (found by type and methods). */
 function deviceInput(m: RiscvMachine): { sink: InputSink; keyboard?: inputModule.Keyboard } {

@@ -11,6 +11,7 @@ const DEVICE_PACKAGES = [
   '@virtio-desktop/virtio-fb',
   '@virtio-desktop/virtio-net',
   '@virtio-desktop/virtio-input',
+  '@virtio-desktop/virtio-console',
 ];
 
 const plugins = [];

@@ -4,3 +4,4 @@
  */
 export * from './index.js';
 export { CanvasClient, type CanvasClientOptions, type CanvasClientState } from './canvas.js';
+export { PageClipboard } from './clipboard.js';

@@ -4,6 +4,7 @@
  * with a bound on what waits, positions clamped to the screen, sizes debounced and bounded. One
  * dispatcher per client: it remembers what that client holds, and releases it when the client goes.
  */
+import { ClipboardAssembler, type ClipboardSource } from './clipboard.js';
 import type { DisplaySource, InputSink } from './display.js';
 import { KeyTranslator } from './keys.js';
 import type { ClientMessage } from './protocol.js';
@@ -18,6 +19,8 @@ export interface InputDispatcherOptions {
   input?: InputSink;
   /** The screen a 'resize' message asks a size of; absent: resizes are ignored. */
   display?: Pick<DisplaySource, 'requestSize'>;
+  /** The guest's clipboard, which 'clipboard' messages set; absent: they are ignored. */
+  clipboard?: Pick<ClipboardSource, 'setText'>;
   /** Why something was dropped (rate-limit it if the client is untrusted). */
   warn?: (line: string) => void;
   /** Keys and characters that had nothing to press on the guest. */
@@ -37,6 +40,7 @@ export class InputDispatcher {
   private lastPointer = { x: 0, y: 0 };
   private touching = false;
   private resizeTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly clip = new ClipboardAssembler();
 
   constructor(private readonly o: InputDispatcherOptions) {}
 
@@ -71,6 +75,12 @@ export class InputDispatcher {
             (e: unknown) => this.o.warn?.(`typing text: ${(e as Error).message}`),
           )
           .finally(() => (this.textWaiting -= m.text.length));
+        return;
+      }
+      case 'clipboard': {
+        const r = this.clip.piece(m.text, m.last);
+        if (typeof r === 'string') this.o.warn?.(r);
+        else if (r) this.o.clipboard?.setText(r.text);
         return;
       }
       case 'pointer':

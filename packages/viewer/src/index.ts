@@ -6,10 +6,13 @@
  */
 export type { CursorImage, DisplaySource, InputSink, Rect, SharedScanout } from './display.js';
 export {
+  CLIPBOARD_PIECE,
   Encoding,
+  MAX_CLIPBOARD,
   MAX_TEXT,
   MsgType,
   decodeServerMessage,
+  encodeClipboard,
   encodeCursor,
   encodeMove,
   encodeRect,
@@ -18,6 +21,12 @@ export {
   type ClientMessage,
   type ServerMessage,
 } from './protocol.js';
+export {
+  ClipboardAssembler,
+  clipboardMessages,
+  type ClipboardSource,
+  type PageClipboardOptions,
+} from './clipboard.js';
 export { KeyTranslator, Mod, keyAction, type KeyAction } from './keys.js';
 export { FbDisplaySource } from './fb-source.js';
 export {

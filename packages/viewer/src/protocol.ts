@@ -6,10 +6,20 @@
  *   RECT    2  u8 encoding (0 raw RGBA, 1 deflate-raw RGBA), u16 x, y, w, h, payload
  *   CURSOR  3  u16 hotX, hotY, w, h, RGBA payload (w = h = 0: hide the cursor image)
  *   MOVE    4  i16 x, i16 y, u8 visible
+ *   CLIPBOARD 5  UTF-8 text: the guest's clipboard changed (at most {@link MAX_CLIPBOARD} bytes)
  * Client → server: JSON text messages, checked by {@link parseClientMessage}.
  */
 
-export const MsgType = { Resize: 1, Rect: 2, Cursor: 3, Move: 4 } as const;
+export const MsgType = { Resize: 1, Rect: 2, Cursor: 3, Move: 4, Clipboard: 5 } as const;
+
+/** Largest clipboard text either way, in UTF-8 bytes (the guest agent's limit: spec/clipboard.md). */
+export const MAX_CLIPBOARD = 1 << 20;
+/**
+ * Characters of one 'clipboard' client message: the page's clipboard goes in pieces (the last has
+ * `last: true`) so that every message stays small; 500 characters stay under the message limit even if
+ * JSON escapes each one as \uXXXX.
+ */
+export const CLIPBOARD_PIECE = 500;
 export const Encoding = { Raw: 0, Deflate: 1 } as const;
 
 const RECT_HEADER = 10;
@@ -65,7 +75,16 @@ export function encodeMove(x: number, y: number, visible: boolean): Uint8Array {
   return b;
 }
 
+export function encodeClipboard(text: string): Uint8Array {
+  const t = new TextEncoder().encode(text);
+  const b = new Uint8Array(1 + t.length);
+  b[0] = MsgType.Clipboard;
+  b.set(t, 1);
+  return b;
+}
+
 export type ServerMessage =
+  | { type: 'clipboard'; text: string }
   | { type: 'resize'; width: number; height: number }
   | { type: 'rect'; x: number; y: number; w: number; h: number; encoding: number; payload: Uint8Array }
   | { type: 'cursor'; hotX: number; hotY: number; w: number; h: number; rgba: Uint8Array }
@@ -105,6 +124,10 @@ export function decodeServerMessage(b: Uint8Array): ServerMessage | null {
         rgba: b.subarray(9),
       };
     }
+    case MsgType.Clipboard:
+      return b.length - 1 <= MAX_CLIPBOARD
+        ? { type: 'clipboard', text: new TextDecoder().decode(b.subarray(1)) }
+        : null;
     case MsgType.Move:
       return b.length === 6
         ? { type: 'move', x: dv.getInt16(1, true), y: dv.getInt16(3, true), visible: b[5] === 1 }
@@ -119,10 +142,13 @@ export function decodeServerMessage(b: Uint8Array): ServerMessage | null {
  * A key: `code` the physical key (KeyboardEvent.code; "" or "Unidentified" when the client has none),
  * `key` the character or key name it produced, `mods` the client's modifier bits (keys.ts `Mod`).
  * A text: characters from an IME composition or a paste, typed through the guest's keymap.
+ * A clipboard: a piece of the page's clipboard text for the guest's clipboard; pieces of one text follow
+ * each other, the last with `last: true` ({@link CLIPBOARD_PIECE}, {@link MAX_CLIPBOARD}).
  */
 export type ClientMessage =
   | { t: 'key'; code: string; down: boolean; key?: string; mods?: number }
   | { t: 'text'; text: string }
+  | { t: 'clipboard'; text: string; last: boolean }
   | { t: 'pointer'; x: number; y: number; buttons: number }
   | { t: 'wheel'; dx: number; dy: number }
   | { t: 'touch'; contacts: { id: number; x: number; y: number }[] }
@@ -166,6 +192,10 @@ export function parseClientMessage(text: string): ClientMessage | string {
       if (typeof o.text !== 'string' || o.text.length === 0 || o.text.length > MAX_TEXT)
         return `text needs 1 to ${MAX_TEXT} characters`;
       return { t: 'text', text: o.text };
+    case 'clipboard':
+      if (typeof o.text !== 'string' || o.text.length > CLIPBOARD_PIECE || typeof o.last !== 'boolean')
+        return `clipboard needs text (at most ${CLIPBOARD_PIECE} characters) and last (boolean)`;
+      return { t: 'clipboard', text: o.text, last: o.last };
     case 'pointer':
       if (!isNum(o.x) || !isNum(o.y) || !isInt(o.buttons, 0, 31))
         return 'pointer needs x, y (numbers) and buttons (0-31)';

@@ -73,7 +73,8 @@ Options (override the manifest):
   --log-level LEVEL    error, warn, info or debug (default warn), on stderr
   -h, --help           this text
 
-Without a manifest the default desktop machine is used: virtio-power, virtio-fb, the input devices and
+Without a manifest the default desktop machine is used: virtio-power, virtio-fb, the input devices,
+virtio-console's clipboard port (the viewer page's clipboard and the guest's, both ways) and
 virtio-net (guest: eth0, DHCP from 10.0.2.2 leases 10.0.2.15/24, DNS 10.0.2.3).
 SIGTERM (or vdesk shutdown) asks the guest to shut down through virtio-power; a second SIGTERM, or the
 timeout, stops it at once.
@@ -309,6 +310,8 @@ const DEFAULT_MANIFEST = {
     { package: '@virtio-desktop/virtio-input', device: 'keyboard' },
     { package: '@virtio-desktop/virtio-input', device: 'pointer' },
     { package: '@virtio-desktop/virtio-input', device: 'touch' },
+    // The clipboard between the viewer's page and the guest, through the desktop's agent.
+    { package: '@virtio-desktop/virtio-console' },
     // NAT by default: the desktop's browser and package tools need the network, as in QEMU's default.
     { package: NET_PACKAGE, options: { mode: 'nat' } },
   ],

@@ -287,6 +287,8 @@ export async function web(args: string[], out: (s: string) => void): Promise<num
           { package: '@virtio-desktop/virtio-input', device: 'keyboard' },
           { package: '@virtio-desktop/virtio-input', device: 'pointer' },
           { package: '@virtio-desktop/virtio-input', device: 'touch' },
+          // The page's clipboard and the guest's, through the desktop's agent.
+          { package: '@virtio-desktop/virtio-console' },
           { package: '@virtio-desktop/virtio-blk', options: { image: 'rootfs.ext4', overlay: true } },
         ],
         boot: { cmdline: d.append },

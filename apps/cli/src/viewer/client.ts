@@ -2,7 +2,13 @@
  * The viewer page's script (bundled by tsup into viewer-client.global.js): the canvas client of
  * @virtio-desktop/viewer over the viewer's WebSocket.
  */
-import { CanvasClient, type ClientMessage } from '@virtio-desktop/viewer/browser';
+import {
+  CanvasClient,
+  MsgType,
+  PageClipboard,
+  decodeServerMessage,
+  type ClientMessage,
+} from '@virtio-desktop/viewer/browser';
 
 interface VdeskState {
   connected: boolean;
@@ -10,6 +16,10 @@ interface VdeskState {
   width: number;
   height: number;
   closed: string | null;
+  /** The guest's clipboard as last received (null before the guest copies anything). */
+  clipboard: string | null;
+  /** Send this text to the guest's clipboard, as a paste or the focus would. */
+  giveClipboard(text: string): void;
 }
 
 declare global {
@@ -31,6 +41,7 @@ const send = (m: ClientMessage): void => {
   if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(m));
 };
 const client = new CanvasClient({ canvas, ime, send });
+const clipboard = new PageClipboard({ send });
 let connected = false;
 let closed: string | null = null;
 window.__vdesk = {
@@ -49,13 +60,24 @@ window.__vdesk = {
   get closed() {
     return closed;
   },
+  get clipboard() {
+    return clipboard.guestText;
+  },
+  giveClipboard: (text: string) => clipboard.give(text),
 };
 
-ws.onmessage = (ev) => client.receive(new Uint8Array(ev.data as ArrayBuffer));
+ws.onmessage = (ev) => {
+  const bytes = new Uint8Array(ev.data as ArrayBuffer);
+  if (bytes[0] !== MsgType.Clipboard) return client.receive(bytes);
+  const m = decodeServerMessage(bytes);
+  if (m?.type === 'clipboard') void clipboard.receive(m.text);
+};
 ws.onopen = () => {
   connected = true;
   status.textContent = '';
   client.sendSize();
+  // The page's clipboard, if the browser lets us read it: what the user copied before opening the page.
+  void clipboard.syncFromPage();
 };
 ws.onclose = (ev) => {
   connected = false;

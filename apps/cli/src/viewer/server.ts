@@ -13,9 +13,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '@virtio-desktop/virtio-core';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { ClipboardSource } from '@virtio-desktop/viewer';
 import type { DisplaySource, InputSink, Rect } from './display.js';
 import { FrameEncoder } from './encoder.js';
-import { encodeCursor, encodeMove, encodeRect, encodeResize, parseClientMessage } from './protocol.js';
+import {
+  encodeClipboard,
+  encodeCursor,
+  encodeMove,
+  encodeRect,
+  encodeResize,
+  parseClientMessage,
+} from './protocol.js';
 import { viewerPage } from './page.js';
 import { InputDispatcher } from '@virtio-desktop/viewer';
 import { RateLimitedLog } from '../ratelog.js';
@@ -23,6 +31,8 @@ import { RateLimitedLog } from '../ratelog.js';
 export interface ViewerOptions {
   display: DisplaySource;
   input?: InputSink;
+  /** The guest's clipboard (the virtio-console clipboard channel), shared with every page. */
+  clipboard?: ClipboardSource;
   log: Logger;
   host?: string;
   port?: number;
@@ -144,6 +154,13 @@ export class Viewer {
         this.clients.forEach((c) => c.update('move', msg));
       }),
     );
+    if (this.o.clipboard)
+      this.unsub.push(
+        this.o.clipboard.onText((text) => {
+          const msg = encodeClipboard(text);
+          this.clients.forEach((c) => c.clipboard(msg));
+        }),
+      );
     return this.url;
   }
 
@@ -316,6 +333,7 @@ class Client {
   ) {
     this.input = new InputDispatcher({
       input: o.input,
+      ...(o.clipboard ? { clipboard: o.clipboard } : {}),
       display: o.display,
       warn: (line) => viewer.rlog.warn(`viewer: ${line}`),
       debug: (line) => o.log.debug(`viewer: ${line}`),
@@ -354,6 +372,11 @@ class Client {
 
   close(code: number, reason: string): void {
     this.ws.close(code, reason);
+  }
+
+  /** The guest's clipboard: sent at once (it is rare and small next to the frames). */
+  clipboard(msg: Uint8Array): void {
+    this.send(msg);
   }
 
   dispose(): void {
