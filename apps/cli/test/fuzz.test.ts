@@ -40,6 +40,7 @@ const VIEWER: Record<string, readonly string[]> = {
   wheel: ['dx', 'dy'],
   touch: ['contacts'],
   resize: ['width', 'height'],
+  clipboard: ['text', 'last'],
 };
 const EVIL_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf'];
 
