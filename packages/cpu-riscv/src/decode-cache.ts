@@ -12,6 +12,7 @@
  * an image — are covered by FENCE.I, which drops everything, as the architecture requires of software.
  */
 import { JitCache, JIT_ENTRY } from './jit-cache.js';
+import { dispatcherBytes } from './jit-dispatch.js';
 import { jitMemoryOf, MAX_SLOTS, SLOT_ENTRIES, type JitMemory } from './memory.js';
 
 export { JIT_ENTRY };
@@ -40,6 +41,8 @@ export class DecodeCache {
   /** The JIT's code cache, made by {@link prepareJit} when the RAM is a JIT memory (memory.ts). */
   jit: JitCache | null = null;
   private jm: JitMemory | undefined;
+  /** The dispatcher is being compiled in the background (see {@link prepareJit}). */
+  private jitCompiling = false;
   private readonly slotPage: Int32Array;
   private readonly slots: number;
   /**
@@ -113,12 +116,28 @@ export class DecodeCache {
 
   /** Make the JIT's code cache (after {@link prepare}); null when the RAM is not a JIT memory. */
   prepareJit(ramBase: number): JitCache | null {
-    if (!this.jit && this.jm) {
+    const jm = this.jm;
+    if (!this.jit && jm && !this.jitCompiling) {
       try {
-        this.jit = new JitCache(this.jm, ramBase, () => this.meta, this.slots, SLOT_ENTRIES);
-      } catch {
-        // No WebAssembly compilation here (a Content-Security-Policy without 'wasm-unsafe-eval').
-        this.jm = undefined;
+        this.jit = new JitCache(jm, ramBase, () => this.meta, this.slots, SLOT_ENTRIES);
+      } catch (e) {
+        if (e instanceof RangeError) {
+          // A browser's main thread refuses synchronous compiles over 4 KiB: compile the dispatcher
+          // in the background and interpret until it is ready.
+          this.jitCompiling = true;
+          WebAssembly.compile(dispatcherBytes(jm, ramBase)).then(
+            (m) => {
+              this.jitCompiling = false;
+              this.jit = new JitCache(jm, ramBase, () => this.meta, this.slots, SLOT_ENTRIES, m);
+            },
+            () => {
+              this.jm = undefined;
+            },
+          );
+        } else {
+          // No WebAssembly compilation here (a Content-Security-Policy without 'wasm-unsafe-eval').
+          this.jm = undefined;
+        }
       }
     }
     return this.jit;

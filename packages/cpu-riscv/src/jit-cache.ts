@@ -27,6 +27,8 @@ export class JitCache {
   readonly dispatch: DispatchFn;
   /** Set when the host forbids compiling wasm: the harts stay on the interpreter. */
   disabled = false;
+  /** Set when the host refuses synchronous compiling (a browser's main thread): always compile async. */
+  asyncOnly = false;
   /** Decode indices of the regions waiting to be compiled in one batch (jit.ts compileQueued). */
   readonly pending: number[] = [];
   /** Per slot: how often its decoded instructions were dropped (a batch compiled before is stale). */
@@ -53,6 +55,7 @@ export class JitCache {
     private readonly meta: () => Int32Array,
     slots: number,
     slotEntries: number,
+    dispatcher?: WebAssembly.Module,
   ) {
     this.heat = new Uint16Array(slots * slotEntries);
     this.regionIdx = new Int32Array(jm.memory.buffer, jm.regionIdx, slots * slotEntries);
@@ -60,7 +63,9 @@ export class JitCache {
     this.bySlot = new Array<{ at: number[]; idx: number[] } | undefined>(slots).fill(undefined);
     this.slotBytes = new Float64Array(slots);
     this.epoch = new Uint32Array(slots);
-    this.dispatch = buildDispatcher(jm, this.table, ramBase);
+    this.dispatch = buildDispatcher(jm, this.table, ramBase, dispatcher);
+    // A dispatcher compiled in the background means the host refuses synchronous compiles.
+    this.asyncOnly = dispatcher !== undefined;
     for (let k = 63; k >= 1; k--) this.free.push(k); // 0 means "none"
   }
 

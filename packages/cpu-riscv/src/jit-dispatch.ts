@@ -112,8 +112,24 @@ const J = 14;
 const PC = 15;
 const O = 16;
 
-/** Build the dispatcher of a JIT memory whose RAM starts at physical `ramBase`. */
-export function buildDispatcher(jm: JitMemory, table: WebAssembly.Table, ramBase: number): DispatchFn {
+/**
+ * The dispatcher of a JIT memory whose RAM starts at physical `ramBase`: compiled from
+ * {@link dispatcherBytes} here, or from `module` when the host compiled those bytes in the background.
+ */
+export function buildDispatcher(
+  jm: JitMemory,
+  table: WebAssembly.Table,
+  ramBase: number,
+  module?: WebAssembly.Module,
+): DispatchFn {
+  const inst = new WebAssembly.Instance(module ?? new WebAssembly.Module(dispatcherBytes(jm, ramBase)), {
+    m: { m: jm.memory, t: table },
+  });
+  return inst.exports.f0 as DispatchFn;
+}
+
+/** The dispatcher's module bytes (see {@link buildDispatcher}). */
+export function dispatcherBytes(jm: JitMemory, ramBase: number): ReturnType<typeof moduleBytes> {
   const c = new Bytes();
   const pagePc = (): void => {
     c.get(PCHI).op(W.I64ExtendI32S).i64(32).op(W.I64Shl).get(PAGELO).op(W.I64ExtendI32U).op(W.I64Or);
@@ -212,8 +228,5 @@ export function buildDispatcher(jm: JitMemory, table: WebAssembly.Table, ramBase
     jm,
     { params: REGION_PARAMS },
   );
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
-    m: { m: jm.memory, t: table },
-  });
-  return inst.exports.f0 as DispatchFn;
+  return bytes;
 }

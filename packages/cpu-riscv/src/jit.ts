@@ -952,13 +952,19 @@ export function compileQueued(t: JitTarget, sync: boolean): void {
   const fail = (): void => {
     jit.disabled = true;
   };
-  if (sync) {
+  if (sync && !jit.asyncOnly) {
     try {
       install(new WebAssembly.Instance(new WebAssembly.Module(bytes), imports), performance.now() - t0);
-    } catch {
-      fail();
+      return;
+    } catch (e) {
+      // Chromium's main thread refuses synchronous compiles over 4 KiB with a RangeError; anything
+      // else (a CompileError from a Content-Security-Policy) means no compiling at all.
+      if (!(e instanceof RangeError)) {
+        fail();
+        return;
+      }
+      jit.asyncOnly = true;
     }
-    return;
   }
   const ms = performance.now() - t0;
   jit.inFlight++;

@@ -387,6 +387,51 @@ describe('background compilation', () => {
     expect(jc.batches).toBeGreaterThan(1);
     expect(ref.hart.x[2 * 18]).toBeGreaterThan(20000);
   });
+
+  // Chromium's main thread: new WebAssembly.Module over 4 KiB throws a RangeError. Either the
+  // dispatcher is refused (then every batch compiles in the background), or only the batches are.
+  it.each([
+    ['the dispatcher and the batches', (_n: number) => true, 1],
+    ['the batches only', (n: number) => n > 1, 1],
+  ])('is what a host that refuses synchronous compiles gets (%s)', async (_what, refuses, expected) => {
+    const image = new Uint8Array(readFileSync(build('rewrite.S', { text: REWRITE, ext: 'S' })));
+    const Real = WebAssembly.Module;
+    let made = 0;
+    let refused = 0;
+    class MainThreadModule extends Real {
+      constructor(bytes: BufferSource) {
+        if (refuses(++made)) {
+          refused++;
+          throw new RangeError('over the main thread limit');
+        }
+        super(bytes);
+      }
+    }
+    vi.stubGlobal(
+      'WebAssembly',
+      Object.assign(Object.create(WebAssembly) as typeof WebAssembly, { Module: MainThreadModule }),
+    );
+    try {
+      const jit = machine(image, 'jit');
+      const ref = machine(image, 'reference');
+      for (let k = 0; !jit.exited() && k < 1000; k++) {
+        expect(jit.hart.run(2000)).toBe(ref.hart.runReference(2000));
+        expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
+        await new Promise((r) => setImmediate(r));
+      }
+      expect(jit.exited()).toBe(true);
+      const jc = jit.hart.dcache.jit!;
+      expect(jc).not.toBeNull();
+      expect(jc.disabled).toBe(false);
+      expect(jc.asyncOnly).toBe(true);
+      // Refused once, never asked again; the program still ran compiled.
+      expect(refused).toBe(expected);
+      expect(jc.compiles).toBeGreaterThan(0);
+      expect(jc.entries).toBeGreaterThan(0);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
 });
 
 describe('JIT against the reference, with interrupts and faults injected', () => {
