@@ -46,6 +46,8 @@ beforeAll(async () => {
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
   });
   context = await browser.newContext({ viewport: { width: 1280, height: 800 + BAR } });
+  // The clipboard test reads and writes the page's clipboard.
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(url).origin });
   page = await context.newPage();
 });
 
@@ -151,6 +153,39 @@ describe('the desktop in a web page', () => {
     expect(out).toMatch(/TYPED-\[web-42\] \[user\]/);
     // On the disk (not only in the page cache) before the page goes away.
     await consoleRun('sync; echo SYNCED-$((1+1))', /SYNCED-2/);
+  });
+
+  it('the clipboard goes both ways between the page and the guest (virtio-console agent)', async () => {
+    const asUser = (c: string) => `su -s /bin/sh user -c "export DISPLAY=:0; ${c}"`;
+    // The agent starts once the desktop is usable.
+    await consoleRun(
+      'for i in $(seq 200); do grep -q "vdesk-clipboard: running" /home/user/.xsession-errors && break; sleep 1; done; echo AGENT-$((2+3))',
+      /AGENT-5/,
+      240_000,
+    );
+    await consoleRun(
+      `${asUser('printf web-copy-1 | xclip -selection clipboard >/dev/null 2>&1')}; echo COPY-$((3+4))`,
+      /COPY-7/,
+    );
+    await page.waitForFunction(
+      () =>
+        (window as unknown as { __vdeskWeb: { clipboard: string | null } }).__vdeskWeb.clipboard ===
+        'web-copy-1',
+      null,
+      { timeout: 240_000 },
+    );
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe('web-copy-1');
+    await page.evaluate(() =>
+      (
+        window as unknown as { __vdeskWeb: { machine: { setClipboard(t: string): void } } }
+      ).__vdeskWeb.machine.setClipboard('web-paste-2'),
+    );
+    const out = await consoleRun(
+      `for i in $(seq 200); do t=$(${asUser('xclip -o -selection clipboard 2>/dev/null')}); [ "$t" = web-paste-2 ] && break; sleep 1; done; echo "PASTE-[$t]"`,
+      /PASTE-\[[^$\]]*\]/,
+      240_000,
+    );
+    expect(out).toContain('PASTE-[web-paste-2]');
   });
 
   it('the file is still there after a page reload, and the disk comes from the OPFS cache', async () => {

@@ -77,7 +77,7 @@ static uint32_t get_u32(const unsigned char *p) {
 static void queue_frame(unsigned type, const unsigned char *data, uint32_t len) {
 	if (port < 0 || len > MAX_PAYLOAD) return;
 	if (out_off == out_len) out_off = out_len = 0;
-	/* At most one text frame waits: a newer copy makes an unsent older one pointless. */
+	/* A host that reads nothing cannot make this grow past about two whole frames. */
 	if (out_len - out_off > 2 * (MAX_PAYLOAD + HEADER)) {
 		say("the host is not reading; dropping the clipboard");
 		return;
@@ -450,9 +450,12 @@ int main(void) {
 		if (n < 0 && errno != EINTR) return 1;
 		if (p[0].revents & (POLLERR | POLLHUP)) return 0; /* the X server went away */
 		if (port < 0) {
-			/* The port was closed (a bad frame, or the host hung up): open it again, which resets it. */
-			connect_port();
-			retry_ms = retry_ms < 8000 ? retry_ms * 2 : retry_ms;
+			/* The port was closed (a bad frame, or the host hung up): once the wait is over, open it
+			 * again, which resets it; X events meanwhile are handled above. */
+			if (n == 0) {
+				connect_port();
+				retry_ms = retry_ms < 8000 ? retry_ms * 2 : retry_ms;
+			}
 			continue;
 		}
 		if (p[1].revents & POLLIN) {
