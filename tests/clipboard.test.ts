@@ -67,11 +67,11 @@ beforeAll(async () => {
   writeDesktopManifest(manifest, NAME, d, [{ package: '@virtio-desktop/virtio-console' }]);
   a = startVdesk(['run', manifest], 'VDESK-DESKTOP-READY');
   await a.ready;
-  // The agent starts with the session; it says so in the session's log once it has the port.
+  // The agent starts once the desktop is usable; it says so in the session's log once it has the port.
   await consoleRun(
     'for i in $(seq 200); do grep -q "vdesk-clipboard: running" /home/user/.xsession-errors && break; sleep 1; done; ' +
-      'echo "AGENT-$(grep -c "vdesk-clipboard: running" /home/user/.xsession-errors)-LOG ' +
-      'ticks [$(cut -d" " -f14,15 /proc/$(pidof vdesk-clipboard)/stat)]"',
+      'p=$(pidof vdesk-clipboard); echo "AGENT-$(grep -c "vdesk-clipboard: running" /home/user/.xsession-errors)-LOG ' +
+      'ticks [$([ -n "$p" ] && cut -d" " -f14,15 /proc/$p/stat)]"',
     /AGENT-\d+-LOG ticks \[[\d ]*\]/,
   );
   browser = await chromium.launch({
