@@ -116,11 +116,14 @@ describe('clipboard', () => {
       `${asUser(`printf '${escaped}' | xclip -selection clipboard >/dev/null 2>&1`)}; echo COPIED-$((40 + 2))`,
       /COPIED-42/,
     );
-    const got = await page
+    const seen = await page
       .waitForFunction((t) => window.__vdesk.clipboard === t, text, { timeout: WITHIN_MS })
-      .then(() => null)
-      .catch(async () => page.evaluate(() => window.__vdesk.clipboard));
-    expect(got, 'the page never saw the guest clipboard').toBeNull();
+      .then(() => 'seen')
+      .catch(
+        async () =>
+          `not seen: the page has ${JSON.stringify(await page.evaluate(() => window.__vdesk.clipboard))}`,
+      );
+    expect(seen).toBe('seen');
     await page.bringToFront();
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(text);
   });
