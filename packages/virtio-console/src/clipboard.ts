@@ -4,7 +4,7 @@
  * when the guest's CLIPBOARD selection changes and {@link ClipboardChannel.setText} to give the guest
  * the host's text.
  */
-import { silentLogger, type Logger } from '@virtio-desktop/virtio-core';
+import { silentLogger, type Logger, type StateReader, type StateValue } from '@virtio-desktop/virtio-core';
 import { EventEmitter } from 'eventemitter3';
 import type { ConsolePort } from './device.js';
 import {
@@ -80,6 +80,37 @@ export class ClipboardChannel extends EventEmitter<ClipboardEvents> {
     if (text === this.guestText) return true;
     if (this.agentConnected) this.sendText(text, bytes);
     return true;
+  }
+
+  /** Snapshot: the agent's session and both texts, and a frame half received, so a restored guest goes on. */
+  saveState(): StateValue {
+    return {
+      agentConnected: this.agentConnected,
+      agentVersion: this.agentVersion,
+      guestText: this.guestText,
+      hostText: this.hostText,
+      hostNewer: this.hostNewer,
+      partial: this.parser.partial(),
+    };
+  }
+
+  restoreState(r: StateReader): void {
+    const text = (k: string): string | null => {
+      const v = r.raw(k);
+      if (v !== null && (typeof v !== 'string' || v.length > MAX_PAYLOAD)) throw r.fail(k, 'is not a text');
+      return v;
+    };
+    const guestText = text('guestText');
+    const hostText = text('hostText');
+    const partial = r.bytes('partial');
+    if (partial.length > MAX_PAYLOAD + 8) throw r.fail('partial', 'is too long');
+    this.agentConnected = r.bool('agentConnected') && this.port.guestOpen;
+    this.agentVersion = r.int('agentVersion', 0, 0xffffffff);
+    this.guestText = guestText;
+    this.hostText = hostText;
+    this.hostNewer = r.bool('hostNewer');
+    this.parser.reset();
+    this.parser.push(partial);
   }
 
   private sendText(text: string, bytes: Uint8Array): void {

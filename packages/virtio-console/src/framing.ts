@@ -76,6 +76,15 @@ export class FrameParser {
     return this.headerFill + this.payloadFill;
   }
 
+  /** The bytes of the incomplete frame, as they came (a snapshot pushes them into a new parser). */
+  partial(): Uint8Array {
+    if (!this.payload) return this.header.slice(0, this.headerFill);
+    const out = new Uint8Array(HEADER_SIZE + this.payloadFill);
+    out.set(this.header);
+    out.set(this.payload.subarray(0, this.payloadFill), HEADER_SIZE);
+    return out;
+  }
+
   reset(): void {
     this.headerFill = 0;
     this.payload = null;

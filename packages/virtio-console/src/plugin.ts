@@ -1,4 +1,12 @@
-import { PluginOptionError, opt, type DevicePlugin, type Logger } from '@virtio-desktop/virtio-core';
+import {
+  PluginOptionError,
+  StateReader,
+  opt,
+  type DevicePlugin,
+  type Logger,
+  type SavedState,
+  type VirtioDeviceContext,
+} from '@virtio-desktop/virtio-core';
 import { CLIPBOARD_PORT, ClipboardChannel } from './clipboard.js';
 import { VirtioConsoleDevice } from './device.js';
 import { PORT_NAME_PATTERN } from './protocol.js';
@@ -19,6 +27,22 @@ export class ClipboardConsole extends VirtioConsoleDevice {
     super(o);
     const port = this.port(CLIPBOARD_PORT);
     this.clipboard = port ? new ClipboardChannel(port, { log: o.log }) : null;
+  }
+
+  /** The console's state and the clipboard channel's (the agent's session goes on after a restore). */
+  override saveState(): SavedState {
+    const s = super.saveState();
+    return {
+      version: s.version,
+      data: { ...(s.data as Record<string, never>), clipboard: this.clipboard?.saveState() ?? null },
+    };
+  }
+
+  override restoreState(s: SavedState, ctx: VirtioDeviceContext | null): void {
+    super.restoreState(s, ctx);
+    const r = StateReader.of(s, 'virtio-console', [1]);
+    if (this.clipboard && r.has('clipboard') && r.raw('clipboard') !== null)
+      this.clipboard.restoreState(r.sub('clipboard'));
   }
 }
 

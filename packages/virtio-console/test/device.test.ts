@@ -1,4 +1,4 @@
-import { MmioReg as R } from '@virtio-desktop/virtio-core';
+import { MmioReg as R, MmioTransport, type BusDevice } from '@virtio-desktop/virtio-core';
 import { describe, expect, it } from 'vitest';
 import plugin, {
   CLIPBOARD_PORT,
@@ -263,6 +263,24 @@ describe('clipboard channel', () => {
     g.write(0, encodeFrame(77, utf8('future')));
     expect(texts).toEqual([]);
     expect(dev.ports[0].hostOpen).toBe(true);
+  });
+
+  it('a snapshot taken mid-frame goes on after a restore: the agent stays connected, the frame completes', async () => {
+    const { g } = connected();
+    const frame = encodeFrame(FrameType.Text, utf8('half and half'));
+    g.write(0, frame.subarray(0, 12));
+    const saved = g.t.saveState();
+    const dev2 = new ClipboardConsole({ ports: [CLIPBOARD_PORT] });
+    const t2 = new MmioTransport(dev2, { memory: g.ram, irq: { set() {} } });
+    await t2.restoreState(saved);
+    (g.drv as unknown as { dev: BusDevice }).dev = t2;
+    const texts: string[] = [];
+    dev2.clipboard!.on('text', (t) => texts.push(t));
+    g.write(0, frame.subarray(12));
+    expect(texts).toEqual(['half and half']);
+    expect(dev2.clipboard!.agentConnected).toBe(true);
+    dev2.clipboard!.setText('after the restore');
+    expect(frames(g.read(0)).map((f) => text(f.payload))).toEqual(['after the restore']);
   });
 
   it('a listener that throws does not reach the guest', () => {
