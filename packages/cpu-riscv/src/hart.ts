@@ -50,12 +50,18 @@ export interface HartOptions {
    * automatically.
    */
   jitSync?: boolean;
+  /**
+   * Run warmup.ts's program once per thread before this hart's first instruction (default true with
+   * the 'jit' engine), so that V8 optimizes the run loop once rather than after each path first taken.
+   */
+  warmUp?: boolean;
 }
 
 export type CpuEngine = 'reference' | 'interp' | 'jit';
 export const CPU_ENGINES: readonly CpuEngine[] = ['reference', 'interp', 'jit'];
 
 import { Access, StopReason, TLB_SIZE } from './constants.js';
+import { warmUp } from './warmup.js';
 
 export { Access, StopReason, TLB_SIZE };
 const TWO32 = 0x1_0000_0000;
@@ -234,6 +240,7 @@ export class Hart {
     if (this.shared) this.dcache.ordered = true;
     this.flushTlb();
     this.reset(o.ram.base);
+    if (this.jit && o.warmUp !== false) warmUp(this.shared);
   }
 
   // ---------------------------------------------------------------- the interface the machine uses
