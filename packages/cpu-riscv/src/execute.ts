@@ -391,9 +391,11 @@ function system(h: Hart, inst: number, rd: number, r1: number, f3: number): void
         return;
     }
     if (inst >>> 25 === 0x09 && rd === 0) {
-      // SFENCE.VMA: a full flush is always correct.
+      // SFENCE.VMA: everything, or one virtual address (rs1 != 0; ASIDs are not kept apart).
       if (h.priv === 0 || (h.priv === 1 && h.mstatus & C.MSTATUS_TVM)) return h.illegal(inst);
-      h.flushTlb();
+      const r1 = (inst >>> 15) & 31;
+      if (r1 === 0) h.flushTlb();
+      else h.flushTlbPage(h.x[2 * r1], h.x[2 * r1 + 1]);
       return;
     }
     return h.illegal(inst);

@@ -65,6 +65,9 @@ import { warmUp } from './warmup.js';
 
 export { Access, StopReason, TLB_SIZE };
 const TWO32 = 0x1_0000_0000;
+/** Pages in a leaf at each page-table level (4 KiB, 2 MiB, 1 GiB, 512 GiB). */
+const SPAN = [1, 512, 512 * 512, 512 * 512 * 512];
+const SUPER_MAX = 512;
 
 export class Hart {
   readonly hartId: number;
@@ -194,6 +197,11 @@ export class Hart {
   readonly tmp: Int32Array = new Int32Array(2);
   /** The virtual page of the last fetch and its offset in RAM, so most fetches skip translation. */
   private fetchTag = -1;
+  /** The last walk ended at a superpage leaf. */
+  private walkSuper = false;
+  /** TLB entries filled from superpages since the last full flush (see flushTlbPage). */
+  private readonly superIdx = new Int32Array(SUPER_MAX);
+  private superN = 0;
   private fetchHi = 0;
   private fetchOff = 0;
 
@@ -292,6 +300,34 @@ export class Hart {
     this.tlbTag.fill(NaN);
     this.tlbW64.fill(-1);
     this.fetchTag = -1;
+    this.superN = 0;
+  }
+
+  /**
+   * SFENCE.VMA for one virtual address: drop that page's entries in every set, and every entry that came
+   * from a superpage (it may be part of the one that changed; Linux fences a 2 MiB mapping with one
+   * SFENCE.VMA of its address). Linux fences single pages thousands of times in a boot; a full flush
+   * cleared 150 KB of TLB and made every page walk again.
+   */
+  flushTlbPage(lo: number, hi: number): void {
+    if (this.superN > SUPER_MAX) {
+      this.flushTlb();
+      return;
+    }
+    const vpn = hi * 0x100000 + (lo >>> 12);
+    const j = (lo >>> 12) & (TLB_SIZE - 1);
+    for (let set = 0; set < 9; set++) {
+      const i = set * TLB_SIZE + j;
+      if (this.tlbTag[i] === vpn) this.dropTlbEntry(i);
+    }
+    for (let k = 0; k < this.superN; k++) this.dropTlbEntry(this.superIdx[k]);
+    this.superN = 0;
+    this.fetchTag = -1;
+  }
+
+  private dropTlbEntry(i: number): void {
+    this.tlbTag[i] = NaN;
+    this.tlbW64[2 * i] = -1;
   }
 
   /** Privilege or interrupt enables changed (xRET): refetch through the MMU and look at interrupts. */
@@ -450,6 +486,11 @@ export class Hart {
     if (page < 0) return -1;
     this.tlbTag[i] = vpn;
     this.tlbPa[i] = page;
+    if (this.walkSuper) {
+      // More than SUPER_MAX since the last flush: the next single-page fence flushes everything.
+      if (this.superN < SUPER_MAX) this.superIdx[this.superN] = i;
+      if (this.superN <= SUPER_MAX) this.superN++;
+    }
     const ro = page - this.ramBase;
     if (ro >= 0 && ro < this.ramSize) {
       this.tlbW64[2 * i] = lo & ~0xfff;
@@ -515,7 +556,7 @@ export class Hart {
         return this.pageFault(acc, lo, hi);
       if (acc === Access.Write && !(plo & C.PTE_W)) return this.pageFault(acc, lo, hi);
       // A superpage's low PPN bits must be zero.
-      const span = 2 ** (9 * level);
+      const span = SPAN[level];
       if (ppn % span !== 0) return this.pageFault(acc, lo, hi);
       const want = C.PTE_A | (acc === Access.Write ? C.PTE_D : 0);
       if ((plo & want) !== want) {
@@ -526,6 +567,7 @@ export class Hart {
       }
       // Physical page = ppn with the low `level` VPN fields taken from the virtual address.
       const vpnLow = level === 0 ? 0 : ((hi & 0xffff) * 0x100000 + (lo >>> 12)) % span;
+      this.walkSuper = level > 0;
       return (ppn + vpnLow) * 4096;
     }
     return this.pageFault(acc, lo, hi);

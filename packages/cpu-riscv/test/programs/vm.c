@@ -137,6 +137,20 @@ static void s_sfence(void) {
   BACK();
 }
 
+/* All in S-mode (going back to M changes MPP, which flushes our TLB anyway): a 2M page's 4K page 7 is
+   cached, the PTE moves the 2M page, and sfence.vma of its first address must drop page 7 too. */
+static void s_sfence_mega(void) {
+  LOAD(33, VA(3, 7));
+  LOAD(35, VA(0, 14));
+  l0[14] = PTE(page_b, V | R | A);
+  __asm__ volatile("sfence.vma %0, zero" ::"r"(VA(0, 14)) : "memory");
+  LOAD(34, VA(0, 14));
+  l1[3] = PTE(mega[1], V | R | A);
+  __asm__ volatile("sfence.vma %0, zero" ::"r"(VA(3, 0)) : "memory");
+  LOAD(32, VA(3, 7));
+  BACK();
+}
+
 int main(void) {
   csr_write(pmpaddr0, ~0UL >> 10);
   csr_write(pmpcfg0, 0x1f);
@@ -203,6 +217,14 @@ int main(void) {
   out[31] = out[30];
   run_in(1, (u64)s_sfence);
   kv("before", out[31]), kv("after", out[30]);
+  /* sfence.vma of a 2M page's first address also drops what was cached for its other 4K pages */
+  mega[0][7 * 512] = 0x5a11, mega[1][7 * 512] = 0x5b22;
+  l1[3] = PTE(mega[0], V | R | A);
+  l0[14] = PTE(page_a, V | R | A);
+  page_a[0] = 0x7a7a, page_b[0] = 0x7b7b;
+  flush();
+  run_in(1, (u64)s_sfence_mega);
+  kv("mega before", out[33]), kv("mega after", out[32]), kv("4k before", out[35]), kv("4k after", out[34]);
   /* Sv48 */
   root48[0] = PTE(0x0, V | R | W | X | A | D); /* a 512G identity page covers RAM for the S code */
   root48[1] = PTE(l2_48, V);
