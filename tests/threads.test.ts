@@ -6,7 +6,7 @@
  * throws ends the machine with one line.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -124,6 +124,41 @@ describe('the machine on threads', () => {
     // InterruptStatus and InterruptACK (4), plus the boot's. Claims spinning on a stale SEIP made it 17
     // per request, every store a round trip 6. (SBI calls, timers and IPIs, are counted apart.)
     expect(trips).toBeLessThan(1024 * 5 + BOOT_TRIPS);
+  });
+
+  it('never loses a timer wake-up: one threaded hart sleeps 400 times', async () => {
+    // One hart, so nothing else (another hart's IPI or timer) wakes it if its timer interrupt is lost:
+    // a deadline that passed between the worker's look at the timer and its wait used to leave it in
+    // Atomics.wait for good (the guest hung within a few hundred short sleeps).
+    const script = 'i=0; while [ $i -lt 400 ]; do usleep 200; i=$((i+1)); done; echo SLEEPS=$i';
+    const r = await boot(script, ['--cpus', '1', '--threads']);
+    expect(r.stdout).toContain('SLEEPS=400');
+    expect(r.code).toBe(0);
+  });
+
+  it('runs the harts below the priority of the thread with the devices (Linux)', async () => {
+    const niceOf = (t: string): number => {
+      const stat = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+      // Field 19 (nice), counted after the command name in parentheses.
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    };
+    const nice = (): number[] => readdirSync('/proc/self/task').map(niceOf);
+    const base = niceOf(String(process.pid));
+    const manifest = parseManifest({ name: 'nice', cpus: 2, memory: '256M', threads: true }, 'test');
+    const machine = await RiscvMachine.create({
+      manifest,
+      images: { kernel: readFileSync(img.kernel), initrd: readFileSync(img.initrd) },
+      loadModule: nodeModuleLoader(root, [root]),
+    });
+    let out = '';
+    machine.on('console', (b) => (out += Buffer.from(b).toString('latin1')));
+    const running = machine.run();
+    while (!out.includes('Linux version')) await new Promise((r) => setTimeout(r, 50));
+    // Both hart threads at +5; this thread (and every other) as it was.
+    expect(nice().filter((n) => n === base + 5)).toHaveLength(2);
+    expect(nice().filter((n) => n !== base + 5 && n !== base)).toEqual([]);
+    machine.stop('test done');
+    await running;
   });
 
   it('a hart worker that throws ends the machine with one clear line, no worker left', async () => {

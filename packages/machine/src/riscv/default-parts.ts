@@ -71,9 +71,20 @@ export const cpuRiscvPlugin: PartPlugin<'riscv-cpu', { engine: CpuEngine }> = {
     createHart: (o) => new Hart({ ...o, engine }),
     saveHart: (h) => saveHart(h as Hart),
     restoreHart: (h, s) => restoreHart(h as Hart, s),
-    threads: riscvThreads(engine),
+    threads: riscvThreads(engine, nodeHartEntry()),
   }),
 };
+
+/**
+ * Node, built: the machine's hart worker entry beside this bundle (hart-entry.node.ts: the harts at a
+ * lower priority than the devices' thread); from sources (tests) and in browsers, the CPU's own entry
+ * (a page passes its URL). The name is a variable so that bundlers do not take it for a page's asset.
+ */
+function nodeHartEntry(): URL | undefined {
+  const entry = './hart-entry.node.js';
+  const node = typeof process === 'object' && typeof process.versions?.node === 'string';
+  return node && import.meta.url.endsWith('.js') ? new URL(entry, import.meta.url) : undefined;
+}
 
 const noOptions = (raw: unknown): undefined => {
   opt.only(opt.object(raw), []);
