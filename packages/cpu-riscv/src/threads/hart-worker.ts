@@ -276,9 +276,16 @@ function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void 
       fences();
       if (hart.mip() & hart.mie || Atomics.load(i32, W.CMD) !== Cmd.NONE) break;
       const deadline = Math.min(c.f64[D.TIMER], hart.timerDeadline);
-      const ms = deadline === Infinity ? Infinity : (deadline - time()) / tpm;
-      // A deadline already past whose interrupt is not enabled wakes nothing: wait for the doorbell.
-      Atomics.wait(i32, W.DOORBELL, bell, ms > 0 ? Math.max(ms, 0.05) : Infinity);
+      let ms = deadline === Infinity ? Infinity : (deadline - time()) / tpm;
+      if (ms <= 0) {
+        // The deadline may have passed after sync() looked: look again, so that its interrupt is
+        // pending now. (Waiting for the doorbell here lost the wake-up: a guest that slept often hung.)
+        sync();
+        if (hart.mip() & hart.mie) break;
+        // Pending and not enabled: only the doorbell (a CSR write on another path, a device) can wake it.
+        ms = Infinity;
+      }
+      Atomics.wait(i32, W.DOORBELL, bell, ms === Infinity ? Infinity : Math.max(ms, 0.05));
     }
     setRun(HartRun.RUNNING);
   };
