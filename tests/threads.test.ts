@@ -131,7 +131,7 @@ describe('the machine on threads', () => {
     // a deadline that passed between the worker's look at the timer and its wait used to leave it in
     // Atomics.wait for good (the guest hung within a few hundred short sleeps).
     const script = 'i=0; while [ $i -lt 400 ]; do usleep 200; i=$((i+1)); done; echo SLEEPS=$i';
-    const r = await boot(script, ['--cpus', '1', '--threads']);
+    const r = await boot(script, ['--cpus', '1', '--threads', '--name', 'threads-sleeps']);
     expect(r.stdout).toContain('SLEEPS=400');
     expect(r.code).toBe(0);
   });
