@@ -58,43 +58,12 @@ const rows = (m) => {
 };
 // Where scanout rectangles are converted; reused while nothing takes it away (a raw frame does).
 let scratch = new Uint32Array(0);
-/** The guest's pixels to opaque RGBA: green stays, red and blue trade places or not, alpha 255. */
+const scanoutToRgba = ${scanoutToRgba.toString()};
 const convert = (m) => {
   const n = m.w * m.h;
   if (scratch.length < n) scratch = new Uint32Array(n);
-  const d32 = scratch;
-  const s = m.scanout;
-  // Word-aligned scanouts (every one virtio-fb makes) are read as words; anything else byte by byte.
-  if (s.offset % 4 === 0 && s.stride % 4 === 0) {
-    const s32 = new Uint32Array(s.buffer, s.offset, ((s.buffer.byteLength - s.offset) >> 2));
-    const words = s.stride >> 2;
-    for (let y = 0; y < m.h; y++) {
-      let i = (m.y + y) * words + m.x;
-      let o = y * m.w;
-      const end = i + m.w;
-      if (s.swapRB)
-        for (; i < end; i++, o++) {
-          const w = s32[i];
-          const rb = w & 0xff00ff;
-          d32[o] = (rb << 16) | (rb >>> 16) | (w & 0xff00) | 0xff000000;
-        }
-      else for (; i < end; i++, o++) d32[o] = s32[i] | 0xff000000;
-    }
-  } else {
-    const s8 = new Uint8Array(s.buffer);
-    const d8 = new Uint8Array(d32.buffer);
-    const r = s.swapRB ? 2 : 0;
-    for (let y = 0; y < m.h; y++)
-      for (let x = 0; x < m.w; x++) {
-        const i = s.offset + (m.y + y) * s.stride + (m.x + x) * 4;
-        const o = (y * m.w + x) * 4;
-        d8[o] = s8[i + r];
-        d8[o + 1] = s8[i + 1];
-        d8[o + 2] = s8[i + 2 - r];
-        d8[o + 3] = 255;
-      }
-  }
-  return new Uint8Array(d32.buffer, 0, n * 4);
+  scanoutToRgba(m.scanout, m.x, m.y, m.w, m.h, scratch);
+  return new Uint8Array(scratch.buffer, 0, n * 4);
 };
 parentPort.on('message', (m) => {
   let raw;
@@ -245,36 +214,45 @@ export class FrameEncoder {
 
 /** A scanout rectangle as opaque RGBA, on this thread (no worker, or a rectangle too small to ship). */
 function convertScanout(r: ScanoutRect): Uint8Array {
-  const s = r.screen;
   const out = new Uint8Array(r.w * r.h * 4);
+  scanoutToRgba(r.screen, r.x, r.y, r.w, r.h, new Uint32Array(out.buffer));
+  return out;
+}
+
+/**
+ * The guest's pixels of rectangle (x, y, w, h) of scanout `s` to opaque RGBA in `d32` (its first w·h
+ * words): green stays, red and blue trade places or not, alpha 255. The worker's source includes this
+ * function's text, so it refers to nothing outside itself.
+ */
+function scanoutToRgba(s: SharedScanout, x: number, y: number, w: number, h: number, d32: Uint32Array): void {
+  // Word-aligned scanouts (every one virtio-fb makes) are read as words; anything else byte by byte.
   if (s.offset % 4 === 0 && s.stride % 4 === 0) {
     const s32 = new Uint32Array(s.buffer, s.offset, (s.buffer.byteLength - s.offset) >> 2);
-    const d32 = new Uint32Array(out.buffer);
     const words = s.stride >> 2;
-    for (let y = 0; y < r.h; y++) {
-      let i = (r.y + y) * words + r.x;
-      let o = y * r.w;
-      const end = i + r.w;
+    for (let row = 0; row < h; row++) {
+      let i = (y + row) * words + x;
+      let o = row * w;
+      const end = i + w;
       if (s.swapRB)
         for (; i < end; i++, o++) {
-          const w = s32[i];
-          const rb = w & 0xff00ff;
-          d32[o] = (rb << 16) | (rb >>> 16) | (w & 0xff00) | 0xff000000;
+          const v = s32[i];
+          const rb = v & 0xff00ff;
+          d32[o] = (rb << 16) | (rb >>> 16) | (v & 0xff00) | 0xff000000;
         }
       else for (; i < end; i++, o++) d32[o] = s32[i] | 0xff000000;
     }
-    return out;
+    return;
   }
-  const src = new Uint8Array(s.buffer);
+  const s8 = new Uint8Array(s.buffer);
+  const d8 = new Uint8Array(d32.buffer, d32.byteOffset, w * h * 4);
   const red = s.swapRB ? 2 : 0;
-  for (let y = 0; y < r.h; y++)
-    for (let x = 0; x < r.w; x++) {
-      const i = s.offset + (r.y + y) * s.stride + (r.x + x) * 4;
-      const o = (y * r.w + x) * 4;
-      out[o] = src[i + red];
-      out[o + 1] = src[i + 1];
-      out[o + 2] = src[i + 2 - red];
-      out[o + 3] = 255;
+  for (let row = 0; row < h; row++)
+    for (let col = 0; col < w; col++) {
+      const i = s.offset + (y + row) * s.stride + (x + col) * 4;
+      const o = (row * w + col) * 4;
+      d8[o] = s8[i + red];
+      d8[o + 1] = s8[i + 1];
+      d8[o + 2] = s8[i + 2 - red];
+      d8[o + 3] = 255;
     }
-  return out;
 }
