@@ -19,18 +19,43 @@ export interface TimeSource {
 
 export const DEFAULT_FREQUENCY = 10_000_000;
 
-/** Ticks from `performance.now()` (Node and browsers), starting at 0 when created. */
+/**
+ * How far the wall clock may run ahead of the host's when the host's clock is coarser than a tick: one
+ * step of the coarsest `performance.now()` a cross-origin isolated page or Node has (Chromium's 100 µs
+ * without isolation included).
+ */
+export const MAX_LEAD_MS = 0.1;
+
+/**
+ * Ticks from `performance.now()` (Node and browsers), starting at 0 when created.
+ *
+ * Browsers coarsen `performance.now()` against timing attacks: Chromium to 5 µs in a cross-origin
+ * isolated page and 100 µs otherwise (Firefox: 20 µs / 1 ms). Read straight, the guest would see the same
+ * time on dozens of consecutive reads, and Linux takes that for a clock without jitter: when a program
+ * asks for random bytes before the kernel's generator is seeded, the kernel makes entropy from timer
+ * jitter (try_to_generate_entropy), counting how many of 8,192 reads differ to decide how many timer
+ * ticks make one bit. With a 5 µs clock that was ~10 ticks a bit instead of 1: about 8 s of a boot in
+ * Chromium spent spinning on the entropy pool's lock, where Node (nanosecond clock) took 0.3 s. So a
+ * read that finds the host clock unchanged returns one tick more than the last read: the guest's time
+ * still never runs backwards and stays within {@link MAX_LEAD_MS} of the host's.
+ */
 export class WallClockTimeSource implements TimeSource {
   readonly deterministic = false;
   private start = performance.now();
   private readonly ticksPerMs: number;
+  private readonly maxLead: number;
+  private last = -1;
 
   constructor(frequency = DEFAULT_FREQUENCY) {
     this.ticksPerMs = frequency / 1000;
+    this.maxLead = Math.floor(MAX_LEAD_MS * this.ticksPerMs);
   }
 
   now(): number {
-    return Math.floor((performance.now() - this.start) * this.ticksPerMs);
+    const t = Math.floor((performance.now() - this.start) * this.ticksPerMs);
+    if (t > this.last) this.last = t;
+    else if (this.last < t + this.maxLead) this.last++;
+    return this.last;
   }
 
   saveState(): SavedState {
@@ -44,6 +69,7 @@ export class WallClockTimeSource implements TimeSource {
   restoreState(s: SavedState): void {
     const ticks = StateReader.of(s, 'wall clock', [1]).int('ticks', 0);
     this.start = performance.now() - ticks / this.ticksPerMs;
+    this.last = -1;
   }
 
   advance(): void {}

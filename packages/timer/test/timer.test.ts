@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { Clint, InstructionTimeSource, Mtimer, WallClockTimeSource } from '../src/index.js';
+import { describe, expect, it, vi } from 'vitest';
+import { Clint, InstructionTimeSource, MAX_LEAD_MS, Mtimer, WallClockTimeSource } from '../src/index.js';
 
 function sinks(n: number) {
   const mip = Array.from({ length: n }, () => new Map<number, boolean>());
@@ -28,6 +28,34 @@ describe('time sources', () => {
     const ticks = c.now();
     expect(ticks).toBeGreaterThanOrEqual(25);
     expect(ticks).toBeLessThanOrEqual(Math.ceil(performance.now() - t0));
+  });
+});
+
+describe('the wall clock on a coarse host clock', () => {
+  it('gives each read a new tick, never runs backwards, and stays within MAX_LEAD_MS of the host', () => {
+    // A browser's performance.now(): 5 µs steps (Chromium, cross-origin isolated), here frozen at 1 ms.
+    let host = 0;
+    const spy = vi.spyOn(performance, 'now').mockImplementation(() => host);
+    try {
+      const c = new WallClockTimeSource(); // 10 MHz: 50 ticks per 5 µs step
+      host = 1;
+      const reads = Array.from({ length: 8192 }, () => c.now());
+      const lead = Math.floor(MAX_LEAD_MS * 10_000);
+      // Linux's jitter entropy counts the reads that differ from the one before: all of them, until the
+      // lead runs out; then the clock waits for the host.
+      expect(reads[0]).toBe(10_000);
+      for (let i = 1; i <= lead; i++) expect(reads[i]).toBe(reads[i - 1] + 1);
+      expect(Math.max(...reads)).toBe(10_000 + lead);
+      host = 1.005; // the host's next step, less than the lead: the guest's time does not go back
+      const after = c.now();
+      expect(after).toBeGreaterThanOrEqual(10_000 + lead);
+      expect(after).toBeLessThanOrEqual(10_050 + lead);
+      host = 2;
+      expect(c.now()).toBe(20_000);
+      expect(c.now()).toBe(20_001);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
 
