@@ -152,6 +152,11 @@ export class Hart {
    */
   readonly jitArea: number;
   readonly jitIo: Int32Array;
+  /**
+   * The run loop's instret base while compiled code runs (instret = jitIc0 + the count in the code), so
+   * that a CSR instruction the code calls out for (jit-host.ts) reads the exact count.
+   */
+  jitIc0 = 0;
   /** Decoded instructions of the RAM pages executed so far, shared by the harts on this RAM. */
   readonly dcache: DecodeCache;
   /**
@@ -704,16 +709,19 @@ export class Hart {
 
   /** Take the highest-priority enabled pending interrupt, if any. */
   checkInterrupts(): void {
+    const bits = this.readyInterrupts();
+    if (bits) this.takeInterrupt(bits);
+  }
+
+  /** The pending interrupts that would be taken now, of the level taken first (0: none). */
+  readyInterrupts(): number {
     const pending = this.mip() & this.mie;
-    if (pending === 0) return;
+    if (pending === 0) return 0;
     const mLevel = pending & ~this.mideleg;
-    if (mLevel && (this.priv < 3 || this.mstatus & C.MSTATUS_MIE)) {
-      this.takeInterrupt(mLevel);
-      return;
-    }
+    if (mLevel && (this.priv < 3 || this.mstatus & C.MSTATUS_MIE)) return mLevel;
     const sLevel = pending & this.mideleg;
-    if (sLevel && (this.priv < 1 || (this.priv === 1 && this.mstatus & C.MSTATUS_SIE)))
-      this.takeInterrupt(sLevel);
+    if (sLevel && (this.priv < 1 || (this.priv === 1 && this.mstatus & C.MSTATUS_SIE))) return sLevel;
+    return 0;
   }
 
   private takeInterrupt(bits: number): void {

@@ -23,6 +23,7 @@ import { fill, Op } from './decode.js';
 import type { Hart } from './hart.js';
 import { compileQueued, compileRegion } from './jit.js';
 import { REENTER } from './jit-dispatch.js';
+import { setHostHart } from './jit-host.js';
 
 /** RAM offset of physical address (lo, hi) when translation is off; -1 when it is not in RAM's range. */
 const bareOffset = (lo: number, hi: number, ramBase: number): number =>
@@ -99,6 +100,7 @@ export function run(h: Hart, budget: number): number {
   // page functions, and the position just handed back by one (executed here once, not re-entered).
   const jc = h.jit ? dc.prepareJit(h.ramBase) : null;
   const jit = jc !== null && !jc.disabled;
+  if (jc !== null) setHostHart(h);
   const jitHot = h.jitHot;
   const heat = jc ? jc.heat : EMPTY_HEAT;
   const regionIdx = jc ? jc.regionIdx : EMPTY_IDX;
@@ -180,10 +182,12 @@ export function run(h: Hart, budget: number): number {
     let m = meta[i];
     if (m & JIT_ENTRY && off !== skipOff) {
       jc!.entries++;
+      h.jitIc0 = ic0;
       const r = jc!.dispatch(jitArea, regionIdx[i], off, n, budget, pageLo, pcHi, mode, dR, dW, iSet, slot);
       n = jitIo[0];
       resv = h.reservation;
       if (r < 0) {
+        // -1 and -2 (the dispatcher moved to another page), RESTART (a CSR changed the mode): the pc is in jitIo.
         h.pcLo = jitIo[2];
         h.pcHi = jitIo[3];
         base = -1;

@@ -12,9 +12,11 @@
  * - anything else, or a step that misses (TLB, no slot, no region): return to the run loop. If the
  *   dispatcher has moved to another page, it returns -1 (continue at the pc in jitIo[2..3], entering
  *   compiled code if there is some) or -2 (the same, but execute the first instruction on the
- *   interpreter), since the run loop still holds the first page.
+ *   interpreter), since the run loop still holds the first page; a region's RESTART (jit-host.ts) comes
+ *   back as it is.
  */
 import { TLB_SIZE } from './constants.js';
+import { RESTART } from './jit-host.js';
 import { HS_IO, HS_PC, HS_TLB_RAM, HS_TLB_W64, SLOT_ENTRIES, type JitMemory } from './memory.js';
 import { Bytes, moduleBytes, T, W } from './wasm.js';
 
@@ -183,6 +185,10 @@ export function dispatcherBytes(jm: JitMemory, ramBase: number): ReturnType<type
   c.op(W.End);
   c.op(W.Br).u(1);
   c.op(W.End); // $far: the pc is in the hart
+  // A host call changed what the code runs under (jit-host.ts): the run loop starts again from the hart.
+  c.get(R).i32(RESTART).op(W.I32Eq).op(W.If).byte(T.Void);
+  ret(RESTART);
+  c.op(W.End);
   c.get(HS).mem(W.I64Load, 3, HS_PC).set(PC);
   // O = the RAM offset of the pc, or all ones (above any RAM) when it is not RAM or misses the TLB.
   c.get(ISET).i32(0).op(W.I32LtS).op(W.If).byte(T.I64);

@@ -28,6 +28,7 @@
 import { SLOT_ENTRIES, type DecodeCache } from './decode-cache.js';
 import { JIT_CODE_LIMIT, JIT_ENTRY } from './jit-cache.js';
 import { emitTlbRam, emitTlbTag, REENTER, REGION_PARAMS, type PageFn } from './jit-dispatch.js';
+import { HOST_PARAMS, hostCall, isHostCall, RESTART } from './jit-host.js';
 import { Op } from './decode.js';
 import { HS_F, HS_IO, HS_PC, HS_RESV, HS_RESV_VAL, HS_X, type JitMemory } from './memory.js';
 import { A, Bytes, moduleBytes, T, W, type FnSpec } from './wasm.js';
@@ -66,9 +67,11 @@ const AMO_OPS: Partial<Record<number, A>> = { 0: A.Add, 1: A.Xchg, 4: A.Xor, 8: 
 /**
  * Instructions the decoder leaves to the reference executor (Op.Generic, `inst` the 32-bit encoding)
  * that are compiled anyway: FLW/FLD/FSW/FSD (register saves in setjmp and context switches), LR, SC and
- * the AMOs but MIN/MAX (the locks of libc and the kernel).
+ * the AMOs but MIN/MAX (the locks of libc and the kernel), and the CSR instructions (a call out to
+ * jit-host.ts).
  */
 function compilesGeneric(inst: number): boolean {
+  if (isHostCall(inst)) return true;
   const opc = inst & 0x7f;
   const f3 = (inst >>> 12) & 7;
   if (f3 !== 2 && f3 !== 3) return false;
@@ -590,6 +593,7 @@ class Emitter {
   /** Load the registers instruction `op` reads, before any conditional code of it. */
   private ensureSources(op: number, r1: number, r2: number, im: number): void {
     if (op === Op.Generic) {
+      if (isHostCall(im)) return; // the host reads its operand from the hart
       // Raw fields: for the forms without rs2 (FLW/FLD, LR) the second is a wasted load, no more.
       this.ensure((im >>> 15) & 31);
       if ((im & 0x7f) === 0x2f) this.ensure((im >>> 20) & 31);
@@ -626,8 +630,28 @@ class Emitter {
     this.close();
   }
 
-  /** The compiled Op.Generic instructions (compilesGeneric): FP loads and stores, LR, SC, AMOs. */
+  /**
+   * A CSR instruction: a call to jit-host.ts's hostCall, which executes it with the count of instructions
+   * done through it; its RESTART hands back (count and pc already in the hart).
+   */
+  private hostCall(p: number, inst: number, rem: number): void {
+    const c = this.c;
+    c.i32(inst).get(P_PAGELO).get(P_PCHI).i32(p).get(P_N);
+    if (rem > 1) c.i32(rem - 1).op(W.I32Sub);
+    c.op(W.Call).u(0);
+    this.open(T.Void);
+    c.i32(RESTART).op(W.Return);
+    this.close();
+    // The register it wrote is in the hart only.
+    this.loaded[(inst >>> 7) & 31] = 0;
+  }
+
+  /** The compiled Op.Generic instructions (compilesGeneric): FP loads and stores, LR, SC, AMOs, CSRs. */
   private generic(p: number, inst: number, rem: number): void {
+    if (isHostCall(inst)) {
+      this.hostCall(p, inst, rem);
+      return;
+    }
     const c = this.c;
     const opc = inst & 0x7f;
     const rd = (inst >>> 7) & 31;
@@ -928,8 +952,8 @@ export function compileQueued(t: JitTarget, sync: boolean): void {
   }
   claimed.clear();
   if (fns.length === 0) return;
-  const bytes = moduleBytes(fns, jm);
-  const imports = { m: { m: jm.memory } };
+  const bytes = moduleBytes(fns, jm, undefined, { params: HOST_PARAMS });
+  const imports = { m: { m: jm.memory, h: hostCall } };
   const install = (inst: WebAssembly.Instance, ms: number): void => {
     const t1 = performance.now();
     let size = 0;

@@ -18,6 +18,7 @@ export const enum W {
   BrIf = 0x0d,
   BrTable = 0x0e,
   Return = 0x0f,
+  Call = 0x10,
   CallIndirect = 0x11,
   LocalGet = 0x20,
   LocalSet = 0x21,
@@ -251,7 +252,9 @@ export interface MemorySpec {
  * A module of functions of one type (the first's: i32 parameters, an i32 result) exported as f0, f1, …,
  * importing the memory "m"."m" of `mem.pages` 64 KiB pages (a shared one declares its maximum, the same)
  * and, with `table`, the function table "m"."t" whose entries take `table.params` i32 parameters (type 1,
- * for call_indirect). The JIT puts a batch of regions in one module: that saves a Module and an Instance
+ * for call_indirect); with `host`, the JavaScript function "m"."h" taking `host.params` i32 parameters and
+ * returning an i32, as function 0 (the module's own functions follow it; the exports are unchanged).
+ * The JIT puts a batch of regions in one module: that saves a Module and an Instance
  * (each a fixed cost of a fraction of a millisecond in V8) per region. Regions reach the dispatcher's
  * table through Table.set and do not import it: V8 updates every importing instance on each Table.set.
  */
@@ -259,11 +262,14 @@ export function moduleBytes(
   fns: readonly FnSpec[],
   mem: MemorySpec,
   table?: { params: number },
+  host?: { params: number },
 ): Uint8Array<ArrayBuffer> {
   let size = 0;
   for (const fn of fns) size += fn.code.length + 16;
   const out = new Bytes(size + 32 * fns.length + 128).bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
   const sigs = table ? [fns[0].params, table.params] : [fns[0].params];
+  const hostType = sigs.length;
+  if (host) sigs.push(host.params);
   const type = new Bytes().u(sigs.length);
   for (const n of sigs) {
     type.byte(0x60).u(n);
@@ -271,12 +277,14 @@ export function moduleBytes(
     type.u(1).byte(T.I32);
   }
   out.section(1, type);
-  const imp = new Bytes().u(table ? 2 : 1);
+  const imp = new Bytes().u(1 + (table ? 1 : 0) + (host ? 1 : 0));
   imp.u(1).byte(0x6d).u(1).byte(0x6d).byte(0x02);
   if (mem.shared) imp.byte(0x03).u(mem.pages).u(mem.pages);
   else imp.byte(0x00).u(mem.pages);
   if (table) imp.u(1).byte(0x6d).u(1).byte(0x74).byte(0x01).byte(0x70).byte(0x00).u(1);
+  if (host) imp.u(1).byte(0x6d).u(1).byte(0x68).byte(0x00).u(hostType);
   out.section(2, imp);
+  const first = host ? 1 : 0;
   const funcs = new Bytes().u(fns.length);
   for (let k = 0; k < fns.length; k++) funcs.u(0);
   out.section(3, funcs);
@@ -285,7 +293,7 @@ export function moduleBytes(
     const name = `f${k}`;
     exps.u(name.length);
     for (let j = 0; j < name.length; j++) exps.byte(name.charCodeAt(j));
-    exps.byte(0x00).u(k);
+    exps.byte(0x00).u(first + k);
   }
   out.section(7, exps);
   const code = new Bytes(size + 8).u(fns.length);
