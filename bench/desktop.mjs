@@ -5,9 +5,10 @@
 // guest/desktop/build.sh on our machine (`vdesk run`, host SBI, 2 harts, 1 GiB) and on qemu-system-riscv64 -M virt (OpenSBI, 2 harts, 1 GiB, virtio-blk/gpu/keyboard/
 // tablet) in the same run, alternating. Both boot the same kernel, command line and root filesystem,
 // copy-on-write so the image stays pristine. Medians (min–max) over RUNS and ours/QEMU, for each of our
-// CPU engines named (default: jit and interp).
+// CPU engines named (default: jit and interp); `jit-threads` is the JIT with each hart on its own worker
+// thread (`vdesk run --threads`).
 //
-//   node bench/desktop.mjs [--runs 3] [--engines jit,interp]
+//   node bench/desktop.mjs [--runs 3] [--engines jit,interp,jit-threads]
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -54,7 +55,8 @@ const timed = async (bin, args) => {
 const ours = (engine) =>
   timed(process.execPath, [
     path.join(root, 'apps/cli/dist/index.js'),
-    'run', manifest, '--cpu', engine, '--kernel', kernel, '--append', append, '--no-viewer',
+    'run', manifest, '--cpu', engine.replace(/-threads$/, ''), '--kernel', kernel, '--append', append, '--no-viewer',
+    ...(engine.endsWith('-threads') ? ['--threads'] : []),
   ]); // prettier-ignore
 const qemu = () =>
   timed('qemu-system-riscv64', [
