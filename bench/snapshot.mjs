@@ -9,20 +9,37 @@
 // that starting a `vdesk` process per screenshot or click (~0.2–0.5 s of CPU each) is not counted as
 // restore time, nor competes with the restored machine for the cores.
 //
-//   node bench/snapshot.mjs [--runs 1]
+//   node bench/snapshot.mjs [--runs 1] [--restores 1] [--type-ms 30] [--keep DIR]
+//   node bench/snapshot.mjs --from DIR [--restores 5]     (restores only, of a snapshot kept with --keep)
+// --restores: restores of each snapshot (alternating is not needed: nothing else changes between them).
+// --keep DIR: the last snapshot and the screenshot taken before it stay in DIR (desktop.vdsnap,
+// before.png) for --from, which skips the cold boot (profiling a restore; no cold boot beside it).
+// Node flags for the restored `vdesk run` (e.g. --cpu-prof --cpu-prof-dir=DIR) go in VDESK_RESTORE_NODE_ARGS.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { clearInterval, setInterval } from 'node:timers';
+import { parseArgs } from 'node:util';
 import zlib from 'node:zlib';
 import { buildGuest, med } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const vdeskJs = path.join(root, 'apps/cli/dist/index.js');
-const runsArg = process.argv.indexOf('--runs');
-const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 1;
+const { values: opt } = parseArgs({
+  options: {
+    runs: { type: 'string' },
+    restores: { type: 'string' },
+    'type-ms': { type: 'string' },
+    keep: { type: 'string' },
+    from: { type: 'string' },
+  },
+});
+const RUNS = opt.from ? 1 : Number(opt.runs ?? 1);
+const RESTORES = Number(opt.restores ?? 1);
+const TYPE_MS = Number(opt['type-ms'] ?? 30);
+const nodeArgs = (process.env.VDESK_RESTORE_NODE_ARGS ?? '').split(' ').filter(Boolean);
 const guest = buildGuest('guest/desktop/build.sh');
 const dir = mkdtempSync(path.join(tmpdir(), 'vdesk-bench-snapshot-'));
 const env = { ...process.env, VDESK_RUNTIME_DIR: path.join(dir, 'run') };
@@ -69,8 +86,11 @@ function control(req) {
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function start(args) {
-  const p = spawn(process.execPath, [vdeskJs, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+function start(args, extraNode = []) {
+  const p = spawn(process.execPath, [...extraNode, vdeskJs, ...args], {
+    env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   const out = { text: '', err: '' };
   p.stdout.on('data', (d) => (out.text += d.toString('latin1')));
   p.stderr.on('data', (d) => (out.err += d));
@@ -90,27 +110,35 @@ function start(args) {
   return { p, out, waitFor };
 }
 
-/** The terminal answers: focus it, type a command, and see its file from the console. */
 /** Commands typed again after 5 s without an answer: [cold, restored]. */
 const retyped = [0, 0];
 let phase = 0;
+/**
+ * The terminal answers: focus it, type a command, and see its file from the console. Returns when the
+ * console saw the file and when the last key had gone to the guest (the typing's share).
+ */
 async function terminalAnswers(v, tag) {
   let typed = -Infinity;
+  let keysIn = NaN;
   for (;;) {
     // Again every few seconds: keys typed before the terminal is mapped and focused are lost.
     if (performance.now() - typed > 5000) {
       if (typed > 0) retyped[phase]++;
       await control({ cmd: 'click', x: 300, y: 200, button: 'left' });
-      // 30 ms a key, as tests/desktop.test.ts types in Chromium (a fast typist is ~100 ms): in bursts of
-      // 8 ms, a guest whose X server is still slow (a restored machine compiles its hot code again)
-      // overflows the kernel's evdev buffer and loses keys (SYN_DROPPED), which nobody can type that fast.
-      await control({ cmd: 'type', text: `echo ${tag} > /tmp/typed\n`, intervalMs: 30 });
-      typed = performance.now();
+      // 30 ms a key by default, as tests/desktop.test.ts types in Chromium (a fast typist: ~100 ms).
+      // --type-ms 8 is `vdesk type`'s and the viewer's paste pace (each key also waits for room in the
+      // keyboard's queue): right after a restore, or under load, the guest's X server may not read the
+      // kernel's evdev buffer (64 events, 16 keys) in time, keys are lost (SYN_DROPPED), and the command
+      // is typed again after 5 s (counted below).
+      await control({ cmd: 'type', text: `echo ${tag} > /tmp/typed\n`, intervalMs: TYPE_MS });
+      typed = keysIn = performance.now();
     }
     const from = v.out.text.length;
-    v.p.stdin.write(`cat /tmp/typed 2>/dev/null; echo CHK-$((1+1))\n`);
+    // Shell builtins only: a `cat` per check was a process started in the guest every ~0.1 s, competing
+    // with X and the terminal for the restored guest's (still interpreted) CPU.
+    v.p.stdin.write(`read -r T 2>/dev/null </tmp/typed; echo "T=$T CHK-$((1+1))"\n`);
     await v.waitFor(/CHK-2/, from, 60_000);
-    if (v.out.text.slice(from).includes(`\n${tag}`)) return performance.now();
+    if (v.out.text.slice(from).includes(`T=${tag} CHK-2`)) return { answered: performance.now(), keysIn };
     await sleep(50);
   }
 }
@@ -137,7 +165,8 @@ function sizes(file, guestUsed) {
   );
   console.log(
     `  guest RAM in use: ${mib(h.ramInUse)} of non-zero pages, ${mib(ref)} compressed as one zlib stream ` +
-      `(level 6); the guest counts ${mib(guestUsed)} used (MemTotal - MemFree); RAM ${mib(h.ramSize)}`,
+      `(level 6)${Number.isNaN(guestUsed) ? '' : `; the guest counts ${mib(guestUsed)} used (MemTotal - MemFree)`}; ` +
+      `RAM ${mib(h.ramSize)}`,
   );
 }
 
@@ -145,31 +174,46 @@ const cold = [];
 const restored = [];
 const screen = [];
 const resumed = [];
+const typing = [];
+const cpu = [];
+/** CPU time (user + system) a process has used so far, from /proc (Linux): the work, whatever the load. */
+function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return NaN;
+  }
+}
 let report = '';
-for (let run = 0; run < RUNS; run++) {
+let last;
+
+/** Cold boot to the desktop's own "usable" marker, then to a terminal that answers; then snapshot it. */
+async function coldRun(run) {
   phase = 0;
-  // Cold boot to the desktop's own "usable" marker, then to a terminal that answers.
   const t0 = performance.now();
   const a = start(['run', manifest, '--no-viewer']);
   const ready = await a.waitFor(/VDESK-DESKTOP-READY/);
-  const answered = await terminalAnswers(a, `cold${run}`);
+  const { answered } = await terminalAnswers(a, `cold${run}`);
   cold.push({ ready: (ready - t0) / 1000, answers: (answered - t0) / 1000 });
   await sleep(3000); // let the desktop settle, as a person would before saving it
   const from = a.out.text.length;
   a.p.stdin.write(`echo MEM-$(awk '/^Mem(Total|Free):/ {print $2}' /proc/meminfo | paste -sd-)-KB\n`);
   await a.waitFor(/MEM-\d+-\d+-KB/, from);
   const [total, free] = /MEM-(\d+)-(\d+)-KB/.exec(a.out.text.slice(from)).slice(1).map(Number);
-  const meminfo = (total - free) * 1024;
   const file = path.join(dir, `desktop${run}.vdsnap`);
   const before = await shot();
-  const s = cli('snapshot', file).trim();
+  report = cli('snapshot', file).trim();
   a.p.kill('SIGKILL');
   await new Promise((r) => a.p.on('close', r));
-  report = s;
+  return { file, before, meminfo: (total - free) * 1024 };
+}
 
+/** Restore `file` in a new process: until it runs, until its screen is `before`, until it answers. */
+async function restoreRun(file, before, tag) {
   phase = 1;
   const t1 = performance.now();
-  const b = start(['run', '--restore', file, '--no-viewer']);
+  const b = start(['run', '--restore', file, '--no-viewer'], nodeArgs);
   // The machine runs again (its screen handed to the display) when vdesk prints this line.
   const running = new Promise((resolve) => {
     const t = setInterval(() => {
@@ -188,27 +232,66 @@ for (let run = 0; run < RUNS; run++) {
       await sleep(10); // the control socket is not up yet
     }
   }
-  const answers = await terminalAnswers(b, `restored${run}`);
+  const { answered, keysIn } = await terminalAnswers(b, tag);
+  cpu.push(cpuSeconds(b.p.pid));
   resumed.push(((await running) - t1) / 1000);
   screen.push((shown - t1) / 1000);
-  restored.push((answers - t1) / 1000);
-  b.p.kill('SIGKILL');
+  restored.push((answered - t1) / 1000);
+  typing.push((keysIn - t1) / 1000);
+  // SIGINT first, so a --cpu-prof in VDESK_RESTORE_NODE_ARGS is written; then for good.
+  b.p.kill(nodeArgs.length ? 'SIGINT' : 'SIGKILL');
+  const killer = setTimeout(() => b.p.kill('SIGKILL'), 20_000);
   await new Promise((r) => b.p.on('close', r));
-  if (run === RUNS - 1) {
-    console.log(`snapshot: ${report}`);
-    console.log(`  ${b.out.err.match(/vdesk: restored .*/)?.[0]}`);
-    sizes(file, meminfo);
-  }
+  clearTimeout(killer);
+  last = b;
 }
+
+const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ')[0] ?? '?';
+const loads = [];
+if (opt.from) {
+  const file = path.join(opt.from, 'desktop.vdsnap');
+  const before = readFileSync(path.join(opt.from, 'before.png'));
+  for (let k = 0; k < RESTORES; k++) {
+    loads.push(load());
+    await restoreRun(file, before, `restored${k}`);
+  }
+  console.log(`  ${last.out.err.match(/vdesk: restored .*/)?.[0]}`);
+  sizes(file, NaN);
+} else
+  for (let run = 0; run < RUNS; run++) {
+    loads.push(load());
+    const { file, before, meminfo } = await coldRun(run);
+    for (let k = 0; k < RESTORES; k++) {
+      loads.push(load());
+      await restoreRun(file, before, `restored${run}x${k}`);
+    }
+    if (opt.keep) {
+      mkdirSync(opt.keep, { recursive: true });
+      copyFileSync(file, path.join(opt.keep, 'desktop.vdsnap'));
+      writeFileSync(path.join(opt.keep, 'before.png'), before);
+    }
+    if (run === RUNS - 1) {
+      console.log(`snapshot: ${report}`);
+      console.log(`  ${last.out.err.match(/vdesk: restored .*/)?.[0]}`);
+      sizes(file, meminfo);
+    }
+  }
 const f = (xs) => `${med(xs).toFixed(2)} s (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})`;
-console.log(`desktop, 2 harts, 1 GiB, ${RUNS} run(s), median (min–max):`);
-console.log(`  cold boot to VDESK-DESKTOP-READY:       ${f(cold.map((c) => c.ready))}`);
-console.log(`  cold boot to a terminal that answers:   ${f(cold.map((c) => c.answers))}`);
+console.log(
+  `desktop, 2 harts, 1 GiB, ${cold.length} cold run(s), ${restored.length} restore(s), keys every ${TYPE_MS} ms, ` +
+    `1-min load at each start ${loads.join(' ')}; median (min–max):`,
+);
+if (cold.length) {
+  console.log(`  cold boot to VDESK-DESKTOP-READY:       ${f(cold.map((c) => c.ready))}`);
+  console.log(`  cold boot to a terminal that answers:   ${f(cold.map((c) => c.answers))}`);
+}
 console.log(`  restore to the machine running again:   ${f(resumed)}`);
 console.log(
   `  restore to the screen shown:            ${f(screen)} (screenshots polled on the control socket)`,
 );
+console.log(`  restore to the last key typed:          ${f(typing)}`);
 console.log(`  restore to a terminal that answers:     ${f(restored)}`);
+console.log(`  CPU time of the restored vdesk by then:  ${f(cpu)} (user + system, all its threads)`);
 console.log(
   `  (commands typed again after 5 s without an answer: cold ${retyped[0]}, restored ${retyped[1]})`,
 );

@@ -235,3 +235,55 @@ export function payloadSections(h: SnapshotHeader, payload: Uint8Array): Uint8Ar
   let at = 0;
   return h.sections.map((s) => payload.subarray(at, (at += s.stored)));
 }
+
+/**
+ * A checked snapshot file whose sections are inflating (on the host's threads with Node's codec): made
+ * by {@link openSnapshot} as soon as the file is read, so that inflating overlaps building the machine;
+ * RiscvMachine.restore takes it in place of the file's bytes.
+ */
+export interface OpenedSnapshot {
+  readonly header: SnapshotHeader;
+  /** Each section inflated, in order (0: the state tree; 1…: RAM pages); rejects with a SnapshotError. */
+  readonly sections: readonly Promise<Uint8Array>[];
+  /** The most RAM the sections were allowed to inflate to (a machine with less RAM refuses them). */
+  readonly maxRamBytes: number;
+}
+
+/**
+ * Check a snapshot file (as {@link readSnapshotFile}; `checked`: its result, to skip checking twice)
+ * and start inflating its sections. `maxRamBytes` bounds what the RAM's sections may inflate to before
+ * any of them starts (the RAM of the machine it is for): a file that declares more is refused.
+ */
+export function openSnapshot(
+  file: Uint8Array,
+  o: {
+    codec?: SnapshotCodec;
+    maxRamBytes: number;
+    checked?: { header: SnapshotHeader; payload: Uint8Array };
+  },
+): OpenedSnapshot {
+  const codec = o.codec ?? defaultCodec();
+  const { header, payload } = o.checked ?? readSnapshotFile(file, codec);
+  if (header.compression !== codec.compression && header.compression !== 'none')
+    throw new SnapshotError(`compressed as ${header.compression}, which this host cannot read`);
+  if (header.sections.slice(1).reduce((n, s) => n + s.raw, 0) > o.maxRamBytes)
+    throw new SnapshotError('corrupted: it holds more RAM pages than this machine has');
+  const stored = payloadSections(header, payload);
+  const inflate = async (i: number): Promise<Uint8Array> => {
+    const want = header.sections[i].raw;
+    let out: Uint8Array;
+    try {
+      out = header.compression === 'none' ? stored[i] : await codec.decompress(stored[i], want);
+    } catch (e) {
+      throw new SnapshotError(
+        `corrupted: the state does not decompress (${e instanceof Error ? e.message : String(e)})`,
+      );
+    }
+    if (out.length !== want) throw new SnapshotError('corrupted: the state has the wrong length');
+    return out;
+  };
+  const sections = stored.map((_, i) => inflate(i));
+  // Awaited by the restore, unless it stops first (another machine's snapshot, say).
+  for (const p of sections) p.catch(() => {});
+  return { header, sections, maxRamBytes: o.maxRamBytes };
+}

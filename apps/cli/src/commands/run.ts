@@ -8,6 +8,7 @@ import {
   CPU_ENGINES,
   parseManifest,
   type Manifest,
+  type OpenedSnapshot,
 } from '@virtio-desktop/machine';
 import { SizeError, parseSize } from '@virtio-desktop/virtio-core';
 import {
@@ -199,6 +200,13 @@ export async function run(args: string[]): Promise<number> {
     manifest = parseManifest(raw, 'desktop manifest');
   }
 
+  // The snapshot's sections inflate on the thread pool from now on, while the machine is built.
+  let opened: OpenedSnapshot | undefined;
+  try {
+    opened = snap?.open(manifest.memory);
+  } catch (e) {
+    throw new CliError(`--restore ${v.restore}: ${(e as Error).message}`);
+  }
   const images = await loadImages(manifest, baseDir);
   // Named in the lock of each disk image, so a second machine on the same image is told which one has it.
   setLockOwner(manifest.name);
@@ -233,7 +241,7 @@ export async function run(args: string[]): Promise<number> {
     // (keys typed at once after `vdesk run --restore` were lost that way).
     const t0 = performance.now();
     try {
-      await machine.restore(snap.bytes, { codec: nodeSnapshotCodec() });
+      await machine.restore(opened ?? snap.bytes, { codec: nodeSnapshotCodec() });
     } catch (e) {
       await session.close();
       throw new CliError(`--restore ${v.restore}: ${(e as Error).message}`);

@@ -139,6 +139,12 @@ export function combineParts(cpu: CpuPart, irqchip: IrqchipPart, timer: TimerPar
           restoreHart: (h: HartPart, s: SavedState) => cpu.restoreHart!(h, s),
         }
       : {}),
+    ...(cpu.saveCode && cpu.restoreCode
+      ? {
+          saveCode: (hs: readonly HartPart[]) => cpu.saveCode!(hs),
+          restoreCode: (hs: readonly HartPart[], s: SavedState) => cpu.restoreCode!(hs, s),
+        }
+      : {}),
     createPlic: (o) => irqchip.createPlic(o),
     interruptControllerKind: irqchip.interruptControllerKind,
     createClint: (o) => timer.createClint(o),

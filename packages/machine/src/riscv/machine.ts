@@ -44,6 +44,7 @@ import {
 import { HartState, Sbi, type SbiHost } from './sbi.js';
 import { MachineThreads } from './threads.js';
 import { restoreSnapshot, takeSnapshot, type MachineInternals, type SnapshotOptions } from './snapshot.js';
+import type { OpenedSnapshot } from '../snapshot-file.js';
 
 export interface BootImages {
   kernel: Uint8Array;
@@ -559,8 +560,9 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
   /**
    * Put a snapshot back on this machine, created from the same manifest and not yet run; run() then
    * continues from it. A bad snapshot throws a one-line SnapshotError; the machine must not be run then.
+   * `file` may be opened beforehand (openSnapshot), so that its sections inflate while the machine is built.
    */
-  restore(file: Uint8Array, o: SnapshotOptions = {}): Promise<void> {
+  restore(file: Uint8Array | OpenedSnapshot, o: SnapshotOptions = {}): Promise<void> {
     return restoreSnapshot(this, this.internals(), file, o);
   }
 

@@ -88,6 +88,14 @@ export interface CpuPart {
    */
   saveHart?(hart: HartPart): SavedState;
   restoreHart?(hart: HartPart, s: SavedState): void;
+  /**
+   * Snapshots, optional: what the CPU learnt about the guest's code that is worth keeping (a JIT's
+   * working set), saved once for all harts and given back after the RAM and the harts are restored,
+   * so that a restored machine runs its hot code at full speed at once. Only a hint: restoreCode may
+   * ignore what it cannot use; without these, a restored machine compiles its code again as it runs.
+   */
+  saveCode?(harts: readonly HartPart[]): SavedState;
+  restoreCode?(harts: readonly HartPart[], s: SavedState): void;
 }
 
 /** The platform interrupt controller (a PLIC or a model of the same contract). */

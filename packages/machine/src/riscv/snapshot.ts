@@ -19,9 +19,9 @@ import {
   SNAPSHOT_FORMAT,
   defaultCodec,
   manifestSha256,
-  payloadSections,
-  readSnapshotFile,
+  openSnapshot,
   writeSnapshotFile,
+  type OpenedSnapshot,
   type SnapshotCodec,
   type SnapshotHeader,
 } from '../snapshot-file.js';
@@ -154,6 +154,8 @@ export async function takeSnapshot(
         layout: layout ? (JSON.parse(JSON.stringify(layout)) as StateValue) : null,
       },
       harts: m.harts.map((h) => asValue(x.parts.saveHart!(h))),
+      // The CPU's code profile (optional): a restored machine compiles its hot code at once.
+      code: x.parts.saveCode && m.harts.length ? asValue(x.parts.saveCode(m.harts)) : null,
       clock: asValue(m.clock.saveState!()),
       plic: asValue(m.plic.saveState!()),
       clint: asValue(m.clint.saveState!()),
@@ -194,11 +196,14 @@ export async function takeSnapshot(
 export async function restoreSnapshot(
   m: RiscvMachine,
   x: MachineInternals,
-  file: Uint8Array,
+  file: Uint8Array | OpenedSnapshot,
   o: SnapshotOptions,
 ): Promise<void> {
-  const codec = o.codec ?? defaultCodec();
-  const { header, payload } = readSnapshotFile(file, codec);
+  // The sections start inflating now (or did when the caller opened the file), in parallel, while the
+  // state tree is checked.
+  const snap =
+    file instanceof Uint8Array ? openSnapshot(file, { codec: o.codec, maxRamBytes: m.ram.size }) : file;
+  const { header } = snap;
   o.onHeader?.(header);
   const mine = await manifestSha256(x.manifest);
   if (header.manifestSha256 !== mine)
@@ -207,29 +212,9 @@ export async function restoreSnapshot(
     );
   const why = refusal(m, x);
   if (why) throw new SnapshotError(why);
-  if (header.compression !== codec.compression && header.compression !== 'none')
-    throw new SnapshotError(`compressed as ${header.compression}, which this host cannot read`);
-  const stored = payloadSections(header, payload);
-  const inflate = async (i: number): Promise<Uint8Array> => {
-    const want = header.sections[i].raw;
-    let out: Uint8Array;
-    try {
-      out = header.compression === 'none' ? stored[i] : await codec.decompress(stored[i], want);
-    } catch (e) {
-      throw new SnapshotError(
-        `corrupted: the state does not decompress (${e instanceof Error ? e.message : String(e)})`,
-      );
-    }
-    if (out.length !== want) throw new SnapshotError('corrupted: the state has the wrong length');
-    return out;
-  };
-  // Bound what inflating may allocate by this machine's RAM before any of it starts.
-  if (header.sections.slice(1).reduce((n, s) => n + s.raw, 0) > m.ram.size)
-    throw new SnapshotError('corrupted: it holds more RAM pages than this machine has');
-  // The RAM's sections start inflating now, in parallel, while the state tree is checked.
-  const ramParts = Promise.all(stored.slice(1).map((_, k) => inflate(k + 1)));
-  ramParts.catch(() => {}); // awaited below, unless a check fails first
-  const raw = await inflate(0);
+  if (snap.maxRamBytes > m.ram.size)
+    throw new SnapshotError('opened for a machine with more RAM than this one (openSnapshot maxRamBytes)');
+  const raw = await snap.sections[0];
   const top = new StateReader(decodeState(raw), 'snapshot');
 
   // Check the machine's shape before changing anything.
@@ -266,19 +251,13 @@ export async function restoreSnapshot(
   const layoutValue = mr.raw('layout');
   const layout = layoutValue === null ? null : readLayout(mr.sub('layout'));
 
-  const pages = await ramParts;
+  const pages = await Promise.all(snap.sections.slice(1));
 
   // RAM first: devices find the chains they held in the restored rings.
   const bytes = m.ram.bytes;
   // A machine that never booted has zero RAM already (a second of work saved on a large guest).
   if (x.layout() !== null) bytes.fill(0);
-  const perSection = RAM_SECTION_BYTES / PAGE;
-  for (let p = 0, k = 0; p < pageCount; p++)
-    if (present[p >> 3] & (1 << (p & 7))) {
-      const at = (k % perSection) * PAGE;
-      bytes.set(pages[Math.floor(k / perSection)].subarray(at, at + PAGE), p * PAGE);
-      k++;
-    }
+  placePages(bytes, present, pageCount, pages);
   for (const [i, v] of saved.entries()) {
     const dr = new StateReader(v, `snapshot.devices[${i}]`);
     const d = m.devices.find((p) => p.id === dr.str('id'));
@@ -293,12 +272,35 @@ export async function restoreSnapshot(
   const harts = top.arr('harts');
   if (harts.length !== n) throw top.fail('harts', `has ${harts.length} entries`);
   for (const [h, hart] of m.harts.entries()) x.parts.restoreHart!(hart, asState(harts[h]));
+  // After the RAM and the harts (restoreHart empties the code caches): a snapshot without a profile, or a
+  // CPU part that takes none, only means the code compiles again as it runs.
+  if (x.parts.restoreCode && m.harts.length && top.has('code') && top.raw('code') !== null)
+    await wrap("the CPU's code profile", () => x.parts.restoreCode!(m.harts, asState(top.raw('code'))));
   state.forEach((v, h) => (x.state[h] = v));
   waiting.forEach((v, h) => (x.waiting[h] = v as boolean));
   stimecmp.forEach((v, h) => (x.stimecmp[h] = v as number));
   x.consoleIn.splice(0, x.consoleIn.length, ...consoleIn);
   x.setLayout(layout);
   x.markRestored();
+}
+
+/** The stored pages (sections of RAM_SECTION_BYTES) back at their places: runs of pages in one copy. */
+function placePages(bytes: Uint8Array, present: Uint8Array, pageCount: number, pages: Uint8Array[]): void {
+  const perSection = RAM_SECTION_BYTES / PAGE;
+  const has = (p: number): boolean => (present[p >> 3] & (1 << (p & 7))) !== 0;
+  for (let p = 0, k = 0; p < pageCount;) {
+    if (!has(p)) {
+      p++;
+      continue;
+    }
+    // A run of present pages that stays within one stored section.
+    let n = 1;
+    while (p + n < pageCount && has(p + n) && (k + n) % perSection !== 0) n++;
+    const at = (k % perSection) * PAGE;
+    bytes.set(pages[Math.floor(k / perSection)].subarray(at, at + n * PAGE), p * PAGE);
+    p += n;
+    k += n;
+  }
 }
 
 function readLayout(r: StateReader): BootLayout {
