@@ -112,6 +112,8 @@ function start(args, extraNode = []) {
 
 /** Commands typed again after 5 s without an answer: [cold, restored]. */
 const retyped = [0, 0];
+/** Screenshots that did not show the saved screen yet (each a PNG encoded by the restored vdesk). */
+const shots = [0, 0];
 let phase = 0;
 /**
  * The terminal answers: focus it, type a command, and see its file from the console. Returns when the
@@ -228,6 +230,7 @@ async function restoreRun(file, before, tag) {
   for (let i = 0; i < 3000 && Number.isNaN(shown); i++) {
     try {
       if ((await shot()).equals(before)) shown = performance.now();
+      else shots[1]++;
     } catch {
       await sleep(10); // the control socket is not up yet
     }
@@ -293,5 +296,6 @@ console.log(`  restore to the last key typed:          ${f(typing)}`);
 console.log(`  restore to a terminal that answers:     ${f(restored)}`);
 console.log(`  CPU time of the restored vdesk by then:  ${f(cpu)} (user + system, all its threads)`);
 console.log(
-  `  (commands typed again after 5 s without an answer: cold ${retyped[0]}, restored ${retyped[1]})`,
+  `  (commands typed again after 5 s without an answer: cold ${retyped[0]}, restored ${retyped[1]}; ` +
+    `screenshots before the saved screen showed: ${shots[1]})`,
 );
