@@ -171,6 +171,40 @@ function chooseLabels(dc: DecodeCache, base: number, entry: number): { labels: n
   return { labels: work.slice(0, w).sort((a, b) => a - b), rest: work.slice(w) };
 }
 
+/**
+ * Ops that cannot leave compiled code or let anything read the hart's registers (no memory access, no
+ * branch, no call out): between two of them nothing observes the registers in the hart.
+ */
+const ALU_ONLY = new Uint8Array(256);
+for (let op = Op.Li; op <= Op.Remuw; op++) ALU_ONLY[op] = 1;
+ALU_ONLY[Op.Lui] = ALU_ONLY[Op.Auipc] = 1;
+const DEAD = new Uint8Array(MAX_INSTS);
+const writtenLater = new Uint8Array(32);
+
+/**
+ * For the run of instructions at page offsets `ps`: DEAD[i] = 1 when instruction i is an ALU instruction
+ * whose destination is written again by a later instruction, with only ALU instructions from i to it.
+ * Compiled code stores every register write to the hart at once (so that any exit sees architectural
+ * state); such a store can never be observed. Unrolled hashes and arithmetic reuse temporaries this way.
+ */
+function deadWrites(ps: readonly number[], meta: Int32Array, base: number): Uint8Array {
+  writtenLater.fill(0);
+  for (let i = ps.length - 1; i >= 0; i--) {
+    const m = meta[base + (ps[i] >>> 1)];
+    const op = m & 0xff;
+    DEAD[i] = 0;
+    if (!ALU_ONLY[op]) {
+      writtenLater.fill(0);
+      continue;
+    }
+    const rd = (m >>> 9) & 31;
+    if (op === Op.Nop || rd === 0) continue;
+    if (writtenLater[rd]) DEAD[i] = 1;
+    writtenLater[rd] = 1;
+  }
+  return DEAD;
+}
+
 // Parameters and locals of a region's function.
 const P_HS = 0;
 /** The index of the label to start at. */
@@ -253,14 +287,24 @@ class Emitter {
     else this.c.get(P_HS).mem(W.I64Load, 3, HS_X + 8 * r);
   }
 
+  /**
+   * The instruction being emitted writes a register that a later instruction of the same stretch of
+   * ALU instructions writes again: nothing can observe this value in the hart, so it stays in its local.
+   */
+  private deadStore = false;
+
   /** Pop a value into register rd (never x0) and store it to the hart at once. Unconditional code only. */
   private setX(rd: number): void {
+    this.loaded[rd] = 1;
+    if (this.deadStore) {
+      this.c.set(reg(rd));
+      return;
+    }
     this.c
       .set(reg(rd))
       .get(P_HS)
       .get(reg(rd))
       .mem(W.I64Store, 3, HS_X + 8 * rd);
-    this.loaded[rd] = 1;
   }
 
   private open(t: T, kind: W.If | W.Block = W.If): void {
@@ -382,10 +426,14 @@ class Emitter {
     this.leave(0, start);
     this.close();
     c.get(P_N).i32(len).op(W.I32Add).set(P_N);
+    // Stores made dead by a later write in the same stretch of ALU instructions (no exit in between).
+    const dead = deadWrites(ps, meta, base);
     for (let i = 0; i < len; i++) {
       const q = ps[i];
+      this.deadStore = dead[i] === 1;
       this.inst(q, meta[base + (q >>> 1)], imm[base + (q >>> 1)], len - i);
     }
+    this.deadStore = false;
     if (tail === 'leave') {
       if (p >= 4096) this.leave(0, 4096);
       else this.goto(0, p);
