@@ -40,6 +40,7 @@ import {
   type InputSink,
   type Rect,
 } from '@virtio-desktop/viewer';
+import { DeferredChunkCache } from './deferred-cache.js';
 import type { CallValue, FromWorker, StartRequest, ToWorker } from './messages.js';
 
 const post = (m: FromWorker, transfer: Transferable[] = []): void => postMessage(m, { transfer });
@@ -261,8 +262,15 @@ async function openDisk(
       tag: `${absolute} ${info.size} ${info.etag ?? info.lastModified ?? ''}`,
     });
     // Recent chunks in memory too: a read of the OPFS file costs as much as a millisecond in Chromium.
-    cache = new OpfsChunkCache(store, { memoryBytes: 64 << 20 });
-    disks.push({ close: async () => store.close() });
+    // Their writes wait until the disk is quiet (deferred-cache.ts): they serve the next visit, not this boot.
+    const deferred = new DeferredChunkCache(new OpfsChunkCache(store, { memoryBytes: 64 << 20 }));
+    cache = deferred;
+    disks.push({
+      close: async () => {
+        deferred.flush();
+        store.close();
+      },
+    });
   }
   const base = HttpRangeBackend.withInfo({ url: absolute, chunkSize, onFetched, cache }, info);
   if (readOnly) return base;
