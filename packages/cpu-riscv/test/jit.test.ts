@@ -451,28 +451,7 @@ describe('JIT against the reference, with interrupts and faults injected', () =>
   });
 
   it('retires the same instructions with the same state at every run boundary', () => {
-    const image = new Uint8Array(readFileSync(build('inject.c')));
-    const jit = machine(image, 'jit');
-    const ref = machine(image, 'reference');
-    let seed = 12345;
-    const rnd = (n: number): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
-    let interrupts = 0;
-    for (let k = 0; !jit.exited() && k < 200_000; k++) {
-      if (rnd(4) === 0) {
-        jit.hart.setPending(3, true);
-        ref.hart.setPending(3, true);
-        interrupts++;
-      }
-      const budget = 1 + rnd(3000);
-      expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
-      expect(jit.hart.instret).toBe(ref.hart.instret);
-      expect(jit.hart.pc).toBe(ref.hart.pc);
-      expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
-    }
-    expect(jit.exited()).toBe(true);
+    const { jit, ref, interrupts } = lockstepWithInterrupts('inject.c', 12345, 4, 3000);
     expect(jit.out()).toBe(ref.out());
     expect(jit.out()).toContain('faults=0000000000000076');
     expect(interrupts).toBeGreaterThan(50);
@@ -481,36 +460,47 @@ describe('JIT against the reference, with interrupts and faults injected', () =>
   }, 120_000);
 });
 
+/**
+ * Run test program `name` on the JIT and the reference in lockstep, raising MSIP on both at one run
+ * boundary in `every` (random, from `seed`), with budgets of 1..maxBudget: pc, instret, registers and
+ * mstatus must be equal after every run, and the program must finish.
+ */
+function lockstepWithInterrupts(name: string, seed: number, every: number, maxBudget: number) {
+  const image = new Uint8Array(readFileSync(build(name)));
+  const jit = machine(image, 'jit');
+  const ref = machine(image, 'reference');
+  const rnd = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return (seed >>> 8) % n;
+  };
+  let interrupts = 0;
+  for (let k = 0; !jit.exited() && k < 200_000; k++) {
+    if (rnd(every) === 0) {
+      jit.hart.setPending(3, true);
+      ref.hart.setPending(3, true);
+      interrupts++;
+    }
+    const budget = 1 + rnd(maxBudget);
+    expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
+    expect(jit.hart.instret).toBe(ref.hart.instret);
+    expect(jit.hart.pc).toBe(ref.hart.pc);
+    expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
+    expect(jit.hart.mstatus).toBe(ref.hart.mstatus);
+  }
+  expect(jit.exited()).toBe(true);
+  return { jit, ref, interrupts };
+}
+
 describe('CSR instructions in compiled code', () => {
   it('run as calls out of the region, with exact instret, traps, interrupts and mode changes', () => {
-    const image = new Uint8Array(readFileSync(build('csr.c')));
-    const jit = machine(image, 'jit');
-    const ref = machine(image, 'reference');
-    let seed = 99;
-    const rnd = (n: number): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
     const calls = hostStats.calls;
     const restarts = hostStats.restarts;
-    for (let k = 0; !jit.exited() && k < 200_000; k++) {
-      if (rnd(3) === 0) {
-        jit.hart.setPending(3, true);
-        ref.hart.setPending(3, true);
-      }
-      const budget = 1 + rnd(2000);
-      expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
-      expect(jit.hart.instret).toBe(ref.hart.instret);
-      expect(jit.hart.pc).toBe(ref.hart.pc);
-      expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
-      expect(jit.hart.mstatus).toBe(ref.hart.mstatus);
-    }
-    expect(jit.exited()).toBe(true);
+    const { jit, ref } = lockstepWithInterrupts('csr.c', 99, 3, 2000);
     expect(jit.out()).toBe(ref.out());
     expect(jit.out()).toContain('illegal=0000000000000139');
     expect(jit.out()).not.toContain('ticks=0000000000000000');
-    // Most of the loop's 9–13 CSR instructions ran as calls from compiled code; the masking ones,
-    // SUM and the illegal reads handed back.
+    // Most of the loop's 9–13 CSR instructions ran as calls from compiled code; unmasking with MSIP
+    // raised, the SUM changes and the illegal reads handed back.
     expect(hostStats.calls - calls).toBeGreaterThan(100_000);
     expect(hostStats.restarts - restarts).toBeGreaterThan(1_000);
     expect(hostStats.restarts - restarts).toBeLessThan((hostStats.calls - calls) / 4);
