@@ -1,12 +1,15 @@
 /**
- * The HTTP disk's chunk cache with its OPFS writes put off until the disk has been quiet for a while.
+ * The HTTP disk's chunk cache with its OPFS writes put off until the guest is up and the disk has been
+ * quiet for a while.
  *
  * Writing a fetched 256 KiB chunk to OPFS costs the worker ~4 ms (Chromium, a synchronous access handle),
  * and a first boot of the desktop fetches ~190 of them: ~0.8 s of the machine's thread while the guest
- * waits to become usable. The writes only serve a later visit, so they wait until no chunk has arrived
- * for `quietMs` (the boot is over, or pausing) and then go out a few at a time, between the guest's
- * slices. Until written, a chunk is served from here. What is still pending when the page closes is
- * fetched again next time: a cache miss, never wrong data.
+ * waits to become usable. The writes only serve a later visit, so while `held` (the worker holds them
+ * until the guest's ready line) and until no chunk has arrived for `quietMs` they wait, and then go out
+ * a few at a time, between the guest's slices. (A quiet disk alone is not enough: the desktop's boot
+ * reads nothing new for ~10 s while X starts, and the writes then landed in the middle of it.) Until
+ * written, a chunk is served from here. What is still pending when the page closes is fetched again
+ * next time: a cache miss, never wrong data.
  */
 import type { ChunkCache } from '@virtio-desktop/virtio-blk/browser';
 
@@ -17,6 +20,8 @@ export interface DeferredChunkCacheOptions {
   perTurn?: number;
   /** Pending bytes above which the oldest chunks are written at once (default 64 MiB). */
   maxPendingBytes?: number;
+  /** Start held: nothing is written (but past maxPendingBytes) until release() (default false). */
+  held?: boolean;
 }
 
 export class DeferredChunkCache implements ChunkCache {
@@ -26,6 +31,7 @@ export class DeferredChunkCache implements ChunkCache {
   private readonly quietMs: number;
   private readonly perTurn: number;
   private readonly maxPendingBytes: number;
+  private held: boolean;
 
   constructor(
     private readonly inner: ChunkCache,
@@ -34,6 +40,14 @@ export class DeferredChunkCache implements ChunkCache {
     this.quietMs = o.quietMs ?? 2000;
     this.perTurn = Math.max(1, o.perTurn ?? 2);
     this.maxPendingBytes = o.maxPendingBytes ?? 64 << 20;
+    this.held = o.held ?? false;
+  }
+
+  /** Let the writes start (after `quietMs` without a new chunk). */
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.schedule(this.quietMs);
   }
 
   /** Chunks not yet handed to the inner cache. */
@@ -69,7 +83,7 @@ export class DeferredChunkCache implements ChunkCache {
 
   private schedule(ms: number): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = this.pending.size ? setTimeout(() => this.turn(), ms) : null;
+    this.timer = this.pending.size && !this.held ? setTimeout(() => this.turn(), ms) : null;
   }
 
   private turn(): void {

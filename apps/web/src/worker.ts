@@ -51,6 +51,11 @@ let dispatcher: InputDispatcher | null = null;
 let keyboard: inputModule.Keyboard | undefined;
 let screen: FbDisplaySource | null = null;
 const disks: { close(): Promise<void> }[] = [];
+/** The disks' chunk caches, whose OPFS writes wait for the guest's ready line (deferred-cache.ts). */
+const chunkCaches: DeferredChunkCache[] = [];
+const releaseChunkWrites = (): void => {
+  for (const c of chunkCaches) c.release();
+};
 let storagePrefix: string | null = null;
 let bytesFetched = 0;
 
@@ -215,7 +220,12 @@ async function start(req: StartRequest): Promise<void> {
     await m.restore(req.restore, { codec: defaultCodec() });
   }
   post({ type: 'running' });
-  if (req.restore) post({ type: 'ready', ms: performance.now() - t0, bytesFetched });
+  if (req.restore) {
+    post({ type: 'ready', ms: performance.now() - t0, bytesFetched });
+    releaseChunkWrites();
+  }
+  // A guest that never prints the ready line still gets its chunks cached.
+  setTimeout(releaseChunkWrites, 60_000);
   running = m.run().then(
     (exit) => (
       flushConsole(),
@@ -263,7 +273,10 @@ async function openDisk(
     });
     // Recent chunks in memory too: a read of the OPFS file costs as much as a millisecond in Chromium.
     // Their writes wait until the disk is quiet (deferred-cache.ts): they serve the next visit, not this boot.
-    const deferred = new DeferredChunkCache(new OpfsChunkCache(store, { memoryBytes: 64 << 20 }));
+    const deferred = new DeferredChunkCache(new OpfsChunkCache(store, { memoryBytes: 64 << 20 }), {
+      held: true,
+    });
+    chunkCaches.push(deferred);
     cache = deferred;
     disks.push({
       close: async () => {
@@ -454,6 +467,7 @@ function watchConsole(m: RiscvMachine, marker: string, t0: number, restored: boo
         if (ch === '\n') {
           if (line.includes(marker)) {
             ready = true;
+            releaseChunkWrites();
             post({ type: 'ready', ms: performance.now() - t0, bytesFetched });
             break;
           }

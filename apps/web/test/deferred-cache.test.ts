@@ -56,6 +56,19 @@ describe('DeferredChunkCache', () => {
     expect(c.get(9, dest)).toBe(false);
   });
 
+  it('held, it writes nothing however quiet the disk is, until release()', () => {
+    const inner = recording();
+    const c = new DeferredChunkCache(inner, { quietMs: 100, held: true });
+    c.put(1, chunk(1));
+    vi.advanceTimersByTime(60_000);
+    expect(inner.writes).toEqual([]);
+    c.release();
+    vi.advanceTimersByTime(99);
+    expect(inner.writes).toEqual([]);
+    vi.runAllTimers();
+    expect(inner.writes).toEqual([1]);
+  });
+
   it('flush() writes what is pending at once (before the store closes)', () => {
     const inner = recording();
     const c = new DeferredChunkCache(inner, { quietMs: 10_000 });
