@@ -12,7 +12,7 @@
  * an image — are covered by FENCE.I, which drops everything, as the architecture requires of software.
  */
 import { JitCache, JIT_ENTRY } from './jit-cache.js';
-import { dispatcherBytes } from './jit-dispatch.js';
+import { dispatcherBytes, LABEL_SHIFT } from './jit-dispatch.js';
 import { jitMemoryOf, MAX_SLOTS, SLOT_ENTRIES, type JitMemory } from './memory.js';
 
 export { JIT_ENTRY };
@@ -55,6 +55,13 @@ export class DecodeCache {
   private readonly parked: Int32Array;
   private copy32: Int32Array = new Int32Array(0);
   private readonly ram32: Int32Array;
+  /**
+   * A code profile given to {@link warm}: per RAM page, the page offsets where compiled regions were
+   * entered, and the heat that makes the second arrival there compile (the threshold less two: at the
+   * first, the instruction is not decoded yet, and compileRegion passes over undecoded positions).
+   */
+  private warmPages: Map<number, number[]> | null = null;
+  private warmHeat = 0;
   /** Slots handed out so far (they are handed out in order), then the next one to reuse. */
   private used = 0;
   private hand = 0;
@@ -173,7 +180,60 @@ export class DecodeCache {
     this.meta.fill(0, b, b + SLOT_ENTRIES - 1);
     this.meta[b + SLOT_ENTRIES - 1] = OP_NEXT_PAGE;
     this.jit?.reset(slot, SLOT_ENTRIES);
+    if (this.warmPages !== null) this.warmSlot(slot, page);
     return slot;
+  }
+
+  /**
+   * The RAM offsets of the positions where compiled regions are entered (their first label): what this
+   * cache learnt about the guest's hot code, to give to {@link warm} in a later run of the same code (a
+   * restored snapshot, the next boot of the same kernel).
+   */
+  profile(): Uint32Array {
+    const jit = this.jit;
+    const out: number[] = [];
+    if (jit === null) return new Uint32Array(0);
+    for (let slot = 0; slot < this.used; slot++) {
+      const page = this.slotPage[slot];
+      if (page < 0 || (this.pageSlot[page] !== slot && this.parked[page] !== slot)) continue;
+      const b = slot * SLOT_ENTRIES;
+      for (let k = 0; k < SLOT_ENTRIES - 1; k++)
+        if (this.meta[b + k] & JIT_ENTRY && jit.regionIdx[b + k] >>> LABEL_SHIFT === 0)
+          out.push(page * 4096 + 2 * k);
+    }
+    return Uint32Array.from(out);
+  }
+
+  /**
+   * Take a code profile (from {@link profile}): the second arrival at each of its positions compiles the
+   * region there, as the `hot`th would. Only a hint — what is compiled still comes from the bytes in
+   * RAM when it is compiled, so a profile of other code costs compile time and nothing else.
+   */
+  warm(profile: ArrayLike<number>, hot: number): void {
+    const pages = new Map<number, number[]>();
+    for (let k = 0; k < profile.length; k++) {
+      const o = profile[k];
+      if (!Number.isInteger(o) || o < 0 || o >= this.pageSlot.length * 4096 || o & 1) continue;
+      const list = pages.get(o >>> 12);
+      if (list) list.push(o & 0xfff);
+      else pages.set(o >>> 12, [o & 0xfff]);
+    }
+    this.warmPages = pages.size ? pages : null;
+    this.warmHeat = Math.max(0, hot - 2);
+    for (let slot = 0; slot < this.used; slot++) {
+      const page = this.slotPage[slot];
+      if (page >= 0 && this.pageSlot[page] === slot) this.warmSlot(slot, page);
+    }
+  }
+
+  private warmSlot(slot: number, page: number): void {
+    const offs = this.warmPages!.get(page);
+    const jit = this.jit;
+    if (!offs || !jit) return;
+    for (const off of offs) {
+      const i = slot * SLOT_ENTRIES + (off >>> 1);
+      if (jit.heat[i] < this.warmHeat) jit.heat[i] = this.warmHeat;
+    }
   }
 
   /**

@@ -267,6 +267,24 @@ export class Hart {
     this.pcHi = Math.floor(v / TWO32) | 0;
   }
 
+  /**
+   * The JIT's working set, as RAM offsets of the positions where compiled regions are entered (shared
+   * by the harts on this RAM and thread): save it with a snapshot, or beside a kernel, and give it to
+   * {@link warmCode} in a later run of the same code so that its hot code compiles on its second arrival
+   * instead of after `jitThreshold` arrivals. Empty without the JIT.
+   */
+  codeProfile(): Uint32Array {
+    return this.dcache.profile();
+  }
+
+  /**
+   * Take a {@link codeProfile} from an earlier run: a hint (entries outside RAM or odd are ignored; what
+   * compiles still comes from the bytes in RAM), so a profile of other code costs only compile time.
+   */
+  warmCode(profile: ArrayLike<number>): void {
+    if (this.jit) this.dcache.warm(profile, this.jitHot);
+  }
+
   get instret(): number {
     return this.instretCount;
   }

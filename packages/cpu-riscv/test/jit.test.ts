@@ -16,7 +16,13 @@ import { build, loadElf } from './harness.js';
 const RAM_BASE = 0x8000_0000;
 const SIZE = 16 << 20;
 
-function machine(image: Uint8Array, engine: 'jit' | 'reference', shared = false, jitSync = true) {
+function machine(
+  image: Uint8Array,
+  engine: 'jit' | 'reference',
+  shared = false,
+  jitSync = true,
+  jitThreshold = 2,
+) {
   let buffer = allocateRam(SIZE, 1, { shared });
   if (shared) {
     // This thread runs the hart: it adopts the memory, as a hart's worker does.
@@ -44,7 +50,7 @@ function machine(image: Uint8Array, engine: 'jit' | 'reference', shared = false,
     bus,
     time: () => 0,
     engine,
-    jitThreshold: 2,
+    jitThreshold,
     jitSync,
   });
   hart.reset(entry);
@@ -505,4 +511,48 @@ describe('CSR instructions in compiled code', () => {
     expect(hostStats.restarts - restarts).toBeGreaterThan(1_000);
     expect(hostStats.restarts - restarts).toBeLessThan((hostStats.calls - calls) / 4);
   }, 120_000);
+});
+
+describe('code profiles', () => {
+  it('compile a later run of the same code on its second arrival, and a bad one changes nothing but timing', () => {
+    const image = new Uint8Array(readFileSync(build('inject.c')));
+    const first = machine(image, 'jit', false, true, 1024);
+    while (!first.exited()) first.hart.run(20_000);
+    const profile = first.hart.codeProfile();
+    expect(profile.length).toBeGreaterThan(3);
+    const compiledAfter = (warm: ArrayLike<number> | null): number => {
+      const m = machine(image, 'jit', false, true, 1024);
+      if (warm) m.hart.warmCode(warm);
+      m.hart.run(5_000);
+      return m.hart.dcache.jit?.compiles ?? 0;
+    };
+    // 5,000 instructions in, a cold run has compiled nothing; a warmed one has its hot loops already.
+    expect(compiledAfter(null)).toBe(0);
+    expect(compiledAfter(profile)).toBeGreaterThan(3);
+    // Any profile runs the program exactly: the right one, and garbage (odd, outside RAM, not integers).
+    const garbage = [
+      1,
+      -4,
+      2 ** 40,
+      NaN,
+      0.5,
+      SIZE + 2,
+      6,
+      4096 * 7 + 2,
+      ...Array.from(profile, (o) => o + 2),
+    ];
+    for (const warm of [profile, garbage]) {
+      const jit = machine(image, 'jit', false, true, 1024);
+      const ref = machine(image, 'reference');
+      jit.hart.warmCode(warm);
+      for (let k = 0; !jit.exited() && k < 10_000; k++) {
+        const budget = 1 + ((k * 7919) % 3000);
+        expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
+        expect(jit.hart.pc).toBe(ref.hart.pc);
+        expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
+      }
+      expect(jit.exited()).toBe(true);
+      expect(jit.out()).toBe(ref.out());
+    }
+  });
 });
