@@ -5,10 +5,10 @@
 // guest/desktop/build.sh on our machine (`vdesk run`, host SBI, 2 harts, 1 GiB) and on qemu-system-riscv64 -M virt (OpenSBI, 2 harts, 1 GiB, virtio-blk/gpu/keyboard/
 // tablet) in the same run, alternating. Both boot the same kernel, command line and root filesystem,
 // copy-on-write so the image stays pristine. Medians (min–max) over RUNS and ours/QEMU, for each of our
-// CPU engines named (default: jit and interp); `jit-threads` is the JIT with each hart on its own worker
-// thread (`vdesk run --threads`).
+// CPU engines named (default: jit and interp; stats.mjs engineRun: `jit-warm` with the code profile of an
+// earlier run, `jit-threads` with each hart on its own worker thread, both `jit-threads-warm`).
 //
-//   node bench/desktop.mjs [--runs 3] [--engines jit,interp,jit-threads]
+//   node bench/desktop.mjs [--runs 3] [--engines jit,jit-warm,interp,jit-threads]
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -16,8 +16,10 @@ import {
   alternateEngines,
   buildGuest,
   engineBenchOptions,
+  engineRun,
   fmt as fmtN,
   med,
+  primeWarm,
   timeMarkers,
   writeJson,
 } from './stats.mjs';
@@ -47,17 +49,25 @@ writeFileSync(
 );
 const X = 'VDESK-X-READY';
 const DESKTOP = 'VDESK-DESKTOP-READY';
-const timed = async (bin, args) => {
-  const { at } = await timeMarkers(bin, args, [X, DESKTOP], { stopAtLast: true, timeoutMs: 900_000 });
+const timed = async (bin, args, opts = {}) => {
+  const { at } = await timeMarkers(bin, args, [X, DESKTOP], {
+    stopAtLast: true,
+    timeoutMs: 900_000,
+    ...opts,
+  });
   return { x: at[X] ?? NaN, desktop: at[DESKTOP] };
 };
 
-const ours = (engine) =>
-  timed(process.execPath, [
+const ours = (engine, opts = {}) => {
+  const e = engineRun(engine, dir);
+  return timed(process.execPath, [
     path.join(root, 'apps/cli/dist/index.js'),
-    'run', manifest, '--cpu', engine.replace(/-threads$/, ''), '--kernel', kernel, '--append', append, '--no-viewer',
-    ...(engine.endsWith('-threads') ? ['--threads'] : []),
-  ]); // prettier-ignore
+    'run', manifest, ...e.args, '--kernel', kernel, '--append', append, '--no-viewer',
+  ], { env: e.env, ...opts }); // prettier-ignore
+};
+
+// A warm engine's profile comes from one untimed desktop shut down normally (SIGTERM: vdesk saves it).
+await primeWarm(ENGINES, (e) => ours(e, { signal: 'SIGTERM' }));
 const qemu = () =>
   timed('qemu-system-riscv64', [
     '-M', 'virt', '-m', '1024', '-smp', '2', '-nographic', '-no-reboot', '-global', 'virtio-mmio.force-legacy=false',

@@ -10,12 +10,24 @@
 // Medians (min–max) over RUNS; ours/QEMU is the ratio of medians (time: lower is better). The md5 sums
 // of every workload's output must agree between the machines, or the benchmark fails.
 //
-//   node bench/linux.mjs [--runs 3] [--engines jit,interp] [--json out.json]
+// Engines as in stats.mjs engineRun: jit and interp boot cold; jit-warm with the code profile of an
+// earlier boot (primed once, untimed).
+//
+//   node bench/linux.mjs [--runs 3] [--engines jit,jit-warm,interp] [--json out.json]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { alternateEngines, buildGuest, engineBenchOptions, fmt, med, writeJson } from './stats.mjs';
+import {
+  alternateEngines,
+  buildGuest,
+  engineBenchOptions,
+  engineRun,
+  fmt,
+  med,
+  primeWarm,
+  writeJson,
+} from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { runs: RUNS, engines: ENGINES, json } = engineBenchOptions();
@@ -44,9 +56,9 @@ a=$(up); s=$(sort -r /tmp/f | md5sum); b=$(up); echo "VDESK-T sort $a $b $s"
 const append = `console=ttyS0 vdesk.cmd=${Buffer.from(script).toString('base64')}`;
 
 /** Run a machine to power-off; the workload times (s) and the checksums it printed. */
-function measure(bin, args) {
+function measure(bin, args, env = {}) {
   return new Promise((resolve, reject) => {
-    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ...env } });
     let text = '';
     p.stdout.on('data', (d) => (text += d));
     const t = setTimeout(() => p.kill('SIGKILL'), 1_800_000);
@@ -65,18 +77,21 @@ function measure(bin, args) {
   });
 }
 
-const ours = (engine) =>
-  measure(process.execPath, [
+const ours = (engine) => {
+  const e = engineRun(engine, dir);
+  return measure(process.execPath, [
     path.join(root, 'apps/cli/dist/index.js'),
-    'run', manifest, '--cpu', engine, '--kernel', guest.KERNEL, '--initrd', guest.INITRD,
+    'run', manifest, ...e.args, '--kernel', guest.KERNEL, '--initrd', guest.INITRD,
     '--no-viewer', '--append', append,
-  ]); // prettier-ignore
+  ], e.env); // prettier-ignore
+};
 const qemu = () =>
   measure('qemu-system-riscv64', [
     '-M', 'virt', '-m', '512', '-smp', '1', '-nographic', '-no-reboot',
     '-kernel', guest.KERNEL, '-initrd', guest.INITRD, '-append', append,
   ]); // prettier-ignore
 
+await primeWarm(ENGINES, ours);
 const measured = await alternateEngines(RUNS, ENGINES, ours, qemu);
 const results = { ...measured.ours, qemu: measured.qemu };
 const reference = results.qemu[0].sums;

@@ -5,6 +5,10 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
+// Benchmarks measure a cold machine unless they ask otherwise (engineRun's `-warm`): `vdesk run` would
+// otherwise give each run the code profile the previous run saved, and runs would differ by their order.
+process.env.VDESK_CODE_CACHE ??= '0';
+
 const root = path.resolve(import.meta.dirname, '..');
 
 /**
@@ -78,13 +82,42 @@ export async function alternateEngines(runs, engines, ours, qemu) {
 }
 
 /**
+ * The `vdesk run` flags and environment of one of our engines as the benchmarks name them: `jit`,
+ * `interp`, `reference` boot cold (`--no-code-cache`: nothing learnt from earlier runs); `jit-warm` gives
+ * the JIT the code profile of an earlier run of the same kernel (the CLI's default, from a cache of the
+ * benchmark's own in `cacheDir`, primed once before the timed runs: see {@link primeWarm}); a
+ * `-threads` suffix runs the harts on worker threads.
+ * @param {string} engine
+ * @param {string} cacheDir
+ * @returns {{ args: string[]; env: Record<string, string> }}
+ */
+export function engineRun(engine, cacheDir) {
+  const parts = engine.split('-');
+  const args = ['--cpu', parts[0]];
+  if (parts.includes('threads')) args.push('--threads');
+  if (!parts.includes('warm')) args.push('--no-code-cache');
+  return { args, env: parts.includes('warm') ? { VDESK_CACHE: cacheDir, VDESK_CODE_CACHE: '1' } : {} };
+}
+
+/**
+ * Run `once` (an untimed run that ends by powering off, so that vdesk saves its code profile) for each
+ * `-warm` engine, before the timed rounds.
+ * @param {string[]} engines
+ * @param {(engine: string) => Promise<unknown>} once
+ */
+export async function primeWarm(engines, once) {
+  for (const e of engines) if (e.split('-').includes('warm')) await once(e);
+}
+
+/**
  * Start `bin` and time, in seconds from the start, the first console line containing each of `markers`,
  * and its exit. With `stopAtLast` the process is killed once the last marker is seen (its `exit` is then
  * that moment). Rejects when the last marker never came (killed after `timeoutMs`).
  * @param {string} bin
  * @param {string[]} args
  * @param {string[]} markers
- * @param {{ timeoutMs?: number; stopAtLast?: boolean }} [opts]
+ * `signal` (default SIGKILL) is how it is stopped; `env` is added to this process's environment.
+ * @param {{ timeoutMs?: number; stopAtLast?: boolean; signal?: NodeJS.Signals; env?: Record<string, string> }} [opts]
  * @returns {Promise<{ at: Record<string, number>; exit: number }>}
  */
 export function timeMarkers(bin, args, markers, opts = {}) {
@@ -94,12 +127,16 @@ export function timeMarkers(bin, args, markers, opts = {}) {
     let text = '';
     /** @type {Record<string, number>} */
     const at = {};
-    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    const p = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ...opts.env } });
+    let stopping = false;
     p.stdout.on('data', (d) => {
       text = (text + d).slice(-64 * 1024);
       for (const m of markers)
         if (at[m] === undefined && text.includes(m)) at[m] = (performance.now() - t0) / 1000;
-      if (opts.stopAtLast && at[last] !== undefined) p.kill('SIGKILL');
+      if (opts.stopAtLast && at[last] !== undefined && !stopping) {
+        stopping = true;
+        p.kill(opts.signal ?? 'SIGKILL');
+      }
     });
     const t = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 300_000);
     p.on('close', () => {

@@ -5,7 +5,8 @@
  * decoded-instruction cache; a repeatable run; and the same images on QEMU.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { OPENSBI, guestCommand, guestImages, root, vdesk, type GuestImages } from './guest.js';
@@ -18,17 +19,20 @@ beforeAll(() => {
 const SCRIPT =
   'uname -a; echo harts=$(nproc); grep -m1 "^isa" /proc/cpuinfo; echo answer=$((6*7)); cat /proc/cmdline';
 
-function boot(extra: string[], script = SCRIPT) {
-  return vdesk([
-    'run',
-    '--kernel',
-    img.kernel,
-    '--initrd',
-    img.initrd,
-    '--append',
-    `console=ttyS0 ${guestCommand(script)}`,
-    ...extra,
-  ]);
+function boot(extra: string[], script = SCRIPT, env?: Record<string, string>) {
+  return vdesk(
+    [
+      'run',
+      '--kernel',
+      img.kernel,
+      '--initrd',
+      img.initrd,
+      '--append',
+      `console=ttyS0 ${guestCommand(script)}`,
+      ...extra,
+    ],
+    env ? { env } : {},
+  );
 }
 
 describe('Linux on virtio-desktop', () => {
@@ -94,5 +98,42 @@ describe('Linux on virtio-desktop', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     expect(out).toMatch(/ok|pass/i);
+  });
+});
+
+describe('the code cache (the JIT profile of the last run of the same kernel and initrd)', () => {
+  it('is saved at power-off, used by the next boot, survives a damaged file, and --no-code-cache skips it', async () => {
+    const cache = mkdtempSync(path.join(tmpdir(), 'vdesk-code-cache-'));
+    try {
+      const run = (extra: string[] = []) =>
+        boot(['--cpus', '1', '--log-level', 'info', ...extra], 'echo answer=$((6*7))', {
+          VDESK_CACHE: cache,
+        });
+      const files = (): string[] =>
+        existsSync(path.join(cache, 'jit')) ? readdirSync(path.join(cache, 'jit')) : [];
+      const cold = await run(['--no-code-cache']);
+      expect(cold.stdout).toContain('answer=42');
+      expect(files()).toEqual([]);
+      const first = await run();
+      expect(first.stdout).toContain('answer=42');
+      expect(first.stderr).toMatch(/code cache: saved .*\.prof/);
+      expect(first.stderr).not.toMatch(/code cache: .*\(\d+ bytes\)/);
+      expect(files()).toHaveLength(1);
+      const warm = await run();
+      expect(warm.stderr).toMatch(/code cache: .*\.prof \([1-9]\d+ bytes\)/);
+      expect(warm.stdout).toContain('answer=42');
+      expect(warm.code).toBe(0);
+      // Garbage with the right header: positions that are not code, odd or outside RAM.
+      const bad = Buffer.alloc(8 + 4096);
+      bad.writeUInt32LE(0x50434456, 0);
+      bad.writeUInt32LE(1, 4);
+      for (let i = 8; i < bad.length; i += 4) bad.writeUInt32LE((i * 2654435761) >>> 0, i);
+      writeFileSync(path.join(cache, 'jit', files()[0]), bad);
+      const damaged = await run();
+      expect(damaged.stdout).toContain('answer=42');
+      expect(damaged.code).toBe(0);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
   });
 });

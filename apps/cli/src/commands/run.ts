@@ -19,6 +19,7 @@ import {
 } from '@virtio-desktop/machine/node';
 import { CliError, argsError } from '../errors.js';
 import { setLockOwner } from '@virtio-desktop/virtio-blk/node';
+import { codeCacheFile, loadCodeProfile, saveCodeProfile } from '../code-cache.js';
 import { parseForward } from '@virtio-desktop/virtio-net';
 import { cliInstallDir, cliSearchDirs } from '../paths.js';
 import { defaultImages, desktopImage, type DesktopImage } from '../images.js';
@@ -71,6 +72,9 @@ Options (override the manifest):
   --restore FILE       continue the machine saved in FILE (vdesk snapshot) instead of booting; the
                        machine comes from the snapshot (a manifest or machine flags given too must
                        describe the same machine; --name may differ)
+  --no-code-cache      boot cold: do not give the CPU the code profile of the last run of the same
+                       kernel and initrd, nor save this run's (kept under ~/.cache/virtio-desktop/jit;
+                       with it, the JIT compiles the guest's known hot code at once)
   --log-level LEVEL    error, warn, info or debug (default warn), on stderr
   -h, --help           this text
 
@@ -112,6 +116,7 @@ export async function run(args: string[]): Promise<number> {
         net: { type: 'string' },
         forward: { type: 'string', multiple: true },
         restore: { type: 'string' },
+        'no-code-cache': { type: 'boolean' },
       },
     });
   } catch (e) {
@@ -250,6 +255,23 @@ export async function run(args: string[]): Promise<number> {
       `vdesk: restored ${v.restore} (taken ${snap.header.created}) in ${Math.round(performance.now() - t0)} ms`,
     );
   }
+  const codeFile =
+    v['no-code-cache'] || process.env.VDESK_CODE_CACHE === '0'
+      ? null
+      : codeCacheFile(images.kernel, images.initrd);
+  if (codeFile && !snap) {
+    const profile = await loadCodeProfile(codeFile);
+    try {
+      if (profile) {
+        machine.warmCode(profile);
+        log.info(
+          `code cache: ${codeFile} (${profile.data instanceof Uint8Array ? profile.data.length : 0} bytes)`,
+        );
+      }
+    } catch (e) {
+      log.warn(`code cache ${codeFile}: not used (${(e as Error).message})`);
+    }
+  }
   try {
     await session.start();
   } catch (e) {
@@ -269,6 +291,11 @@ export async function run(args: string[]): Promise<number> {
   const unwatch = watchBootProgress(machine, say);
   try {
     const exit = await machine.run();
+    const profile = codeFile ? machine.codeProfile() : null;
+    if (codeFile && profile) {
+      if (await saveCodeProfile(codeFile, profile)) log.info(`code cache: saved ${codeFile}`);
+      else log.warn(`code cache ${codeFile}: could not be written`);
+    }
     if (exit.kind === 'poweroff') return exit.code;
     process.stderr.write(`\nvdesk: machine stopped: ${exit.reason}\n`);
     return 1;

@@ -71,6 +71,13 @@ export const cpuRiscvPlugin: PartPlugin<'riscv-cpu', { engine: CpuEngine }> = {
     createHart: (o) => new Hart({ ...o, engine }),
     saveHart: (h) => saveHart(h as Hart),
     restoreHart: (h, s) => restoreHart(h as Hart, s),
+    // The JIT's working set (RAM offsets where compiled regions start; the harts on one RAM share it).
+    saveCode: (hs) => ({ version: 1, data: new Uint8Array((hs[0] as Hart).codeProfile().buffer) }),
+    restoreCode: (hs, s) => {
+      const d = s.data;
+      if (s.version !== 1 || !(d instanceof Uint8Array) || d.length % 4 !== 0) return;
+      (hs[0] as Hart).warmCode(new Uint32Array(d.slice().buffer));
+    },
     threads: riscvThreads(engine, nodeHartEntry()),
   }),
 };

@@ -10,6 +10,7 @@ import {
   silentLogger,
   type Logger,
   type MachineInventory,
+  type SavedState,
   type VirtioDevice,
 } from '@virtio-desktop/virtio-core';
 import { buildFdt } from '../fdt.js';
@@ -564,6 +565,22 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
    */
   restore(file: Uint8Array | OpenedSnapshot, o: SnapshotOptions = {}): Promise<void> {
     return restoreSnapshot(this, this.internals(), file, o);
+  }
+
+  /**
+   * What the CPU learnt about the guest's code (a JIT's working set), to keep beside the kernel and give
+   * to {@link warmCode} when the same kernel boots again; null when the CPU part keeps nothing (or the
+   * harts run on threads).
+   */
+  codeProfile(): SavedState | null {
+    const p = this.opts.parts;
+    return p.saveCode && this.harts.length ? p.saveCode(this.harts) : null;
+  }
+
+  /** Give the CPU a {@link codeProfile} from an earlier run: a hint, ignored where it does not apply. */
+  warmCode(s: SavedState): void {
+    const p = this.opts.parts;
+    if (p.restoreCode && this.harts.length) p.restoreCode(this.harts, s);
   }
 
   private internals(): MachineInternals {
