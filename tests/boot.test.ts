@@ -17,7 +17,8 @@ beforeAll(() => {
 });
 
 const SCRIPT =
-  'uname -a; echo harts=$(nproc); grep -m1 "^isa" /proc/cpuinfo; echo answer=$((6*7)); cat /proc/cmdline';
+  'uname -a; echo harts=$(nproc); grep -m1 "^isa" /proc/cpuinfo; echo answer=$((6*7)); cat /proc/cmdline; ' +
+  'dmesg | grep -m1 "crng init"';
 
 function boot(extra: string[], script = SCRIPT, env?: Record<string, string>) {
   return vdesk(
@@ -45,6 +46,8 @@ describe('Linux on virtio-desktop', () => {
     expect(r.stdout).toContain('answer=42');
     expect(r.stdout).toContain('VDESK-CMD-EXIT=0');
     expect(r.stdout).toContain('reboot: Power down');
+    // Seeded from the device tree's /chosen/rng-seed before anything runs (no wait for jitter entropy).
+    expect(r.stdout).toMatch(/\[\s*0\.000000\] random: crng init done/);
     expect(r.code).toBe(0);
   });
 

@@ -3,7 +3,7 @@
  * shaped like QEMU virt's so Linux and OpenSBI need nothing new. Every part describes its own node; this
  * file only arranges them.
  */
-import { cells64, type DtNode } from '@virtio-desktop/virtio-core';
+import { cells64, type DtNode, type DtValue } from '@virtio-desktop/virtio-core';
 import { RiscvMap } from '../memory-map.js';
 import { TRAMPOLINE_REGION } from './boot.js';
 
@@ -20,6 +20,12 @@ export interface DtParts {
   bootargs: string;
   initrd?: { start: number; end: number };
   stdoutPath: string;
+  /**
+   * Random bytes for /chosen/rng-seed (as QEMU virt gives): Linux seeds its random generator from them
+   * at boot, instead of waiting for entropy from timer jitter (~1 s of the desktop's start-up, 7–8 s
+   * in a browser, whose clock is coarse). Absent on a machine that must repeat exactly.
+   */
+  rngSeed?: Uint8Array;
   /** Reserve the trampoline region (host SBI only; OpenSBI reserves its own). */
   reserveTrampolines: boolean;
   model: string;
@@ -56,7 +62,8 @@ export function buildDeviceTree(p: DtParts): DtNode {
       ],
     });
   }
-  const chosen: Record<string, string | number[]> = { bootargs: p.bootargs, 'stdout-path': p.stdoutPath };
+  const chosen: Record<string, DtValue> = { bootargs: p.bootargs, 'stdout-path': p.stdoutPath };
+  if (p.rngSeed) chosen['rng-seed'] = p.rngSeed;
   if (p.initrd) {
     chosen['linux,initrd-start'] = cells64(p.initrd.start);
     chosen['linux,initrd-end'] = cells64(p.initrd.end);

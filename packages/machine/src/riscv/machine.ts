@@ -401,6 +401,8 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
         bootargs: m.boot.cmdline,
         initrd: this.layout?.initrd,
         stdoutPath: `/soc/serial@${RiscvMap.uart.base.toString(16)}`,
+        // The instruction clock's runs repeat exactly: no seed there (the guest then makes its own).
+        ...(m.clock === 'instructions' ? {} : { rngSeed: crypto.getRandomValues(new Uint8Array(64)) }),
         reserveTrampolines: this.sbi !== null,
         model: `virtio-desktop riscv64 (${m.name})`,
       }),
