@@ -126,7 +126,10 @@ async function terminalAnswers(v, tag, fifo = false) {
   let typed = -Infinity;
   let keysIn = NaN;
   let armed = -1;
+  const t0 = performance.now();
   for (;;) {
+    if (performance.now() - t0 > 120_000)
+      throw new Error(`${tag}: no answer in 2 minutes; the console's last words:\n${v.out.text.slice(-800)}`);
     if (fifo && armed < 0) {
       armed = v.out.text.length;
       v.p.stdin.write(`read -r T </tmp/typed; echo "T=$T CHK-$((1+1))"\n`);
