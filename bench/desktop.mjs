@@ -5,8 +5,8 @@
 // guest/desktop/build.sh on our machine (`vdesk run`, host SBI, 2 harts, 1 GiB) and on qemu-system-riscv64 -M virt (OpenSBI, 2 harts, 1 GiB, virtio-blk/gpu/keyboard/
 // tablet) in the same run, alternating. Both boot the same kernel, command line and root filesystem,
 // copy-on-write so the image stays pristine. Medians (min–max) over RUNS and ours/QEMU, for each of our
-// CPU engines named (default: jit and interp; stats.mjs engineRun: `jit-warm` with the code profile of an
-// earlier run, `jit-threads` with each hart on its own worker thread, both `jit-threads-warm`).
+// CPU engines named (default: jit and interp; stats.mjs engineRun: `jit-warm` with `--code-cache` and the
+// profile of an earlier run, `jit-threads` with each hart on its own worker thread).
 //
 //   node bench/desktop.mjs [--runs 3] [--engines jit,jit-warm,interp,jit-threads]
 import { mkdtempSync, writeFileSync } from 'node:fs';

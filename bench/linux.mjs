@@ -10,8 +10,8 @@
 // Medians (min–max) over RUNS; ours/QEMU is the ratio of medians (time: lower is better). The md5 sums
 // of every workload's output must agree between the machines, or the benchmark fails.
 //
-// Engines as in stats.mjs engineRun: jit and interp boot cold; jit-warm with the code profile of an
-// earlier boot (primed once, untimed).
+// Engines as in stats.mjs engineRun; jit-warm: `--code-cache` with the profile of an earlier run of this
+// script (primed once, untimed).
 //
 //   node bench/linux.mjs [--runs 3] [--engines jit,jit-warm,interp] [--json out.json]
 import { spawn } from 'node:child_process';

@@ -5,10 +5,6 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-// Benchmarks measure a cold machine unless they ask otherwise (engineRun's `-warm`): `vdesk run` would
-// otherwise give each run the code profile the previous run saved, and runs would differ by their order.
-process.env.VDESK_CODE_CACHE ??= '0';
-
 const root = path.resolve(import.meta.dirname, '..');
 
 /**
@@ -83,10 +79,9 @@ export async function alternateEngines(runs, engines, ours, qemu) {
 
 /**
  * The `vdesk run` flags and environment of one of our engines as the benchmarks name them: `jit`,
- * `interp`, `reference` boot cold (`--no-code-cache`: nothing learnt from earlier runs); `jit-warm` gives
- * the JIT the code profile of an earlier run of the same kernel (the CLI's default, from a cache of the
- * benchmark's own in `cacheDir`, primed once before the timed runs: see {@link primeWarm}); a
- * `-threads` suffix runs the harts on worker threads.
+ * `interp`, `reference`; `jit-warm` with `--code-cache` (the code profile of an earlier run of the same
+ * kernel, from a cache of the benchmark's own in `cacheDir`, primed once before the timed runs: see
+ * {@link primeWarm}); a `-threads` suffix runs the harts on worker threads.
  * @param {string} engine
  * @param {string} cacheDir
  * @returns {{ args: string[]; env: Record<string, string> }}
@@ -95,8 +90,8 @@ export function engineRun(engine, cacheDir) {
   const parts = engine.split('-');
   const args = ['--cpu', parts[0]];
   if (parts.includes('threads')) args.push('--threads');
-  if (!parts.includes('warm')) args.push('--no-code-cache');
-  return { args, env: parts.includes('warm') ? { VDESK_CACHE: cacheDir, VDESK_CODE_CACHE: '1' } : {} };
+  if (parts.includes('warm')) args.push('--code-cache');
+  return { args, env: parts.includes('warm') ? { VDESK_CACHE: cacheDir } : {} };
 }
 
 /**

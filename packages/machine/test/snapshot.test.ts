@@ -168,7 +168,7 @@ describe('machine snapshots', () => {
     const a = await create(profiled('a'));
     a.harts[1].pc = 0x80001234;
     const codec = nodeSnapshotCodec();
-    const file = await a.snapshot({ codec });
+    const file = await a.snapshot({ codec, code: true });
     await (await create(profiled('b'))).restore(file, { codec });
     expect(given).toEqual([{ profile: { version: 1, data: { tag: 'a', harts: 2 } }, pc: 0x80001234 }]);
     // A CPU part without profiles restores it all the same (the profile is only a hint).

@@ -72,9 +72,9 @@ Options (override the manifest):
   --restore FILE       continue the machine saved in FILE (vdesk snapshot) instead of booting; the
                        machine comes from the snapshot (a manifest or machine flags given too must
                        describe the same machine; --name may differ)
-  --no-code-cache      boot cold: do not give the CPU the code profile of the last run of the same
-                       kernel and initrd, nor save this run's (kept under ~/.cache/virtio-desktop/jit;
-                       with it, the JIT compiles the guest's known hot code at once)
+  --code-cache         (experimental) give the CPU the code profile the last --code-cache run of the
+                       same kernel and initrd saved (~/.cache/virtio-desktop/jit), and save this run's:
+                       the JIT compiles that code on arrival instead of after 1,024 (see apps/cli README)
   --log-level LEVEL    error, warn, info or debug (default warn), on stderr
   -h, --help           this text
 
@@ -116,7 +116,7 @@ export async function run(args: string[]): Promise<number> {
         net: { type: 'string' },
         forward: { type: 'string', multiple: true },
         restore: { type: 'string' },
-        'no-code-cache': { type: 'boolean' },
+        'code-cache': { type: 'boolean' },
       },
     });
   } catch (e) {
@@ -255,10 +255,7 @@ export async function run(args: string[]): Promise<number> {
       `vdesk: restored ${v.restore} (taken ${snap.header.created}) in ${Math.round(performance.now() - t0)} ms`,
     );
   }
-  const codeFile =
-    v['no-code-cache'] || process.env.VDESK_CODE_CACHE === '0'
-      ? null
-      : codeCacheFile(images.kernel, images.initrd);
+  const codeFile = v['code-cache'] ? codeCacheFile(images.kernel, images.initrd) : null;
   if (codeFile && !snap) {
     const profile = await loadCodeProfile(codeFile);
     try {
