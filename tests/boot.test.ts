@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { OPENSBI, guestCommand, guestImages, root, vdesk, type GuestImages } from './guest.js';
+import { OPENSBI, bootScript, guestImages, root, vdesk, type GuestImages } from './guest.js';
 
 let img: GuestImages;
 beforeAll(() => {
@@ -21,19 +21,7 @@ const SCRIPT =
   'dmesg | grep -m1 "crng init"';
 
 function boot(extra: string[], script = SCRIPT, env?: Record<string, string>) {
-  return vdesk(
-    [
-      'run',
-      '--kernel',
-      img.kernel,
-      '--initrd',
-      img.initrd,
-      '--append',
-      `console=ttyS0 ${guestCommand(script)}`,
-      ...extra,
-    ],
-    env ? { env } : {},
-  );
+  return bootScript(img, script, extra, env ? { env } : {});
 }
 
 describe('Linux on virtio-desktop', () => {

@@ -117,6 +117,20 @@ export function guestCommand(script: string): string {
   return `vdesk.cmd=${Buffer.from(script).toString('base64')}`;
 }
 
+/**
+ * `vdesk run` of the test kernel and initramfs with `script` as the guest's command (console on ttyS0),
+ * then `extra` flags; `opts` as for {@link vdesk}.
+ */
+export function bootScript(
+  img: GuestImages,
+  script: string,
+  extra: string[],
+  opts: Parameters<typeof vdesk>[1] = {},
+): Promise<VdeskResult> {
+  const append = `console=ttyS0 ${guestCommand(script)}`;
+  return vdesk(['run', '--kernel', img.kernel, '--initrd', img.initrd, '--append', append, ...extra], opts);
+}
+
 /** A running `vdesk`; `ready` resolves when the console shows the marker, `exited` with the exit code. */
 export interface RunningVdesk {
   p: ChildProcess;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RiscvMachine, parseManifest } from '@virtio-desktop/machine';
 import { nodeModuleLoader } from '@virtio-desktop/machine/node';
-import { guestCommand, guestImages, root, vdesk, type GuestImages } from './guest.js';
+import { bootScript, guestCommand, guestImages, root, vdesk, type GuestImages } from './guest.js';
 
 /** MMIO round trips of a quiet boot and power-off (console, probing): about 1,100 measured. */
 const BOOT_TRIPS = 2000;
@@ -23,23 +23,9 @@ beforeAll(() => {
 });
 
 function boot(script: string, extra: string[]) {
-  return vdesk(
-    [
-      'run',
-      '--shell',
-      '--no-viewer',
-      '--kernel',
-      img.kernel,
-      '--initrd',
-      img.initrd,
-      '--append',
-      `console=ttyS0 ${guestCommand(script)}`,
-      '--log-level',
-      'info',
-      ...extra,
-    ],
-    { timeoutMs: 400_000 },
-  );
+  return bootScript(img, script, ['--shell', '--no-viewer', '--log-level', 'info', ...extra], {
+    timeoutMs: 400_000,
+  });
 }
 
 describe('the machine on threads', () => {
