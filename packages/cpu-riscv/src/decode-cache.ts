@@ -220,6 +220,7 @@ export class DecodeCache {
     }
     this.warmPages = pages.size ? pages : null;
     this.warmHeat = Math.max(0, hot - 2);
+    if (this.warmPages === null) return;
     for (let slot = 0; slot < this.used; slot++) {
       const page = this.slotPage[slot];
       if (page >= 0 && this.pageSlot[page] === slot) this.warmSlot(slot, page);

@@ -520,6 +520,9 @@ describe('code profiles', () => {
     while (!first.exited()) first.hart.run(20_000);
     const profile = first.hart.codeProfile();
     expect(profile.length).toBeGreaterThan(3);
+    // A profile with nothing usable in it, given to a hart that has run (its pages have slots): ignored.
+    first.hart.warmCode([]);
+    first.hart.warmCode([-2, 1, 2 ** 40]);
     const compiledAfter = (warm: ArrayLike<number> | null): number => {
       const m = machine(image, 'jit', false, true, 1024);
       if (warm) m.hart.warmCode(warm);
