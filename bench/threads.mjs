@@ -3,7 +3,10 @@
 // ratios (issue 17's target: threaded ≥ 1.7× one hart, which needs both host cores free); the
 // round-trip latency of an MMIO load from a hart worker to a device on the main thread, and the cost of
 // a posted store (a QueueNotify) that needs no round trip. The load average is printed with them.
-//   node bench/threads.mjs [--runs 3] [--iterations 30000] [--cpu jit|interp]
+// The loops are bench/linux.mjs's 200,000 iterations each by default: at 30,000 (about 2 s) each hart
+// worker's own JIT warm-up (it compiles the same code again) is most of the time and the ratio says more
+// about warm-up than about running on two cores (1.1–1.5× where 200,000 gives 2×; pass --iterations).
+//   node bench/threads.mjs [--runs 3] [--iterations 200000] [--cpu jit|interp]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir, loadavg } from 'node:os';
@@ -16,7 +19,7 @@ const root = path.resolve(import.meta.dirname, '..');
 const { values: v } = parseArgs({
   options: {
     runs: { type: 'string', default: '3' },
-    iterations: { type: 'string', default: '30000' },
+    iterations: { type: 'string', default: '200000' },
     cpu: { type: 'string', default: 'jit' },
   },
 });
