@@ -183,6 +183,51 @@ describe('snapshots with Linux', () => {
     expect(sha(baseImage)).toBe(baseSha);
   });
 
+  it('harts on threads: saved with both harts busy, restored on threads and on one thread', async () => {
+    const m = manifest('snap-threads');
+    const a = startVdesk(['run', m, '--no-viewer', '--threads', '--log-level', 'info'], 'VDESK-INIT-READY');
+    await a.ready;
+    expect(a.out.err).toMatch(/threads: 2 harts on workers/);
+    await sh(a, 'echo from-threads > /root/t; sync; echo WROTE-$((5*5))', 'WROTE-25');
+    const before = uptime(await sh(a, 'echo UP=$(cut -d" " -f1 /proc/uptime)', /UP=[\d.]+/));
+    // Two CPU-bound loops (one per hart) run across the snapshot and must finish after the restore.
+    await sh(
+      a,
+      'for k in 1 2; do (j=0; while [ $j -lt 150000 ]; do j=$((j+1)); done; echo LOOP-$k-DONE-$j) & done; echo BUSY-$((8*8))',
+      'BUSY-64',
+    );
+    const file = path.join(dir, 'threads.vdsnap');
+    await snapshot(file);
+    await kill(a);
+    // The snapshot's own manifest says threads; the manifest file (without --threads) runs one thread.
+    for (const threaded of [true, false]) {
+      const b = threaded
+        ? restore(file, '--log-level', 'info')
+        : startVdesk(['run', m, '--restore', file, '--no-viewer', '--log-level', 'info'], 'VDESK-NEVER');
+      b.ready.catch(() => {});
+      await b.waitFor('LOOP-1-DONE-150000', 0, 180_000);
+      await b.waitFor('LOOP-2-DONE-150000', 0, 180_000);
+      const cont = await sh(
+        b,
+        'cat /root/t; echo UP=$(cut -d" " -f1 /proc/uptime); echo again-$((4*4))',
+        'again-16',
+      );
+      expect(cont).toContain('from-threads');
+      expect(uptime(cont)).toBeGreaterThanOrEqual(before);
+      if (threaded) expect(b.out.err).toMatch(/threads: 2 harts on workers\n/);
+      else expect(b.out.err).not.toMatch(/harts on workers/);
+      // Both harts still take work: one loop each again.
+      await sh(
+        b,
+        'for k in 3 4; do (j=0; while [ $j -lt 3000 ]; do j=$((j+1)); done; echo LOOP-$k-END) & done; wait; echo BOTH-$((9*9))',
+        'BOTH-81',
+      );
+      expect(b.out.text).toContain('LOOP-3-END');
+      expect(b.out.text).toContain('LOOP-4-END');
+      await kill(b);
+    }
+  });
+
   /** A restore that must fail: exit 1, one line on stderr matching `why`, and nothing changed on disk. */
   async function refused(file: string, why: RegExp, ...more: string[]): Promise<void> {
     const files = [file, baseImage];

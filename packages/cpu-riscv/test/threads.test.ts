@@ -26,8 +26,8 @@ async function runThreaded(
   elf: string,
   harts: number,
   engine: CpuEngine,
-  opts: { crash?: number; timeoutMs?: number } = {},
-): Promise<Run> {
+  opts: { crash?: number; timeoutMs?: number; roundTrip?: boolean } = {},
+): Promise<Run & { refused?: string }> {
   const ramSize = 16 << 20;
   const buffer = allocateRam(ramSize, harts, { shared: true });
   loadElf(new Uint8Array(readFileSync(elf)), new Uint8Array(buffer, 0, ramSize));
@@ -88,12 +88,58 @@ async function runThreaded(
     c.command(threads.Cmd.START);
   });
   if (opts.crash !== undefined) ctl[opts.crash].command(threads.Cmd.CRASH);
+  const refused = opts.roundTrip ? await roundTrip(ctl) : undefined;
   const code = await ended;
   const ms = performance.now() - t0;
   host.stop();
   ctl.forEach((c) => c.command(threads.Cmd.EXIT));
   await Promise.all(workers.map((w) => w.terminate()));
-  return { output, code, requests: host.requests, ms, errors };
+  return { output, code, requests: host.requests, ms, errors, ...(refused ? { refused } : {}) };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function until(ok: () => boolean): Promise<void> {
+  for (let t = 0; t < 10_000 && !ok(); t++) await sleep(1);
+  expect(ok()).toBe(true);
+}
+
+/**
+ * Mid-run: SAVE every hart, reset each to the program's start (so that a LOAD that restored nothing
+ * would run the program again and break its counts), refuse a garbage state, LOAD the saved states
+ * and let the harts run on. Returns the refusal's message.
+ */
+async function roundTrip(ctl: threads.HartControl[]): Promise<string> {
+  const { Cmd, HartRun, W } = threads;
+  const command = async (c: threads.HartControl, cmd: number): Promise<void> => {
+    c.command(cmd);
+    await until(() => Atomics.load(c.i32, W.CMD) === Cmd.NONE);
+  };
+  const load = async (c: threads.HartControl, bytes: Uint8Array): Promise<void> => {
+    expect(c.putExchange(bytes)).toBe(true);
+    Atomics.store(c.i32, W.LOAD_RUN, 1);
+    const seq = (Atomics.add(c.i32, W.STATE_SEQ, 1) + 1) | 0;
+    await command(c, Cmd.LOAD);
+    await until(() => Atomics.load(c.i32, W.STATE_ACK) === seq);
+  };
+  // Once every worker has taken its START (one command word: a SAVE would replace it) and run a little.
+  await until(() => ctl.every((c) => Atomics.load(c.i32, W.CMD) === Cmd.NONE));
+  await sleep(20);
+  for (const c of ctl) c.command(Cmd.SAVE);
+  await until(() => ctl.every((c) => c.run === HartRun.HELD));
+  const saved = ctl.map((c) => c.takeExchange());
+  let refused = '';
+  for (const [h, c] of ctl.entries()) {
+    const s = saved[h];
+    if (!('bytes' in s)) throw new Error(`hart ${h}: ${s.error}`);
+    await command(c, Cmd.START);
+    await load(c, new Uint8Array([1, 2, 3]));
+    const bad = c.takeExchange();
+    if ('error' in bad) refused = bad.error;
+    expect(c.run).toBe(HartRun.HELD);
+    await load(c, s.bytes);
+    expect(c.takeExchange()).toEqual({ bytes: new Uint8Array(0) });
+  }
+  return refused;
 }
 
 describe('harts on threads', () => {
@@ -108,6 +154,15 @@ describe('harts on threads', () => {
       expect(r.code).toBe(0x5555);
     }, 180_000);
   }
+
+  it('SAVE holds every hart mid-run and LOAD puts its state back (a bad state is refused): no update lost', async () => {
+    const r = await runThreaded(elf, 2, 'jit', { roundTrip: true, timeoutMs: 60_000 });
+    expect(r.errors).toEqual([]);
+    expect(r.refused).toMatch(/./);
+    expect(r.output).toContain('ALL COUNTED');
+    expect(r.output).toContain(`amo64=${(40_000).toString(16).padStart(16, '0')}`);
+    expect(r.code).toBe(0x5555);
+  }, 180_000);
 
   it('a worker that throws reports one line and the run ends', async () => {
     const r = await runThreaded(elf, 2, 'interp', { crash: 1, timeoutMs: 30_000 });

@@ -122,10 +122,11 @@ export function canonicalJson(v: unknown): string {
 
 /**
  * The machine's identity for snapshots: the manifest without its `name` (which only names the control
- * socket and the viewer, so a restored copy may run beside the original under another name).
+ * socket and the viewer, so a restored copy may run beside the original under another name) and its
+ * `threads` (a snapshot of harts on threads restores on one thread, and the other way round).
  */
 export async function manifestSha256(m: Manifest): Promise<string> {
-  const { name: _name, ...rest } = m;
+  const { name: _name, threads: _threads, ...rest } = m;
   const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(canonicalJson(rest)));
   return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }

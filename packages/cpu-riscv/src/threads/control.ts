@@ -14,6 +14,13 @@
 export const HART_WORDS = 256;
 
 /**
+ * Bytes per hart of the state exchange area (after every hart's record): a snapshot's hart state
+ * (encodeState of saveHart, about 1 KiB) travels through it both ways, since a worker that runs a hart
+ * never returns to its event loop to receive a message.
+ */
+export const STATE_BYTES = 16 * 1024;
+
+/**
  * Posted MMIO stores (writes that need no reply: virtqueue notifications, interrupt acks, PLIC
  * completions): a ring of POST_ENTRIES records of POST_ENTRY_WORDS words (address, width, value) at
  * word POST_RING of the hart's record. The worker advances POST_HEAD, the main thread POST_TAIL; the
@@ -53,6 +60,15 @@ export const W = {
   /** Posted stores: records the worker has written, records the main thread has done (free-running). */
   POST_HEAD: 48,
   POST_TAIL: 49,
+  /**
+   * Snapshots: bytes of the hart state in the exchange area (negative: the length of an error message
+   * the worker wrote there instead), the sequence of the main thread's LOAD and the worker's
+   * acknowledgement of it, and whether the hart runs after the LOAD (1) or stays parked (0).
+   */
+  STATE_LEN: 50,
+  STATE_SEQ: 51,
+  STATE_ACK: 52,
+  LOAD_RUN: 53,
 } as const;
 
 /**
@@ -80,9 +96,16 @@ export const Cmd = {
   EXIT: 3,
   /** Tests: throw inside the worker, as a bug in the CPU would. */
   CRASH: 4,
+  /** Snapshot: write the hart's state into the exchange area and hold (RUN becomes HELD). */
+  SAVE: 5,
+  /** Go on after SAVE, as the hart was. */
+  RESUME: 6,
+  /** Restore: the hart's state from the exchange area (acknowledged in STATE_ACK), then run or park. */
+  LOAD: 7,
 } as const;
 
-export const HartRun = { PARKED: 0, RUNNING: 1, WFI: 2, EXITED: 3 } as const;
+/** HELD: stopped between two slices for a snapshot, until RESUME or LOAD. */
+export const HartRun = { PARKED: 0, RUNNING: 1, WFI: 2, EXITED: 3, HELD: 4 } as const;
 
 export const Fence = { TLB: 1, ICACHE: 2 } as const;
 
@@ -117,22 +140,49 @@ export function isPosted(ranges: readonly PostedRange[], addr: number, width: nu
 
 /** A control block for `harts` harts. */
 export function createControl(harts: number): SharedArrayBuffer {
-  const sab = new SharedArrayBuffer(harts * HART_WORDS * 4);
+  const sab = new SharedArrayBuffer(harts * (HART_WORDS * 4 + STATE_BYTES));
   for (let h = 0; h < harts; h++)
     new Float64Array(sab, h * HART_WORDS * 4, HART_WORDS / 2)[D.TIMER] = Infinity;
   return sab;
+}
+
+/** How many harts a control block serves. */
+export function hartsOf(control: SharedArrayBuffer): number {
+  return Math.floor(control.byteLength / (HART_WORDS * 4 + STATE_BYTES));
 }
 
 /** One hart's record, as both sides see it. */
 export class HartControl {
   readonly i32: Int32Array;
   readonly f64: Float64Array;
+  /** The hart's state exchange area (STATE_BYTES). */
+  readonly exchange: Uint8Array;
   constructor(
     sab: SharedArrayBuffer,
     readonly hartId: number,
   ) {
     this.i32 = new Int32Array(sab, hartId * HART_WORDS * 4, HART_WORDS);
     this.f64 = new Float64Array(sab, hartId * HART_WORDS * 4, HART_WORDS / 2);
+    this.exchange = new Uint8Array(sab, hartsOf(sab) * HART_WORDS * 4 + hartId * STATE_BYTES, STATE_BYTES);
+  }
+
+  /**
+   * Put `bytes` (a state, or with `error` a message) in the exchange area and record its length;
+   * false when it does not fit.
+   */
+  putExchange(bytes: Uint8Array, error = false): boolean {
+    if (bytes.length > STATE_BYTES) return false;
+    this.exchange.set(bytes);
+    Atomics.store(this.i32, W.STATE_LEN, error ? -bytes.length : bytes.length);
+    return true;
+  }
+
+  /** What {@link putExchange} left: a copy of the state bytes, or the error message. */
+  takeExchange(): { bytes: Uint8Array } | { error: string } {
+    const n = Atomics.load(this.i32, W.STATE_LEN);
+    const len = Math.min(Math.abs(n), STATE_BYTES);
+    const bytes = this.exchange.slice(0, len);
+    return n < 0 ? { error: new TextDecoder().decode(bytes) } : { bytes };
   }
 
   /** Make the worker look (wakes it from WFI or an idle wait). */

@@ -6,17 +6,24 @@
  * The worker blocks, never polls: in WFI, parked, or waiting for the main thread it sleeps in
  * Atomics.wait on its doorbell (or its mailbox), with a timeout only for a timer deadline.
  */
-import type { PhysicalBus } from '@virtio-desktop/virtio-core';
+import {
+  decodeState,
+  encodeState,
+  type PhysicalBus,
+  type SavedState,
+  type StateValue,
+} from '@virtio-desktop/virtio-core';
 import { Hart, StopReason, type CpuEngine } from '../hart.js';
 import { adoptSharedRam, jitMemoryOf, type RamLayout } from '../memory.js';
+import { restoreHart, saveHart } from '../snapshot.js';
 import {
   Cmd,
   D,
   EDGE_BITS,
   Fence,
-  HART_WORDS,
   HartControl,
   HartRun,
+  hartsOf,
   isPosted,
   Mb,
   Op,
@@ -200,7 +207,7 @@ function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void 
     hart.flushICache();
     for (let k = 0; k < 6; k++) hart.x[20 + k] = i32[W.START_REGS + k];
   };
-  const harts = init.control.byteLength / (HART_WORDS * 4);
+  const harts = hartsOf(init.control);
   const others = Array.from({ length: harts }, (_, t) =>
     t === init.hartId ? c : new HartControl(init.control, t),
   );
@@ -290,7 +297,39 @@ function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void 
     setRun(HartRun.RUNNING);
   };
 
+  /** Snapshot: the hart's state into the exchange area (the main thread reads it once RUN is HELD). */
+  const save = (): void => {
+    if (!c.putExchange(encodeState(saveHart(hart) as unknown as StateValue)))
+      throw new Error(`hart ${init.hartId}: its state does not fit the exchange area`);
+  };
+  /**
+   * Restore: the state the main thread put in the exchange area, checked by restoreHart before anything
+   * changes; a bad one leaves its message there instead. Acknowledged either way.
+   */
+  const load = (): void => {
+    const seq = Atomics.load(i32, W.STATE_SEQ);
+    const got = c.takeExchange();
+    try {
+      if ('error' in got) throw new Error('no state to load');
+      restoreHart(hart, decodeState(got.bytes) as unknown as SavedState);
+      // The lines as the restored hart has them: sync() then brings in any the platform holds otherwise.
+      level = 0;
+      for (const b of LEVEL_BITS) if (hart.mipHw & (1 << b)) level |= 1 << b;
+      running = Atomics.load(i32, W.LOAD_RUN) !== 0;
+      held = false;
+      Atomics.store(i32, W.STATE_LEN, 0);
+    } catch (e) {
+      c.putExchange(
+        new TextEncoder().encode(e instanceof Error ? e.message : String(e)).slice(0, 1024),
+        true,
+      );
+    }
+    Atomics.store(i32, W.STATE_ACK, seq);
+    Atomics.notify(i32, W.STATE_ACK);
+  };
+
   let running = false;
+  let held = false;
   for (;;) {
     const bell = Atomics.load(i32, W.DOORBELL);
     const cmd = Atomics.exchange(i32, W.CMD, Cmd.NONE);
@@ -300,8 +339,19 @@ function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void 
     else if (cmd === Cmd.START) {
       start();
       running = true;
-    }
+    } else if (cmd === Cmd.SAVE) {
+      // The lines the platform raised since the last slice belong to the saved state.
+      sync();
+      save();
+      held = true;
+    } else if (cmd === Cmd.RESUME) held = false;
+    else if (cmd === Cmd.LOAD) load();
     fences();
+    if (held) {
+      setRun(HartRun.HELD);
+      Atomics.wait(i32, W.DOORBELL, bell);
+      continue;
+    }
     if (!running) {
       setRun(HartRun.PARKED);
       Atomics.wait(i32, W.DOORBELL, bell);

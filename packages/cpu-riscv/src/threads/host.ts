@@ -70,6 +70,11 @@ export class MailboxHost {
     }
   }
 
+  /** Do every hart's posted stores now (the harts held for a snapshot: their effects belong in it). */
+  drainAll(): void {
+    for (let h = 0; h < this.controls.length; h++) this.drain(h);
+  }
+
   /** Drain hart h's posted stores whenever the worker posts into an empty ring. */
   private armPosted(h: number): void {
     const i32 = this.controls[h].i32;

@@ -146,6 +146,8 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
   private clintTimer: ReturnType<typeof setTimeout> | null = null;
   /** Set while a snapshot is taken: the run loop waits for it before running a hart again. */
   private paused: Promise<void> | null = null;
+  /** Harts on threads: the states of a restore, for the workers once run() has spawned them. */
+  private threadedRestore: SavedState[] | null = null;
   /** Restored from a snapshot: run() continues the saved state instead of booting. */
   private restored = false;
 
@@ -485,7 +487,22 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
     const tpm = RiscvMap.timebaseFrequency / 1000;
     await mt.spawn(performance.timeOrigin + performance.now() - this.clock.now() / tpm, tpm);
     this.log.info(`threads: ${this.state.length} harts on workers${mt.jit ? '' : ' (interpreted)'}`);
-    if (!this.exit) this.boot();
+    const restored = this.threadedRestore;
+    this.threadedRestore = null;
+    if (restored) {
+      try {
+        await mt.load(
+          restored,
+          this.state.map((s) => s === HartState.Started),
+          this.stimecmp,
+        );
+      } catch (e) {
+        await mt.shutdown();
+        throw e;
+      }
+      this.restored = false;
+      this.scheduleClint();
+    } else if (!this.exit) this.boot();
     for (;;) {
       while (!this.exit && !this.rebootRequested) await new Promise<void>((r) => (this.wake = r));
       if (this.exit) break;
@@ -606,6 +623,7 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
         };
       },
       markRestored: () => (this.restored = true),
+      setThreadedRestore: (states) => (this.threadedRestore = states),
     };
   }
 

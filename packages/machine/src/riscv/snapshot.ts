@@ -62,6 +62,8 @@ export interface MachineInternals {
   /** Stop running harts (between slices) until the returned function is called. */
   pause(): () => void;
   markRestored(): void;
+  /** Harts on threads: the saved states run() gives the workers once they are spawned. */
+  setThreadedRestore(states: SavedState[]): void;
 }
 
 const asValue = (s: SavedState): StateValue => s as unknown as StateValue;
@@ -69,11 +71,10 @@ const asState = (v: StateValue): SavedState => v as unknown as SavedState;
 
 /** Why this machine cannot be snapshotted, or null. */
 function refusal(m: RiscvMachine, x: MachineInternals): string | null {
-  if (m.threads)
-    return 'snapshots of a machine whose harts run on threads (threads: true, --threads) are not supported yet';
   if (x.hotplugged.size)
     return `hotplugged devices (${[...x.hotplugged].join(', ')}) are not in the manifest, so a snapshot could not be restored`;
-  if (!x.parts.saveHart || !x.parts.restoreHart) return 'the CPU part cannot save its harts (no saveHart)';
+  if (!m.threads && (!x.parts.saveHart || !x.parts.restoreHart))
+    return 'the CPU part cannot save its harts (no saveHart)';
   const parts: [string, { saveState?: unknown; restoreState?: unknown }][] = [
     ['the clock', m.clock],
     ['the interrupt controller', m.plic],
@@ -130,8 +131,11 @@ export async function takeSnapshot(
   const why = refusal(m, x);
   if (why) throw new SnapshotError(why);
   const codec = o.codec ?? defaultCodec();
-  const resume = x.pause();
   const t0 = performance.now();
+  // Harts on threads stop in their workers and hand over their states; others stop between slices here.
+  const mt = m.threads;
+  const held = mt ? await mt.hold() : null;
+  const resume = mt ? () => mt.release() : x.pause();
   let tree: StateValue;
   let inUse: number;
   let ramPages: Uint8Array;
@@ -152,14 +156,15 @@ export async function takeSnapshot(
     const layout = x.layout();
     tree = {
       machine: {
-        harts: m.harts.length,
+        harts: x.state.length,
         state: [...x.state],
-        waiting: [...x.waiting],
-        stimecmp: [...x.stimecmp],
+        // A held worker is between two slices, never inside WFI (it runs on past it, as WFI may).
+        waiting: mt ? x.state.map(() => false) : [...x.waiting],
+        stimecmp: mt ? x.state.map((_, h) => mt.timer(h)) : [...x.stimecmp],
         consoleIn: new Uint8Array(x.consoleIn),
         layout: layout ? (JSON.parse(JSON.stringify(layout)) as StateValue) : null,
       },
-      harts: m.harts.map((h) => asValue(x.parts.saveHart!(h))),
+      harts: held ? held.map(asValue) : m.harts.map((h) => asValue(x.parts.saveHart!(h))),
       // The CPU's code profile (optional, on request): a restored machine compiles its hot code at once.
       code: o.code && x.parts.saveCode && m.harts.length ? asValue(x.parts.saveCode(m.harts)) : null,
       clock: asValue(m.clock.saveState!()),
@@ -225,7 +230,7 @@ export async function restoreSnapshot(
 
   // Check the machine's shape before changing anything.
   const mr = top.sub('machine');
-  const n = m.harts.length;
+  const n = x.state.length;
   if (mr.int('harts') !== n) throw mr.fail('harts', `is not ${n}`);
   const ram = top.sub('ram');
   if (ram.int('size') !== m.ram.size || ram.int('base') !== m.ram.base || ram.int('pageSize') !== PAGE)
@@ -277,7 +282,9 @@ export async function restoreSnapshot(
   await wrap('clock', () => m.clock.restoreState!(asState(top.raw('clock'))));
   const harts = top.arr('harts');
   if (harts.length !== n) throw top.fail('harts', `has ${harts.length} entries`);
-  for (const [h, hart] of m.harts.entries()) x.parts.restoreHart!(hart, asState(harts[h]));
+  // Harts on threads take their states when run() has spawned their workers (each worker checks its own).
+  if (m.threads) x.setThreadedRestore(harts.map(asState));
+  else for (const [h, hart] of m.harts.entries()) x.parts.restoreHart!(hart, asState(harts[h]));
   // After the RAM and the harts (restoreHart empties the code caches): a snapshot without a profile, or a
   // CPU part that takes none, only means the code compiles again as it runs.
   if (x.parts.restoreCode && m.harts.length && top.has('code') && top.raw('code') !== null)

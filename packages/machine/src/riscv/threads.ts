@@ -6,7 +6,15 @@
  * as Atomics on its words, remote fences are acknowledged by the workers before the SBI call returns.
  */
 import { allocateRam, ramLayoutOf, threads as T, type CpuEngine } from '@virtio-desktop/cpu-riscv';
-import type { Logger, PhysicalBus } from '@virtio-desktop/virtio-core';
+import {
+  SnapshotError,
+  decodeState,
+  encodeState,
+  type Logger,
+  type PhysicalBus,
+  type SavedState,
+  type StateValue,
+} from '@virtio-desktop/virtio-core';
 import { RiscvMap } from '../memory-map.js';
 import type { HartSink } from './parts.js';
 import type { SbiHart } from './sbi.js';
@@ -97,6 +105,9 @@ export function plicClaims(h: number): { addr: number; bit: number }[] {
     { addr: claim(2 * h + 1), bit: 9 },
   ];
 }
+
+/** The platform's level-driven mip bits (MSIP, STIP, MTIP, SEIP, MEIP) as the hart workers keep them. */
+const LEVEL_MASK = (1 << 3) | (1 << 5) | (1 << 7) | (1 << 9) | (1 << 11);
 
 export interface MachineThreadsOptions {
   harts: number;
@@ -235,6 +246,74 @@ export class MachineThreads {
       this.controls.map((c) => this.waitFor(c.i32, T.W.RUN, (v) => v === T.HartRun.PARKED, 2000)),
     );
     for (const c of this.controls) c.clear();
+  }
+
+  /**
+   * Snapshot: stop every hart between two slices and return their states, with the stores they posted
+   * done; {@link release} lets them go on. Throws a SnapshotError (the harts released) when a hart does
+   * not stop within `timeoutMs`.
+   */
+  async hold(timeoutMs = 10_000): Promise<SavedState[]> {
+    // One command word per hart: a START or PARK the worker has not taken yet must not be replaced.
+    const end = performance.now() + timeoutMs;
+    while (this.controls.some((c) => Atomics.load(c.i32, T.W.CMD) !== T.Cmd.NONE) && performance.now() < end)
+      await new Promise((r) => setTimeout(r, 1));
+    for (const c of this.controls) c.command(T.Cmd.SAVE);
+    const stopped = (v: number): boolean => v === T.HartRun.HELD || v === T.HartRun.EXITED;
+    await Promise.all(this.controls.map((c) => this.waitFor(c.i32, T.W.RUN, stopped, timeoutMs)));
+    const late = this.controls.findIndex((c) => c.run !== T.HartRun.HELD);
+    if (late >= 0) {
+      this.release();
+      throw new SnapshotError(`hart ${late} did not stop for the snapshot within ${timeoutMs} ms`);
+    }
+    try {
+      this.host.drainAll();
+      return this.controls.map((c, h) => {
+        const x = c.takeExchange();
+        if ('error' in x) throw new SnapshotError(`hart ${h}: ${x.error}`);
+        return decodeState(x.bytes) as unknown as SavedState;
+      });
+    } catch (e) {
+      this.release();
+      throw e;
+    }
+  }
+
+  /** Let the harts go on after {@link hold}. */
+  release(): void {
+    for (const c of this.controls) c.command(T.Cmd.RESUME);
+  }
+
+  /** The host SBI's timer deadline of hart h (clock ticks; Infinity: none). */
+  timer(h: number): number {
+    return this.controls[h].timer;
+  }
+
+  /**
+   * Restore: give each (spawned, parked) hart its saved state, its timer deadline and its interrupt
+   * lines, and run those that `run` says. A state the worker refuses throws a SnapshotError.
+   */
+  async load(
+    states: readonly SavedState[],
+    run: readonly boolean[],
+    timers: readonly number[],
+  ): Promise<void> {
+    for (const [h, c] of this.controls.entries()) {
+      if (!c.putExchange(encodeState(states[h] as unknown as StateValue)))
+        throw new SnapshotError(`hart ${h}: its saved state is too large`);
+      c.setTimer(timers[h]);
+      const data = states[h].data as { mipHw?: unknown };
+      const lines = typeof data.mipHw === 'number' ? data.mipHw & LEVEL_MASK : 0;
+      Atomics.store(c.i32, T.W.MIP_LEVEL, lines);
+      Atomics.store(c.i32, T.W.LOAD_RUN, run[h] ? 1 : 0);
+      const seq = (Atomics.add(c.i32, T.W.STATE_SEQ, 1) + 1) | 0;
+      c.command(T.Cmd.LOAD);
+      await this.waitFor(c.i32, T.W.STATE_ACK, (v) => v === seq, 10_000);
+      if (Atomics.load(c.i32, T.W.STATE_ACK) !== seq)
+        throw new SnapshotError(`hart ${h} did not take its saved state`);
+      const x = c.takeExchange();
+      if ('error' in x) throw new SnapshotError(`hart ${h}: ${x.error}`);
+    }
   }
 
   /** Tests: make hart h's worker throw. */
