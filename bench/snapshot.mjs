@@ -125,6 +125,7 @@ let phase = 0;
 async function terminalAnswers(v, tag, fifo = false) {
   let typed = -Infinity;
   let keysIn = NaN;
+  let firstKey = NaN;
   let armed = -1;
   const t0 = performance.now();
   for (;;) {
@@ -143,6 +144,7 @@ async function terminalAnswers(v, tag, fifo = false) {
       // keyboard's queue): right after a restore, or under load, the guest's X server may not read the
       // kernel's evdev buffer (64 events, 16 keys) in time, keys are lost (SYN_DROPPED), and the command
       // is typed again after 5 s (counted below).
+      firstKey = performance.now();
       await control({ cmd: 'type', text: `echo ${tag} > /tmp/typed\n`, intervalMs: TYPE_MS });
       typed = keysIn = performance.now();
     }
@@ -150,7 +152,7 @@ async function terminalAnswers(v, tag, fifo = false) {
       const left = Math.max(50, typed + 5000 - performance.now());
       const got = await v.waitFor(/CHK-2/, armed, left).catch(() => null);
       if (got === null) continue; // nothing yet: type it again
-      if (v.out.text.slice(armed).includes(`T=${tag} CHK-2`)) return { answered: got, keysIn };
+      if (v.out.text.slice(armed).includes(`T=${tag} CHK-2`)) return { answered: got, keysIn, firstKey };
       armed = -1; // another line (a command typed with keys lost, or no pipe): read again
       await sleep(50);
       continue;
@@ -160,7 +162,7 @@ async function terminalAnswers(v, tag, fifo = false) {
     // with X and the terminal for the guest's CPU.
     v.p.stdin.write(`read -r T 2>/dev/null </tmp/typed; echo "T=$T CHK-$((1+1))"\n`);
     await v.waitFor(/CHK-2/, from, 60_000);
-    if (v.out.text.slice(from).includes(`T=${tag} CHK-2`)) return { answered: performance.now(), keysIn };
+    if (v.out.text.slice(from).includes(`T=${tag} CHK-2`)) return { answered: performance.now(), keysIn, firstKey };
     await sleep(50);
   }
 }
@@ -197,6 +199,7 @@ const restored = [];
 const screen = [];
 const resumed = [];
 const typing = [];
+const firstKeys = [];
 const cpu = [];
 /** CPU time (user + system) a process has used so far, from /proc (Linux): the work, whatever the load. */
 function cpuSeconds(pid) {
@@ -262,7 +265,8 @@ async function restoreRun(file, before, tag) {
       await sleep(10); // the control socket is not up yet
     }
   }
-  const { answered, keysIn } = await terminalAnswers(b, tag, true);
+  const { answered, keysIn, firstKey } = await terminalAnswers(b, tag, true);
+  firstKeys.push((firstKey - t1) / 1000);
   cpu.push(cpuSeconds(b.p.pid));
   resumed.push(((await running) - t1) / 1000);
   screen.push((shown - t1) / 1000);
@@ -319,8 +323,14 @@ console.log(`  restore to the machine running again:   ${f(resumed)}`);
 console.log(
   `  restore to the screen shown:            ${f(screen)} (screenshots polled on the control socket)`,
 );
+// The probe's own typing (its keys at --type-ms each) is part of "answers"; the first key's time says when
+// the restored desktop took input, and the answer's lag after the last key whether the guest kept up.
+console.log(`  restore to the probe's first key typed: ${f(firstKeys)} (the screen shown, then a click)`);
 console.log(`  restore to the last key typed:          ${f(typing)}`);
-console.log(`  restore to a terminal that answers:     ${f(restored)}`);
+console.log(
+  `  restore to a terminal that answers:     ${f(restored)} (` +
+    `${(med(restored.map((r, i) => r - typing[i])) * 1000).toFixed(0)} ms after the last key, median)`,
+);
 console.log(`  CPU time of the restored vdesk by then:  ${f(cpu)} (user + system, all its threads)`);
 console.log(
   `  (commands typed again after 5 s without an answer: cold ${retyped[0]}, restored ${retyped[1]}; ` +
