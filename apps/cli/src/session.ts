@@ -135,8 +135,11 @@ export class Session {
         if (!this.display) throw new Error('this machine has no display');
         const f = this.display.frame();
         if (!f.width || !f.height) throw new Error('the guest shows nothing yet');
+        // One filter (Paeth) for every row: pngjs's default tries all five per row, which cost 60–100 ms
+        // of this thread (the machine's) at 1280×800 for a file only 2% smaller (measured: 21–32 ms).
         const png = PNG.sync.write(
           Object.assign(new PNG({ width: f.width, height: f.height }), { data: Buffer.from(f.rgba.buffer) }),
+          { filterType: 4 },
         );
         return { width: f.width, height: f.height, png: png.toString('base64') };
       }
