@@ -2,7 +2,9 @@
  * Issue 18 with the desktop image (guest/desktop/build.sh): the running desktop is saved with
  * `vdesk snapshot`, the machine killed, and `vdesk run --restore` brings it back in a new process: the
  * first screenshot already shows the desktop (the display's state is restored, not redrawn by the
- * guest), and a command typed into the restored xterm draws its output, seen in a screenshot.
+ * guest), and a command typed into the restored xterm draws its output, seen in a screenshot. The same
+ * with the harts on threads (issue 17): the threaded desktop boots, draws and takes input, is saved
+ * with its harts held in their workers, and comes back on threads.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -69,15 +71,20 @@ async function cli(...args: string[]): Promise<void> {
 }
 
 describe('a snapshot of the desktop', () => {
-  it('restores to the same screen, and the terminal runs a command typed into it', async () => {
+  it.each<[string, string[]]>([
+    ['on one thread', []],
+    ['with the harts on threads', ['--threads', '--log-level', 'info']],
+  ])('%s: restores to the same screen, and the terminal runs a command typed into it', async (_, flags) => {
     const d = desktopImage();
     const manifest = path.join(dir, 'desktop.json');
     // Copy-on-write: the changes go into the snapshot, the cached image is referenced by hash.
     writeDesktopManifest(manifest, 'snap-desktop', d, [
       { package: '@virtio-desktop/virtio-net', options: { backend: 'user' } },
     ]);
-    a = startVdesk(['run', manifest, '--no-viewer'], 'VDESK-DESKTOP-READY');
+    a = startVdesk(['run', manifest, '--no-viewer', ...flags], 'VDESK-DESKTOP-READY');
     await a.ready;
+    const threaded = flags.includes('--threads');
+    if (threaded) expect(a.out.err).toMatch(/threads: 2 harts on workers\n/);
     await cli('move', '900', '600'); // the pointer out of the terminal's text area
     // The shell reports before xterm's window is mapped and framed: on a loaded machine that takes a while.
     let s = await screenshot('cold.png');
@@ -95,7 +102,11 @@ describe('a snapshot of the desktop', () => {
     await a.exited;
 
     const t0 = performance.now();
-    b = startVdesk(['run', '--restore', file, '--no-viewer'], 'VDESK-NEVER-PRINTED');
+    // The snapshot's own manifest: threads when the machine ran on threads.
+    b = startVdesk(
+      ['run', '--restore', file, '--no-viewer', ...(threaded ? ['--log-level', 'info'] : [])],
+      'VDESK-NEVER-PRINTED',
+    );
     b.ready.catch(() => {}); // a restored guest prints no boot marker
     // The control socket comes up once the machine is restored: its first screenshot is the desktop.
     for (let i = 0; i < 600 && !/vdesk: restored /.test(b.out.err); i++)
@@ -117,5 +128,9 @@ describe('a snapshot of the desktop', () => {
       `restore to the typed command's output on the screen: ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
     expect(black, "the command's output in the terminal").toBeGreaterThanOrEqual(0.95 * area);
+    // Printed once run() has spawned the workers, after the "restored" line.
+    if (threaded) expect(b.out.err).toMatch(/threads: 2 harts on workers\n/);
+    b.p.kill('SIGKILL');
+    await b.exited;
   });
 });
