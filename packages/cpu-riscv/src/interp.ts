@@ -21,7 +21,7 @@ import { Access, StopReason, TLB_SIZE } from './constants.js';
 import { JIT_ENTRY, SLOT_ENTRIES } from './decode-cache.js';
 import { fill, Op } from './decode.js';
 import type { Hart } from './hart.js';
-import { compileQueued, compileRegion } from './jit.js';
+import { compileQueuedLater, compileRegion } from './jit.js';
 import { REENTER } from './jit-dispatch.js';
 import { setHostHart } from './jit-host.js';
 
@@ -744,6 +744,6 @@ export function run(h: Hart, budget: number): number {
     }
   }
   h.instretCount = ic0 + n;
-  if (jc !== null && jc.pending.length !== 0) compileQueued(h, h.jitSync);
+  if (jc !== null && jc.pending.length !== 0) compileQueuedLater(h);
   return h.stop;
 }

@@ -31,6 +31,8 @@ export class JitCache {
   asyncOnly = false;
   /** Decode indices of the regions waiting to be compiled in one batch (jit.ts compileQueued). */
   readonly pending: number[] = [];
+  /** performance.now() when the first of `pending` was queued. */
+  pendingSince = 0;
   /** Per slot: how often its decoded instructions were dropped (a batch compiled before is stale). */
   readonly epoch: Uint32Array;
   /** Batches being compiled in the background. */
