@@ -162,7 +162,8 @@ async function terminalAnswers(v, tag, fifo = false) {
     // with X and the terminal for the guest's CPU.
     v.p.stdin.write(`read -r T 2>/dev/null </tmp/typed; echo "T=$T CHK-$((1+1))"\n`);
     await v.waitFor(/CHK-2/, from, 60_000);
-    if (v.out.text.slice(from).includes(`T=${tag} CHK-2`)) return { answered: performance.now(), keysIn, firstKey };
+    if (v.out.text.slice(from).includes(`T=${tag} CHK-2`))
+      return { answered: performance.now(), keysIn, firstKey };
     await sleep(50);
   }
 }
