@@ -10,7 +10,7 @@ import {
   type Manifest,
   type OpenedSnapshot,
 } from '@virtio-desktop/machine';
-import { SizeError, parseSize } from '@virtio-desktop/virtio-core';
+import { SizeError, SnapshotError, parseSize } from '@virtio-desktop/virtio-core';
 import {
   loadManifestFile,
   nodeModuleLoader,
@@ -287,7 +287,14 @@ export async function run(args: string[]): Promise<number> {
   // Only the desktop image prints the milestones; other guests never trigger it.
   const unwatch = watchBootProgress(machine, say);
   try {
-    const exit = await machine.run();
+    let exit: Awaited<ReturnType<typeof machine.run>>;
+    try {
+      exit = await machine.run();
+    } catch (e) {
+      // Harts on threads take their saved states once their workers run, so a bad one shows up here.
+      if (snap && e instanceof SnapshotError) throw new CliError(`--restore ${v.restore}: ${e.message}`);
+      throw e;
+    }
     const profile = codeFile ? machine.codeProfile() : null;
     if (codeFile && profile) {
       if (await saveCodeProfile(codeFile, profile)) log.info(`code cache: saved ${codeFile}`);

@@ -304,13 +304,13 @@ function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void 
   };
   /**
    * Restore: the state the main thread put in the exchange area, checked by restoreHart before anything
-   * changes; a bad one leaves its message there instead. Acknowledged either way.
+   * changes; a bad one leaves its message (naming the hart) there instead. Acknowledged either way.
    */
   const load = (): void => {
     const seq = Atomics.load(i32, W.STATE_SEQ);
     const got = c.takeExchange();
     try {
-      if ('error' in got) throw new Error('no state to load');
+      if ('error' in got) throw new Error(`hart ${init.hartId}: no state to load`);
       restoreHart(hart, decodeState(got.bytes) as unknown as SavedState);
       // The lines as the restored hart has them: sync() then brings in any the platform holds otherwise.
       level = 0;

@@ -302,8 +302,10 @@ export class MachineThreads {
       if (!c.putExchange(encodeState(states[h] as unknown as StateValue)))
         throw new SnapshotError(`hart ${h}: its saved state is too large`);
       c.setTimer(timers[h]);
-      const data = states[h].data as { mipHw?: unknown };
-      const lines = typeof data.mipHw === 'number' ? data.mipHw & LEVEL_MASK : 0;
+      // The state comes from a file: the worker checks it whole, this only must not throw on it.
+      const data: unknown = states[h].data;
+      const mipHw = data !== null && typeof data === 'object' ? (data as { mipHw?: unknown }).mipHw : 0;
+      const lines = typeof mipHw === 'number' ? mipHw & LEVEL_MASK : 0;
       Atomics.store(c.i32, T.W.MIP_LEVEL, lines);
       Atomics.store(c.i32, T.W.LOAD_RUN, run[h] ? 1 : 0);
       const seq = (Atomics.add(c.i32, T.W.STATE_SEQ, 1) + 1) | 0;
@@ -312,7 +314,8 @@ export class MachineThreads {
       if (Atomics.load(c.i32, T.W.STATE_ACK) !== seq)
         throw new SnapshotError(`hart ${h} did not take its saved state`);
       const x = c.takeExchange();
-      if ('error' in x) throw new SnapshotError(`hart ${h}: ${x.error}`);
+      // The worker's message names the hart.
+      if ('error' in x) throw new SnapshotError(x.error);
     }
   }
 
