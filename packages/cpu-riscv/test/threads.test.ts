@@ -26,8 +26,8 @@ async function runThreaded(
   elf: string,
   harts: number,
   engine: CpuEngine,
-  opts: { crash?: number; timeoutMs?: number; roundTrip?: boolean } = {},
-): Promise<Run & { refused?: string }> {
+  opts: { crash?: number; timeoutMs?: number; roundTrip?: boolean; hostSbi?: boolean } = {},
+): Promise<Run & { refused?: string; sbiCalls: number; fences: number[][] }> {
   const ramSize = 16 << 20;
   const buffer = allocateRam(ramSize, harts, { shared: true });
   loadElf(new Uint8Array(readFileSync(elf)), new Uint8Array(buffer, 0, ramSize));
@@ -35,6 +35,7 @@ async function runThreaded(
   const control = threads.createControl(harts);
   const ctl = Array.from({ length: harts }, (_, h) => new threads.HartControl(control, h));
   let output = '';
+  let sbiCalls = 0;
   const errors: string[] = [];
   let finish: (code: number) => void = () => {};
   const ended = new Promise<number>((resolve) => {
@@ -49,7 +50,9 @@ async function runThreaded(
       else return addr > UART && addr < UART + 8;
       return true;
     },
-    sbi: () => {},
+    sbi: () => {
+      sbiCalls++;
+    },
   });
   host.start();
   const t0 = performance.now();
@@ -64,7 +67,7 @@ async function runThreaded(
           ramSize,
           control,
           engine,
-          hostSbi: false,
+          hostSbi: opts.hostSbi ?? false,
           epochMs: performance.timeOrigin + performance.now(),
           ticksPerMs: 10_000,
           slice: 5_000,
@@ -92,9 +95,22 @@ async function runThreaded(
   const code = await ended;
   const ms = performance.now() - t0;
   host.stop();
+  const fences = ctl.map((c) => [
+    Atomics.load(c.i32, threads.W.FENCE_SEQ),
+    Atomics.load(c.i32, threads.W.FENCE_ACK),
+  ]);
   ctl.forEach((c) => c.command(threads.Cmd.EXIT));
   await Promise.all(workers.map((w) => w.terminate()));
-  return { output, code, requests: host.requests, ms, errors, ...(refused ? { refused } : {}) };
+  return {
+    output,
+    code,
+    requests: host.requests,
+    ms,
+    errors,
+    sbiCalls,
+    fences,
+    ...(refused ? { refused } : {}),
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -163,6 +179,22 @@ describe('harts on threads', () => {
     expect(r.output).toContain(`amo64=${(40_000).toString(16).padStart(16, '0')}`);
     expect(r.code).toBe(0x5555);
   }, 180_000);
+
+  it('SBI remote fences go from worker to worker: every target acknowledges, a missing hart is refused', async () => {
+    const r = await runThreaded(build('rfence.c'), 2, 'jit', { hostSbi: true, timeoutMs: 60_000 });
+    expect(r.errors).toEqual([]);
+    expect(r.output).toContain(`vma=${'0'.repeat(16)}`);
+    expect(r.output).toContain(`fencei=${'0'.repeat(16)}`);
+    expect(r.output).toContain('bad=fffffffffffffffd');
+    expect(r.code).toBe(0x5555);
+    // Hart 1 was asked twice (the refused call asks nobody) and did both; hart 0 did its own directly.
+    expect(r.fences).toEqual([
+      [0, 0],
+      [2, 2],
+    ]);
+    // No round trip to the main thread's SBI for any of them.
+    expect(r.sbiCalls).toBe(0);
+  }, 60_000);
 
   it('a worker that throws reports one line and the run ends', async () => {
     const r = await runThreaded(elf, 2, 'interp', { crash: 1, timeoutMs: 30_000 });
