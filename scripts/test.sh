@@ -14,7 +14,7 @@ step() {
     status=1
   fi
 }
-rm -rf .vitest-results && mkdir -p .vitest-results
+rm -rf .vitest-results packages/*/.vitest-results apps/*/.vitest-results && mkdir -p .vitest-results
 step "lint" pnpm -s lint
 step "format" pnpm -s format:check
 step "typecheck" pnpm -s typecheck --output-logs=errors-only
