@@ -188,13 +188,15 @@ function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void 
     if (Atomics.load(i32, W.MIP_EDGE) && Atomics.exchange(i32, W.MIP_EDGE, 0) & EDGE_BITS)
       hart.setPending(1, true);
   };
+  const fence = (bits: number): void => {
+    if (bits & Fence.TLB) hart.flushTlb();
+    if (bits & Fence.ICACHE) hart.flushICache();
+  };
   /** Do the fences asked of this hart and acknowledge them. */
   const fences = (): void => {
     const seq = Atomics.load(i32, W.FENCE_SEQ);
     if (seq === Atomics.load(i32, W.FENCE_ACK)) return;
-    const bits = Atomics.exchange(i32, W.FENCE, 0);
-    if (bits & Fence.TLB) hart.flushTlb();
-    if (bits & Fence.ICACHE) hart.flushICache();
+    fence(Atomics.exchange(i32, W.FENCE, 0));
     Atomics.store(i32, W.FENCE_ACK, seq);
     Atomics.notify(i32, W.FENCE_ACK);
   };
@@ -281,10 +283,7 @@ function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void 
   const remoteFence = (bits: number, targets: readonly number[]): void => {
     const waits: [HartControl, number][] = [];
     for (const t of targets) if (t !== init.hartId) waits.push([others[t], others[t].requestFence(bits)]);
-    if (targets.includes(init.hartId)) {
-      if (bits & Fence.TLB) hart.flushTlb();
-      if (bits & Fence.ICACHE) hart.flushICache();
-    }
+    if (targets.includes(init.hartId)) fence(bits);
     // A worker that never answers is given up on after 5 s, as the main thread does.
     const end = performance.now() + 5000;
     for (const [o, seq] of waits)
