@@ -24,7 +24,7 @@ export class JitCache {
   readonly regionIdx: Int32Array;
   readonly table: WebAssembly.Table;
   /** Runs compiled regions from one entry, chaining between them in wasm. */
-  readonly dispatch: DispatchFn;
+  dispatch: DispatchFn;
   /** Set when the host forbids compiling wasm: the harts stay on the interpreter. */
   disabled = false;
   /** Set when the host refuses synchronous compiling (a browser's main thread): always compile async. */
@@ -69,6 +69,18 @@ export class JitCache {
     // A dispatcher compiled in the background means the host refuses synchronous compiles.
     this.asyncOnly = dispatcher !== undefined;
     for (let k = 63; k >= 1; k--) this.free.push(k); // 0 means "none"
+  }
+
+  /**
+   * Another instance of the dispatcher (the same code over the same memory and table, so nothing else
+   * changes): for the warm-up (warmup.ts), so that the run loop's call of it sees two targets.
+   */
+  renewDispatcher(): void {
+    try {
+      this.dispatch = buildDispatcher(this.jm, this.table, this.ramBase);
+    } catch {
+      // A host that refuses synchronous compiles (a browser's main thread) keeps the one it has.
+    }
   }
 
   /**

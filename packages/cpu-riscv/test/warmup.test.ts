@@ -12,5 +12,22 @@ describe('the run-loop warm-up program', () => {
     // Never left the program: the pc is in one of its code pages.
     const pc = Number(h.pc);
     expect(pc >= 0x8000_1000 && pc < 0x8000_5000).toBe(true);
+    // It went round its loop (s2 counts the rounds).
+    expect(h.x[36]).toBeGreaterThan(100);
+  });
+
+  it('renews the dispatcher, and compiled code runs on through the new one', () => {
+    const h = warmUpHart(false);
+    const jc = h.dcache.jit!;
+    const before = jc.dispatch;
+    const entries = jc.entries;
+    const rounds = h.x[36];
+    jc.renewDispatcher();
+    expect(jc.dispatch).not.toBe(before);
+    for (let k = 0; k < 10; k++) h.run(2000);
+    expect(jc.entries).toBeGreaterThan(entries + 50);
+    expect(h.x[36]).toBeGreaterThan(rounds + 20);
+    const pc = Number(h.pc);
+    expect(pc >= 0x8000_1000 && pc < 0x8000_5000).toBe(true);
   });
 });
