@@ -250,6 +250,9 @@ export class Hart {
     this.jitHot = Math.min(65535, Math.max(2, Math.floor(o.jitThreshold ?? JIT_HOT)));
     this.jitSync = o.jitSync ?? true;
     this.dcache = DecodeCache.for(o.ram.buffer, o.ram.size);
+    // Here rather than in the run loop: inlined there, the allocation (run once per cache) was a path
+    // the warm-up's optimized loop had not seen, and the guest's first slice threw that code away.
+    if (this.engine !== 'reference') this.dcache.prepare();
     if (this.shared) this.dcache.ordered = true;
     this.flushTlb();
     this.reset(o.ram.base);

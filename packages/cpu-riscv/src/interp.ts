@@ -38,6 +38,14 @@ function tlbOffset(w64: Int32Array, ram: Int32Array, set: number, lo: number, hi
   return w64[2 * j] === (lo & ~0xfff) && w64[2 * j + 1] === hi ? (ram[j] >>> 0) + (lo & 0xfff) : -1;
 }
 
+/**
+ * The TLB set of data reads at privilege `dp` (0 or 1; with 3 the accesses are bare and it is not used):
+ * U-mode's, or S-mode's with or without SUM. Arithmetic rather than a branch on the privilege: V8
+ * optimizes the run loop during the warm-up, which never runs in U-mode, and a branch first taken by the
+ * guest throws that code away.
+ */
+const dSet = (dp: number, mstatus: number): number => (dp & 1) * (1 + ((mstatus >>> 18) & 1)) * TLB_SIZE;
+
 /** The mode argument of compiled code (jit-dispatch.ts): physical data addresses, FPU on, FS Dirty. */
 const jitMode = (dBare: boolean, mstatus: number): number => {
   const fs = (mstatus >>> 13) & 3;
@@ -83,8 +91,7 @@ const EMPTY_IDX = new Int32Array(0);
 
 export function run(h: Hart, budget: number): number {
   const x = h.x;
-  const dc = h.dcache;
-  dc.prepare();
+  const dc = h.dcache; // prepared by the Hart
   const meta = dc.meta;
   const immA = dc.imm;
   const pageSlot = dc.pageSlot;
@@ -153,11 +160,11 @@ export function run(h: Hart, budget: number): number {
         }
         const dp = h.dataPriv();
         dBare = dp === 3 || h.satpMode === 0;
-        dR = (dp === 0 ? 0 : 1 + ((h.mstatus >>> 18) & 1)) * TLB_SIZE;
+        dR = dSet(dp, h.mstatus);
         dW = dR + 3 * TLB_SIZE;
         mode = jitMode(dBare, h.mstatus);
         resv = h.reservation;
-        iSet = h.priv === 3 || h.satpMode === 0 ? -1 : (6 + (h.priv === 0 ? 0 : 1)) * TLB_SIZE;
+        iSet = h.priv === 3 || h.satpMode === 0 ? -1 : (6 + (h.priv & 1)) * TLB_SIZE;
         h.trapped = false;
         const pa = h.translate(h.pcLo, h.pcHi, Access.Exec);
         ro = pa - ramBase;
@@ -751,11 +758,11 @@ export function run(h: Hart, budget: number): number {
           break;
         }
         off = h.pcLo & 0xfff;
-        iSet = h.priv === 3 || h.satpMode === 0 ? -1 : (6 + (h.priv === 0 ? 0 : 1)) * TLB_SIZE;
+        iSet = h.priv === 3 || h.satpMode === 0 ? -1 : (6 + (h.priv & 1)) * TLB_SIZE;
         if (jit && ++heat[base + (off >>> 1)] === jitHot) compileRegion(h, slot, off);
         const dp = h.dataPriv();
         dBare = dp === 3 || h.satpMode === 0;
-        dR = (dp === 0 ? 0 : 1 + ((h.mstatus >>> 18) & 1)) * TLB_SIZE;
+        dR = dSet(dp, h.mstatus);
         dW = dR + 3 * TLB_SIZE;
         mode = jitMode(dBare, h.mstatus);
       }

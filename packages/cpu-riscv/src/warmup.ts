@@ -7,7 +7,8 @@
  * throws that code away ("insufficient type feedback") and the loop runs unoptimized until TurboFan has
  * compiled the whole of it again, 100–600 ms on a busy 2-core host. Linux's boot did that 14 times.
  * This program takes those paths in S-mode with Sv39 paging (and the JIT entering, leaving and chaining
- * regions); it runs for 80,000 instructions, once per thread.
+ * regions), with a start in M-mode (bare accesses and jumps) and a trap handler there (a fetch fault
+ * each round, an interrupt taken once); it runs for 80,000 instructions, once per thread.
  */
 import type { PhysicalBus } from '@virtio-desktop/virtio-core';
 import { Hart } from './hart.js';
@@ -136,6 +137,23 @@ function program(mem: Uint8Array): number {
   m.w(u(6, T0, 0x37), csr(0x300, T0, 2, 0)); // mstatus |= 0x6000 (FS = Dirty)
   m.w(u(1, T0, 0x37), i(-0x800, T0, 0, T0, 0x13), csr(0x300, T0, 2, 0)); // mstatus |= 0x800 (MPP = S)
   m.la(T0, sCode).w(csr(0x341, T0, 1, 0));
+  // Traps go to M-mode (nothing is delegated): an exception (the fetch fault in the loop) returns to ra,
+  // an interrupt (the supervisor timer's, enabled here) to where it was taken, with it disabled.
+  const trap = BASE + 0x800;
+  m.la(T0, trap).w(csr(0x305, T0, 1, 0), i(0x20, 0, 0, T0, 0x13), csr(0x304, T0, 2, 0));
+  const t = new Code(trap);
+  t.w(csr(0x342, 0, 2, T0), b(12, 0, T0, 4), csr(0x341, RA, 1, 0), 0x3020_0073);
+  t.w(i(0x20, 0, 0, T0, 0x13), csr(0x304, T0, 3, 0), 0x3020_0073);
+  // Eight calls of fnM, on a page of its own, in M-mode: bare loads, stores and jumps.
+  const fnM = BASE + 0x6800;
+  m.la(S1, data).w(i(8, 0, 0, S2, 0x13));
+  const mLoop = m.pc;
+  m.w(jal(fnM - m.pc, RA), i(-1, S2, 0, S2, 0x13));
+  m.w(b(mLoop - m.pc, 0, S2, 1), i(0, 0, 0, S2, 0x13));
+  const fm = new Code(fnM);
+  fm.w(s(8, A0, S1, 3), i(8, S1, 3, A2, 0x03), i(8, S1, 2, A2, 0x03), i(8, S1, 4, A2, 0x03));
+  fm.w(s(9, A0, S1, 0), s(10, A0, S1, 1), s(12, A0, S1, 2), i(1, A0, 0, A0, 0x13));
+  fm.w(b(8, A0, A0, 0), i(1, A0, 0, A0, 0x13), i(0, RA, 0, 0, 0x67));
   m.w(i(8, 0, 0, T0, 0x13), i(60, T0, 1, T0, 0x13)); // t0 = 8 << 60
   m.w(u((root >>> 12) >>> 12, T1, 0x37), i((root >>> 12) & 0xfff, T1, 6, T1, 0x13)); // t1 = root ppn
   m.w(r(0, T1, T0, 6, T0, 0x33), csr(0x180, T0, 1, 0), 0x3020_0073); // satp; mret
@@ -159,6 +177,8 @@ function program(mem: Uint8Array): number {
   a.la(S0, fnE).w(i(0, S0, 0, RA, 0x67));
   // A store while a reservation is held; a store into a page of code (its own bytes back).
   a.w(r(0x02 << 2, 0, S1, 3, A2, 0x2f), s(32, A0, S1, 3), r(0x03 << 2, A0, S1, 3, A2, 0x2f));
+  // A call into an unmapped page: a fetch fault, back at the next instruction (the trap handler).
+  a.la(S0, 0x4000_0000).w(i(0, S0, 0, RA, 0x67));
   // A store into data that shares a page with code (the code cache's look at the page).
   a.la(T2, sCode + 0xf00).w(s(0, A0, T2, 3));
   // The first time round and every 256th, a store into code (its own bytes back: lh/sh, for fnC is
@@ -180,7 +200,7 @@ function program(mem: Uint8Array): number {
   const cc = new Code(fnC);
   for (let k = 0; k < 8; k++) cc.w(i(1, A0, 0, A0, 0x13)); // runs off page C into the next page
   cc.w(i(0, RA, 0, 0, 0x67));
-  for (const x of [m, a, l, bb, cc, d, d2, e])
+  for (const x of [m, t, fm, a, l, bb, cc, d, d2, e])
     new Uint16Array(mem.buffer, x.at - BASE, x.h16.length).set(x.h16);
   // Sv39 root: VPN[2] = 2 → the 1 GiB page at 0x8000_0000, RWX, accessed and dirty.
   new DataView(mem.buffer).setBigUint64(root - BASE + 2 * 8, (BigInt(BASE >>> 12) << 10n) | 0xcfn, true);
@@ -219,14 +239,14 @@ export function warmUpHart(shared: boolean): Hart {
   });
   hart.reset(program(new Uint8Array(buffer, 0, SIZE)));
   for (let k = 0; k < 40; k++) {
-    // An interrupt pending but not enabled: the run loop's check, nothing taken.
+    // An interrupt pending: taken once (the trap handler disables it), then pending but not enabled.
     if (k === 10) hart.setPending(5, true);
     if (k === 11) hart.setPending(5, false);
-    // Half way, another instance of the dispatcher: the loop's call of it has then seen two targets
-    // and V8 optimizes it as a call of any. Optimized for one, the loop was thrown away again at the
-    // guest's first compiled region (its own dispatcher), and the guest started on the unoptimized
-    // loop while V8 compiled it again on another thread (~70 ms).
-    if (k === 20) hart.dcache.jit?.renewDispatcher();
+    // Every other slice, another instance of the dispatcher: the loop's call of it has then seen more
+    // than one target whenever V8 optimizes the loop, and calls any. Optimized for one, the loop was
+    // thrown away again at the guest's first compiled region (its own dispatcher), and the guest
+    // started on the unoptimized loop while V8 compiled it again on another thread (~70 ms).
+    if (k & 1) hart.dcache.jit?.renewDispatcher();
     hart.run(2000);
   }
   return hart;
