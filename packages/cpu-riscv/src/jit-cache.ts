@@ -23,6 +23,8 @@ export class JitCache {
   /** Table index and label of the region entered at each decode index (0: none), in the JIT memory. */
   readonly regionIdx: Int32Array;
   readonly table: WebAssembly.Table;
+  /** Entry 0: the host call of compiled regions (wasm.ts HostSpec), written once. */
+  readonly hostTable: WebAssembly.Table;
   /** Runs compiled regions from one entry, chaining between them in wasm. */
   dispatch: DispatchFn;
   /** Set when the host forbids compiling wasm: the harts stay on the interpreter. */
@@ -65,7 +67,10 @@ export class JitCache {
     this.bySlot = new Array<{ at: number[]; idx: number[] } | undefined>(slots).fill(undefined);
     this.slotBytes = new Float64Array(slots);
     this.epoch = new Uint32Array(slots);
-    this.dispatch = buildDispatcher(jm, this.table, ramBase, dispatcher);
+    const d = buildDispatcher(jm, this.table, ramBase, dispatcher);
+    this.dispatch = d.dispatch;
+    this.hostTable = new WebAssembly.Table({ element: 'anyfunc', initial: 1 });
+    this.hostTable.set(0, d.host);
     // A dispatcher compiled in the background means the host refuses synchronous compiles.
     this.asyncOnly = dispatcher !== undefined;
     for (let k = 63; k >= 1; k--) this.free.push(k); // 0 means "none"
@@ -77,7 +82,7 @@ export class JitCache {
    */
   renewDispatcher(): void {
     try {
-      this.dispatch = buildDispatcher(this.jm, this.table, this.ramBase);
+      this.dispatch = buildDispatcher(this.jm, this.table, this.ramBase).dispatch;
     } catch {
       // A host that refuses synchronous compiles (a browser's main thread) keeps the one it has.
     }

@@ -16,7 +16,7 @@
  *   back as it is.
  */
 import { TLB_SIZE } from './constants.js';
-import { RESTART } from './jit-host.js';
+import { HOST_PARAMS, hostCall, RESTART } from './jit-host.js';
 import { HS_IO, HS_PC, HS_TLB_RAM, HS_TLB_W64, SLOT_ENTRIES, type JitMemory } from './memory.js';
 import { Bytes, moduleBytes, T, W } from './wasm.js';
 
@@ -123,12 +123,15 @@ export function buildDispatcher(
   table: WebAssembly.Table,
   ramBase: number,
   module?: WebAssembly.Module,
-): DispatchFn {
+): { dispatch: DispatchFn; host: HostFn } {
   const inst = new WebAssembly.Instance(module ?? new WebAssembly.Module(dispatcherBytes(jm, ramBase)), {
-    m: { m: jm.memory, t: table },
+    m: { m: jm.memory, t: table, h: hostCall },
   });
-  return inst.exports.f0 as DispatchFn;
+  return { dispatch: inst.exports.f0 as DispatchFn, host: inst.exports.f1 as HostFn };
 }
+
+/** jit-host.ts's hostCall as a wasm function (the dispatcher module's f1), for the regions' host table. */
+export type HostFn = typeof hostCall;
 
 /** The dispatcher's module bytes (see {@link buildDispatcher}). */
 export function dispatcherBytes(jm: JitMemory, ramBase: number): ReturnType<typeof moduleBytes> {
@@ -220,6 +223,10 @@ export function dispatcherBytes(jm: JitMemory, ramBase: number): ReturnType<type
   c.op(W.Br).u(0);
   c.op(W.End); // $L
   c.op(W.Unreachable);
+  // f1: the host call for the regions (moduleBytes, HostSpec): its arguments on to the import.
+  const host = new Bytes();
+  for (let k = 0; k < HOST_PARAMS; k++) host.get(k);
+  host.op(W.Call).u(0);
   const bytes = moduleBytes(
     [
       {
@@ -230,9 +237,11 @@ export function dispatcherBytes(jm: JitMemory, ramBase: number): ReturnType<type
         ],
         code: c,
       },
+      { params: HOST_PARAMS, locals: [], code: host },
     ],
     jm,
     { params: REGION_PARAMS },
+    { params: HOST_PARAMS },
   );
   return bytes;
 }

@@ -28,7 +28,7 @@
 import { SLOT_ENTRIES, type DecodeCache } from './decode-cache.js';
 import { JIT_CODE_LIMIT, JIT_ENTRY } from './jit-cache.js';
 import { emitTlbRam, emitTlbTag, REENTER, REGION_PARAMS, type PageFn } from './jit-dispatch.js';
-import { HOST_PARAMS, hostCall, isHostCall, RESTART } from './jit-host.js';
+import { HOST_PARAMS, isHostCall, RESTART } from './jit-host.js';
 import { Op } from './decode.js';
 import { HS_F, HS_IO, HS_PC, HS_RESV, HS_RESV_VAL, HS_X, type JitMemory } from './memory.js';
 import { A, Bytes, moduleBytes, T, W, type FnSpec } from './wasm.js';
@@ -691,7 +691,8 @@ class Emitter {
     const c = this.c;
     c.i32(inst).get(P_PAGELO).get(P_PCHI).i32(p).get(P_N);
     if (rem > 1) c.i32(rem - 1).op(W.I32Sub);
-    c.op(W.Call).u(0);
+    // Through entry 0 of the host table (table 0, type 1: moduleBytes with HostSpec.table).
+    c.i32(0).op(W.CallIndirect).u(1).u(0);
     this.open(T.Void);
     c.i32(RESTART).op(W.Return);
     this.close();
@@ -1024,8 +1025,8 @@ export function compileQueued(t: JitTarget, sync: boolean): void {
   }
   claimed.clear();
   if (fns.length === 0) return;
-  const bytes = moduleBytes(fns, jm, undefined, { params: HOST_PARAMS });
-  const imports = { m: { m: jm.memory, h: hostCall } };
+  const bytes = moduleBytes(fns, jm, undefined, { params: HOST_PARAMS, table: true });
+  const imports = { m: { m: jm.memory, h: jit.hostTable } };
   const install = (inst: WebAssembly.Instance, ms: number): void => {
     const t1 = performance.now();
     let size = 0;

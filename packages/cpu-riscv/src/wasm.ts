@@ -249,20 +249,33 @@ export interface MemorySpec {
 }
 
 /**
- * A module of functions of one type (the first's: i32 parameters, an i32 result) exported as f0, f1, …,
- * importing the memory "m"."m" of `mem.pages` 64 KiB pages (a shared one declares its maximum, the same)
- * and, with `table`, the function table "m"."t" whose entries take `table.params` i32 parameters (type 1,
- * for call_indirect); with `host`, the JavaScript function "m"."h" taking `host.params` i32 parameters and
- * returning an i32, as function 0 (the module's own functions follow it; the exports are unchanged).
+ * How a module reaches the host (jit-host.ts): the JavaScript function "m"."h" itself, or (`table`) the
+ * funcref table "m"."h" whose entry 0 is a wasm function that calls it (the dispatcher's `f1`).
+ */
+export interface HostSpec {
+  readonly params: number;
+  readonly table?: boolean;
+}
+
+/**
+ * A module of functions (i32 parameters, an i32 result) exported as f0, f1, …, importing the memory
+ * "m"."m" of `mem.pages` 64 KiB pages (a shared one declares its maximum, the same) and, with `table`, the
+ * function table "m"."t" whose entries take `table.params` i32 parameters (type 1, for call_indirect);
+ * with `host`, "m"."h" taking `host.params` i32 parameters and returning an i32: as function 0 (the
+ * module's own functions follow it; the exports are unchanged), or as table 0 ({@link HostSpec}; type 1
+ * when there is no `table`). Types: the first function's, then `table`'s, `host`'s, then any other.
  * The JIT puts a batch of regions in one module: that saves a Module and an Instance
  * (each a fixed cost of a fraction of a millisecond in V8) per region. Regions reach the dispatcher's
  * table through Table.set and do not import it: V8 updates every importing instance on each Table.set.
+ * Nor do they import a JavaScript function: V8 compiles a wasm-to-JS wrapper for each module that does
+ * (a third of `new WebAssembly.Module`'s time for the desktop's regions), so they call the host through
+ * a table that is written once.
  */
 export function moduleBytes(
   fns: readonly FnSpec[],
   mem: MemorySpec,
   table?: { params: number },
-  host?: { params: number },
+  host?: HostSpec,
 ): Uint8Array<ArrayBuffer> {
   let size = 0;
   for (const fn of fns) size += fn.code.length + 16;
@@ -270,6 +283,7 @@ export function moduleBytes(
   const sigs = table ? [fns[0].params, table.params] : [fns[0].params];
   const hostType = sigs.length;
   if (host) sigs.push(host.params);
+  for (const fn of fns) if (!sigs.includes(fn.params)) sigs.push(fn.params);
   const type = new Bytes().u(sigs.length);
   for (const n of sigs) {
     type.byte(0x60).u(n);
@@ -282,11 +296,12 @@ export function moduleBytes(
   if (mem.shared) imp.byte(0x03).u(mem.pages).u(mem.pages);
   else imp.byte(0x00).u(mem.pages);
   if (table) imp.u(1).byte(0x6d).u(1).byte(0x74).byte(0x01).byte(0x70).byte(0x00).u(1);
-  if (host) imp.u(1).byte(0x6d).u(1).byte(0x68).byte(0x00).u(hostType);
+  if (host?.table) imp.u(1).byte(0x6d).u(1).byte(0x68).byte(0x01).byte(0x70).byte(0x00).u(1);
+  else if (host) imp.u(1).byte(0x6d).u(1).byte(0x68).byte(0x00).u(hostType);
   out.section(2, imp);
-  const first = host ? 1 : 0;
+  const first = host && !host.table ? 1 : 0;
   const funcs = new Bytes().u(fns.length);
-  for (let k = 0; k < fns.length; k++) funcs.u(0);
+  for (const fn of fns) funcs.u(sigs.indexOf(fn.params));
   out.section(3, funcs);
   const exps = new Bytes(8 * fns.length + 8).u(fns.length);
   for (let k = 0; k < fns.length; k++) {
