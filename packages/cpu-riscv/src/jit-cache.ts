@@ -78,7 +78,7 @@ export class JitCache {
 
   /**
    * Another instance of the dispatcher (the same code over the same memory and table, so nothing else
-   * changes): for the warm-up (warmup.ts), so that the run loop's call of it sees two targets.
+   * changes): for the warm-up (warmup.ts), so that the run loop's call of it sees several targets.
    */
   renewDispatcher(): void {
     try {
