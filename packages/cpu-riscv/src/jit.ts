@@ -31,7 +31,7 @@ import { emitTlbRam, emitTlbTag, REENTER, REGION_PARAMS, type PageFn } from './j
 import { HOST_PARAMS, isHostCall, RESTART } from './jit-host.js';
 import { Op } from './decode.js';
 import { HS_F, HS_IO, HS_PC, HS_RESV, HS_RESV_VAL, HS_X, type JitMemory } from './memory.js';
-import { A, Bytes, moduleBytes, T, W, type FnSpec } from './wasm.js';
+import { A, Bytes, HOST_TYPE, moduleBytes, T, W, type FnSpec } from './wasm.js';
 
 /**
  * Arrivals at a position before the region entered there is compiled. Code that runs a few thousand
@@ -691,8 +691,8 @@ class Emitter {
     const c = this.c;
     c.i32(inst).get(P_PAGELO).get(P_PCHI).i32(p).get(P_N);
     if (rem > 1) c.i32(rem - 1).op(W.I32Sub);
-    // Through entry 0 of the host table (table 0, type 1: moduleBytes with HostSpec.table).
-    c.i32(0).op(W.CallIndirect).u(1).u(0);
+    // Through entry 0 of the host table (table 0: moduleBytes with HostSpec.table).
+    c.i32(0).op(W.CallIndirect).u(HOST_TYPE).u(0);
     this.open(T.Void);
     c.i32(RESTART).op(W.Return);
     this.close();

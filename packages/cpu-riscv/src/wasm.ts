@@ -257,6 +257,9 @@ export interface HostSpec {
   readonly table?: boolean;
 }
 
+/** The host's type index in a module with a {@link HostSpec} and no `table` (for call_indirect). */
+export const HOST_TYPE = 1;
+
 /**
  * A module of functions (i32 parameters, an i32 result) exported as f0, f1, …, importing the memory
  * "m"."m" of `mem.pages` 64 KiB pages (a shared one declares its maximum, the same) and, with `table`, the
@@ -281,7 +284,7 @@ export function moduleBytes(
   for (const fn of fns) size += fn.code.length + 16;
   const out = new Bytes(size + 32 * fns.length + 128).bytes([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
   const sigs = table ? [fns[0].params, table.params] : [fns[0].params];
-  const hostType = sigs.length;
+  const hostType = sigs.length; // HOST_TYPE without `table`
   if (host) sigs.push(host.params);
   for (const fn of fns) if (!sigs.includes(fn.params)) sigs.push(fn.params);
   const type = new Bytes().u(sigs.length);
