@@ -23,7 +23,8 @@ import { fill, Op } from './decode.js';
 import type { Hart } from './hart.js';
 import { compileQueuedLater, compileRegion } from './jit.js';
 import { REENTER } from './jit-dispatch.js';
-import { RESTART, setHostHart } from './jit-host.js';
+import { isHostCall, RESTART, setHostHart } from './jit-host.js';
+import { INTERP_OPS } from './jit-interp.js';
 
 /** RAM offset of physical address (lo, hi) when translation is off; -1 when it is not in RAM's range. */
 const bareOffset = (lo: number, hi: number, ramBase: number): number =>
@@ -107,6 +108,7 @@ export function run(h: Hart, budget: number): number {
   // page functions, and the position just handed back by one (executed here once, not re-entered).
   const jc = h.jit ? dc.prepareJit(h.ramBase) : null;
   const jit = jc !== null && !jc.disabled;
+  const wasmInterp = jit && h.jitInterp;
   if (jc !== null) setHostHart(h);
   const jitHot = h.jitHot;
   const heat = jc ? jc.heat : EMPTY_HEAT;
@@ -219,6 +221,21 @@ export function run(h: Hart, budget: number): number {
         off = r & 0xfff;
         skipOff = -1;
         if (++heat[base + (off >>> 1)] === jitHot) compileRegion(h, slot, off);
+      } else off = skipOff = r;
+      continue;
+    }
+    if (wasmInterp && off !== skipOff && INTERP_OPS[m & 0xff] && ((m & 0xff) !== Op.Generic || isHostCall(immA[i]))) {
+      jc!.interps++;
+      h.jitIc0 = ic0;
+      const r = jc!.interp(jitArea, slot, off, n, budget, pageLo, pcHi, mode, dR, dW, iSet, jitHot, -1);
+      n = jitIo[0];
+      resv = h.reservation;
+      if (r < 0) {
+        h.pcLo = jitIo[2];
+        h.pcHi = jitIo[3];
+        base = -1;
+        skipFirst = r === -2;
+        jumped = r !== RESTART;
       } else off = skipOff = r;
       continue;
     }

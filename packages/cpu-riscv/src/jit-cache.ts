@@ -9,6 +9,7 @@
  * QEMU's tb_flush does), plus V8's compiled code for them (measured about 4× the module bytes).
  */
 import { buildDispatcher, LABEL_SHIFT, type DispatchFn, type PageFn } from './jit-dispatch.js';
+import type { InterpFn } from './jit-interp.js';
 import type { JitMemory } from './memory.js';
 
 /** Bit 8 of a meta word: the position is the entry of a compiled region. */
@@ -27,6 +28,8 @@ export class JitCache {
   readonly hostTable: WebAssembly.Table;
   /** Runs compiled regions from one entry, chaining between them in wasm. */
   dispatch: DispatchFn;
+  /** Runs decoded instructions without a region in wasm (jit-interp.ts): the same module as dispatch. */
+  interp: InterpFn;
   /** Set when the host forbids compiling wasm: the harts stay on the interpreter. */
   disabled = false;
   /** Set when the host refuses synchronous compiling (a browser's main thread): always compile async. */
@@ -48,6 +51,8 @@ export class JitCache {
   totalMs = 0;
   longestMs = 0;
   entries = 0;
+  /** Calls from the run loop into the interpreter in wasm. */
+  interps = 0;
   codeBytes = 0;
   private readonly free: number[] = [];
   private readonly bySlot: ({ at: number[]; idx: number[] } | undefined)[];
@@ -61,7 +66,7 @@ export class JitCache {
     slotEntries: number,
     dispatcher?: WebAssembly.Module,
   ) {
-    this.heat = new Uint16Array(slots * slotEntries);
+    this.heat = new Uint16Array(jm.memory.buffer, jm.heat, slots * slotEntries);
     this.regionIdx = new Int32Array(jm.memory.buffer, jm.regionIdx, slots * slotEntries);
     this.table = new WebAssembly.Table({ element: 'anyfunc', initial: 64 });
     this.bySlot = new Array<{ at: number[]; idx: number[] } | undefined>(slots).fill(undefined);
@@ -69,6 +74,7 @@ export class JitCache {
     this.epoch = new Uint32Array(slots);
     const d = buildDispatcher(jm, this.table, ramBase, dispatcher);
     this.dispatch = d.dispatch;
+    this.interp = d.interp;
     this.hostTable = new WebAssembly.Table({ element: 'anyfunc', initial: 1 });
     this.hostTable.set(0, d.host);
     // A dispatcher compiled in the background means the host refuses synchronous compiles.
@@ -82,7 +88,9 @@ export class JitCache {
    */
   renewDispatcher(): void {
     try {
-      this.dispatch = buildDispatcher(this.jm, this.table, this.ramBase).dispatch;
+      const d = buildDispatcher(this.jm, this.table, this.ramBase);
+      this.dispatch = d.dispatch;
+      this.interp = d.interp;
     } catch {
       // A host that refuses synchronous compiles (a browser's main thread) keeps the one it has.
     }

@@ -18,6 +18,7 @@
 import { TLB_SIZE } from './constants.js';
 import { HOST_PARAMS, hostCall, RESTART } from './jit-host.js';
 import { HS_IO, HS_PC, HS_TLB_RAM, HS_TLB_W64, SLOT_ENTRIES, type JitMemory } from './memory.js';
+import { interpFn, type InterpFn } from './jit-interp.js';
 import { Bytes, moduleBytes, T, W } from './wasm.js';
 
 /** Flag on a region's result: the run loop may enter compiled code at that offset at once. */
@@ -123,11 +124,15 @@ export function buildDispatcher(
   table: WebAssembly.Table,
   ramBase: number,
   module?: WebAssembly.Module,
-): { dispatch: DispatchFn; host: HostFn } {
+): { dispatch: DispatchFn; host: HostFn; interp: InterpFn } {
   const inst = new WebAssembly.Instance(module ?? new WebAssembly.Module(dispatcherBytes(jm, ramBase)), {
     m: { m: jm.memory, t: table, h: hostCall },
   });
-  return { dispatch: inst.exports.f0 as DispatchFn, host: inst.exports.f1 as HostFn };
+  return {
+    dispatch: inst.exports.f0 as DispatchFn,
+    host: inst.exports.f1 as HostFn,
+    interp: inst.exports.f2 as InterpFn,
+  };
 }
 
 /** jit-host.ts's hostCall as a wasm function (the dispatcher module's f1), for the regions' host table. */
@@ -238,6 +243,8 @@ export function dispatcherBytes(jm: JitMemory, ramBase: number): ReturnType<type
         code: c,
       },
       { params: HOST_PARAMS, locals: [], code: host },
+      // f2: the interpreter (jit-interp.ts), which calls f0 (function 1) and the host (function 0).
+      interpFn(jm, ramBase),
     ],
     jm,
     { params: REGION_PARAMS },

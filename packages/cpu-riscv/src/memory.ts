@@ -63,6 +63,14 @@ export interface JitMemory {
   readonly pageSlot: number;
   readonly codeMask: number;
   readonly regionIdx: number;
+  /**
+   * Byte offsets of the decode cache's entry words (meta and imm, Int32Array, one per decode index) and
+   * of the JIT's arrival counts (heat, Uint16Array), so that the interpreter in wasm (jit-interp.ts) runs
+   * from the same entries as the run loop.
+   */
+  readonly meta: number;
+  readonly imm: number;
+  readonly heat: number;
   /** 64 KiB pages of the whole memory (its initial and maximum size: it never grows). */
   readonly pages: number;
   /**
@@ -104,19 +112,26 @@ export interface AllocateRamOptions {
 
 function tableSetBytes(ramSize: number): number {
   const pages = Math.ceil(ramSize / 4096);
-  return Math.ceil((pages * 4 + MAX_SLOTS * 4 + MAX_SLOTS * SLOT_ENTRIES * 4) / 4096) * 4096;
+  // pageSlot, codeMask, then per decode index: regionIdx, meta, imm (4 bytes each) and heat (2).
+  return Math.ceil((pages * 4 + MAX_SLOTS * 4 + MAX_SLOTS * SLOT_ENTRIES * 14) / 4096) * 4096;
 }
 
 function viewOf(memory: WebAssembly.Memory, l: RamLayout, tableSet: number): JitMemory {
   const pageSlot = l.tables + tableSet * l.tableStride;
   const codeMask = pageSlot + Math.ceil(l.ramSize / 4096) * 4;
+  const regionIdx = codeMask + MAX_SLOTS * 4;
+  const meta = regionIdx + MAX_SLOTS * SLOT_ENTRIES * 4;
+  const imm = meta + MAX_SLOTS * SLOT_ENTRIES * 4;
   return {
     memory,
     ramSize: l.ramSize,
     harts: l.harts,
     pageSlot,
     codeMask,
-    regionIdx: codeMask + MAX_SLOTS * 4,
+    regionIdx,
+    meta,
+    imm,
+    heat: imm + MAX_SLOTS * SLOT_ENTRIES * 4,
     pages: l.pages,
     shared: l.shared,
     hartArea: (h) => l.firstArea + h * HART_AREA,

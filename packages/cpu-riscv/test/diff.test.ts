@@ -23,17 +23,23 @@ const PROGRAMS = [
 // page's last instruction, after a branch or a trap, inside compiled code.
 const short = (k: number): number => 1 + ((k * 37) % 97);
 
+// 'jit, in wasm': nothing compiles, so the JIT's interpreter in wasm (jit-interp.ts) runs what it can;
+// 'jit, no wasm interpreter': the regions and the JavaScript run loop alone.
+const NEVER = 65535;
 describe.each([
-  ['jit', 'jit', undefined],
-  ['interp', 'interp', undefined],
-  ['reference', 'reference', undefined],
-  ['jit, short runs', 'jit', short],
-  ['interp, short runs', 'interp', short],
-] as const)('hart (%s) vs QEMU', (_name, engine, slice) => {
+  ['jit', 'jit', undefined, undefined, undefined],
+  ['interp', 'interp', undefined, undefined, undefined],
+  ['reference', 'reference', undefined, undefined, undefined],
+  ['jit, short runs', 'jit', short, undefined, undefined],
+  ['interp, short runs', 'interp', short, undefined, undefined],
+  ['jit, in wasm', 'jit', undefined, NEVER, undefined],
+  ['jit, in wasm, short runs', 'jit', short, NEVER, undefined],
+  ['jit, no wasm interpreter', 'jit', undefined, undefined, false],
+] as const)('hart (%s) vs QEMU', (_name, engine, slice, jitThreshold, jitInterp) => {
   for (const p of PROGRAMS) {
     it(`${p} gives QEMU's output`, () => {
       const elf = build(p);
-      const ours = runOurs(elf, { engine, slice });
+      const ours = runOurs(elf, { engine, slice, jitThreshold, jitInterp });
       const qemu = runQemu(elf);
       expect(qemu.exit).toBe(0);
       expect(ours.exit).toBe(0);

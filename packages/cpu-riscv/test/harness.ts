@@ -132,6 +132,13 @@ export function runOurs(
     engine?: CpuEngine;
     /** The budget of the k-th call to run() (default 10,000), so runs can end anywhere. */
     slice?: (k: number) => number;
+    /**
+     * Arrivals before the JIT compiles (default 2: nearly everything compiled). 65535: nothing is, and
+     * the JIT's interpreter in wasm (jit-interp.ts) runs what it can.
+     */
+    jitThreshold?: number;
+    /** Whether the JIT interprets in wasm (default: the Hart's default, true). */
+    jitInterp?: boolean;
   } = {},
 ): RunResult & { hart: Hart } {
   const ramSize = opts.ramSize ?? 16 << 20;
@@ -205,7 +212,8 @@ export function runOurs(
     time: () => ticks,
     engine: opts.engine,
     // Compile nearly everything that runs twice, so the programs exercise the JIT, not the interpreter.
-    jitThreshold: 2,
+    jitThreshold: opts.jitThreshold ?? 2,
+    jitInterp: opts.jitInterp,
     jitSync: true,
   });
   hart.reset(entry);

@@ -4,58 +4,14 @@
  * run of up to 3,000 instructions, the pc, instret and every register must be equal. Both harts get the
  * same interrupts at the same boundaries, so any difference is the JIT's.
  */
-import type { PhysicalBus } from '@virtio-desktop/virtio-core';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import { SLOT_ENTRIES } from '../src/decode-cache.js';
-import { adoptSharedRam, allocateRam, Hart, ramLayoutOf } from '../src/index.js';
+import { Hart } from '../src/index.js';
+import { lockstepWithInterrupts, machine, RAM_BASE, SIZE } from './lockstep.js';
 import { JIT_ENTRY } from '../src/jit-cache.js';
 import { hostStats } from '../src/jit-host.js';
-import { build, loadElf } from './harness.js';
-
-const RAM_BASE = 0x8000_0000;
-const SIZE = 16 << 20;
-
-function machine(
-  image: Uint8Array,
-  engine: 'jit' | 'reference',
-  shared = false,
-  jitSync = true,
-  jitThreshold = 2,
-) {
-  let buffer = allocateRam(SIZE, 1, { shared });
-  if (shared) {
-    // This thread runs the hart: it adopts the memory, as a hart's worker does.
-    const { memory, layout } = ramLayoutOf(buffer)!;
-    buffer = adoptSharedRam(memory, layout, 0);
-  }
-  const entry = loadElf(image, new Uint8Array(buffer, 0, SIZE));
-  let out = '';
-  let exit = -1;
-  // eslint-disable-next-line prefer-const
-  let hart: Hart;
-  const bus: PhysicalBus = {
-    read: (addr) => (addr === 0x1000_0005 ? 0x60 : addr >= 0x1000_0000 && addr < 0x1000_0100 ? 0 : -1),
-    write(addr, _w, v) {
-      if (addr === 0x1000_0000) out += String.fromCharCode(v & 0xff);
-      else if (addr === 0x10_0000) exit = (v & 0xffff) === 0x5555 ? 0 : v >>> 16;
-      else if (addr === 0x200_0000) hart.setPending(3, (v & 1) === 1);
-      else return addr > 0x1000_0000 && addr < 0x1000_0100;
-      return true;
-    },
-  };
-  hart = new Hart({
-    hartId: 0,
-    ram: { base: RAM_BASE, size: SIZE, buffer },
-    bus,
-    time: () => 0,
-    engine,
-    jitThreshold,
-    jitSync,
-  });
-  hart.reset(entry);
-  return { hart, out: () => out, exited: () => exit >= 0 };
-}
+import { build } from './harness.js';
 
 /**
  * A region that leaves its page (a call to the next page) while another region is entered at the page's
@@ -465,37 +421,6 @@ describe('JIT against the reference, with interrupts and faults injected', () =>
     expect(jit.hart.dcache.jit!.entries).toBeGreaterThan(1000);
   }, 120_000);
 });
-
-/**
- * Run test program `name` on the JIT and the reference in lockstep, raising MSIP on both at one run
- * boundary in `every` (random, from `seed`), with budgets of 1..maxBudget: pc, instret, registers and
- * mstatus must be equal after every run, and the program must finish.
- */
-function lockstepWithInterrupts(name: string, seed: number, every: number, maxBudget: number) {
-  const image = new Uint8Array(readFileSync(build(name)));
-  const jit = machine(image, 'jit');
-  const ref = machine(image, 'reference');
-  const rnd = (n: number): number => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return (seed >>> 8) % n;
-  };
-  let interrupts = 0;
-  for (let k = 0; !jit.exited() && k < 200_000; k++) {
-    if (rnd(every) === 0) {
-      jit.hart.setPending(3, true);
-      ref.hart.setPending(3, true);
-      interrupts++;
-    }
-    const budget = 1 + rnd(maxBudget);
-    expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
-    expect(jit.hart.instret).toBe(ref.hart.instret);
-    expect(jit.hart.pc).toBe(ref.hart.pc);
-    expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
-    expect(jit.hart.mstatus).toBe(ref.hart.mstatus);
-  }
-  expect(jit.exited()).toBe(true);
-  return { jit, ref, interrupts };
-}
 
 describe('CSR instructions in compiled code', () => {
   it('run as calls out of the region, with exact instret, traps, interrupts and mode changes', () => {

@@ -11,7 +11,7 @@ import { randomProgram } from './random-gen.js';
 const LONG = process.env.VDESK_LONG === '1';
 const SEEDS = LONG ? 200 : 12;
 
-async function compare(seed: number, fp: boolean, engine: CpuEngine) {
+async function compare(seed: number, fp: boolean, engine: CpuEngine, jitThreshold?: number) {
   // Each comparison blocks on gcc and QEMU: give the worker's event loop a turn first, or a long run
   // (VDESK_LONG=1) starves vitest's own messages until they time out.
   await new Promise((r) => setImmediate(r));
@@ -19,7 +19,7 @@ async function compare(seed: number, fp: boolean, engine: CpuEngine) {
     text: randomProgram(seed, { length: 400, fp }),
     ext: 'c',
   });
-  const ours = runOurs(elf, { engine });
+  const ours = runOurs(elf, { engine, jitThreshold });
   const qemu = runQemu(elf);
   expect(qemu.exit).toBe(0);
   expect(ours.exit).toBe(0);
@@ -36,5 +36,15 @@ describe.each(CPU_ENGINES)('random instruction streams vs QEMU (%s)', (engine) =
   }
   for (let s = 1; s <= SEEDS; s++) {
     it(`with F and D: seed ${1000 + s}`, () => compare(1000 + s, true, engine), 60_000);
+  }
+});
+
+// Nothing compiles: the JIT's interpreter in wasm (jit-interp.ts) runs the streams.
+describe('random instruction streams vs QEMU (jit, in wasm)', () => {
+  for (let s = 1; s <= SEEDS; s++) {
+    it(`integer, M, A, C: seed ${s}`, () => compare(s, false, 'jit', 65535), 60_000);
+  }
+  for (let s = 1; s <= SEEDS; s++) {
+    it(`with F and D: seed ${1000 + s}`, () => compare(1000 + s, true, 'jit', 65535), 60_000);
   }
 });
