@@ -25,7 +25,7 @@ import { JIT_ENTRY } from './jit-cache.js';
 import { emitTlbRam, emitTlbTag, REENTER } from './jit-dispatch.js';
 import { Op } from './decode.js';
 import { RESTART } from './jit-host.js';
-import { HS_IO, HS_PC, HS_RESV, HS_X, SLOT_ENTRIES, type JitMemory } from './memory.js';
+import { HS_INTERP_ENTRIES, HS_IO, HS_PC, HS_RESV, HS_X, SLOT_ENTRIES, type JitMemory } from './memory.js';
 import { Bytes, T, W, type FnSpec } from './wasm.js';
 
 /**
@@ -299,8 +299,14 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
   c.get(SLOT).i32(SLOT_ENTRIES).op(W.I32Mul).get(OFF).i32(1).op(W.I32ShrU).op(W.I32Add);
   c.i32(2).op(W.I32Shl).tee(I).mem(W.I32Load, 2, jm.meta).tee(M);
   // A compiled region starts here: run it (and what it chains to) through the dispatcher (function 1).
-  c.i32(JIT_ENTRY).op(W.I32And).get(OFF).get(SKIP).op(W.I32Ne).op(W.I32And);
+  c.i32(JIT_ENTRY).op(W.I32And).i32(0).op(W.I32Ne).get(OFF).get(SKIP).op(W.I32Ne).op(W.I32And);
   nest.begin(W.If);
+  c.get(HS)
+    .get(HS)
+    .mem(W.I32Load, 2, HS_INTERP_ENTRIES)
+    .i32(1)
+    .op(W.I32Add)
+    .mem(W.I32Store, 2, HS_INTERP_ENTRIES);
   c.get(HS).get(I).mem(W.I32Load, 2, jm.regionIdx).get(OFF);
   for (const p of [N, BUDGET, PAGELO, PCHI, MODE, DR, DW, ISET, SLOT]) c.get(p);
   c.op(W.Call).u(1).set(R);
@@ -546,7 +552,14 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
     nest.begin(W.If);
     c.i32(RESTART).op(W.Return);
     nest.end();
-    next();
+    // The run loop counts an arrival after every instruction it hands to execute.ts: so does this, so
+    // that code after a CSR instruction (a user copy between SUM changes) gets a region.
+    c.get(OFF);
+    len();
+    c.op(W.I32Add).set(OFF);
+    count();
+    arrive();
+    nest.br(top);
   });
 
   const K = cases.length;

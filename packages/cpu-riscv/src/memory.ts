@@ -25,6 +25,8 @@ export const HS_PC = HS_IO + 8;
  */
 export const HS_RESV = HS_IO + 16;
 export const HS_RESV_VAL = HS_IO + 24;
+/** int32: calls of the dispatcher from the interpreter in wasm (jit-interp.ts), for tests and profiles. */
+export const HS_INTERP_ENTRIES = HS_IO + 32;
 /** f0..f31 as raw 64-bit patterns (singles NaN-boxed). */
 export const HS_F = 512;
 /** The TLB's tags and physical pages (Float64Array each, 9 sets of TLB_SIZE). */
