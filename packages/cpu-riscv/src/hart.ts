@@ -134,8 +134,8 @@ export class Hart {
   readonly jit: boolean;
   /** See {@link HartOptions.jitThreshold}. */
   readonly jitHot: number;
-  /** See {@link HartOptions.jitInterp}. */
-  readonly jitInterp: boolean;
+  /** See {@link HartOptions.jitInterp} (read at each run; the warm-up switches it). */
+  jitInterp: boolean;
   /** See {@link HartOptions.jitSync}. */
   readonly jitSync: boolean;
   /**
@@ -254,9 +254,9 @@ export class Hart {
     // The JIT compiles against the memory the RAM lives in: without one (a plain ArrayBuffer), 'jit'
     // runs the interpreter.
     this.jit = this.engine === 'jit' && area >= 0;
-    this.jitHot = Math.min(65535, Math.max(2, Math.floor(o.jitThreshold ?? (typeof process === 'object' && process.env?.VDESK_JIT_HOT ? Number(process.env.VDESK_JIT_HOT) : JIT_HOT))));
+    this.jitHot = Math.min(65535, Math.max(2, Math.floor(o.jitThreshold ?? JIT_HOT)));
     this.jitSync = o.jitSync ?? true;
-    this.jitInterp = o.jitInterp ?? (typeof process === 'object' && process.env?.VDESK_JIT_INTERP === '0' ? false : true);
+    this.jitInterp = o.jitInterp ?? true;
     this.dcache = DecodeCache.for(o.ram.buffer, o.ram.size);
     // Here rather than in the run loop: inlined there, the allocation (run once per cache) was a path
     // the warm-up's optimized loop had not seen, and the guest's first slice threw that code away.

@@ -224,7 +224,12 @@ export function run(h: Hart, budget: number): number {
       } else off = skipOff = r;
       continue;
     }
-    if (wasmInterp && off !== skipOff && INTERP_OPS[m & 0xff] && ((m & 0xff) !== Op.Generic || isHostCall(immA[i]))) {
+    if (
+      wasmInterp &&
+      off !== skipOff &&
+      INTERP_OPS[m & 0xff] &&
+      ((m & 0xff) !== Op.Generic || isHostCall(immA[i]))
+    ) {
       jc!.interps++;
       h.jitIc0 = ic0;
       const r = jc!.interp(jitArea, slot, off, n, budget, pageLo, pcHi, mode, dR, dW, iSet, jitHot, -1);

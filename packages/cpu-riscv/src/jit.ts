@@ -36,10 +36,12 @@ import { A, Bytes, HOST_TYPE, moduleBytes, T, W, type FnSpec } from './wasm.js';
 /**
  * Arrivals at a position before the region entered there is compiled. Code that runs a few thousand
  * times costs less interpreted than compiled (a module, an instance, Liftoff, then TurboFan on another
- * core): 2,048 against 1,024 booted to init in 7–20% less time and 10–18% less CPU (alternating runs),
- * and the desktop was usable 2–11% sooner (4 of 4 pairs); 512 and 256 were slower, 8,192 too.
+ * core). With the JavaScript run loop interpreting, 2,048 was best (against 1,024: boot to init 7–20%
+ * sooner; 512, 256 and 8,192 slower). With the interpreter in wasm (jit-interp.ts), a few times cheaper
+ * per instruction, 8,192: boot to init 0.93–1.04 s against 2,048's 1.02–1.13 s with 11% less CPU (6 of 6
+ * alternating pairs), the desktop usable 7.3 s against 7.6 s, the Linux workloads the same.
  */
-export const JIT_HOT = 2048;
+export const JIT_HOT = 8192;
 /** Instructions in one straight-line run between budget checks. */
 const MAX_RUN = 64;
 /** Per Op: bit 0 when it reads rs1, bit 1 when it reads rs2 (Emitter.ensureSources). */

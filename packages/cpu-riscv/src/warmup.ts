@@ -247,6 +247,8 @@ export function warmUpHart(shared: boolean): Hart {
     // thrown away again at the guest's first compiled region (its own dispatcher), and the guest
     // started on the unoptimized loop while V8 compiled it again on another thread (~70 ms).
     if (k & 1) hart.dcache.jit?.renewDispatcher();
+    // Half the slices without the interpreter in wasm, so that the run loop's own paths run too.
+    hart.jitInterp = (k & 2) !== 0;
     hart.run(2000);
   }
   return hart;

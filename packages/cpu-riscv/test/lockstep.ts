@@ -90,4 +90,3 @@ export function lockstepWithInterrupts(
   expect(jit.exited()).toBe(true);
   return { jit, ref, interrupts };
 }
-

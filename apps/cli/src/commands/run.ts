@@ -74,7 +74,7 @@ Options (override the manifest):
                        describe the same machine; --name may differ)
   --code-cache         (experimental) give the CPU the code profile the last --code-cache run of the
                        same kernel and initrd saved (~/.cache/virtio-desktop/jit), and save this run's:
-                       the JIT compiles that code on arrival instead of after 1,024 (see apps/cli README)
+                       the JIT compiles that code on arrival instead of after 8,192 (see apps/cli README)
   --log-level LEVEL    error, warn, info or debug (default warn), on stderr
   -h, --help           this text
 
