@@ -11,7 +11,9 @@ import { parseArgs } from 'node:util';
 import { fmt, med } from './stats.mjs';
 
 const root = path.resolve(import.meta.dirname, '..');
-const { values } = parseArgs({ options: { runs: { type: 'string' } } });
+// pnpm 10 passes the `--` of `pnpm bench -- --runs 5` on to the script.
+const args = process.argv.slice(2).filter((a) => a !== '--');
+const { values } = parseArgs({ args, options: { runs: { type: 'string' } } });
 const runs = values.runs ? ['--runs', values.runs] : [];
 const dir = mkdtempSync(path.join(tmpdir(), 'vdesk-bench-'));
 const tsx = path.join(root, 'node_modules/.bin/tsx');
