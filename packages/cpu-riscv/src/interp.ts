@@ -204,43 +204,35 @@ export function run(h: Hart, budget: number): number {
     }
     const i = base + (off >>> 1);
     let m = meta[i];
-    if (m & JIT_ENTRY && off !== skipOff) {
-      jc!.entries++;
+    // Compiled code entered here (through the dispatcher), or the interpreter in wasm for what it runs.
+    if (
+      off !== skipOff &&
+      (m & JIT_ENTRY ||
+        (wasmInterp && INTERP_OPS[m & 0xff] && ((m & 0xff) !== Op.Generic || isHostCall(immA[i]))))
+    ) {
       h.jitIc0 = ic0;
-      const r = jc!.dispatch(jitArea, regionIdx[i], off, n, budget, pageLo, pcHi, mode, dR, dW, iSet, slot);
+      let r: number;
+      if (m & JIT_ENTRY) {
+        jc!.entries++;
+        r = jc!.dispatch(jitArea, regionIdx[i], off, n, budget, pageLo, pcHi, mode, dR, dW, iSet, slot);
+      } else {
+        jc!.interps++;
+        r = jc!.interp(jitArea, slot, off, n, budget, pageLo, pcHi, mode, dR, dW, iSet, jitHot, -1);
+      }
       n = jitIo[0];
       resv = h.reservation;
       if (r < 0) {
-        // -1 and -2 (the dispatcher moved to another page), RESTART (a CSR changed the mode): the pc is in jitIo.
+        // -1 and -2 (it moved to another page), RESTART (a CSR changed the mode): the pc is in jitIo.
         h.pcLo = jitIo[2];
         h.pcHi = jitIo[3];
         base = -1;
         skipFirst = r === -2;
         jumped = r !== RESTART;
       } else if (r & REENTER) {
+        // (The dispatcher's only: the interpreter enters what is compiled at a jump's target itself.)
         off = r & 0xfff;
         skipOff = -1;
         if (++heat[base + (off >>> 1)] === jitHot) compileRegion(h, slot, off);
-      } else off = skipOff = r;
-      continue;
-    }
-    if (
-      wasmInterp &&
-      off !== skipOff &&
-      INTERP_OPS[m & 0xff] &&
-      ((m & 0xff) !== Op.Generic || isHostCall(immA[i]))
-    ) {
-      jc!.interps++;
-      h.jitIc0 = ic0;
-      const r = jc!.interp(jitArea, slot, off, n, budget, pageLo, pcHi, mode, dR, dW, iSet, jitHot, -1);
-      n = jitIo[0];
-      resv = h.reservation;
-      if (r < 0) {
-        h.pcLo = jitIo[2];
-        h.pcHi = jitIo[3];
-        base = -1;
-        skipFirst = r === -2;
-        jumped = r !== RESTART;
       } else off = skipOff = r;
       continue;
     }

@@ -73,6 +73,55 @@ export function emitTlbRam(c: Bytes, j: number, hs: number): void {
   c.get(j).i32(2).op(W.I32Shl).get(hs).op(W.I32Add).mem(W.I32Load, 2, HS_TLB_RAM);
 }
 
+/** The locals {@link emitDataOffset} works with (indices in the emitting function). */
+export interface DataLocals {
+  /** i32: the hart's area, the mode argument (bit 0: bare), the TLB set, scratch, the result. */
+  readonly hs: number;
+  readonly mode: number;
+  readonly set: number;
+  readonly j: number;
+  readonly o: number;
+  /** i64: the address, scratch. */
+  readonly addr: number;
+  readonly t: number;
+}
+
+/**
+ * Local `o` = the RAM offset of a data access of `size` bytes at the i64 local `addr` (physical in bare
+ * mode, else through TLB set `set`), and an i32 pushed: nonzero when the access is not a plain aligned
+ * RAM access (not RAM, misaligned, a TLB miss), which the caller hands back. Compiled code (jit.ts) and
+ * the interpreter in wasm (jit-interp.ts) share it.
+ */
+export function emitDataOffset(
+  c: Bytes,
+  l: DataLocals,
+  ramBase: number,
+  ramSize: number,
+  size: number,
+): void {
+  c.get(l.mode).i32(1).op(W.I32And);
+  c.op(W.If).byte(T.I32);
+  c.get(l.addr).i64(ramBase).op(W.I64Sub).tee(l.t);
+  c.i64(ramSize - size).op(W.I64GtU);
+  if (size > 1)
+    c.get(l.addr)
+      .op(W.I32WrapI64)
+      .i32(size - 1)
+      .op(W.I32And)
+      .op(W.I32Or);
+  c.get(l.t).op(W.I32WrapI64).set(l.o);
+  c.op(W.Else);
+  // j = set + ((lo >>> 12) & (TLB_SIZE - 1)): a hit is a RAM page, and the alignment bits take part.
+  emitTlbTag(c, l.set, l.addr, l.j, l.hs);
+  c.get(l.addr)
+    .i64(-4096 | (size - 1))
+    .op(W.I64And)
+    .op(W.I64Ne);
+  emitTlbRam(c, l.j, l.hs);
+  c.get(l.addr).op(W.I32WrapI64).i32(4095).op(W.I32And).op(W.I32Add).set(l.o);
+  c.op(W.End);
+}
+
 /** Parameters of a region's function. */
 export const REGION_PARAMS = 9;
 

@@ -22,7 +22,7 @@
  * -2, the same, the first instruction executed by the run loop; RESTART from a host call.
  */
 import { JIT_ENTRY } from './jit-cache.js';
-import { emitTlbRam, emitTlbTag, REENTER } from './jit-dispatch.js';
+import { emitDataOffset, emitTlbRam, emitTlbTag, REENTER } from './jit-dispatch.js';
 import { Op } from './decode.js';
 import { RESTART } from './jit-host.js';
 import { HS_INTERP_ENTRIES, HS_IO, HS_PC, HS_RESV, HS_X, SLOT_ENTRIES, type JitMemory } from './memory.js';
@@ -261,26 +261,7 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
    * instruction back (not RAM, misaligned, a miss): jit.ts's translate.
    */
   const translate = (size: number, set: number): void => {
-    c.get(MODE).i32(1).op(W.I32And);
-    nest.begin(W.If, T.I32);
-    c.get(A).i64(ramBase).op(W.I64Sub).tee(V);
-    c.i64(jm.ramSize - size).op(W.I64GtU);
-    if (size > 1)
-      c.get(A)
-        .op(W.I32WrapI64)
-        .i32(size - 1)
-        .op(W.I32And)
-        .op(W.I32Or);
-    c.get(V).op(W.I32WrapI64).set(O);
-    nest.else();
-    emitTlbTag(c, set, A, J, HS);
-    c.get(A)
-      .i64(-4096 | (size - 1))
-      .op(W.I64And)
-      .op(W.I64Ne);
-    emitTlbRam(c, J, HS);
-    c.get(A).op(W.I32WrapI64).i32(4095).op(W.I32And).op(W.I32Add).set(O);
-    nest.end();
+    emitDataOffset(c, { hs: HS, mode: MODE, set, j: J, o: O, addr: A, t: V }, ramBase, jm.ramSize, size);
     nest.begin(W.If);
     exitPlain();
     nest.end();

@@ -27,7 +27,7 @@
  */
 import { SLOT_ENTRIES, type DecodeCache } from './decode-cache.js';
 import { JIT_CODE_LIMIT, JIT_ENTRY } from './jit-cache.js';
-import { emitTlbRam, emitTlbTag, REENTER, REGION_PARAMS, type PageFn } from './jit-dispatch.js';
+import { emitDataOffset, REENTER, REGION_PARAMS, type PageFn } from './jit-dispatch.js';
 import { HOST_PARAMS, isHostCall, RESTART } from './jit-host.js';
 import { Op } from './decode.js';
 import { HS_F, HS_IO, HS_PC, HS_RESV, HS_RESV_VAL, HS_X, type JitMemory } from './memory.js';
@@ -235,6 +235,9 @@ const L_PC = 13;
 const L_A = 14;
 const L_T = 15;
 const reg = (r: number): number => 15 + r;
+/** emitDataOffset's locals for loads and for stores. */
+const DATA_R = { hs: P_HS, mode: P_MODE, set: P_DR, j: L_J, o: L_O, addr: L_A, t: L_T };
+const DATA_W = { ...DATA_R, set: P_DW };
 const I64_LOCALS = 3 + 31;
 
 const LOADS: Record<number, [W, number]> = {
@@ -373,28 +376,7 @@ class Emitter {
     this.x(r1);
     if (im) c.i64(im).op(W.I64Add);
     c.set(L_A);
-    // The result of either arm: nonzero when the access is the run loop's (not RAM, misaligned, a miss).
-    c.get(P_MODE).i32(1).op(W.I32And);
-    c.op(W.If).byte(T.I32);
-    c.get(L_A).i64(this.ramBase).op(W.I64Sub).tee(L_T);
-    c.i64(this.jm.ramSize - size).op(W.I64GtU);
-    if (size > 1)
-      c.get(L_A)
-        .op(W.I32WrapI64)
-        .i32(size - 1)
-        .op(W.I32And)
-        .op(W.I32Or);
-    c.get(L_T).op(W.I32WrapI64).set(L_O);
-    c.op(W.Else);
-    // j = set + ((lo >>> 12) & (TLB_SIZE - 1)): a hit is a RAM page, and the alignment bits take part.
-    emitTlbTag(c, set, L_A, L_J, P_HS);
-    c.get(L_A)
-      .i64(-4096 | (size - 1))
-      .op(W.I64And)
-      .op(W.I64Ne);
-    emitTlbRam(c, L_J, P_HS);
-    c.get(L_A).op(W.I32WrapI64).i32(4095).op(W.I32And).op(W.I32Add).set(L_O);
-    c.op(W.End);
+    emitDataOffset(c, set === P_DR ? DATA_R : DATA_W, this.ramBase, this.jm.ramSize, size);
     this.open(T.Void);
     this.leave(rem, p);
     this.close();
