@@ -22,8 +22,6 @@ export { SLOT_ENTRIES };
 export const OP_NEXT_PAGE = 1;
 
 const caches = new WeakMap<ArrayBufferLike, DecodeCache>();
-/** Per JIT memory: the entry tables (by meta offset) a cache on this thread has used. */
-const tablesInUse = new WeakMap<WebAssembly.Memory, Set<number>>();
 
 export class DecodeCache {
   /** Slot of each RAM page, or -1 when the page holds no decoded instructions. */
@@ -98,14 +96,8 @@ export class DecodeCache {
     const n = this.slots * SLOT_ENTRIES;
     this.meta = jm ? new Int32Array(jm.memory.buffer, jm.meta, n) : new Int32Array(n);
     this.imm = jm ? new Int32Array(jm.memory.buffer, jm.imm, n) : new Int32Array(n);
-    // A memory's tables start zeroed; a second cache over the same tables (a hart worker started
-    // again on shared RAM) must not run the entries of the first.
-    if (jm) {
-      const seen = tablesInUse.get(jm.memory) ?? new Set<number>();
-      if (seen.has(jm.meta)) this.meta.fill(0);
-      seen.add(jm.meta);
-      tablesInUse.set(jm.memory, seen);
-    }
+    // In a JIT memory they start zeroed: one cache per memory and thread (DecodeCache.for), and a hart
+    // worker adopts the table set of its own hart once.
     this.copy32 = new Int32Array(this.slots * 1024);
   }
 

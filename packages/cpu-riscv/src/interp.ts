@@ -217,7 +217,7 @@ export function run(h: Hart, budget: number): number {
         r = jc!.dispatch(jitArea, regionIdx[i], off, n, budget, pageLo, pcHi, mode, dR, dW, iSet, slot);
       } else {
         jc!.interps++;
-        r = jc!.interp(jitArea, slot, off, n, budget, pageLo, pcHi, mode, dR, dW, iSet, jitHot, -1);
+        r = jc!.interp(jitArea, slot, off, n, budget, pageLo, pcHi, mode, dR, dW, iSet, jitHot);
       }
       n = jitIo[0];
       resv = h.reservation;

@@ -18,6 +18,7 @@
 import { TLB_SIZE } from './constants.js';
 import { HOST_PARAMS, hostCall, RESTART } from './jit-host.js';
 import { HS_IO, HS_PC, HS_TLB_RAM, HS_TLB_W64, SLOT_ENTRIES, type JitMemory } from './memory.js';
+import { Op } from './decode.js';
 import { interpFn, type InterpFn } from './jit-interp.js';
 import { Bytes, moduleBytes, T, W } from './wasm.js';
 
@@ -71,6 +72,51 @@ export function emitTlbTag(c: Bytes, set: number, addr: number, j: number, hs: n
 /** Push the i32 RAM offset of entry `j`'s page (after {@link emitTlbTag}). */
 export function emitTlbRam(c: Bytes, j: number, hs: number): void {
   c.get(j).i32(2).op(W.I32Shl).get(hs).op(W.I32Add).mem(W.I32Load, 2, HS_TLB_RAM);
+}
+
+/** Per load and store handler: the wasm access and its size in bytes (compiled code and jit-interp.ts). */
+export const LOADS: Readonly<Record<number, readonly [W, number]>> = {
+  [Op.Lb]: [W.I64Load8S, 1],
+  [Op.Lh]: [W.I64Load16S, 2],
+  [Op.Lw]: [W.I64Load32S, 4],
+  [Op.Ld]: [W.I64Load, 8],
+  [Op.Lbu]: [W.I64Load8U, 1],
+  [Op.Lhu]: [W.I64Load16U, 2],
+  [Op.Lwu]: [W.I64Load32U, 4],
+};
+export const STORES: Readonly<Record<number, readonly [W, number]>> = {
+  [Op.Sb]: [W.I64Store8, 1],
+  [Op.Sh]: [W.I64Store16, 2],
+  [Op.Sw]: [W.I64Store32, 4],
+  [Op.Sd]: [W.I64Store, 8],
+};
+/** log2 of an access size: its natural alignment in a wasm memory access. */
+export const ALIGN: Readonly<Record<number, number>> = { 1: 0, 2: 1, 4: 2, 8: 3 };
+
+/**
+ * Push the i64 RAM offset of the instruction at the i64 local `pc` (bare when the i32 local `iSet` is
+ * negative, else through that instruction TLB set; `j` a scratch i32 local), or -1 (above any RAM) when
+ * it is not RAM or misses the TLB. The dispatcher and the interpreter in wasm change pages with it.
+ */
+export function emitFetchOffset(
+  c: Bytes,
+  iSet: number,
+  pc: number,
+  j: number,
+  hs: number,
+  ramBase: number,
+): void {
+  c.get(iSet).i32(0).op(W.I32LtS).op(W.If).byte(T.I64);
+  c.get(pc).i64(ramBase).op(W.I64Sub);
+  c.op(W.Else);
+  emitTlbTag(c, iSet, pc, j, hs);
+  c.get(pc).i64(-4096).op(W.I64And).op(W.I64Eq);
+  c.op(W.If).byte(T.I64);
+  emitTlbRam(c, j, hs);
+  c.op(W.I64ExtendI32U);
+  c.get(pc).i64(4095).op(W.I64And).op(W.I64Add);
+  c.op(W.Else).i64(-1).op(W.End);
+  c.op(W.End);
 }
 
 /** The locals {@link emitDataOffset} works with (indices in the emitting function). */
@@ -248,17 +294,7 @@ export function dispatcherBytes(jm: JitMemory, ramBase: number): ReturnType<type
   c.op(W.End);
   c.get(HS).mem(W.I64Load, 3, HS_PC).set(PC);
   // O = the RAM offset of the pc, or all ones (above any RAM) when it is not RAM or misses the TLB.
-  c.get(ISET).i32(0).op(W.I32LtS).op(W.If).byte(T.I64);
-  c.get(PC).i64(ramBase).op(W.I64Sub);
-  c.op(W.Else);
-  emitTlbTag(c, ISET, PC, J, HS);
-  c.get(PC).i64(-4096).op(W.I64And).op(W.I64Eq);
-  c.op(W.If).byte(T.I64);
-  emitTlbRam(c, J, HS);
-  c.op(W.I64ExtendI32U);
-  c.get(PC).i64(4095).op(W.I64And).op(W.I64Add);
-  c.op(W.Else).i64(-1).op(W.End);
-  c.op(W.End);
+  emitFetchOffset(c, ISET, PC, J, HS, ramBase);
   c.tee(O).i64(jm.ramSize).op(W.I64GeU).op(W.If).byte(T.Void);
   ret(-1);
   c.op(W.End);

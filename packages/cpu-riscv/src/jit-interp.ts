@@ -22,7 +22,7 @@
  * -2, the same, the first instruction executed by the run loop; RESTART from a host call.
  */
 import { JIT_ENTRY } from './jit-cache.js';
-import { emitDataOffset, emitTlbRam, emitTlbTag, REENTER } from './jit-dispatch.js';
+import { ALIGN, emitDataOffset, emitFetchOffset, LOADS, REENTER, STORES } from './jit-dispatch.js';
 import { Op } from './decode.js';
 import { RESTART } from './jit-host.js';
 import { HS_INTERP_ENTRIES, HS_IO, HS_PC, HS_RESV, HS_X, SLOT_ENTRIES, type JitMemory } from './memory.js';
@@ -31,7 +31,7 @@ import { Bytes, T, W, type FnSpec } from './wasm.js';
 /**
  * The interpreter's function (the dispatcher module's f2): runs from page offset `off` of decode-cache
  * slot `slot` (virtual page pageLo, pcHi); the other arguments as the dispatcher's, with `hot` the
- * compile threshold (Hart.jitHot) and `skip` an offset whose region is not entered (-1: none).
+ * compile threshold (Hart.jitHot).
  */
 export type InterpFn = (
   hs: number,
@@ -46,7 +46,6 @@ export type InterpFn = (
   dW: number,
   iSet: number,
   hot: number,
-  skip: number,
 ) => number;
 
 /** Per Op: 1 when the interpreter in wasm executes it (Generic: only the CSR instructions). */
@@ -70,18 +69,19 @@ const DR = 8;
 const DW = 9;
 const ISET = 10;
 const HOT = 11;
-const SKIP = 12;
-export const INTERP_PARAMS = 13;
+const PARAMS = 12;
 // i32 locals: the entry's byte index (4 × decode index), its meta word, scratch, a RAM offset, a TLB
-// index, a slot, moved to another page, a dispatcher result.
-const I = 13;
-const M = 14;
-const TT = 15;
-const O = 16;
-const J = 17;
-const S = 18;
-const MOVED = 19;
-const R = 20;
+// index, a slot, moved to another page, a dispatcher result, the offset whose region the dispatcher
+// just handed back (executed here, not entered again; -1: none).
+const I = 12;
+const M = 13;
+const TT = 14;
+const O = 15;
+const J = 16;
+const S = 17;
+const MOVED = 18;
+const R = 19;
+const SKIP = 20;
 // i64 locals: an address, a scratch value.
 const A = 21;
 const V = 22;
@@ -91,14 +91,11 @@ class Nest {
   private readonly open: number[] = [];
   private next = 0;
   constructor(readonly c: Bytes) {}
-  begin(kind: W.Block | W.Loop | W.If, t: T = T.Void): number {
-    this.c.op(kind).byte(t);
+  begin(kind: W.Block | W.Loop | W.If): number {
+    this.c.op(kind).byte(T.Void);
     const id = this.next++;
     this.open.push(id);
     return id;
-  }
-  else(): void {
-    this.c.op(W.Else);
   }
   end(): void {
     this.c.op(W.End);
@@ -113,23 +110,6 @@ class Nest {
     this.c.op(W.Br).u(this.depth(label));
   }
 }
-
-const LOADS: [Op, W, number][] = [
-  [Op.Lb, W.I64Load8S, 1],
-  [Op.Lh, W.I64Load16S, 2],
-  [Op.Lw, W.I64Load32S, 4],
-  [Op.Ld, W.I64Load, 8],
-  [Op.Lbu, W.I64Load8U, 1],
-  [Op.Lhu, W.I64Load16U, 2],
-  [Op.Lwu, W.I64Load32U, 4],
-];
-const STORES: [Op, W, number][] = [
-  [Op.Sb, W.I64Store8, 1],
-  [Op.Sh, W.I64Store16, 2],
-  [Op.Sw, W.I64Store32, 4],
-  [Op.Sd, W.I64Store, 8],
-];
-const ALIGN: Record<number, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
 
 /** The interpreter's function for a JIT memory whose RAM starts at physical `ramBase`. */
 export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
@@ -201,6 +181,7 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
     c.get(N).i32(1).op(W.I32Add).set(N);
   };
 
+  c.i32(-1).set(SKIP);
   const top = nest.begin(W.Loop);
   /** Done: the next instruction follows. */
   const next = (): void => {
@@ -213,20 +194,7 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
   /** Go to the virtual address in A (another page, or this one): through the instruction TLB. */
   const far = (): void => {
     c.get(HS).get(A).mem(W.I64Store, 3, HS_PC);
-    c.get(ISET).i32(0).op(W.I32LtS);
-    nest.begin(W.If, T.I64);
-    c.get(A).i64(ramBase).op(W.I64Sub);
-    nest.else();
-    emitTlbTag(c, ISET, A, J, HS);
-    c.get(A).i64(-4096).op(W.I64And).op(W.I64Eq);
-    nest.begin(W.If, T.I64);
-    emitTlbRam(c, J, HS);
-    c.op(W.I64ExtendI32U);
-    c.get(A).i64(4095).op(W.I64And).op(W.I64Add);
-    nest.else();
-    c.i64(-1);
-    nest.end();
-    nest.end();
+    emitFetchOffset(c, ISET, A, J, HS, ramBase);
     c.tee(V).i64(jm.ramSize).op(W.I64GeU);
     nest.begin(W.If);
     exitPc();
@@ -402,7 +370,8 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
       nest.end();
       next();
     });
-  for (const [op, ld, size] of LOADS)
+  for (let op = Op.Lb; op <= Op.Lwu; op++) {
+    const [ld, size] = LOADS[op];
     add([op], () => {
       address();
       translate(size, DR);
@@ -411,7 +380,9 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
       setRd();
       next();
     });
-  for (const [op, st, size] of STORES)
+  }
+  for (let op = Op.Sb; op <= Op.Sd; op++) {
+    const [st, size] = STORES[op];
     add([op], () => {
       address();
       translate(size, DW);
@@ -434,6 +405,7 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
       c.mem(st, ALIGN[size], 0);
       next();
     });
+  }
   add([Op.Mv], () => {
     rdAt();
     x1();
@@ -520,7 +492,9 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
       setRd();
       next();
     });
-  // A CSR instruction: jit-host.ts's hostCall (function 0), with the count through it.
+  // A CSR instruction: jit-host.ts's hostCall (function 0), with the count through it. SYSTEM with
+  // funct3 0 (ECALL, xRET, WFI, SFENCE.VMA) or 4 (reserved: illegal) and every other Generic entry
+  // are handed back (jit-host.ts isHostCall: funct3's low two bits nonzero).
   add([Op.Generic], () => {
     imm32();
     c.tee(TT).i32(0x7f).op(W.I32And).i32(0x73).op(W.I32Ne);
@@ -557,9 +531,9 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
   nest.end(); // the loop
   c.op(W.Unreachable);
   return {
-    params: INTERP_PARAMS,
+    params: PARAMS,
     locals: [
-      [8, T.I32],
+      [9, T.I32],
       [2, T.I64],
     ],
     code: c,

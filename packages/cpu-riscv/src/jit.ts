@@ -27,7 +27,7 @@
  */
 import { SLOT_ENTRIES, type DecodeCache } from './decode-cache.js';
 import { JIT_CODE_LIMIT, JIT_ENTRY } from './jit-cache.js';
-import { emitDataOffset, REENTER, REGION_PARAMS, type PageFn } from './jit-dispatch.js';
+import { ALIGN, emitDataOffset, LOADS, REENTER, REGION_PARAMS, STORES, type PageFn } from './jit-dispatch.js';
 import { HOST_PARAMS, isHostCall, RESTART } from './jit-host.js';
 import { Op } from './decode.js';
 import { HS_F, HS_IO, HS_PC, HS_RESV, HS_RESV_VAL, HS_X, type JitMemory } from './memory.js';
@@ -239,23 +239,6 @@ const reg = (r: number): number => 15 + r;
 const DATA_R = { hs: P_HS, mode: P_MODE, set: P_DR, j: L_J, o: L_O, addr: L_A, t: L_T };
 const DATA_W = { ...DATA_R, set: P_DW };
 const I64_LOCALS = 3 + 31;
-
-const LOADS: Record<number, [W, number]> = {
-  [Op.Lb]: [W.I64Load8S, 1],
-  [Op.Lh]: [W.I64Load16S, 2],
-  [Op.Lw]: [W.I64Load32S, 4],
-  [Op.Ld]: [W.I64Load, 8],
-  [Op.Lbu]: [W.I64Load8U, 1],
-  [Op.Lhu]: [W.I64Load16U, 2],
-  [Op.Lwu]: [W.I64Load32U, 4],
-};
-const STORES: Record<number, [W, number]> = {
-  [Op.Sb]: [W.I64Store8, 1],
-  [Op.Sh]: [W.I64Store16, 2],
-  [Op.Sw]: [W.I64Store32, 4],
-  [Op.Sd]: [W.I64Store, 8],
-};
-const ALIGN: Record<number, number> = { 1: 0, 2: 1, 4: 2, 8: 3 };
 
 /** Emits the body of one region's function. */
 class Emitter {

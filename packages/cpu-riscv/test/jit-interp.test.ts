@@ -3,12 +3,38 @@
  * and with regions compiled around it: in lockstep with the reference executor at every run boundary,
  * interrupts and faults injected, CSR instructions through the host call.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { hostStats } from '../src/jit-host.js';
 import { HS_INTERP_ENTRIES, HS_IO } from '../src/memory.js';
-import { lockstepWithInterrupts } from './lockstep.js';
+import { build } from './harness.js';
+import { lockstepWithInterrupts, machine } from './lockstep.js';
 
 const NEVER = 65535;
+
+/**
+ * A reserved SYSTEM encoding (funct3 4, with a CSR number and rs1 as a CSR instruction has them) in
+ * straight-line code the interpreter runs: it must trap as illegal, not reach the CSR host call.
+ */
+const RESERVED = `
+    .text
+    .globl main
+main:
+    li s1, 0
+    li t0, 50
+1:  addi t0, t0, -1
+    .word 0x3400c073
+    bnez t0, 1b
+    li a0, 0
+    ret
+    .globl trap_handler
+trap_handler:
+    csrr t0, mepc
+    addi t0, t0, 4
+    csrw mepc, t0
+    addi s1, s1, 1
+    ret
+`;
 
 describe('the interpreter in wasm', () => {
   it('runs a program alone, with interrupts and faults injected, in lockstep with the reference', () => {
@@ -39,4 +65,19 @@ describe('the interpreter in wasm', () => {
     // The interpreter enters the regions it meets itself (through the dispatcher, in wasm).
     expect(jit.hart.jitIo[(HS_INTERP_ENTRIES - HS_IO) / 4]).toBeGreaterThan(100);
   }, 120_000);
+
+  it('hands a reserved SYSTEM encoding back, to trap as illegal, in lockstep with the reference', () => {
+    const image = new Uint8Array(readFileSync(build('reserved.S', { text: RESERVED, ext: 'S' })));
+    const jit = machine(image, 'jit', false, true, NEVER);
+    const ref = machine(image, 'reference');
+    for (let k = 0; !jit.exited() && k < 20_000; k++) {
+      const budget = 1 + ((k * 7919) % 300);
+      expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
+      expect(jit.hart.pc).toBe(ref.hart.pc);
+      expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
+    }
+    expect(jit.exited()).toBe(true);
+    expect(jit.hart.x[2 * 9]).toBe(50); // s1: every one trapped
+    expect(jit.hart.dcache.jit!.interps).toBeGreaterThan(10);
+  }, 60_000);
 });
