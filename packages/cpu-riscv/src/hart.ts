@@ -245,7 +245,8 @@ export class Hart {
     this.tlbRam =
       area >= 0 ? new Int32Array(buf, area + HS_TLB_RAM, 9 * TLB_SIZE) : new Int32Array(9 * TLB_SIZE);
     this.tlbW64.fill(-1);
-    this.jitIo = area >= 0 ? new Int32Array(buf, area + HS_IO, 10) : new Int32Array(10);
+    // Words 0-9: compiled code's results (memory.ts HS_IO..); 10: the kick (HS_KICK).
+    this.jitIo = area >= 0 ? new Int32Array(buf, area + HS_IO, 11) : new Int32Array(11);
     this.jitIo[4] = -1;
     this.f = area >= 0 ? new Float64Array(buf, area + HS_F, 32) : new Float64Array(32);
     this.fi = new Int32Array(this.f.buffer, this.f.byteOffset, 64);

@@ -23,7 +23,7 @@ import { fill, Op } from './decode.js';
 import type { Hart } from './hart.js';
 import { compileQueuedLater, compileRegion } from './jit.js';
 import { REENTER } from './jit-dispatch.js';
-import { isHostCall, RESTART, setHostHart } from './jit-host.js';
+import { genericInWasm, RESTART, setHostHart } from './jit-host.js';
 import { INTERP_OPS } from './jit-interp.js';
 
 /** RAM offset of physical address (lo, hi) when translation is off; -1 when it is not in RAM's range. */
@@ -119,6 +119,8 @@ export function run(h: Hart, budget: number): number {
   let skipOff = -1;
   const jitArea = h.jitArea;
   const jitIo = h.jitIo;
+  // Harts on threads: another thread asks this one to end its slice (memory.ts HS_KICK, jitIo[10]).
+  const kickable = h.shared;
   h.stop = StopReason.Budget;
   let n = 0;
   /** instret = ic0 + n while running. */
@@ -143,7 +145,7 @@ export function run(h: Hart, budget: number): number {
   let jumped = false;
   for (;;) {
     if (base < 0) {
-      if (h.stop !== StopReason.Budget || n >= budget) break;
+      if (h.stop !== StopReason.Budget || n >= budget || (kickable && jitIo[10] !== 0)) break;
       const lo = h.pcLo;
       const hi = h.pcHi;
       // After a jump (here or in compiled code) only the pc moved: privilege, data-access mode and
@@ -208,7 +210,7 @@ export function run(h: Hart, budget: number): number {
     if (
       off !== skipOff &&
       (m & JIT_ENTRY ||
-        (wasmInterp && INTERP_OPS[m & 0xff] && ((m & 0xff) !== Op.Generic || isHostCall(immA[i]))))
+        (wasmInterp && INTERP_OPS[m & 0xff] && ((m & 0xff) !== Op.Generic || genericInWasm(immA[i]))))
     ) {
       h.jitIc0 = ic0;
       let r: number;
@@ -220,6 +222,8 @@ export function run(h: Hart, budget: number): number {
         r = jc!.interp(jitArea, slot, off, n, budget, pageLo, pcHi, mode, dR, dW, iSet, jitHot);
       }
       n = jitIo[0];
+      // Kicked: stop here (it handed back at once), as at the end of the budget.
+      if (kickable && jitIo[10] !== 0) budget = n;
       resv = h.reservation;
       if (r < 0) {
         // -1 and -2 (it moved to another page), RESTART (a CSR changed the mode): the pc is in jitIo.

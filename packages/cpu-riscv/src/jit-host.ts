@@ -44,6 +44,21 @@ export function isHostCall(inst: number): boolean {
 }
 
 /**
+ * Whether `inst` is a FENCE (not FENCE.I, not FENCE.TSO's reserved fields looked at): a Generic entry
+ * only when the RAM is shared with harts on other threads (decode.ts), where compiled code and the
+ * interpreter in wasm run it as wasm's atomic.fence — a full barrier of this host thread, what the run
+ * loop's Hart.fence does, without handing back. Linux runs one in every smp_mb() and in most locks.
+ */
+export function isFence(inst: number): boolean {
+  return (inst & 0x707f) === 0x0f;
+}
+
+/** Whether a Generic entry runs in wasm: a CSR instruction (a host call) or a FENCE. */
+export function genericInWasm(inst: number): boolean {
+  return isHostCall(inst) || isFence(inst);
+}
+
+/**
  * Execute the CSR instruction `inst` at virtual (pageLo + off, pcHi) as the `n`th instruction of the
  * run loop's current budget; 0 when compiled code goes on at the next instruction, else RESTART.
  */

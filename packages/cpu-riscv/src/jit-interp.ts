@@ -25,7 +25,16 @@ import { JIT_ENTRY } from './jit-cache.js';
 import { ALIGN, emitDataOffset, emitFetchOffset, LOADS, REENTER, STORES } from './jit-dispatch.js';
 import { Op } from './decode.js';
 import { RESTART } from './jit-host.js';
-import { HS_INTERP_ENTRIES, HS_IO, HS_PC, HS_RESV, HS_X, SLOT_ENTRIES, type JitMemory } from './memory.js';
+import {
+  HS_INTERP_ENTRIES,
+  HS_IO,
+  HS_KICK,
+  HS_PC,
+  HS_RESV,
+  HS_X,
+  SLOT_ENTRIES,
+  type JitMemory,
+} from './memory.js';
 import { Bytes, T, W, type FnSpec } from './wasm.js';
 
 /**
@@ -48,7 +57,7 @@ export type InterpFn = (
   hot: number,
 ) => number;
 
-/** Per Op: 1 when the interpreter in wasm executes it (Generic: only the CSR instructions). */
+/** Per Op: 1 when the interpreter in wasm executes it (Generic: only CSR instructions and FENCE). */
 export const INTERP_OPS = new Uint8Array(256);
 for (let op = Op.Nop; op <= Op.Remuw; op++) INTERP_OPS[op] = 1;
 for (const op of [Op.Mulh, Op.Mulhsu, Op.Mulhu, Op.Div, Op.Divu, Op.Rem, Op.Remu]) INTERP_OPS[op] = 0;
@@ -150,6 +159,10 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
     c.get(SLOT).i32(SLOT_ENTRIES).op(W.I32Mul).get(OFF).i32(1).op(W.I32ShrU).op(W.I32Add);
     c.i32(1).op(W.I32Shl).tee(TT).mem(W.I32Load16U, 1, jm.heat).i32(1).op(W.I32Add).tee(S);
     c.get(HOT).op(W.I32Eq);
+    // Kicked (harts on threads, memory.ts HS_KICK): back to the run loop, which ends the slice. Looked at
+    // here, where loops pass, not at every instruction; a plain load, as a missed kick only waits for the
+    // budget.
+    if (jm.shared) c.get(HS).mem(W.I32Load, 2, HS_KICK).op(W.I32Or);
     nest.begin(W.If);
     exitArrive();
     nest.end();
@@ -492,12 +505,19 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
       setRd();
       next();
     });
-  // A CSR instruction: jit-host.ts's hostCall (function 0), with the count through it. SYSTEM with
+  // A FENCE on shared RAM (below), or a CSR instruction: jit-host.ts's hostCall (function 0), with the
+  // count through it. SYSTEM with
   // funct3 0 (ECALL, xRET, WFI, SFENCE.VMA) or 4 (reserved: illegal) and every other Generic entry
   // are handed back (jit-host.ts isHostCall: funct3's low two bits nonzero).
   add([Op.Generic], () => {
     imm32();
-    c.tee(TT).i32(0x7f).op(W.I32And).i32(0x73).op(W.I32Ne);
+    // A FENCE (a Generic entry on shared RAM only: jit-host.ts isFence): wasm's full barrier.
+    c.tee(TT).i32(0x707f).op(W.I32And).i32(0x0f).op(W.I32Eq);
+    nest.begin(W.If);
+    c.atomicFence();
+    next();
+    nest.end();
+    c.get(TT).i32(0x7f).op(W.I32And).i32(0x73).op(W.I32Ne);
     c.get(TT).i32(12).op(W.I32ShrU).i32(3).op(W.I32And).op(W.I32Eqz).op(W.I32Or);
     nest.begin(W.If);
     exitPlain();

@@ -28,9 +28,9 @@
 import { SLOT_ENTRIES, type DecodeCache } from './decode-cache.js';
 import { JIT_CODE_LIMIT, JIT_ENTRY } from './jit-cache.js';
 import { ALIGN, emitDataOffset, LOADS, REENTER, REGION_PARAMS, STORES, type PageFn } from './jit-dispatch.js';
-import { HOST_PARAMS, isHostCall, RESTART } from './jit-host.js';
+import { genericInWasm, HOST_PARAMS, isFence, isHostCall, RESTART } from './jit-host.js';
 import { Op } from './decode.js';
-import { HS_F, HS_IO, HS_PC, HS_RESV, HS_RESV_VAL, HS_X, type JitMemory } from './memory.js';
+import { HS_F, HS_IO, HS_KICK, HS_PC, HS_RESV, HS_RESV_VAL, HS_X, type JitMemory } from './memory.js';
 import { A, Bytes, HOST_TYPE, moduleBytes, T, W, type FnSpec } from './wasm.js';
 
 /**
@@ -74,11 +74,11 @@ const AMO_OPS: Partial<Record<number, A>> = { 0: A.Add, 1: A.Xchg, 4: A.Xor, 8: 
 /**
  * Instructions the decoder leaves to the reference executor (Op.Generic, `inst` the 32-bit encoding)
  * that are compiled anyway: FLW/FLD/FSW/FSD (register saves in setjmp and context switches), LR, SC and
- * the AMOs but MIN/MAX (the locks of libc and the kernel), and the CSR instructions (a call out to
- * jit-host.ts).
+ * the AMOs but MIN/MAX (the locks of libc and the kernel), the CSR instructions (a call out to
+ * jit-host.ts) and, on shared RAM, FENCE (wasm's atomic.fence).
  */
 function compilesGeneric(inst: number): boolean {
-  if (isHostCall(inst)) return true;
+  if (genericInWasm(inst)) return true;
   const opc = inst & 0x7f;
   const f3 = (inst >>> 12) & 7;
   if (f3 !== 2 && f3 !== 3) return false;
@@ -392,8 +392,9 @@ class Emitter {
     const len = ps.length;
     const c = this.c;
     this.loaded.fill(0);
-    // if (n > budget - len) hand back at the start; n += len
+    // if (n > budget - len) hand back at the start; n += len. On shared RAM also when kicked.
     c.get(P_N).get(P_BUDGET).i32(len).op(W.I32Sub).op(W.I32GtS);
+    if (this.jm.shared) c.get(P_HS).mem(W.I32Load, 2, HS_KICK).op(W.I32Or);
     this.open(T.Void);
     this.leave(0, start);
     this.close();
@@ -671,6 +672,10 @@ class Emitter {
   private generic(p: number, inst: number, rem: number): void {
     if (isHostCall(inst)) {
       this.hostCall(p, inst, rem);
+      return;
+    }
+    if (isFence(inst)) {
+      this.c.atomicFence();
       return;
     }
     const c = this.c;

@@ -27,6 +27,14 @@ export const HS_RESV = HS_IO + 16;
 export const HS_RESV_VAL = HS_IO + 24;
 /** int32: calls of the dispatcher from the interpreter in wasm (jit-interp.ts), for tests and profiles. */
 export const HS_INTERP_ENTRIES = HS_IO + 32;
+/**
+ * int32: the kick. Another thread sets it (threads/control.ts ring) when it needs this hart to look at
+ * its control block — an interrupt line, an IPI, a remote fence, a command — and the hart ends its
+ * slice soon after: compiled code at its next straight run (at most 64 instructions), the interpreter
+ * in wasm at its next jump or page change, the run loop when wasm returns or the page changes. A busy
+ * hart then answers in microseconds instead of at the end of its slice. Checked only on shared RAM.
+ */
+export const HS_KICK = HS_IO + 40;
 /** f0..f31 as raw 64-bit patterns (singles NaN-boxed). */
 export const HS_F = 512;
 /** The TLB's tags and physical pages (Float64Array each, 9 sets of TLB_SIZE). */
@@ -183,6 +191,16 @@ export function adoptSharedRam(memory: WebAssembly.Memory, layout: RamLayout, ha
   memories.set(buffer, viewOf(memory, layout, layout.shared ? hartId : 0));
   layouts.set(buffer, { memory, layout });
   return buffer as ArrayBuffer;
+}
+
+/**
+ * Hart h's kick cell ({@link HS_KICK}) in a shared memory made by {@link allocateRam}, for any thread;
+ * null for other buffers (harts on one thread need no kick).
+ */
+export function kickCell(buffer: ArrayBufferLike, h: number): Int32Array | null {
+  const r = layouts.get(buffer);
+  if (!r || !r.layout.shared || h < 0 || h >= r.layout.harts) return null;
+  return new Int32Array(r.memory.buffer, r.layout.firstArea + h * HART_AREA + HS_KICK, 1);
 }
 
 /** The JIT memory `buffer` belongs to, if it came from {@link allocateRam}. */

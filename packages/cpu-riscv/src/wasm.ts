@@ -203,6 +203,11 @@ export class Bytes {
     return this.byte(o).u(alignLog2).u(offset);
   }
 
+  /** atomic.fence: a full barrier of this thread's memory accesses (sequentially consistent). */
+  atomicFence(): this {
+    return this.byte(0xfe).u(3).byte(0);
+  }
+
   /** An atomic access (see {@link A}) at its natural alignment (log2 bytes). */
   atomic(o: number, alignLog2: number, offset: number): this {
     return this.byte(0xfe).u(o).u(alignLog2).u(offset);

@@ -13,7 +13,7 @@ export const SIZE = 16 << 20;
 
 export function machine(
   image: Uint8Array,
-  engine: 'jit' | 'reference',
+  engine: 'jit' | 'interp' | 'reference',
   shared = false,
   jitSync = true,
   jitThreshold = 2,

@@ -26,7 +26,14 @@ async function runThreaded(
   elf: string,
   harts: number,
   engine: CpuEngine,
-  opts: { crash?: number; timeoutMs?: number; roundTrip?: boolean; hostSbi?: boolean } = {},
+  opts: {
+    crash?: number;
+    timeoutMs?: number;
+    roundTrip?: boolean;
+    hostSbi?: boolean;
+    slice?: number;
+    jitThreshold?: number;
+  } = {},
 ): Promise<Run & { refused?: string; sbiCalls: number; fences: number[][] }> {
   const ramSize = 16 << 20;
   const buffer = allocateRam(ramSize, harts, { shared: true });
@@ -70,7 +77,8 @@ async function runThreaded(
           hostSbi: opts.hostSbi ?? false,
           epochMs: performance.timeOrigin + performance.now(),
           ticksPerMs: 10_000,
-          slice: 5_000,
+          slice: opts.slice ?? 5_000,
+          ...(opts.jitThreshold ? { jitThreshold: opts.jitThreshold } : {}),
         },
         { url: ENTRY },
       ),
@@ -195,6 +203,24 @@ describe('harts on threads', () => {
     // No round trip to the main thread's SBI for any of them.
     expect(r.sbiCalls).toBe(0);
   }, 60_000);
+
+  // Threshold 2: hart 1's loop is compiled by then; 65,535: the interpreter in wasm runs it.
+  for (const jitThreshold of [2, 65_535])
+    it(`a kick ends a busy hart's slice: remote fences reach a hart in a 2-billion-instruction slice at once (JIT threshold ${jitThreshold})`, async () => {
+      // Without the kick (control.ts ring, memory.ts HS_KICK) hart 1 would look at its fence requests
+      // only when its slice ends (seconds), and hart 0 gives up on each after 5 s.
+      const r = await runThreaded(build('rfence.c'), 2, 'jit', {
+        hostSbi: true,
+        timeoutMs: 60_000,
+        slice: 2e9,
+        jitThreshold,
+      });
+      expect(r.errors).toEqual([]);
+      expect(r.output).toContain(`vma=${'0'.repeat(16)}`);
+      expect(r.fences[1]).toEqual([2, 2]);
+      expect(r.code).toBe(0x5555);
+      expect(r.ms).toBeLessThan(3000);
+    }, 60_000);
 
   it('a worker that throws reports one line and the run ends', async () => {
     const r = await runThreaded(elf, 2, 'interp', { crash: 1, timeoutMs: 30_000 });

@@ -214,6 +214,7 @@ function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void 
   const others = Array.from({ length: harts }, (_, t) =>
     t === init.hartId ? c : new HartControl(init.control, t),
   );
+  for (const o of others) o.attachKick(buffer);
   /**
    * The SBI calls a busy guest makes most, answered here without a round trip to the main thread:
    * set_timer (TIME, legacy) is this hart's deadline word and STIP, send_ipi sets SSIP edges, remote
@@ -365,7 +366,10 @@ function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void 
 
   let running = false;
   let held = false;
+  const kick = c.kick;
   for (;;) {
+    // Cleared before anything is looked at: a ring from now on ends the next slice early.
+    if (kick !== null) Atomics.store(kick, 0, 0);
     const bell = Atomics.load(i32, W.DOORBELL);
     const cmd = Atomics.exchange(i32, W.CMD, Cmd.NONE);
     if (cmd === Cmd.EXIT) break;

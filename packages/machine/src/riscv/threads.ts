@@ -146,7 +146,11 @@ export class MachineThreads {
 
   constructor(private readonly o: MachineThreadsOptions) {
     this.control = T.createControl(o.harts);
-    this.controls = Array.from({ length: o.harts }, (_, h) => new T.HartControl(this.control, h));
+    this.controls = Array.from({ length: o.harts }, (_, h) => {
+      const c = new T.HartControl(this.control, h);
+      c.attachKick(o.buffer);
+      return c;
+    });
     this.sinks = this.controls.map((c) => ({ setPending: (bit, level) => c.setPending(bit, level) }));
     const regs = (h: number): Int32Array => this.controls[h].i32.subarray(T.W.SBI_REGS, T.W.SBI_REGS + 16);
     this.sbiHarts = this.controls.map((c, h) => ({
