@@ -18,7 +18,8 @@
  * of the remaining budget against its length, so a run never executes more instructions than asked:
  * instret and run() budgets stay exact and equal to the interpreter's. Interrupts are taken by the run
  * loop between runs, at page changes and after the instructions it executes, as without the JIT: an
- * interrupt waits at most one run() budget (the machine's slice, 20,000 instructions).
+ * interrupt waits at most one run() budget (the machine's slice, 20,000 instructions), and on shared RAM
+ * (harts on threads) the same check also ends the run when another thread kicked the hart (HS_KICK).
  *
  * Coherence: a region depends only on the bytes of its physical page, never on translation (the virtual
  * page, the privilege's TLB sets, bare mode and the reservation are arguments), so the decoded-instruction
