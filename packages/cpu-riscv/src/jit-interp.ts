@@ -506,9 +506,8 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
       next();
     });
   // A FENCE on shared RAM (below), or a CSR instruction: jit-host.ts's hostCall (function 0), with the
-  // count through it. SYSTEM with
-  // funct3 0 (ECALL, xRET, WFI, SFENCE.VMA) or 4 (reserved: illegal) and every other Generic entry
-  // are handed back (jit-host.ts isHostCall: funct3's low two bits nonzero).
+  // count through it. SYSTEM with funct3 0 (ECALL, xRET, WFI, SFENCE.VMA) or 4 (reserved: illegal) and
+  // every other Generic entry are handed back (jit-host.ts isHostCall: funct3's low two bits nonzero).
   add([Op.Generic], () => {
     imm32();
     // A FENCE (a Generic entry on shared RAM only: jit-host.ts isFence): wasm's full barrier.
