@@ -20,7 +20,7 @@ import { HOST_PARAMS, hostCall, RESTART } from './jit-host.js';
 import { HS_IO, HS_PC, HS_TLB_RAM, HS_TLB_W64, SLOT_ENTRIES, type JitMemory } from './memory.js';
 import { Op } from './decode.js';
 import { interpFn, type InterpFn } from './jit-interp.js';
-import { Bytes, moduleBytes, T, W } from './wasm.js';
+import { A, Bytes, moduleBytes, T, W } from './wasm.js';
 
 /** Flag on a region's result: the run loop may enter compiled code at that offset at once. */
 export const REENTER = 0x10000;
@@ -73,6 +73,9 @@ export function emitTlbTag(c: Bytes, set: number, addr: number, j: number, hs: n
 export function emitTlbRam(c: Bytes, j: number, hs: number): void {
   c.get(j).i32(2).op(W.I32Shl).get(hs).op(W.I32Add).mem(W.I32Load, 2, HS_TLB_RAM);
 }
+
+/** The AMOs wasm runs (funct5 → the read-modify-write; jit-host.ts isAtomicInWasm); MIN/MAX are the run loop's. */
+export const AMO_OPS: Partial<Record<number, A>> = { 0: A.Add, 1: A.Xchg, 4: A.Xor, 8: A.Or, 0xc: A.And };
 
 /** Per load and store handler: the wasm access and its size in bytes (compiled code and jit-interp.ts). */
 export const LOADS: Readonly<Record<number, readonly [W, number]>> = {

@@ -8,7 +8,8 @@
  * module), and page changes translate through the instruction TLB without going back to JavaScript.
  *
  * It executes only what cannot trap and needs no JavaScript: integer ALU and M (but MULH* and the
- * divisions), branches and jumps, loads and stores that hit RAM through the TLB (or bare), and CSR
+ * divisions), branches and jumps, loads and stores that hit RAM through the TLB (or bare), LR, SC and
+ * the AMOs but MIN/MAX (as compiled code runs them), FENCE on shared RAM (atomic.fence), and CSR
  * instructions through the same host call as compiled code. Everything else — an undecoded position, a
  * TLB miss, MMIO, a misaligned access, a store into decoded code or near the reservation, FENCE.I, the
  * system instructions — hands the instruction back to the run loop before executing it, with the state
@@ -22,7 +23,7 @@
  * -2, the same, the first instruction executed by the run loop; RESTART from a host call.
  */
 import { JIT_ENTRY } from './jit-cache.js';
-import { ALIGN, emitDataOffset, emitFetchOffset, LOADS, REENTER, STORES } from './jit-dispatch.js';
+import { ALIGN, AMO_OPS, emitDataOffset, emitFetchOffset, LOADS, REENTER, STORES } from './jit-dispatch.js';
 import { Op } from './decode.js';
 import { RESTART } from './jit-host.js';
 import {
@@ -31,11 +32,12 @@ import {
   HS_KICK,
   HS_PC,
   HS_RESV,
+  HS_RESV_VAL,
   HS_X,
   SLOT_ENTRIES,
   type JitMemory,
 } from './memory.js';
-import { Bytes, T, W, type FnSpec } from './wasm.js';
+import { A as Atomic, Bytes, T, W, type FnSpec } from './wasm.js';
 
 /**
  * The interpreter's function (the dispatcher module's f2): runs from page offset `off` of decode-cache
@@ -247,6 +249,25 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
     exitPlain();
     nest.end();
   };
+  /** A store into decoded code is the run loop's (it drops the chunk). */
+  const codeCheck = (): void => {
+    c.get(O).i32(12).op(W.I32ShrU).i32(2).op(W.I32Shl).mem(W.I32Load, 2, jm.pageSlot).tee(S);
+    c.i32(0).op(W.I32GeS);
+    nest.begin(W.If);
+    c.get(S).i32(2).op(W.I32Shl).mem(W.I32Load, 2, jm.codeMask);
+    c.i32(1).get(O).i32(7).op(W.I32ShrU).op(W.I32Shl).op(W.I32And);
+    nest.begin(W.If);
+    exitPlain();
+    nest.end();
+    nest.end();
+  };
+  /** A store within 8 bytes of the reservation is the run loop's (it drops the reservation). */
+  const resvCheck = (): void => {
+    c.get(O).get(HS).mem(W.I32Load, 2, HS_RESV).op(W.I32Sub).i32(7).op(W.I32Add).i32(15).op(W.I32LtU);
+    nest.begin(W.If);
+    exitPlain();
+    nest.end();
+  };
   const address = (): void => {
     x1();
     imm64();
@@ -399,20 +420,8 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
     add([op], () => {
       address();
       translate(size, DW);
-      // Into decoded code: the run loop's (it drops the chunk). Near the reservation: the run loop's.
-      c.get(O).i32(12).op(W.I32ShrU).i32(2).op(W.I32Shl).mem(W.I32Load, 2, jm.pageSlot).tee(S);
-      c.i32(0).op(W.I32GeS);
-      nest.begin(W.If);
-      c.get(S).i32(2).op(W.I32Shl).mem(W.I32Load, 2, jm.codeMask);
-      c.i32(1).get(O).i32(7).op(W.I32ShrU).op(W.I32Shl).op(W.I32And);
-      nest.begin(W.If);
-      exitPlain();
-      nest.end();
-      nest.end();
-      c.get(O).get(HS).mem(W.I32Load, 2, HS_RESV).op(W.I32Sub).i32(7).op(W.I32Add).i32(15).op(W.I32LtU);
-      nest.begin(W.If);
-      exitPlain();
-      nest.end();
+      codeCheck();
+      resvCheck();
       c.get(O);
       x2();
       c.mem(st, ALIGN[size], 0);
@@ -505,13 +514,116 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
       setRd();
       next();
     });
+  /** Push the address of register cell r, where r's field is at bit `at` of the instruction (in TT). */
+  const cellOf = (at: number): void => {
+    c.get(HS)
+      .get(TT)
+      .i32(at - 3)
+      .op(W.I32ShrU)
+      .i32(248)
+      .op(W.I32And)
+      .op(W.I32Add);
+  };
+  /** rd = the i64 on the stack (then x0's cell zeroed again: rd may be x0). */
+  const setRdOf = (): void => {
+    c.set(V);
+    cellOf(7);
+    c.get(V).mem(W.I64Store, 3, HS_X);
+    c.get(HS).i64(0).mem(W.I64Store, 3, HS_X);
+  };
+  /**
+   * LR, SC and the AMOs but MIN/MAX (jit-host.ts isAtomicInWasm), as compiled code runs them (jit.ts
+   * generic): the instruction is in TT; anything else falls through. Atomic accesses: sequentially
+   * consistent on shared RAM (.aq/.rl hold), plain on an unshared memory.
+   */
+  const atomics = (): void => {
+    c.get(TT).i32(0x7f).op(W.I32And).i32(0x2f).op(W.I32Eq);
+    nest.begin(W.If);
+    for (const size of [4, 8]) {
+      const al = size === 4 ? 2 : 3;
+      const wide = size === 8 ? 1 : 0;
+      c.get(TT).i32(12).op(W.I32ShrU).i32(7).op(W.I32And).i32(al).op(W.I32Eq);
+      nest.begin(W.If);
+      cellOf(15);
+      c.mem(W.I64Load, 3, HS_X).set(A);
+      // LR (rs2 must be 0): the reservation is the RAM offset and the value loaded.
+      c.get(TT).i32(0xf9f00000).op(W.I32And).i32(0x10000000).op(W.I32Eq);
+      nest.begin(W.If);
+      translate(size, DR);
+      c.get(O).atomic(Atomic.I32Load + wide, al, 0);
+      if (size === 4) c.op(W.I64ExtendI32S);
+      c.set(V);
+      c.get(HS).get(O).mem(W.I32Store, 2, HS_RESV);
+      c.get(HS).get(V).mem(W.I64Store, 3, HS_RESV_VAL);
+      c.get(V);
+      setRdOf();
+      next();
+      nest.end();
+      // SC: succeeds when the reservation is this address (on shared RAM, also when the word still
+      // holds what LR loaded: a compare-exchange); drops it always.
+      c.get(TT).i32(27).op(W.I32ShrU).i32(3).op(W.I32Eq);
+      nest.begin(W.If);
+      translate(size, DW);
+      codeCheck();
+      c.get(HS).mem(W.I32Load, 2, HS_RESV).get(O).op(W.I32Eq).set(S);
+      c.get(HS).i32(-1).mem(W.I32Store, 2, HS_RESV);
+      c.get(S).op(W.If).byte(T.I32);
+      const expected = (): void => {
+        c.get(HS).mem(W.I64Load, 3, HS_RESV_VAL);
+        if (size === 4) c.op(W.I32WrapI64);
+      };
+      const rs2 = (): void => {
+        cellOf(20);
+        c.mem(W.I64Load, 3, HS_X);
+        if (size === 4) c.op(W.I32WrapI64);
+      };
+      if (jm.shared) {
+        c.get(O);
+        expected();
+        rs2();
+        c.atomic(Atomic.Cmpxchg + wide, al, 0);
+        expected();
+        c.op(size === 4 ? W.I32Ne : W.I64Ne);
+      } else {
+        c.get(O);
+        rs2();
+        c.mem(size === 4 ? W.I32Store : W.I64Store, al, 0);
+        c.i32(0);
+      }
+      c.op(W.Else).i32(1).op(W.End);
+      c.op(W.I64ExtendI32U);
+      setRdOf();
+      next();
+      nest.end();
+      // The read-modify-writes.
+      for (const [f5, op] of Object.entries(AMO_OPS)) {
+        c.get(TT).i32(27).op(W.I32ShrU).i32(Number(f5)).op(W.I32Eq);
+        nest.begin(W.If);
+        translate(size, DW);
+        codeCheck();
+        resvCheck();
+        c.get(O);
+        rs2();
+        c.atomic(op! + wide, al, 0);
+        if (size === 4) c.op(W.I64ExtendI32S);
+        setRdOf();
+        next();
+        nest.end();
+      }
+      nest.end();
+    }
+    nest.end();
+  };
+
   // A FENCE on shared RAM (below), or a CSR instruction: jit-host.ts's hostCall (function 0), with the
   // count through it. SYSTEM with funct3 0 (ECALL, xRET, WFI, SFENCE.VMA) or 4 (reserved: illegal) and
   // every other Generic entry are handed back (jit-host.ts isHostCall: funct3's low two bits nonzero).
   add([Op.Generic], () => {
     imm32();
+    c.set(TT);
+    atomics();
     // A FENCE (a Generic entry on shared RAM only: jit-host.ts isFence): wasm's full barrier.
-    c.tee(TT).i32(0x707f).op(W.I32And).i32(0x0f).op(W.I32Eq);
+    c.get(TT).i32(0x707f).op(W.I32And).i32(0x0f).op(W.I32Eq);
     nest.begin(W.If);
     c.atomicFence();
     next();

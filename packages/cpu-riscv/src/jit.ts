@@ -28,7 +28,16 @@
  */
 import { SLOT_ENTRIES, type DecodeCache } from './decode-cache.js';
 import { JIT_CODE_LIMIT, JIT_ENTRY } from './jit-cache.js';
-import { ALIGN, emitDataOffset, LOADS, REENTER, REGION_PARAMS, STORES, type PageFn } from './jit-dispatch.js';
+import {
+  ALIGN,
+  AMO_OPS,
+  emitDataOffset,
+  LOADS,
+  REENTER,
+  REGION_PARAMS,
+  STORES,
+  type PageFn,
+} from './jit-dispatch.js';
 import { genericInWasm, HOST_PARAMS, isFence, isHostCall, RESTART } from './jit-host.js';
 import { Op } from './decode.js';
 import { HS_F, HS_IO, HS_KICK, HS_PC, HS_RESV, HS_RESV_VAL, HS_X, type JitMemory } from './memory.js';
@@ -69,9 +78,6 @@ export interface JitTarget {
   readonly jitSync: boolean;
 }
 
-/** The AMOs compiled (funct5 → the wasm read-modify-write); MIN/MAX go back to the run loop. */
-const AMO_OPS: Partial<Record<number, A>> = { 0: A.Add, 1: A.Xchg, 4: A.Xor, 8: A.Or, 0xc: A.And };
-
 /**
  * Instructions the decoder leaves to the reference executor (Op.Generic, `inst` the 32-bit encoding)
  * that are compiled anyway: FLW/FLD/FSW/FSD (register saves in setjmp and context switches), LR, SC and
@@ -82,11 +88,7 @@ function compilesGeneric(inst: number): boolean {
   if (genericInWasm(inst)) return true;
   const opc = inst & 0x7f;
   const f3 = (inst >>> 12) & 7;
-  if (f3 !== 2 && f3 !== 3) return false;
-  if (opc === 0x07 || opc === 0x27) return true;
-  if (opc !== 0x2f) return false;
-  const f5 = inst >>> 27;
-  return f5 === 2 ? ((inst >>> 20) & 31) === 0 : f5 === 3 || AMO_OPS[f5] !== undefined;
+  return (f3 === 2 || f3 === 3) && (opc === 0x07 || opc === 0x27);
 }
 
 /** Handled here (everything else goes back to the run loop); `im` is the entry's immediate. */
