@@ -17,7 +17,16 @@
  */
 import { TLB_SIZE } from './constants.js';
 import { HOST_PARAMS, hostCall, RESTART } from './jit-host.js';
-import { HS_IO, HS_PC, HS_TLB_RAM, HS_TLB_W64, SLOT_ENTRIES, type JitMemory } from './memory.js';
+import {
+  HS_IO,
+  HS_PC,
+  HS_RESV,
+  HS_RESV_VAL,
+  HS_TLB_RAM,
+  HS_TLB_W64,
+  SLOT_ENTRIES,
+  type JitMemory,
+} from './memory.js';
 import { Op } from './decode.js';
 import { interpFn, type InterpFn } from './jit-interp.js';
 import { A, Bytes, moduleBytes, T, W } from './wasm.js';
@@ -76,6 +85,43 @@ export function emitTlbRam(c: Bytes, j: number, hs: number): void {
 
 /** The AMOs wasm runs (funct5 → the read-modify-write; jit-host.ts isAtomicInWasm); MIN/MAX are the run loop's. */
 export const AMO_OPS: Partial<Record<number, A>> = { 0: A.Add, 1: A.Xchg, 4: A.Xor, 8: A.Or, 0xc: A.And };
+
+/**
+ * SC's store, leaving its result on the stack (i32: 0 stored, 1 failed): it succeeds when the
+ * reservation is the RAM offset in local `o` (on shared RAM also only when the word still holds what LR
+ * loaded: a compare-exchange, as the reference does with Atomics), and drops the reservation always.
+ * `value` pushes the i64 to store; `s` is an i32 scratch local. Compiled code and the interpreter in wasm.
+ */
+export function emitSc(
+  c: Bytes,
+  l: { hs: number; o: number; s: number },
+  shared: boolean,
+  size: 4 | 8,
+  value: () => void,
+): void {
+  const al = size === 4 ? 2 : 3;
+  c.get(l.hs).mem(W.I32Load, 2, HS_RESV).get(l.o).op(W.I32Eq).set(l.s);
+  c.get(l.hs).i32(-1).mem(W.I32Store, 2, HS_RESV);
+  c.get(l.s).op(W.If).byte(T.I32);
+  const expected = (): void => {
+    c.get(l.hs).mem(W.I64Load, 3, HS_RESV_VAL);
+    if (size === 4) c.op(W.I32WrapI64);
+  };
+  c.get(l.o);
+  if (shared) {
+    expected();
+    value();
+    if (size === 4) c.op(W.I32WrapI64);
+    c.atomic(A.Cmpxchg + (size === 8 ? 1 : 0), al, 0);
+    expected();
+    c.op(size === 4 ? W.I32Ne : W.I64Ne);
+  } else {
+    value();
+    c.mem(size === 4 ? W.I64Store32 : W.I64Store, al, 0);
+    c.i32(0);
+  }
+  c.op(W.Else).i32(1).op(W.End);
+}
 
 /** Per load and store handler: the wasm access and its size in bytes (compiled code and jit-interp.ts). */
 export const LOADS: Readonly<Record<number, readonly [W, number]>> = {

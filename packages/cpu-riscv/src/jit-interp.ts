@@ -23,7 +23,16 @@
  * -2, the same, the first instruction executed by the run loop; RESTART from a host call.
  */
 import { JIT_ENTRY } from './jit-cache.js';
-import { ALIGN, AMO_OPS, emitDataOffset, emitFetchOffset, LOADS, REENTER, STORES } from './jit-dispatch.js';
+import {
+  ALIGN,
+  AMO_OPS,
+  emitDataOffset,
+  emitFetchOffset,
+  emitSc,
+  LOADS,
+  REENTER,
+  STORES,
+} from './jit-dispatch.js';
 import { Op } from './decode.js';
 import { RESTART } from './jit-host.js';
 import {
@@ -539,7 +548,7 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
   const atomics = (): void => {
     c.get(TT).i32(0x7f).op(W.I32And).i32(0x2f).op(W.I32Eq);
     nest.begin(W.If);
-    for (const size of [4, 8]) {
+    for (const size of [4, 8] as const) {
       const al = size === 4 ? 2 : 3;
       const wide = size === 8 ? 1 : 0;
       c.get(TT).i32(12).op(W.I32ShrU).i32(7).op(W.I32And).i32(al).op(W.I32Eq);
@@ -565,37 +574,20 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
       nest.begin(W.If);
       translate(size, DW);
       codeCheck();
-      c.get(HS).mem(W.I32Load, 2, HS_RESV).get(O).op(W.I32Eq).set(S);
-      c.get(HS).i32(-1).mem(W.I32Store, 2, HS_RESV);
-      c.get(S).op(W.If).byte(T.I32);
-      const expected = (): void => {
-        c.get(HS).mem(W.I64Load, 3, HS_RESV_VAL);
-        if (size === 4) c.op(W.I32WrapI64);
-      };
-      const rs2 = (): void => {
+      emitSc(c, { hs: HS, o: O, s: S }, jm.shared, size, () => {
         cellOf(20);
         c.mem(W.I64Load, 3, HS_X);
-        if (size === 4) c.op(W.I32WrapI64);
-      };
-      if (jm.shared) {
-        c.get(O);
-        expected();
-        rs2();
-        c.atomic(Atomic.Cmpxchg + wide, al, 0);
-        expected();
-        c.op(size === 4 ? W.I32Ne : W.I64Ne);
-      } else {
-        c.get(O);
-        rs2();
-        c.mem(size === 4 ? W.I32Store : W.I64Store, al, 0);
-        c.i32(0);
-      }
-      c.op(W.Else).i32(1).op(W.End);
+      });
       c.op(W.I64ExtendI32U);
       setRdOf();
       next();
       nest.end();
       // The read-modify-writes.
+      const rs2 = (): void => {
+        cellOf(20);
+        c.mem(W.I64Load, 3, HS_X);
+        if (size === 4) c.op(W.I32WrapI64);
+      };
       for (const [f5, op] of Object.entries(AMO_OPS)) {
         c.get(TT).i32(27).op(W.I32ShrU).i32(Number(f5)).op(W.I32Eq);
         nest.begin(W.If);

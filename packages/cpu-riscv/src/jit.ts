@@ -32,6 +32,7 @@ import {
   ALIGN,
   AMO_OPS,
   emitDataOffset,
+  emitSc,
   LOADS,
   REENTER,
   REGION_PARAMS,
@@ -734,30 +735,7 @@ class Emitter {
     this.translate(r1, 0, size, P_DW, rem, p);
     this.codeCheck(rem, p);
     if (f5 === 3) {
-      // SC: succeeds when the reservation is this address (on shared RAM, also when the word still
-      // holds what LR loaded: a compare-exchange, as the reference does with Atomics); drops it always.
-      c.get(P_HS).mem(W.I32Load, 2, HS_RESV).get(L_O).op(W.I32Eq).set(L_S);
-      c.get(P_HS).i32(-1).mem(W.I32Store, 2, HS_RESV);
-      c.get(L_S).op(W.If).byte(T.I32);
-      const expected = (): void => {
-        c.get(P_HS).mem(W.I64Load, 3, HS_RESV_VAL);
-        if (size === 4) c.op(W.I32WrapI64);
-      };
-      if (this.jm.shared) {
-        c.get(L_O);
-        expected();
-        this.x(r2);
-        if (size === 4) c.op(W.I32WrapI64);
-        c.atomic(A.Cmpxchg + wide, al, 0);
-        expected();
-        c.op(size === 4 ? W.I32Ne : W.I64Ne);
-      } else {
-        c.get(L_O);
-        this.x(r2);
-        c.mem(size === 4 ? W.I64Store32 : W.I64Store, al, 0);
-        c.i32(0);
-      }
-      c.op(W.Else).i32(1).op(W.End);
+      emitSc(c, { hs: P_HS, o: L_O, s: L_S }, this.jm.shared, size, () => this.x(r2));
       if (rd) {
         c.op(W.I64ExtendI32U);
         this.setX(rd);

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { hostStats } from '../src/jit-host.js';
 import { HS_INTERP_ENTRIES, HS_IO } from '../src/memory.js';
 import { build } from './harness.js';
-import { lockstepWithInterrupts, machine } from './lockstep.js';
+import { lockstepWithInterrupts, machine, runTogether } from './lockstep.js';
 
 const NEVER = 65535;
 
@@ -70,13 +70,7 @@ describe('the interpreter in wasm', () => {
     const image = new Uint8Array(readFileSync(build('reserved.S', { text: RESERVED, ext: 'S' })));
     const jit = machine(image, 'jit', false, true, NEVER);
     const ref = machine(image, 'reference');
-    for (let k = 0; !jit.exited() && k < 20_000; k++) {
-      const budget = 1 + ((k * 7919) % 300);
-      expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
-      expect(jit.hart.pc).toBe(ref.hart.pc);
-      expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
-    }
-    expect(jit.exited()).toBe(true);
+    runTogether(jit, ref, 20_000, 300);
     expect(jit.hart.x[2 * 9]).toBe(50); // s1: every one trapped
     expect(jit.hart.dcache.jit!.interps).toBeGreaterThan(10);
   }, 60_000);

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it, vi } from 'vitest';
 import { SLOT_ENTRIES } from '../src/decode-cache.js';
-import { lockstepWithInterrupts, machine, RAM_BASE, SIZE } from './lockstep.js';
+import { lockstepWithInterrupts, machine, RAM_BASE, runTogether, SIZE } from './lockstep.js';
 import { JIT_ENTRY } from '../src/jit-cache.js';
 import { hostStats } from '../src/jit-host.js';
 import { build } from './harness.js';
@@ -271,13 +271,7 @@ describe('FENCE', () => {
       const m = machine(image, engine, shared, true, threshold);
       const ref = machine(image, 'reference', shared);
       const spy = vi.spyOn(m.hart, 'fence');
-      for (let k = 0; !m.exited() && k < 1000; k++) {
-        const budget = 1 + ((k * 7919) % 97);
-        expect(m.hart.run(budget)).toBe(ref.hart.runReference(budget));
-        expect(m.hart.pc).toBe(ref.hart.pc);
-        expect(Array.from(m.hart.x)).toEqual(Array.from(ref.hart.x));
-      }
-      expect(m.exited()).toBe(true);
+      runTogether(m, ref, 1000, 97);
       const label = `${engine}${shared ? ', shared' : ''}, threshold ${threshold}`;
       // The run loop's barrier for each of the 100 FENCEs without the JIT; with it, wasm's atomic.fence
       // (the interpreter in wasm, then the compiled region), the run loop only at the first, as it
@@ -425,13 +419,7 @@ describe('JIT against the reference, with interrupts and faults injected', () =>
     const image = new Uint8Array(readFileSync(build('edge.S', { text: EDGE, ext: 'S' })));
     const jit = machine(image, 'jit');
     const ref = machine(image, 'reference');
-    for (let k = 0; !jit.exited() && k < 10_000; k++) {
-      const budget = 1 + ((k * 7919) % 5000);
-      expect(jit.hart.run(budget)).toBe(ref.hart.runReference(budget));
-      expect(jit.hart.pc).toBe(ref.hart.pc);
-      expect(Array.from(jit.hart.x)).toEqual(Array.from(ref.hart.x));
-    }
-    expect(jit.exited()).toBe(true);
+    runTogether(jit, ref, 10_000, 5000);
     expect(jit.hart.dcache.jit!.entries).toBeGreaterThan(0);
   });
 

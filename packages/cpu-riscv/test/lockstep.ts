@@ -55,6 +55,25 @@ export function machine(
 }
 
 /**
+ * Run `m` and the reference machine `ref` in lockstep with budgets of 1..`maxBudget` until `m` exits (at
+ * most `rounds` runs): the same stop reason, pc and registers after every run; `m` must exit.
+ */
+export function runTogether(
+  m: ReturnType<typeof machine>,
+  ref: ReturnType<typeof machine>,
+  rounds: number,
+  maxBudget: number,
+): void {
+  for (let k = 0; !m.exited() && k < rounds; k++) {
+    const budget = 1 + ((k * 7919) % maxBudget);
+    expect(m.hart.run(budget)).toBe(ref.hart.runReference(budget));
+    expect(m.hart.pc).toBe(ref.hart.pc);
+    expect(Array.from(m.hart.x)).toEqual(Array.from(ref.hart.x));
+  }
+  expect(m.exited()).toBe(true);
+}
+
+/**
  * Run test program `name` on the JIT and the reference in lockstep, raising MSIP on both at one run
  * boundary in `every` (random, from `seed`), with budgets of 1..maxBudget: pc, instret, registers and
  * mstatus must be equal after every run, and the program must finish.
