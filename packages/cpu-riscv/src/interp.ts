@@ -22,8 +22,8 @@ import { JIT_ENTRY, SLOT_ENTRIES } from './decode-cache.js';
 import { fill, Op } from './decode.js';
 import type { Hart } from './hart.js';
 import { compileQueuedLater, compileRegion } from './jit.js';
-import { REENTER } from './jit-dispatch.js';
-import { genericInWasm, RESTART, setHostHart } from './jit-host.js';
+import { genericInWasm, REENTER } from './jit-dispatch.js';
+import { RESTART, setHostHart } from './jit-host.js';
 import { INTERP_OPS } from './jit-interp.js';
 
 /** RAM offset of physical address (lo, hi) when translation is off; -1 when it is not in RAM's range. */

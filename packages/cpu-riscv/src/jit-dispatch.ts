@@ -16,7 +16,7 @@
  *   back as it is.
  */
 import { TLB_SIZE } from './constants.js';
-import { HOST_PARAMS, hostCall, RESTART } from './jit-host.js';
+import { HOST_PARAMS, hostCall, isFence, isHostCall, RESTART } from './jit-host.js';
 import {
   HS_IO,
   HS_PC,
@@ -85,6 +85,22 @@ export function emitTlbRam(c: Bytes, j: number, hs: number): void {
 
 /** The AMOs wasm runs (funct5 → the read-modify-write; jit-host.ts isAtomicInWasm); MIN/MAX are the run loop's. */
 export const AMO_OPS: Partial<Record<number, A>> = { 0: A.Add, 1: A.Xchg, 4: A.Xor, 8: A.Or, 0xc: A.And };
+
+/**
+ * Whether `inst` is an LR, SC or AMO that wasm runs (compiled code and the interpreter in wasm): 32- or
+ * 64-bit, all but MIN/MAX (a compare-exchange loop in the run loop); LR with rs2 0 (else reserved).
+ */
+export function isAtomicInWasm(inst: number): boolean {
+  const f3 = (inst >>> 12) & 7;
+  if ((inst & 0x7f) !== 0x2f || (f3 !== 2 && f3 !== 3)) return false;
+  const f5 = inst >>> 27;
+  return f5 === 2 ? ((inst >>> 20) & 31) === 0 : f5 === 3 || AMO_OPS[f5] !== undefined;
+}
+
+/** Whether a Generic entry runs in wasm: a CSR instruction (a host call), a FENCE, an LR/SC/AMO. */
+export function genericInWasm(inst: number): boolean {
+  return isHostCall(inst) || isFence(inst) || isAtomicInWasm(inst);
+}
 
 /**
  * SC's store, leaving its result on the stack (i32: 0 stored, 1 failed): it succeeds when the

@@ -44,32 +44,14 @@ export function isHostCall(inst: number): boolean {
 }
 
 /**
- * Whether `inst` is a FENCE (not FENCE.I, not FENCE.TSO's reserved fields looked at): a Generic entry
+ * Whether `inst` is a FENCE (any of its forms, FENCE.TSO and PAUSE too: their fields are not looked at;
+ * not FENCE.I): a Generic entry
  * only when the RAM is shared with harts on other threads (decode.ts), where compiled code and the
  * interpreter in wasm run it as wasm's atomic.fence — a full barrier of this host thread, what the run
  * loop's Hart.fence does, without handing back. Linux runs one in every smp_mb() and in most locks.
  */
 export function isFence(inst: number): boolean {
   return (inst & 0x707f) === 0x0f;
-}
-
-/**
- * Whether `inst` is an LR, SC or AMO that wasm runs (compiled code and the interpreter in wasm): 32- or
- * 64-bit, all but MIN/MAX (a compare-exchange loop in the run loop); LR with rs2 0 (else reserved).
- */
-export function isAtomicInWasm(inst: number): boolean {
-  const f3 = (inst >>> 12) & 7;
-  if ((inst & 0x7f) !== 0x2f || (f3 !== 2 && f3 !== 3)) return false;
-  const f5 = inst >>> 27;
-  return f5 === 2 ? ((inst >>> 20) & 31) === 0 : f5 === 3 || AMO_F5.has(f5);
-}
-
-/** funct5 of the AMOs wasm has a read-modify-write for (jit-dispatch.ts AMO_OPS): add, swap, xor, or, and. */
-const AMO_F5 = new Set([0, 1, 4, 8, 0xc]);
-
-/** Whether a Generic entry runs in wasm: a CSR instruction (a host call), a FENCE, an LR/SC/AMO. */
-export function genericInWasm(inst: number): boolean {
-  return isHostCall(inst) || isFence(inst) || isAtomicInWasm(inst);
 }
 
 /**

@@ -68,7 +68,7 @@ export type InterpFn = (
   hot: number,
 ) => number;
 
-/** Per Op: 1 when the interpreter in wasm executes it (Generic: only CSR instructions and FENCE). */
+/** Per Op: 1 when the interpreter in wasm executes it (Generic: jit-dispatch.ts genericInWasm). */
 export const INTERP_OPS = new Uint8Array(256);
 for (let op = Op.Nop; op <= Op.Remuw; op++) INTERP_OPS[op] = 1;
 for (const op of [Op.Mulh, Op.Mulhsu, Op.Mulhu, Op.Div, Op.Divu, Op.Rem, Op.Remu]) INTERP_OPS[op] = 0;
@@ -533,6 +533,11 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
       .op(W.I32And)
       .op(W.I32Add);
   };
+  /** Push rs2's value (its field at bit 20 of the instruction in TT). */
+  const x2Of = (): void => {
+    cellOf(20);
+    c.mem(W.I64Load, 3, HS_X);
+  };
   /** rd = the i64 on the stack (then x0's cell zeroed again: rd may be x0). */
   const setRdOf = (): void => {
     c.set(V);
@@ -574,20 +579,12 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
       nest.begin(W.If);
       translate(size, DW);
       codeCheck();
-      emitSc(c, { hs: HS, o: O, s: S }, jm.shared, size, () => {
-        cellOf(20);
-        c.mem(W.I64Load, 3, HS_X);
-      });
+      emitSc(c, { hs: HS, o: O, s: S }, jm.shared, size, x2Of);
       c.op(W.I64ExtendI32U);
       setRdOf();
       next();
       nest.end();
       // The read-modify-writes.
-      const rs2 = (): void => {
-        cellOf(20);
-        c.mem(W.I64Load, 3, HS_X);
-        if (size === 4) c.op(W.I32WrapI64);
-      };
       for (const [f5, op] of Object.entries(AMO_OPS)) {
         c.get(TT).i32(27).op(W.I32ShrU).i32(Number(f5)).op(W.I32Eq);
         nest.begin(W.If);
@@ -595,7 +592,8 @@ export function interpFn(jm: JitMemory, ramBase: number): FnSpec {
         codeCheck();
         resvCheck();
         c.get(O);
-        rs2();
+        x2Of();
+        if (size === 4) c.op(W.I32WrapI64);
         c.atomic(op! + wide, al, 0);
         if (size === 4) c.op(W.I64ExtendI32S);
         setRdOf();

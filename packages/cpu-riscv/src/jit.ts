@@ -33,13 +33,14 @@ import {
   AMO_OPS,
   emitDataOffset,
   emitSc,
+  genericInWasm,
   LOADS,
   REENTER,
   REGION_PARAMS,
   STORES,
   type PageFn,
 } from './jit-dispatch.js';
-import { genericInWasm, HOST_PARAMS, isFence, isHostCall, RESTART } from './jit-host.js';
+import { HOST_PARAMS, isFence, isHostCall, RESTART } from './jit-host.js';
 import { Op } from './decode.js';
 import { HS_F, HS_IO, HS_KICK, HS_PC, HS_RESV, HS_RESV_VAL, HS_X, type JitMemory } from './memory.js';
 import { A, Bytes, HOST_TYPE, moduleBytes, T, W, type FnSpec } from './wasm.js';

@@ -204,7 +204,10 @@ describe('harts on threads', () => {
     expect(r.sbiCalls).toBe(0);
   }, 60_000);
 
-  // Threshold 2: hart 1's loop is compiled by then; 65,535: the interpreter in wasm runs it.
+  // Threshold 2: hart 1's loop is compiled by then (fails without the kick check in compiled code);
+  // 65,535: the interpreter in wasm runs it first, and the run loop sees the kick at the latest when the
+  // interpreter hands back the arrival that reaches the threshold (the interpreter's own check at each
+  // arrival only makes that sooner: this variant does not fail without it).
   for (const jitThreshold of [2, 65_535])
     it(`a kick ends a busy hart's slice: remote fences reach a hart in a 2-billion-instruction slice at once (JIT threshold ${jitThreshold})`, async () => {
       // Without the kick (control.ts ring, memory.ts HS_KICK) hart 1 would look at its fence requests
