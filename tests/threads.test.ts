@@ -104,12 +104,13 @@ describe('the machine on threads', () => {
     const m = /threads: \d+ mailbox round trips \((\d+) MMIO, .*, (\d+) posted stores/.exec(r.stderr);
     expect(m, r.stderr).not.toBeNull();
     const [trips, posted] = [Number(m![1]), Number(m![2])];
-    // QueueNotify and the PLIC completion of each request are posted...
-    expect(posted).toBeGreaterThanOrEqual(2 * 1024);
-    // ...and the MMIO round trips left per request are the claim, the PLIC enable read of Linux's EOI,
-    // InterruptStatus and InterruptACK (4), plus the boot's. Claims spinning on a stale SEIP made it 17
-    // per request, every store a round trip 6. (SBI calls, timers and IPIs, are counted apart.)
-    expect(trips).toBeLessThan(1024 * 5 + BOOT_TRIPS);
+    // QueueNotify, InterruptACK and the PLIC completion of each request are posted...
+    expect(posted).toBeGreaterThanOrEqual(3 * 1024);
+    // ...InterruptStatus and the PLIC enable word Linux reads at each EOI come from shared words, so the
+    // one MMIO round trip left per request is the claim, plus the boot's (~1,450 in all). Claims spinning
+    // on a stale SEIP made it 17 per request, every store a round trip 6, InterruptStatus, ACK and the
+    // enable read through the mailbox 4. (SBI calls, timers and IPIs, are counted apart.)
+    expect(trips).toBeLessThan(1024 + BOOT_TRIPS);
   });
 
   it('never loses a timer wake-up: one threaded hart sleeps 400 times', async () => {

@@ -51,6 +51,8 @@ export class Plic implements BusDevice {
   private readonly threshold: Uint8Array;
   private readonly contexts: readonly { hart: number; bit: number }[];
   private readonly outputs: Uint8Array;
+  /** Where the enable words are mirrored for harts on other threads ({@link shareEnables}). */
+  private mirror: { cells: Int32Array; at: number } | null = null;
 
   constructor(private readonly o: PlicOptions) {
     if (!Number.isInteger(o.sources) || o.sources < 1 || o.sources > 1023)
@@ -75,6 +77,33 @@ export class Plic implements BusDevice {
   line(irq: number): InterruptLine {
     if (!Number.isInteger(irq) || irq < 1 || irq >= this.n) throw new RangeError(`PLIC has no source ${irq}`);
     return { set: (l) => this.setLevel(irq, l) };
+  }
+
+  /** Enable words per context (32 sources each, source 0 included). */
+  get enableWords(): number {
+    return Math.ceil(this.n / 32);
+  }
+
+  /**
+   * Keep a copy of the enable words in `cells` from index `at` on (context c's word w at
+   * at + c·enableWords + w), for harts on other threads: they read the words there instead of asking
+   * this thread (Linux reads one at every end of interrupt), and store into them themselves before
+   * their store reaches {@link write} (a store posted to this thread, which then writes the word's
+   * current value: the last hart's, whatever order the harts' stores arrive in).
+   */
+  shareEnables(cells: Int32Array, at: number): void {
+    if (!Number.isInteger(at) || at < 0 || at + this.contexts.length * this.enableWords > cells.length)
+      throw new RangeError('PLIC enable mirror outside its cells');
+    this.mirror = { cells, at };
+    for (let ctx = 0; ctx < this.contexts.length; ctx++) this.mirrorContext(ctx);
+  }
+
+  private mirrorContext(ctx: number): void {
+    const m = this.mirror;
+    if (!m) return;
+    const words = this.enableWords;
+    for (let w = 0; w < words; w++)
+      Atomics.store(m.cells, m.at + ctx * words + w, this.bitsWord(this.enable[ctx], w) | 0);
   }
 
   setLevel(irq: number, high: boolean): void {
@@ -128,6 +157,8 @@ export class Plic implements BusDevice {
         if (id === 0 || id >= this.n) continue;
         en[id] = (value >>> b) & 1;
       }
+      // Not mirrored here: with a mirror, the store came from a hart that wrote the word already (and
+      // rewriting it could undo a newer store another hart made meanwhile).
       this.update();
       return;
     }
@@ -148,6 +179,7 @@ export class Plic implements BusDevice {
     this.claimed.fill(0);
     this.threshold.fill(0);
     for (const e of this.enable) e.fill(0);
+    for (let ctx = 0; ctx < this.contexts.length; ctx++) this.mirrorContext(ctx);
     // Lines keep their level: a device that is still asserting stays pending.
     for (let id = 1; id < this.n; id++) if (this.level[id]) this.pending[id] = 1;
     this.update();
@@ -196,6 +228,7 @@ export class Plic implements BusDevice {
     ];
     for (const [dst, src] of parts) dst.set(src);
     en.forEach((e, i) => this.enable[i].set(e));
+    for (let ctx = 0; ctx < c; ctx++) this.mirrorContext(ctx);
   }
 
   describe(p: Placement): DtNode {

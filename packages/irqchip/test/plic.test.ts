@@ -21,6 +21,27 @@ function plic(harts = 1) {
 }
 
 describe('PLIC', () => {
+  it('mirrors its enable words into shared cells for harts on threads, and follows stores made there', () => {
+    const { p, w, ctx, mip } = plic(2);
+    const cells = new Int32Array(new SharedArrayBuffer(4 * (1 + 4 * p.enableWords)));
+    expect(p.enableWords).toBe(2); // sources 0..63
+    ctx(1).enable(1 << 5);
+    p.shareEnables(cells, 1);
+    const word = (c: number, k = 0) => cells[1 + c * p.enableWords + k];
+    expect(word(1)).toBe(1 << 5);
+    expect([cells[0], word(0), word(2), word(3)]).toEqual([0, 0, 0, 0]);
+    // A hart stores into the cell, then its store reaches the PLIC with the cell's value.
+    w(4 * 40, 1);
+    Atomics.store(cells, 1 + 3 * p.enableWords + 1, 1 << 8);
+    w(0x2000 + 0x80 * 3 + 4, 1 << 8);
+    p.line(40).set(true);
+    expect(mip[1].get(9)).toBe(true);
+    expect(ctx(3).claim()).toBe(40);
+    p.reset();
+    expect([...cells]).toEqual(new Array(cells.length).fill(0));
+    expect(() => p.shareEnables(cells, 2)).toThrow(RangeError);
+  });
+
   it('delivers an enabled source above threshold to the S-mode context, and claim/complete re-arm it', () => {
     const { p, w, ctx, mip } = plic();
     const s = ctx(1);

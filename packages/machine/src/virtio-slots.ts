@@ -37,6 +37,8 @@ export interface SlotContext {
   memory: GuestMemory;
   bus: SystemBus;
   irqs: InterruptSource;
+  /** Word `slot` holds that slot's InterruptStatus (shared with harts on threads); own words if absent. */
+  interruptStatus?: Int32Array;
   log: Logger;
   loadModule: ModuleLoader;
   baseDir?: string;
@@ -94,6 +96,9 @@ export class VirtioSlots {
     const transport = new MmioTransport(device, {
       memory: this.ctx.memory,
       irq: this.ctx.irqs.line(irq),
+      ...(this.ctx.interruptStatus
+        ? { interruptStatus: { cells: this.ctx.interruptStatus, index: slot } }
+        : {}),
       log: this.childLog(finalId),
     });
     const base = virtioSlotBase(slot);

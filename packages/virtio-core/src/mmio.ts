@@ -49,6 +49,14 @@ export interface MmioTransportOptions {
   indirect?: boolean;
   /** Offer VIRTIO_F_EVENT_IDX (default true). */
   eventIdx?: boolean;
+  /**
+   * Where InterruptStatus lives: word `index` of `cells` (default: a word of its own). A machine whose
+   * harts run on other threads puts it in shared memory, where they read it and clear the bits they
+   * acknowledge with Atomics themselves; their store to InterruptACK then arrives as 0 and only
+   * re-evaluates the interrupt line. The transport sets bits atomically too, so neither side loses the
+   * other's update (a completion that lands after the hart's clear keeps its bit and its line).
+   */
+  interruptStatus?: { cells: Int32Array; index: number };
 }
 
 /**
@@ -66,7 +74,8 @@ export class MmioTransport implements BusDevice {
   private driverFeaturesSel = 0;
   private driverFeatures = 0n;
   private queueSel = 0;
-  private interruptStatus = 0;
+  private readonly isr: Int32Array;
+  private readonly isrAt: number;
   private configGeneration = 0;
   private regs: QueueRegs[] = [];
   private live: Virtqueue[] = [];
@@ -77,6 +86,11 @@ export class MmioTransport implements BusDevice {
     private readonly opts: MmioTransportOptions,
   ) {
     this.log = opts.log ?? silentLogger;
+    const cell = opts.interruptStatus;
+    if (cell && (!Number.isInteger(cell.index) || cell.index < 0 || cell.index >= cell.cells.length))
+      throw new RangeError(`interruptStatus index ${cell.index} outside its cells`);
+    this.isr = cell?.cells ?? new Int32Array(1);
+    this.isrAt = cell?.index ?? 0;
     let f = device.features | bit(Feature.Version1);
     if (opts.indirect ?? true) f |= bit(Feature.IndirectDesc);
     if (opts.eventIdx ?? true) f |= bit(Feature.EventIdx);
@@ -123,7 +137,7 @@ export class MmioTransport implements BusDevice {
       case R.QueueReady:
         return q?.ready ? 1 : 0;
       case R.InterruptStatus:
-        return this.interruptStatus;
+        return Atomics.load(this.isr, this.isrAt);
       case R.Status:
         return this.status >>> 0;
       case R.ShmLenLow:
@@ -166,7 +180,7 @@ export class MmioTransport implements BusDevice {
         this.notify(value);
         return;
       case R.InterruptAck:
-        this.interruptStatus &= ~value;
+        Atomics.and(this.isr, this.isrAt, ~value);
         this.updateIrq();
         return;
       case R.Status:
@@ -242,7 +256,7 @@ export class MmioTransport implements BusDevice {
       driverFeaturesSel: this.driverFeaturesSel,
       driverFeatures: this.driverFeatures.toString(),
       queueSel: this.queueSel,
-      interruptStatus: this.interruptStatus,
+      interruptStatus: Atomics.load(this.isr, this.isrAt),
       configGeneration: this.configGeneration,
       active: this.active,
       regs: this.regs.map((q) => ({ ...q })),
@@ -287,7 +301,7 @@ export class MmioTransport implements BusDevice {
     this.driverFeaturesSel = r.int('driverFeaturesSel', 0, u32);
     this.driverFeatures = BigInt.asUintN(64, features);
     this.queueSel = r.int('queueSel', 0, u32);
-    this.interruptStatus = r.int('interruptStatus', 0, 3);
+    Atomics.store(this.isr, this.isrAt, r.int('interruptStatus', 0, 3));
     this.configGeneration = r.int('configGeneration', 0, u32);
     this.regs = parsedRegs;
     const device = r.raw('device') as unknown as SavedState;
@@ -327,8 +341,7 @@ export class MmioTransport implements BusDevice {
   configChanged(): void {
     this.configGeneration = (this.configGeneration + 1) >>> 0;
     if (this.status & Status.DriverOk) {
-      this.interruptStatus |= Interrupt.ConfigChange;
-      this.updateIrq();
+      this.raise(Interrupt.ConfigChange);
     }
   }
 
@@ -444,12 +457,12 @@ export class MmioTransport implements BusDevice {
   }
 
   private raise(bits: number): void {
-    this.interruptStatus |= bits;
+    Atomics.or(this.isr, this.isrAt, bits);
     this.updateIrq();
   }
 
   private updateIrq(): void {
-    this.opts.irq.set(this.interruptStatus !== 0);
+    this.opts.irq.set(Atomics.load(this.isr, this.isrAt) !== 0);
   }
 
   private resetState(resetDevice: boolean): void {
@@ -461,7 +474,7 @@ export class MmioTransport implements BusDevice {
     this.driverFeaturesSel = 0;
     this.driverFeatures = 0n;
     this.queueSel = 0;
-    this.interruptStatus = 0;
+    Atomics.store(this.isr, this.isrAt, 0);
     this.regs = this.device.queueSizes.map((s) => ({ num: s, ready: false, desc: 0, avail: 0, used: 0 }));
     this.opts.irq.set(false);
     if (resetDevice) this.device.reset();

@@ -54,7 +54,13 @@ class EchoDevice implements VirtioDevice {
   }
 }
 
-function setup(opts: { eventIdx?: boolean; indirect?: boolean } = {}) {
+function setup(
+  opts: {
+    eventIdx?: boolean;
+    indirect?: boolean;
+    interruptStatus?: { cells: Int32Array; index: number };
+  } = {},
+) {
   const ram = new Ram(RAM_BASE, RAM_SIZE);
   const dev = new EchoDevice();
   const irq = {
@@ -159,6 +165,37 @@ describe('split virtqueue', () => {
       expect(irq.level).toBe(false);
     });
   }
+
+  it('keeps InterruptStatus in a given shared word: a hart clears it there and its ACK of 0 lowers the line', () => {
+    const cells = new Int32Array(new SharedArrayBuffer(16));
+    const { drv, irq, t } = setup({ interruptStatus: { cells, index: 2 } });
+    drv.init(bit(Feature.IndirectDesc)); // an interrupt for every used buffer
+    drv.add(0, { out: [new Uint8Array([1])], inLens: [1] });
+    drv.kick(0, true);
+    expect(cells[2]).toBe(Interrupt.UsedBuffer);
+    expect(drv.reg(R.InterruptStatus)).toBe(Interrupt.UsedBuffer);
+    // What a hart on another thread does: clear the bit in the word, then post InterruptACK.
+    Atomics.and(cells, 2, ~Interrupt.UsedBuffer);
+    expect(irq.level).toBe(true); // the line follows when the posted store arrives
+    // A completion that lands between the hart's clear and its posted ACK keeps its bit and its line.
+    drv.takeUsed(0);
+    drv.add(0, { out: [new Uint8Array([2])], inLens: [1] });
+    drv.kick(0, true);
+    drv.setReg(R.InterruptAck, 0);
+    expect(irq.level).toBe(true);
+    expect(cells[2]).toBe(Interrupt.UsedBuffer);
+    Atomics.and(cells, 2, ~Interrupt.UsedBuffer);
+    drv.setReg(R.InterruptAck, 0);
+    expect(irq.level).toBe(false);
+    expect([cells[0], cells[1], cells[3]]).toEqual([0, 0, 0]);
+    expect(
+      () =>
+        new MmioTransport(new EchoDevice(), { memory: drv.ram, irq, interruptStatus: { cells, index: 4 } }),
+    ).toThrow(RangeError);
+    Atomics.store(cells, 2, Interrupt.ConfigChange);
+    t.reset();
+    expect(cells[2]).toBe(0);
+  });
 
   it('honours used_event with EVENT_IDX and publishes avail_event', () => {
     const { drv, ram, irq } = setup();

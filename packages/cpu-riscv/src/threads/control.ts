@@ -140,6 +140,43 @@ export function isPosted(ranges: readonly PostedRange[], addr: number, width: nu
   return false;
 }
 
+/**
+ * A device register that lives in a shared word (`cells[cell]`, an Int32Array over a SharedArrayBuffer
+ * the device keeps current): a hart's 4-byte load reads the word and its 4-byte store changes the word
+ * itself — `clear`: write-1-to-clear (virtio-mmio InterruptStatus/InterruptACK), else a plain store
+ * (the PLIC's enable words) — and is then posted, so that the device reacts to it (re-evaluates its
+ * interrupt line) without the hart waiting: each saves a round trip to the main thread. The posted
+ * store reaches the device as 0 for `clear` registers (the bits are already clear; another 1 would clear
+ * a bit the device set since) and as the word's value when it is done for the others (the last store
+ * of any hart wins, whatever order the harts' rings are drained in).
+ */
+export interface SharedRegister {
+  addr: number;
+  cell: number;
+  clear?: boolean;
+}
+
+/** The shared registers by address, for lookups on every MMIO access. */
+export function sharedRegisterMap(
+  list: readonly SharedRegister[],
+  cells: number,
+): Map<number, SharedRegister> {
+  const m = new Map<number, SharedRegister>();
+  for (const r of list) {
+    if (!Number.isInteger(r.cell) || r.cell < 0 || r.cell >= cells || r.addr % 4 !== 0)
+      throw new RangeError(
+        `shared register at ${r.addr.toString(16)}: cell ${r.cell} outside 0..${cells - 1}`,
+      );
+    m.set(r.addr, r);
+  }
+  return m;
+}
+
+/** What a posted store to a shared register carries to its device (see {@link SharedRegister}). */
+export function sharedStoreValue(r: SharedRegister, cells: Int32Array): number {
+  return r.clear ? 0 : Atomics.load(cells, r.cell) >>> 0;
+}
+
 /** A control block for `harts` harts. */
 export function createControl(harts: number): SharedArrayBuffer {
   const sab = new SharedArrayBuffer(harts * (HART_WORDS * 4 + STATE_BYTES));

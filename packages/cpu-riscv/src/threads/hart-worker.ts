@@ -30,8 +30,10 @@ import {
   POST_ENTRIES,
   POST_ENTRY_WORDS,
   POST_RING,
+  sharedRegisterMap,
   W,
   type PostedRange,
+  type SharedRegister,
 } from './control.js';
 
 export interface HartWorkerInit {
@@ -59,6 +61,9 @@ export interface HartWorkerInit {
    * would return a source), which saves the round trip of the empty claim that ends each handler.
    */
   claims?: { addr: number; bit: number }[];
+  /** Device registers kept in `registerCells` (control.ts SharedRegister): no round trip for them. */
+  registers?: SharedRegister[];
+  registerCells?: SharedArrayBuffer;
 }
 
 export type HartWorkerMessage =
@@ -80,21 +85,42 @@ const STIP = 5;
  * stores in the posted ranges go into the hart's ring instead and the hart runs on.
  */
 class MailboxBus implements PhysicalBus {
+  private readonly regs: Map<number, SharedRegister>;
+  private readonly cells: Int32Array;
+
   constructor(
     private readonly c: HartControl,
     private readonly posted: readonly PostedRange[],
     private readonly claims: readonly { addr: number; bit: number }[],
     /** After a reply: the device may have changed the hart's interrupt lines (a PLIC claim does). */
     private readonly replied: () => void,
-  ) {}
+    registers: readonly SharedRegister[] = [],
+    cells?: SharedArrayBuffer,
+  ) {
+    this.cells = cells ? new Int32Array(cells) : new Int32Array(0);
+    this.regs = sharedRegisterMap(registers, this.cells.length);
+  }
 
   read(addr: number, width: 1 | 2 | 4): number {
+    if (width === 4 && this.regs.size) {
+      const r = this.regs.get(addr);
+      if (r !== undefined) return Atomics.load(this.cells, r.cell) >>> 0;
+    }
     for (const k of this.claims)
       if (addr === k.addr && width === 4 && !(Atomics.load(this.c.i32, W.MIP_LEVEL) & (1 << k.bit))) return 0;
     return this.call(Op.READ, addr, width, 0) ? this.c.i32[W.MB_VALUE] >>> 0 : -1;
   }
 
   write(addr: number, width: 1 | 2 | 4, value: number): boolean {
+    if (width === 4 && this.regs.size) {
+      const r = this.regs.get(addr);
+      if (r !== undefined) {
+        if (r.clear) Atomics.and(this.cells, r.cell, ~value);
+        else Atomics.store(this.cells, r.cell, value | 0);
+        this.post(addr, width, value);
+        return true;
+      }
+    }
     if (this.posted.length && isPosted(this.posted, addr, width)) {
       this.post(addr, width, value);
       return true;
@@ -163,7 +189,14 @@ function loop(init: HartWorkerInit, post: (m: HartWorkerMessage) => void): void 
   const hart = new Hart({
     hartId: init.hartId,
     ram: { base: init.ramBase, size: init.ramSize, buffer },
-    bus: new MailboxBus(c, init.posted ?? [], init.claims ?? [], () => sync()),
+    bus: new MailboxBus(
+      c,
+      init.posted ?? [],
+      init.claims ?? [],
+      () => sync(),
+      init.registers,
+      init.registerCells,
+    ),
     time,
     hostSbi: init.hostSbi,
     engine: init.engine,

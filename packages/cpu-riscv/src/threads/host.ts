@@ -3,7 +3,19 @@
  * woken by Atomics.waitAsync (no polling, and the main thread's event loop keeps running devices, timers
  * and I/O meanwhile). No Node built-ins: the same code serves a browser page.
  */
-import { D, HartControl, Mb, Op, POST_ENTRIES, POST_ENTRY_WORDS, POST_RING, W } from './control.js';
+import {
+  D,
+  HartControl,
+  Mb,
+  Op,
+  POST_ENTRIES,
+  POST_ENTRY_WORDS,
+  POST_RING,
+  sharedRegisterMap,
+  sharedStoreValue,
+  W,
+  type SharedRegister,
+} from './control.js';
 
 export interface MailboxHandler {
   /** An MMIO load by hart `h`; -1 when nothing is mapped (the hart raises an access fault). */
@@ -33,11 +45,20 @@ export class MailboxHost {
   /** Posted stores done. */
   posted = 0;
 
+  private regs = new Map<number, SharedRegister>();
+  private cells: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
   constructor(
     private readonly controls: readonly HartControl[],
     private readonly handler: MailboxHandler,
   ) {
     if (!waitAsync) throw new Error('threads need Atomics.waitAsync (Node 16+, Chrome 87+)');
+  }
+
+  /** The device registers the workers keep in `cells` (control.ts SharedRegister); before start(). */
+  share(registers: readonly SharedRegister[], cells: SharedArrayBuffer): void {
+    this.cells = new Int32Array(cells);
+    this.regs = sharedRegisterMap(registers, this.cells.length);
   }
 
   start(): void {
@@ -100,7 +121,10 @@ export class MailboxHost {
     for (; tail !== head; tail = (tail + 1) | 0) {
       const e = POST_RING + (tail & (POST_ENTRIES - 1)) * POST_ENTRY_WORDS;
       this.posted++;
-      this.handler.write(h, i32[e] >>> 0, i32[e + 1] as 1 | 2 | 4, i32[e + 2] >>> 0);
+      const addr = i32[e] >>> 0;
+      const r = this.regs.size ? this.regs.get(addr) : undefined;
+      const value = r !== undefined && i32[e + 1] === 4 ? sharedStoreValue(r, this.cells) : i32[e + 2] >>> 0;
+      this.handler.write(h, addr, i32[e + 1] as 1 | 2 | 4, value);
     }
     Atomics.store(i32, W.POST_TAIL, tail);
     Atomics.notify(i32, W.POST_TAIL);

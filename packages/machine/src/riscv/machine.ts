@@ -43,7 +43,7 @@ import {
   type RiscvParts,
 } from './parts.js';
 import { HartState, Sbi, type SbiHost } from './sbi.js';
-import { MachineThreads } from './threads.js';
+import { MachineThreads, sharedRegisters } from './threads.js';
 import { restoreSnapshot, takeSnapshot, type MachineInternals, type SnapshotOptions } from './snapshot.js';
 import type { OpenedSnapshot } from '../snapshot-file.js';
 
@@ -224,6 +224,8 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
       phandle: PLIC_PHANDLE,
       intcPhandles,
     });
+    if (this.threads)
+      this.threads.shareRegisters(sharedRegisters(m.cpus, this.threads.registerCells, this.plic));
     this.clint = opts.parts.createClint({ harts: sinks, clock: this.clock, intcPhandles });
     this.uart = new Uart16550(this.plic.line(RiscvMap.uart.irq), (b) =>
       this.emit('console', new Uint8Array([b])),
@@ -239,6 +241,7 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
       memory: this.ram,
       bus: this.bus,
       irqs: { phandle: PLIC_PHANDLE, line: (n) => this.plic.line(n) },
+      ...(this.threads ? { interruptStatus: this.threads.registerCells } : {}),
       log: this.log,
       loadModule: opts.loadModule,
       baseDir: opts.baseDir,

@@ -41,6 +41,13 @@ export interface HartSink {
 export interface PlicPart extends BusDevice {
   line(irq: number): InterruptLine;
   describe(p: Placement): DtNode;
+  /** Enable words per context, when the part can mirror them for harts on threads (shareEnables). */
+  readonly enableWords?: number;
+  /**
+   * Keep the enable words in `cells` from `at` on (context c's word w at at + c·enableWords + w): harts
+   * on threads read them there and store into them before their store reaches the part (irqchip's Plic).
+   */
+  shareEnables?(cells: Int32Array, at: number): void;
 }
 
 export interface ClintPart extends BusDevice {

@@ -47,6 +47,9 @@ export interface CpuThreadsPart {
     posted: T.PostedRange[];
     /** The hart's PLIC claim registers and the mip bit of each context (empty claims answered there). */
     claims: { addr: number; bit: number }[];
+    /** Device registers in shared words, read and written without a round trip (see sharedRegisters). */
+    registers: T.SharedRegister[];
+    registerCells: SharedArrayBuffer;
   }): Promise<T.HartWorkerHandle>;
 }
 
@@ -71,6 +74,8 @@ export function riscvThreads(engine: CpuEngine, url?: URL | string): CpuThreadsP
           slice: o.slice,
           posted: o.posted,
           claims: o.claims,
+          registers: o.registers,
+          registerCells: o.registerCells,
         },
         url ? { url } : {},
       );
@@ -95,6 +100,49 @@ export function postedStores(harts: number): T.PostedRange[] {
     // Two contexts (M, S) per hart, as the device tree describes them.
     { base: RiscvMap.plic.base + 0x20_0000, count: 2 * harts, stride: 0x1000, offset: 4 },
   ];
+}
+
+/** What sharedRegisters needs of the PLIC part: its enable words mirrored (irqchip's Plic does). */
+export interface EnableMirror {
+  readonly enableWords: number;
+  shareEnables(cells: Int32Array, at: number): void;
+}
+
+/** Words of the register cells: a virtio-mmio slot's InterruptStatus each, then the PLIC's enables. */
+export function registerCellCount(harts: number): number {
+  return RiscvMap.virtio.slots + 2 * harts * Math.ceil((RiscvMap.plicSources + 1) / 32);
+}
+
+/**
+ * The device registers harts on threads keep in shared words (cpu-riscv's threads SharedRegister):
+ * every virtio-mmio slot's InterruptStatus and InterruptACK (cell = slot; the transport keeps its
+ * status there) and, when the PLIC part mirrors them, its enable words of every context — the loads
+ * of each interrupt Linux handles but the claim (the desktop's start-up made ~1,700 of its ~2,600
+ * round trips on them). An empty slot's InterruptStatus reads 0 and its ACK is dropped.
+ */
+export function sharedRegisters(
+  harts: number,
+  cells: Int32Array,
+  plic?: Partial<EnableMirror>,
+): T.SharedRegister[] {
+  const v = RiscvMap.virtio;
+  const list: T.SharedRegister[] = [];
+  for (let s = 0; s < v.slots; s++) {
+    list.push({ addr: v.base + s * v.slotSize + 0x060, cell: s });
+    list.push({ addr: v.base + s * v.slotSize + 0x064, cell: s, clear: true });
+  }
+  if (plic?.shareEnables && plic.enableWords) {
+    const words = plic.enableWords;
+    if (v.slots + 2 * harts * words > cells.length) return list;
+    plic.shareEnables(cells, v.slots);
+    for (let ctx = 0; ctx < 2 * harts; ctx++)
+      for (let w = 0; w < words; w++)
+        list.push({
+          addr: RiscvMap.plic.base + 0x2000 + 0x80 * ctx + 4 * w,
+          cell: v.slots + ctx * words + w,
+        });
+  }
+  return list;
 }
 
 /** Hart h's PLIC claim registers: context 2h drives MEIP (bit 11), 2h + 1 SEIP (bit 9). */
@@ -136,6 +184,9 @@ export class MachineThreads {
   readonly sbiHarts: SbiHart[];
   /** Whether the harts compile (the JIT works on this shared memory), known once spawned. */
   jit = false;
+  /** The shared words of device registers (sharedRegisters): virtio InterruptStatus, PLIC enables. */
+  readonly registerCells: Int32Array;
+  private registers: T.SharedRegister[] = [];
   private workers: T.HartWorkerHandle[] = [];
   private readonly host: T.MailboxHost;
   /** Fences asked during the SBI call in progress, (hart, sequence), to wait for before it returns. */
@@ -146,6 +197,7 @@ export class MachineThreads {
 
   constructor(private readonly o: MachineThreadsOptions) {
     this.control = T.createControl(o.harts);
+    this.registerCells = new Int32Array(new SharedArrayBuffer(4 * registerCellCount(o.harts)));
     this.controls = Array.from({ length: o.harts }, (_, h) => {
       const c = new T.HartControl(this.control, h);
       c.attachKick(o.buffer);
@@ -181,6 +233,12 @@ export class MachineThreads {
     });
   }
 
+  /** Keep these registers in {@link registerCells} (before spawn): see sharedRegisters. */
+  shareRegisters(list: T.SharedRegister[]): void {
+    this.registers = list;
+    this.host.share(list, this.registerCells.buffer as SharedArrayBuffer);
+  }
+
   /** Start one worker per hart (parked) and serve their mailboxes. */
   async spawn(epochMs: number, ticksPerMs: number): Promise<void> {
     const o = this.o;
@@ -198,6 +256,8 @@ export class MachineThreads {
           slice: o.slice,
           posted: postedStores(o.harts),
           claims: plicClaims(h),
+          registers: this.registers,
+          registerCells: this.registerCells.buffer as SharedArrayBuffer,
         }),
       ),
     );
