@@ -43,6 +43,11 @@ describe('the machine on threads', () => {
     expect(r.stdout).toContain('answer=42');
     expect(r.stdout).toContain('reboot: Power down');
     expect(r.code).toBe(0);
+    // Linux's console polls LSR before each byte it writes to THR: LSR is read from a shared word and
+    // THR posted, so the boot's console bytes cost no round trip each (two each before: ~11,000).
+    const m = /threads: \d+ mailbox round trips \((\d+) MMIO/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    expect(Number(m![1])).toBeLessThan(r.stdout.length / 2);
   });
 
   it('survives an SMP stress: two CPU-bound loops, a pipe and process churn on 2 threaded harts', async () => {

@@ -166,6 +166,38 @@ async function roundTrip(ctl: threads.HartControl[]): Promise<string> {
   return refused;
 }
 
+describe('the control block', () => {
+  it('posts stores only of their range and width', () => {
+    const ranges: threads.PostedRange[] = [
+      { base: 0x1000, count: 2, stride: 0x100, offset: 0x50 },
+      { base: UART, count: 1, stride: 1, offset: 0, width: 1 },
+    ];
+    expect(threads.isPosted(ranges, 0x1150, 4)).toBe(true);
+    expect(threads.isPosted(ranges, 0x1150, 1)).toBe(false);
+    expect(threads.isPosted(ranges, 0x1250, 4)).toBe(false); // past count
+    expect(threads.isPosted(ranges, UART, 1)).toBe(true);
+    expect(threads.isPosted(ranges, UART, 4)).toBe(false);
+    expect(threads.isPosted(ranges, UART + 1, 1)).toBe(false);
+  });
+
+  it('checks shared registers against their cells; a posted clear carries 0, a store the word', () => {
+    const cells = new Int32Array(new SharedArrayBuffer(8));
+    expect(() => threads.sharedRegisterMap([{ addr: 0x60, cell: 2 }], 2)).toThrow(RangeError);
+    expect(() => threads.sharedRegisterMap([{ addr: 0x62, cell: 0 }], 2)).toThrow(RangeError);
+    const m = threads.sharedRegisterMap(
+      [
+        { addr: 0x60, cell: 0 },
+        { addr: 0x64, cell: 0, clear: true },
+        { addr: 0x105, cell: 1, width: 1, readOnly: true },
+      ],
+      2,
+    );
+    cells[0] = 0x8000_0003;
+    expect(threads.sharedStoreValue(m.get(0x64)!, cells)).toBe(0);
+    expect(threads.sharedStoreValue(m.get(0x60)!, cells)).toBe(0x8000_0003);
+  });
+});
+
 describe('harts on threads', () => {
   const elf = build('smp.c');
   for (const engine of ['interp', 'jit', 'reference'] as const) {

@@ -119,21 +119,23 @@ export const Op = { READ: 1, WRITE: 2, SBI: 3 } as const;
 export const EDGE_BITS = 1 << 1;
 
 /**
- * Stores a worker posts instead of waiting for: 4-byte stores to `base + k·stride + offset` for
- * k < count (e.g. QueueNotify of every virtio-mmio slot). Only for registers whose store has no result
- * the hart needs and whose effect may come a little later, as on a posted bus.
+ * Stores a worker posts instead of waiting for: stores of `width` bytes (default 4) to
+ * `base + k·stride + offset` for k < count (e.g. QueueNotify of every virtio-mmio slot). Only for
+ * registers whose store has no result the hart needs and whose effect may come a little later, as on a
+ * posted bus.
  */
 export interface PostedRange {
   base: number;
   count: number;
   stride: number;
   offset: number;
+  width?: 1 | 2 | 4;
 }
 
 /** Whether a store of `width` bytes to `addr` is posted under `ranges`. */
 export function isPosted(ranges: readonly PostedRange[], addr: number, width: number): boolean {
-  if (width !== 4) return false;
   for (const r of ranges) {
+    if (width !== (r.width ?? 4)) continue;
     const d = addr - r.base - r.offset;
     if (d >= 0 && d < r.count * r.stride && d % r.stride === 0) return true;
   }
@@ -154,6 +156,10 @@ export interface SharedRegister {
   addr: number;
   cell: number;
   clear?: boolean;
+  /** Bytes of the accesses it answers (default 4; a 1-byte register reads the word's low byte). */
+  width?: 1 | 4;
+  /** Only loads are answered from the word; stores go to the device as any other (a status register). */
+  readOnly?: boolean;
 }
 
 /** The shared registers by address, for lookups on every MMIO access. */
@@ -163,7 +169,7 @@ export function sharedRegisterMap(
 ): Map<number, SharedRegister> {
   const m = new Map<number, SharedRegister>();
   for (const r of list) {
-    if (!Number.isInteger(r.cell) || r.cell < 0 || r.cell >= cells || r.addr % 4 !== 0)
+    if (!Number.isInteger(r.cell) || r.cell < 0 || r.cell >= cells || r.addr % (r.width ?? 4) !== 0)
       throw new RangeError(
         `shared register at ${r.addr.toString(16)}: cell ${r.cell} outside 0..${cells - 1}`,
       );

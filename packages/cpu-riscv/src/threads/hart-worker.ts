@@ -102,9 +102,10 @@ class MailboxBus implements PhysicalBus {
   }
 
   read(addr: number, width: 1 | 2 | 4): number {
-    if (width === 4 && this.regs.size) {
+    if (this.regs.size) {
       const r = this.regs.get(addr);
-      if (r !== undefined) return Atomics.load(this.cells, r.cell) >>> 0;
+      if (r !== undefined && width === (r.width ?? 4))
+        return width === 4 ? Atomics.load(this.cells, r.cell) >>> 0 : Atomics.load(this.cells, r.cell) & 0xff;
     }
     for (const k of this.claims)
       if (addr === k.addr && width === 4 && !(Atomics.load(this.c.i32, W.MIP_LEVEL) & (1 << k.bit))) return 0;
@@ -112,9 +113,9 @@ class MailboxBus implements PhysicalBus {
   }
 
   write(addr: number, width: 1 | 2 | 4, value: number): boolean {
-    if (width === 4 && this.regs.size) {
+    if (this.regs.size) {
       const r = this.regs.get(addr);
-      if (r !== undefined) {
+      if (r !== undefined && !r.readOnly && width === (r.width ?? 4)) {
         if (r.clear) Atomics.and(this.cells, r.cell, ~value);
         else Atomics.store(this.cells, r.cell, value | 0);
         this.post(addr, width, value);

@@ -123,7 +123,8 @@ export class MailboxHost {
       this.posted++;
       const addr = i32[e] >>> 0;
       const r = this.regs.size ? this.regs.get(addr) : undefined;
-      const value = r !== undefined && i32[e + 1] === 4 ? sharedStoreValue(r, this.cells) : i32[e + 2] >>> 0;
+      const value =
+        r !== undefined && i32[e + 1] === (r.width ?? 4) ? sharedStoreValue(r, this.cells) : i32[e + 2] >>> 0;
       this.handler.write(h, addr, i32[e + 1] as 1 | 2 | 4, value);
     }
     Atomics.store(i32, W.POST_TAIL, tail);

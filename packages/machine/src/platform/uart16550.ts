@@ -30,6 +30,8 @@ export class Uart16550 implements BusDevice {
   private dlm = 0;
   /** The transmitter-empty interrupt is pending until IIR is read or THR written. */
   private thrEmptyPending = false;
+  /** Where LSR is mirrored for harts on other threads ({@link shareLsr}). */
+  private lsrCell: { cells: Int32Array; index: number } | null = null;
 
   constructor(
     private readonly irq: InterruptLine,
@@ -38,10 +40,29 @@ export class Uart16550 implements BusDevice {
     private readonly rxLimit = 4096,
   ) {}
 
+  /**
+   * Keep LSR in word `index` of `cells` (shared memory), for harts on other threads: they read it there
+   * instead of asking this thread — Linux's console polls it before every byte it writes.
+   */
+  shareLsr(cells: Int32Array, index: number): void {
+    if (!Number.isInteger(index) || index < 0 || index >= cells.length)
+      throw new RangeError(`UART LSR cell ${index} outside its cells`);
+    this.lsrCell = { cells, index };
+    this.mirrorLsr();
+  }
+
   /** Host → guest bytes (keyboard input). */
   input(bytes: Uint8Array): void {
     for (const b of bytes) if (this.rx.length < this.rxLimit) this.rx.push(b);
     this.update();
+  }
+
+  private lsr(): number {
+    return (this.rx.length ? LSR_DR : 0) | LSR_THRE | LSR_TEMT;
+  }
+
+  private mirrorLsr(): void {
+    if (this.lsrCell) Atomics.store(this.lsrCell.cells, this.lsrCell.index, this.lsr());
   }
 
   read(offset: number, _w: AccessWidth): number {
@@ -71,7 +92,7 @@ export class Uart16550 implements BusDevice {
       case 4:
         return this.mcr;
       case 5:
-        return (this.rx.length ? LSR_DR : 0) | LSR_THRE | LSR_TEMT;
+        return this.lsr();
       case 6:
         return 0xb0; // DCD, DSR, CTS
       case 7:
@@ -118,6 +139,7 @@ export class Uart16550 implements BusDevice {
     this.rx = [];
     this.ier = this.lcr = this.mcr = this.scr = this.dll = this.dlm = 0;
     this.thrEmptyPending = false;
+    this.mirrorLsr();
     this.irq.set(false);
   }
 
@@ -161,9 +183,11 @@ export class Uart16550 implements BusDevice {
     this.rx = [...rx];
     Object.assign(this, v);
     this.thrEmptyPending = thr;
+    this.mirrorLsr();
   }
 
   private update(): void {
+    this.mirrorLsr();
     const rxi = (this.ier & IER_RDI) !== 0 && this.rx.length > 0;
     const txi = (this.ier & IER_THRI) !== 0 && this.thrEmptyPending;
     this.irq.set(rxi || txi);

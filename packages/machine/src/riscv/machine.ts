@@ -224,12 +224,12 @@ export class RiscvMachine extends EventEmitter<MachineEvents> {
       phandle: PLIC_PHANDLE,
       intcPhandles,
     });
-    if (this.threads)
-      this.threads.shareRegisters(sharedRegisters(m.cpus, this.threads.registerCells, this.plic));
     this.clint = opts.parts.createClint({ harts: sinks, clock: this.clock, intcPhandles });
     this.uart = new Uart16550(this.plic.line(RiscvMap.uart.irq), (b) =>
       this.emit('console', new Uint8Array([b])),
     );
+    if (this.threads)
+      this.threads.shareRegisters(sharedRegisters(m.cpus, this.threads.registerCells, this.plic, this.uart));
     this.bus.map(
       RiscvMap.test.base,
       new TestFinisher((a) => (a.kind === 'reboot' ? this.requestReboot() : this.powerOff(a.code))),

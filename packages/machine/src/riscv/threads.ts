@@ -88,15 +88,19 @@ export function riscvThreads(engine: CpuEngine, url?: URL | string): CpuThreadsP
  * (0x050) of every slot and the PLIC's claim/complete register of every context (a store there is a
  * completion; a source still high is pending again after it, whenever it lands). Their effect comes a
  * little later, as on a posted bus; a hart's later MMIO and SBI requests wait until its earlier posted
- * stores are done. A posted store to an empty slot is dropped instead of faulting.
+ * stores are done. A posted store to an empty slot is dropped instead of faulting. The UART's THR
+ * too (1-byte stores: a console byte each); a hart's bytes go out in its order, and another hart's
+ * after them, as the console's lock is taken after a round trip (LSR, IER) that drains the ring.
  *
- * InterruptACK is not posted: a driver reads the used ring right after it, and a completion that the
- * device signals between that read and a late ACK would be cleared unseen (the desktop boot hung).
+ * InterruptACK is not posted as a plain store: a driver reads the used ring right after it, and a
+ * completion that the device signals between that read and a late ACK would be cleared unseen (the
+ * desktop boot hung). It is a shared register instead (sharedRegisters): cleared at once, posted as 0.
  */
 export function postedStores(harts: number): T.PostedRange[] {
   const v = RiscvMap.virtio;
   return [
     { base: v.base, count: v.slots, stride: v.slotSize, offset: 0x050 },
+    { base: RiscvMap.uart.base, count: 1, stride: 1, offset: 0, width: 1 },
     // Two contexts (M, S) per hart, as the device tree describes them.
     { base: RiscvMap.plic.base + 0x20_0000, count: 2 * harts, stride: 0x1000, offset: 4 },
   ];
@@ -108,9 +112,17 @@ export interface EnableMirror {
   shareEnables(cells: Int32Array, at: number): void;
 }
 
-/** Words of the register cells: a virtio-mmio slot's InterruptStatus each, then the PLIC's enables. */
+/** What sharedRegisters needs of the UART: its LSR mirrored (platform/uart16550.ts does). */
+export interface LsrMirror {
+  shareLsr(cells: Int32Array, index: number): void;
+}
+
+/**
+ * Words of the register cells: a virtio-mmio slot's InterruptStatus each, the UART's LSR, then the
+ * PLIC's enables.
+ */
 export function registerCellCount(harts: number): number {
-  return RiscvMap.virtio.slots + 2 * harts * Math.ceil((RiscvMap.plicSources + 1) / 32);
+  return RiscvMap.virtio.slots + 1 + 2 * harts * Math.ceil((RiscvMap.plicSources + 1) / 32);
 }
 
 /**
@@ -118,12 +130,14 @@ export function registerCellCount(harts: number): number {
  * every virtio-mmio slot's InterruptStatus and InterruptACK (cell = slot; the transport keeps its
  * status there) and, when the PLIC part mirrors them, its enable words of every context — the loads
  * of each interrupt Linux handles but the claim (the desktop's start-up made ~1,700 of its ~2,600
- * round trips on them). An empty slot's InterruptStatus reads 0 and its ACK is dropped.
+ * round trips on them) — and the UART's LSR (loads only), which Linux's console polls before each
+ * byte. An empty slot's InterruptStatus reads 0 and its ACK is dropped.
  */
 export function sharedRegisters(
   harts: number,
   cells: Int32Array,
   plic?: Partial<EnableMirror>,
+  uart?: LsrMirror,
 ): T.SharedRegister[] {
   const v = RiscvMap.virtio;
   const list: T.SharedRegister[] = [];
@@ -131,16 +145,19 @@ export function sharedRegisters(
     list.push({ addr: v.base + s * v.slotSize + 0x060, cell: s });
     list.push({ addr: v.base + s * v.slotSize + 0x064, cell: s, clear: true });
   }
+  const lsr = v.slots;
+  if (uart) {
+    uart.shareLsr(cells, lsr);
+    list.push({ addr: RiscvMap.uart.base + 5, cell: lsr, width: 1, readOnly: true });
+  }
   if (plic?.shareEnables && plic.enableWords) {
     const words = plic.enableWords;
-    if (v.slots + 2 * harts * words > cells.length) return list;
-    plic.shareEnables(cells, v.slots);
+    const at = lsr + 1;
+    if (at + 2 * harts * words > cells.length) return list;
+    plic.shareEnables(cells, at);
     for (let ctx = 0; ctx < 2 * harts; ctx++)
       for (let w = 0; w < words; w++)
-        list.push({
-          addr: RiscvMap.plic.base + 0x2000 + 0x80 * ctx + 4 * w,
-          cell: v.slots + ctx * words + w,
-        });
+        list.push({ addr: RiscvMap.plic.base + 0x2000 + 0x80 * ctx + 4 * w, cell: at + ctx * words + w });
   }
   return list;
 }
