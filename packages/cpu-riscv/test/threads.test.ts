@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { allocateRam, ramLayoutOf, threads, type CpuEngine } from '../src/index.js';
+import { MailboxBus } from '../src/threads/hart-worker.js';
 import { build, loadElf } from './harness.js';
 
 const ENTRY = fileURLToPath(new URL('./ts-worker.mjs', import.meta.url));
@@ -195,6 +196,50 @@ describe('the control block', () => {
     cells[0] = 0x8000_0003;
     expect(threads.sharedStoreValue(m.get(0x64)!, cells)).toBe(0);
     expect(threads.sharedStoreValue(m.get(0x60)!, cells)).toBe(0x8000_0003);
+  });
+});
+
+describe("a hart worker's bus", () => {
+  it('answers shared registers from their words: loads, masked stores, clears, bytes, all posted', () => {
+    const control = threads.createControl(1);
+    const c = new threads.HartControl(control, 0);
+    const cells = new SharedArrayBuffer(16);
+    const w = new Int32Array(cells);
+    const bus = new MailboxBus(
+      c,
+      [],
+      [],
+      () => {},
+      [
+        { addr: 0x1060, cell: 0, readOnly: true },
+        { addr: 0x1064, cell: 0, clear: true },
+        { addr: 0x2000, cell: 1, mask: 0xfffe },
+        { addr: 0x3005, cell: 2, width: 1, readOnly: true },
+      ],
+      cells,
+    );
+    w[0] = 3;
+    w[2] = 0x161;
+    expect(bus.read(0x1060, 4)).toBe(3);
+    expect(bus.read(0x3005, 1)).toBe(0x61);
+    expect(bus.write(0x1064, 4, 1)).toBe(true);
+    expect(w[0]).toBe(2);
+    expect(bus.write(0x2000, 4, 0xffff_ffff)).toBe(true);
+    expect(w[1]).toBe(0xfffe); // a bit the register does not have stays 0
+    expect(bus.read(0x2000, 4)).toBe(0xfffe);
+    // Both stores went into the ring for the device, in order (the host rewrites their values).
+    const i = c.i32;
+    expect(Atomics.load(i, threads.W.POST_HEAD) - Atomics.load(i, threads.W.POST_TAIL)).toBe(2);
+    const e = (k: number) => [
+      ...i.subarray(
+        threads.POST_RING + k * threads.POST_ENTRY_WORDS,
+        threads.POST_RING + k * threads.POST_ENTRY_WORDS + 2,
+      ),
+    ];
+    expect([e(0), e(1)]).toEqual([
+      [0x1064, 4],
+      [0x2000, 4],
+    ]);
   });
 });
 

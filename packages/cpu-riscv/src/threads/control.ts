@@ -160,6 +160,8 @@ export interface SharedRegister {
   width?: 1 | 4;
   /** Only loads are answered from the word; stores go to the device as any other (a status register). */
   readOnly?: boolean;
+  /** The bits a store may set (default all): the others read 0, as the device's own register would. */
+  mask?: number;
 }
 
 /** The shared registers by address, for lookups on every MMIO access. */

@@ -82,9 +82,10 @@ const STIP = 5;
 
 /**
  * MMIO through the mailbox: the request, a notify, and Atomics.wait until the main thread replies;
- * stores in the posted ranges go into the hart's ring instead and the hart runs on.
+ * stores in the posted ranges go into the hart's ring instead and the hart runs on; shared registers
+ * are the words themselves. Exported for its tests (not from the package).
  */
-class MailboxBus implements PhysicalBus {
+export class MailboxBus implements PhysicalBus {
   private readonly regs: Map<number, SharedRegister>;
   private readonly cells: Int32Array;
 
@@ -117,7 +118,7 @@ class MailboxBus implements PhysicalBus {
       const r = this.regs.get(addr);
       if (r !== undefined && !r.readOnly && width === (r.width ?? 4)) {
         if (r.clear) Atomics.and(this.cells, r.cell, ~value);
-        else Atomics.store(this.cells, r.cell, value | 0);
+        else Atomics.store(this.cells, r.cell, value & (r.mask ?? -1));
         this.post(addr, width, value);
         return true;
       }

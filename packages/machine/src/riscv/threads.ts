@@ -142,7 +142,7 @@ export function sharedRegisters(
   const v = RiscvMap.virtio;
   const list: T.SharedRegister[] = [];
   for (let s = 0; s < v.slots; s++) {
-    list.push({ addr: v.base + s * v.slotSize + 0x060, cell: s });
+    list.push({ addr: v.base + s * v.slotSize + 0x060, cell: s, readOnly: true });
     list.push({ addr: v.base + s * v.slotSize + 0x064, cell: s, clear: true });
   }
   const lsr = v.slots;
@@ -155,9 +155,19 @@ export function sharedRegisters(
     const at = lsr + 1;
     if (at + 2 * harts * words > cells.length) return list;
     plic.shareEnables(cells, at);
+    // The bits of sources 1..plicSources only, as the PLIC's own words read.
+    const mask = (w: number): number => {
+      let m = 0;
+      for (let b = 0; b < 32; b++) if (32 * w + b >= 1 && 32 * w + b <= RiscvMap.plicSources) m |= 1 << b;
+      return m;
+    };
     for (let ctx = 0; ctx < 2 * harts; ctx++)
       for (let w = 0; w < words; w++)
-        list.push({ addr: RiscvMap.plic.base + 0x2000 + 0x80 * ctx + 4 * w, cell: at + ctx * words + w });
+        list.push({
+          addr: RiscvMap.plic.base + 0x2000 + 0x80 * ctx + 4 * w,
+          cell: at + ctx * words + w,
+          mask: mask(w),
+        });
   }
   return list;
 }

@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { RiscvMap } from '../src/memory-map.js';
+import { postedStores, registerCellCount, sharedRegisters } from '../src/riscv/threads.js';
+
+describe('registers shared with hart workers', () => {
+  it('InterruptStatus and LSR are load-only, ACK clears, PLIC enable stores keep only real sources', () => {
+    const cells = new Int32Array(new SharedArrayBuffer(4 * registerCellCount(2)));
+    const mirrored: number[] = [];
+    const plic = {
+      enableWords: Math.ceil((RiscvMap.plicSources + 1) / 32),
+      shareEnables: (_c: Int32Array, at: number) => void mirrored.push(at),
+    };
+    let lsrAt = -1;
+    const list = sharedRegisters(2, cells, plic, { shareLsr: (_c, i) => (lsrAt = i) });
+    const at = (addr: number) => list.find((r) => r.addr === addr)!;
+    const isPlic = (r: { addr: number }) =>
+      r.addr >= RiscvMap.plic.base && r.addr < RiscvMap.plic.base + RiscvMap.plic.size;
+    const slot1 = RiscvMap.virtio.base + RiscvMap.virtio.slotSize;
+    expect(at(slot1 + 0x060)).toEqual({ addr: slot1 + 0x060, cell: 1, readOnly: true });
+    expect(at(slot1 + 0x064)).toEqual({ addr: slot1 + 0x064, cell: 1, clear: true });
+    expect(at(RiscvMap.uart.base + 5)).toMatchObject({ cell: lsrAt, width: 1, readOnly: true });
+    expect(mirrored).toEqual([lsrAt + 1]);
+    const en0 = at(RiscvMap.plic.base + 0x2000);
+    expect(en0.mask! & 1).toBe(0); // source 0 does not exist
+    const last = at(RiscvMap.plic.base + 0x2000 + 4 * (plic.enableWords - 1));
+    expect(last.mask).toBe((2 ** ((RiscvMap.plicSources % 32) + 1) - 1) | 0);
+    // Contexts of both harts, every word, and nothing outside the cells.
+    expect(list.filter(isPlic).length).toBe(4 * plic.enableWords);
+    expect(Math.max(...list.map((r) => r.cell))).toBeLessThan(cells.length);
+    // A PLIC part that cannot mirror keeps its enables on the mailbox.
+    expect(sharedRegisters(2, cells, {}).some(isPlic)).toBe(false);
+    expect(postedStores(2).find((r) => r.base === RiscvMap.uart.base)).toMatchObject({ offset: 0, width: 1 });
+  });
+});
