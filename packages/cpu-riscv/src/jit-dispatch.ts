@@ -284,11 +284,11 @@ export function buildDispatcher(
   table: WebAssembly.Table,
   ramBase: number,
   module?: WebAssembly.Module,
-): { dispatch: DispatchFn; host: HostFn; interp: InterpFn } {
-  const inst = new WebAssembly.Instance(module ?? new WebAssembly.Module(dispatcherBytes(jm, ramBase)), {
-    m: { m: jm.memory, t: table, h: hostCall },
-  });
+): { dispatch: DispatchFn; host: HostFn; interp: InterpFn; module: WebAssembly.Module } {
+  const m = module ?? new WebAssembly.Module(dispatcherBytes(jm, ramBase));
+  const inst = new WebAssembly.Instance(m, { m: { m: jm.memory, t: table, h: hostCall } });
   return {
+    module: m,
     dispatch: inst.exports.f0 as DispatchFn,
     host: inst.exports.f1 as HostFn,
     interp: inst.exports.f2 as InterpFn,

@@ -32,4 +32,31 @@ describe('the run-loop warm-up program', () => {
     const pc = Number(h.pc);
     expect(pc >= 0x8000_0800 && pc < 0x8000_7000, pc.toString(16)).toBe(true);
   });
+
+  for (const shared of [false, true])
+    it(`renews the dispatcher ${shared ? 'by instantiating its module (shared memory)' : 'with a new compile'}`, () => {
+      const h = warmUpHart(shared);
+      const jc = h.dcache.jit!;
+      // Count compiles: a subclass of WebAssembly.Module in its place for the renewals.
+      const Original = WebAssembly.Module;
+      let compiles = 0;
+      (WebAssembly as { Module: typeof Original }).Module = class extends Original {
+        constructor(bytes: BufferSource) {
+          super(bytes);
+          compiles++;
+        }
+      };
+      try {
+        const before = jc.dispatch;
+        for (let k = 0; k < 3; k++) jc.renewDispatcher();
+        expect(jc.dispatch).not.toBe(before);
+        // On shared memory a hart's worker warms up before the guest boots: no compile there.
+        expect(compiles).toBe(shared ? 0 : 3);
+      } finally {
+        (WebAssembly as { Module: typeof Original }).Module = Original;
+      }
+      const rounds = h.x[36];
+      for (let k = 0; k < 10; k++) h.run(2000);
+      expect(h.x[36]).toBeGreaterThan(rounds + 20);
+    });
 });
