@@ -211,7 +211,7 @@ export class MachineThreads {
   readonly sbiHarts: SbiHart[];
   /** Whether the harts compile (the JIT works on this shared memory), known once spawned. */
   jit = false;
-  /** The shared words of device registers (sharedRegisters): virtio InterruptStatus, PLIC enables. */
+  /** The shared words of device registers (sharedRegisters): virtio InterruptStatus, UART LSR, PLIC enables. */
   readonly registerCells: Int32Array;
   private registers: T.SharedRegister[] = [];
   private workers: T.HartWorkerHandle[] = [];
