@@ -35,7 +35,7 @@ async function runThreaded(
     slice?: number;
     jitThreshold?: number;
   } = {},
-): Promise<Run & { refused?: string; sbiCalls: number; fences: number[][] }> {
+): Promise<Run & { refused?: string; sbiCalls: number; fences: number[][]; bells: number[] }> {
   const ramSize = 16 << 20;
   const buffer = allocateRam(ramSize, harts, { shared: true });
   loadElf(new Uint8Array(readFileSync(elf)), new Uint8Array(buffer, 0, ramSize));
@@ -108,6 +108,7 @@ async function runThreaded(
     Atomics.load(c.i32, threads.W.FENCE_SEQ),
     Atomics.load(c.i32, threads.W.FENCE_ACK),
   ]);
+  const bells = ctl.map((c) => Atomics.load(c.i32, threads.W.DOORBELL));
   ctl.forEach((c) => c.command(threads.Cmd.EXIT));
   await Promise.all(workers.map((w) => w.terminate()));
   return {
@@ -118,6 +119,7 @@ async function runThreaded(
     errors,
     sbiCalls,
     fences,
+    bells,
     ...(refused ? { refused } : {}),
   };
 }
@@ -278,6 +280,20 @@ describe('harts on threads', () => {
       [2, 2],
     ]);
     // No round trip to the main thread's SBI for any of them.
+    expect(r.sbiCalls).toBe(0);
+  }, 60_000);
+
+  it('a remote fence asked of a hart in WFI is done before it runs again, without waking it for it', async () => {
+    const r = await runThreaded(build('rfence-wfi.c'), 2, 'jit', { hostSbi: true, timeoutMs: 20_000 });
+    
+    expect(r.errors).toEqual([]);
+    expect(r.output).toContain(`first=${(0xaaaa).toString(16).padStart(16, '0')}`);
+    // The TLB entry hart 1 had before it slept is gone: its load after the IPI reads the new page.
+    expect(r.output).toContain(`seen=${(0xbbbb).toString(16).padStart(16, '0')}`);
+    expect(r.code).toBe(0x5555);
+    expect(r.fences[1]).toEqual([1, 1]);
+    // Hart 1's doorbell rang for its START and the IPI only: the fence did not wake it.
+    expect(r.bells[1]).toBe(2);
     expect(r.sbiCalls).toBe(0);
   }, 60_000);
 

@@ -271,10 +271,15 @@ export class HartControl {
 
   /** Ask for fences (Fence bits); returns the sequence number the worker's FENCE_ACK will reach. */
   requestFence(bits: number): number {
-    Atomics.or(this.i32, W.FENCE, bits);
-    const seq = Atomics.add(this.i32, W.FENCE_SEQ, 1) + 1;
+    const seq = this.postFence(bits);
     this.ring();
     return seq;
+  }
+
+  /** {@link requestFence} without ringing: the worker does them the next time it looks. */
+  postFence(bits: number): number {
+    Atomics.or(this.i32, W.FENCE, bits);
+    return Atomics.add(this.i32, W.FENCE_SEQ, 1) + 1;
   }
 
   /** Whether the worker has done every fence up to `seq` (wrapping int32 sequence). */
