@@ -245,6 +245,48 @@ describe("a hart worker's bus", () => {
   });
 });
 
+describe("a hart worker's claims", () => {
+  it('takes an offered claim from its word after lowering its line; an empty word reads 0, no round trip', () => {
+    const control = threads.createControl(1);
+    const c = new threads.HartControl(control, 0);
+    const cells = new SharedArrayBuffer(8);
+    const w = new Int32Array(cells);
+    let synced = 0;
+    const claim = 0xc20_1004;
+    const bus = new MailboxBus(
+      c,
+      [{ base: 0xc20_0000, count: 2, stride: 0x1000, offset: 4 }],
+      [],
+      () => synced++,
+      [{ addr: claim, cell: 1, readOnly: true, take: 9 }],
+      cells,
+    );
+    Atomics.or(c.i32, threads.W.MIP_LEVEL, (1 << 9) | (1 << 5));
+    w[1] = 7;
+    expect(bus.read(claim, 4)).toBe(7);
+    expect(w[1]).toBe(0);
+    // SEIP lowered (STIP kept) and brought into the hart.
+    expect(Atomics.load(c.i32, threads.W.MIP_LEVEL)).toBe(1 << 5);
+    expect(synced).toBe(1);
+    // Nothing offered: 0 at once (a round trip would wait for a main thread there is none of).
+    expect(bus.read(claim, 4)).toBe(0);
+    expect(synced).toBe(1);
+    // The completion is a store for the device, posted with its own value.
+    expect(bus.write(claim, 4, 7)).toBe(true);
+    const writes: number[][] = [];
+    const host = new threads.MailboxHost([c], {
+      read: () => -1,
+      write: (_h, addr, _w, value) => writes.push([addr, value]) > 0,
+      sbi: () => {},
+    });
+    host.share([{ addr: claim, cell: 1, readOnly: true, take: 9 }], cells);
+    w[1] = 9; // a newer offer: the store must not carry the word (as a shared store would)
+    host.drainAll();
+    expect(writes).toEqual([[claim, 7]]);
+    expect(() => threads.sharedRegisterMap([{ addr: claim, cell: 0, take: 40 }], 2)).toThrow(RangeError);
+  });
+});
+
 describe('harts on threads', () => {
   const elf = build('smp.c');
   for (const engine of ['interp', 'jit', 'reference'] as const) {
@@ -285,7 +327,7 @@ describe('harts on threads', () => {
 
   it('a remote fence asked of a hart in WFI is done before it runs again, without waking it for it', async () => {
     const r = await runThreaded(build('rfence-wfi.c'), 2, 'jit', { hostSbi: true, timeoutMs: 20_000 });
-    
+
     expect(r.errors).toEqual([]);
     expect(r.output).toContain(`first=${(0xaaaa).toString(16).padStart(16, '0')}`);
     // The TLB entry hart 1 had before it slept is gone: its load after the IPI reads the new page.

@@ -53,6 +53,10 @@ export class Plic implements BusDevice {
   private readonly outputs: Uint8Array;
   /** Where the enable words are mirrored for harts on other threads ({@link shareEnables}). */
   private mirror: { cells: Int32Array; at: number } | null = null;
+  /** Where each context's claim is offered to a hart on another thread ({@link shareClaims}). */
+  private offers: { cells: Int32Array; at: number } | null = null;
+  /** The source offered to each context (claimed already; 0: none), as this thread last knew it. */
+  private readonly offered: Int32Array;
 
   constructor(private readonly o: PlicOptions) {
     if (!Number.isInteger(o.sources) || o.sources < 1 || o.sources > 1023)
@@ -71,6 +75,7 @@ export class Plic implements BusDevice {
     this.enable = this.contexts.map(() => new Uint8Array(this.n));
     this.threshold = new Uint8Array(this.contexts.length);
     this.outputs = new Uint8Array(this.contexts.length);
+    this.offered = new Int32Array(this.contexts.length);
   }
 
   /** The interrupt line of source `irq`, for a device. */
@@ -96,6 +101,48 @@ export class Plic implements BusDevice {
       throw new RangeError('PLIC enable mirror outside its cells');
     this.mirror = { cells, at };
     for (let ctx = 0; ctx < this.contexts.length; ctx++) this.mirrorContext(ctx);
+  }
+
+  /**
+   * Offer each context's claim in `cells[at + ctx]`, for harts on other threads: whenever a context has
+   * a source to claim, the best one is claimed for it and its id stored there, and the context's output
+   * stays high while it is offered. A hart claims by taking the word (Atomics.exchange with 0) — no
+   * round trip to this thread — and lowers its own view of the output as it takes; this PLIC finds the
+   * word taken the next time it looks (any line change, a completion, a register access) and then offers
+   * the next source and raises the output again. An offer nobody took is withdrawn when its source stops
+   * being the one to claim (its line dropped, disabled, masked by the threshold, a higher priority).
+   */
+  shareClaims(cells: Int32Array, at: number): void {
+    if (!Number.isInteger(at) || at < 0 || at + this.contexts.length > cells.length)
+      throw new RangeError('PLIC claim offers outside their cells');
+    this.withdrawAll();
+    this.offers = { cells, at };
+    for (let ctx = 0; ctx < this.contexts.length; ctx++) Atomics.store(cells, at + ctx, 0);
+    this.update();
+  }
+
+  /** A taken offer: its source stays claimed until completed; the hart lowered its line as it took it. */
+  private settle(ctx: number): void {
+    const o = this.offers;
+    if (o === null || this.offered[ctx] === 0 || Atomics.load(o.cells, o.at + ctx) !== 0) return;
+    this.offered[ctx] = 0;
+    this.outputs[ctx] = 0;
+  }
+
+  /** Take back ctx's offer if no hart took it (its source is pending again, if its line is high). */
+  private withdraw(ctx: number): void {
+    const o = this.offers;
+    const id = this.offered[ctx];
+    if (o === null || id === 0) return;
+    this.offered[ctx] = 0;
+    if (Atomics.compareExchange(o.cells, o.at + ctx, id, 0) === id) {
+      this.claimed[id] = 0;
+      if (this.level[id]) this.pending[id] = 1;
+    } else this.outputs[ctx] = 0;
+  }
+
+  private withdrawAll(): void {
+    for (let ctx = 0; ctx < this.contexts.length; ctx++) this.withdraw(ctx);
   }
 
   private mirrorContext(ctx: number): void {
@@ -174,6 +221,10 @@ export class Plic implements BusDevice {
   }
 
   reset(): void {
+    this.offered.fill(0);
+    if (this.offers)
+      for (let ctx = 0; ctx < this.contexts.length; ctx++)
+        Atomics.store(this.offers.cells, this.offers.at + ctx, 0);
     this.priority.fill(0);
     this.pending.fill(0);
     this.claimed.fill(0);
@@ -190,6 +241,17 @@ export class Plic implements BusDevice {
    * each context's output (the harts' saved mip bits match it, so restoring drives no line).
    */
   saveState(): SavedState {
+    // An offer nobody took is saved as what it stands for: its source pending, not claimed.
+    const pending = this.pending.slice();
+    const claimed = this.claimed.slice();
+    for (let ctx = 0; ctx < this.contexts.length; ctx++) {
+      this.settle(ctx);
+      const id = this.offered[ctx];
+      if (id !== 0) {
+        claimed[id] = 0;
+        pending[id] = this.level[id];
+      }
+    }
     return {
       version: 1,
       data: {
@@ -197,8 +259,8 @@ export class Plic implements BusDevice {
         contexts: this.contexts.length,
         priority: bytesOf(this.priority),
         level: bytesOf(this.level),
-        pending: bytesOf(this.pending),
-        claimed: bytesOf(this.claimed),
+        pending: bytesOf(pending),
+        claimed: bytesOf(claimed),
         enable: this.enable.map((e) => bytesOf(e)),
         threshold: bytesOf(this.threshold),
         outputs: bytesOf(this.outputs),
@@ -229,6 +291,13 @@ export class Plic implements BusDevice {
     for (const [dst, src] of parts) dst.set(src);
     en.forEach((e, i) => this.enable[i].set(e));
     for (let ctx = 0; ctx < c; ctx++) this.mirrorContext(ctx);
+    if (this.offers) {
+      // Offers again from the restored state: a context whose output was high gets its source offered
+      // (the output stays as saved, so no line moves).
+      this.offered.fill(0);
+      for (let ctx = 0; ctx < c; ctx++) Atomics.store(this.offers.cells, this.offers.at + ctx, 0);
+      this.update();
+    }
   }
 
   describe(p: Placement): DtNode {
@@ -265,6 +334,17 @@ export class Plic implements BusDevice {
   }
 
   private claim(ctx: number): number {
+    // A claim through this thread while the context has an offer out: the offered source is the answer.
+    if (this.offers !== null && this.offered[ctx] !== 0) {
+      const o = this.offers;
+      const offered = this.offered[ctx];
+      this.settle(ctx);
+      if (this.offered[ctx] !== 0 && Atomics.compareExchange(o.cells, o.at + ctx, offered, 0) === offered) {
+        this.offered[ctx] = 0;
+        this.update();
+        return offered;
+      }
+    }
     const id = this.best(ctx);
     if (id) {
       this.pending[id] = 0;
@@ -291,9 +371,32 @@ export class Plic implements BusDevice {
     return v >>> 0;
   }
 
+  /** Whether ctx's offered source `id` is still the one its claim would return. */
+  private stillBest(ctx: number, id: number): boolean {
+    if (!this.level[id] || !this.enable[ctx][id] || this.priority[id] <= this.threshold[ctx]) return false;
+    const b = this.best(ctx);
+    return b === 0 || this.priority[b] <= this.priority[id];
+  }
+
+  private offer(ctx: number): number {
+    const o = this.offers!;
+    this.settle(ctx);
+    if (this.offered[ctx] !== 0 && !this.stillBest(ctx, this.offered[ctx])) this.withdraw(ctx);
+    if (this.offered[ctx] === 0) {
+      const id = this.best(ctx);
+      if (id !== 0) {
+        this.pending[id] = 0;
+        this.claimed[id] = 1;
+        this.offered[ctx] = id;
+        Atomics.store(o.cells, o.at + ctx, id);
+      }
+    }
+    return this.offered[ctx] !== 0 ? 1 : 0;
+  }
+
   private update(): void {
     for (let ctx = 0; ctx < this.contexts.length; ctx++) {
-      const on = this.best(ctx) !== 0 ? 1 : 0;
+      const on = this.offers !== null ? this.offer(ctx) : this.best(ctx) !== 0 ? 1 : 0;
       if (on === this.outputs[ctx]) continue;
       this.outputs[ctx] = on;
       const c = this.contexts[ctx];

@@ -42,6 +42,84 @@ describe('PLIC', () => {
     expect(() => p.shareEnables(cells, 2)).toThrow(RangeError);
   });
 
+  it('offers claims in shared cells: a hart takes them without a round trip, the next comes once it is seen taken', () => {
+    const { p, w, ctx, mip } = plic();
+    const cells = new Int32Array(new SharedArrayBuffer(4 * 3));
+    p.shareClaims(cells, 1);
+    const offer = (c: number) => Atomics.load(cells, 1 + c);
+    // What a hart does (cpu-riscv threads SharedRegister.take): lower its line, take the word.
+    const take = (c: number) => {
+      mip[0].set(9, false);
+      return Atomics.exchange(cells, 1 + c, 0);
+    };
+    w(4 * 5, 1);
+    w(4 * 6, 1);
+    ctx(1).enable((1 << 5) | (1 << 6));
+    p.line(5).set(true);
+    expect(offer(1)).toBe(5);
+    expect(offer(0)).toBe(0); // the M context has nothing enabled
+    expect(mip[0].get(9)).toBe(true);
+    expect(take(1)).toBe(5);
+    // Source 6 rises: the PLIC sees 5 taken, offers 6 and raises the line the hart lowered.
+    p.line(6).set(true);
+    expect(offer(1)).toBe(6);
+    expect(mip[0].get(9)).toBe(true);
+    expect(take(1)).toBe(6);
+    expect(take(1)).toBe(0); // nothing more: a claim reads 0
+    // Completing 5 with its line still high: pending again, offered again.
+    ctx(1).complete(5);
+    expect(offer(1)).toBe(5);
+    expect(mip[0].get(9)).toBe(true);
+    // An offer nobody took is withdrawn when its line drops: nothing offered, the line low.
+    p.line(5).set(false);
+    expect(offer(1)).toBe(0);
+    expect(mip[0].get(9)).toBe(false);
+    ctx(1).complete(6);
+    expect(offer(1)).toBe(6); // line 6 is still high
+    // A snapshot shows an offer nobody took as what it stands for: pending, not claimed.
+    const saved = p.saveState().data as { pending: Uint8Array; claimed: Uint8Array };
+    expect([saved.pending[6], saved.claimed[6]]).toEqual([1, 0]);
+    // A claim through this thread (no hart took it) gets the offered source.
+    expect(ctx(1).claim()).toBe(6);
+    expect(offer(1)).toBe(0);
+    expect(ctx(1).claim()).toBe(0);
+    ctx(1).complete(6);
+    expect(offer(1)).toBe(6);
+    // A higher priority source takes the place of an offer nobody took; disabling withdraws it.
+    w(4 * 7, 3);
+    ctx(1).enable((1 << 5) | (1 << 6) | (1 << 7));
+    p.line(7).set(true);
+    expect(offer(1)).toBe(7);
+    ctx(1).enable(0);
+    expect(offer(1)).toBe(0);
+    expect(mip[0].get(9)).toBe(false);
+    ctx(1).enable(1 << 6);
+    expect(offer(1)).toBe(6);
+    p.reset();
+    expect([...cells]).toEqual([0, 0, 0]);
+    expect(() => p.shareClaims(cells, 2)).toThrow(RangeError);
+  });
+
+  it('restores offers from a snapshot without moving a line', () => {
+    const a = plic();
+    const cells = new Int32Array(new SharedArrayBuffer(4 * 2));
+    a.p.shareClaims(cells, 0);
+    a.w(4 * 5, 1);
+    a.ctx(1).enable(1 << 5);
+    a.p.line(5).set(true);
+    expect(cells[1]).toBe(5);
+    const saved = a.p.saveState();
+    const b = plic();
+    const cellsB = new Int32Array(new SharedArrayBuffer(4 * 2));
+    b.p.shareClaims(cellsB, 0);
+    b.p.restoreState(saved);
+    expect(cellsB[1]).toBe(5);
+    expect(b.mip[0].get(9)).toBeUndefined(); // the saved output was high already: nothing driven
+    expect(Atomics.exchange(cellsB, 1, 0)).toBe(5);
+    b.ctx(1).complete(5);
+    expect(cellsB[1]).toBe(5); // the line is still high
+  });
+
   it('delivers an enabled source above threshold to the S-mode context, and claim/complete re-arm it', () => {
     const { p, w, ctx, mip } = plic();
     const s = ctx(1);

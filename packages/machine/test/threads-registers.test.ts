@@ -3,13 +3,15 @@ import { RiscvMap } from '../src/memory-map.js';
 import { postedStores, registerCellCount, sharedRegisters } from '../src/riscv/threads.js';
 
 describe('registers shared with hart workers', () => {
-  it('InterruptStatus and LSR are load-only, ACK clears, PLIC enable stores keep only real sources', () => {
+  it('InterruptStatus and LSR are load-only, ACK clears, PLIC enable stores keep only real sources, claims are taken', () => {
     const cells = new Int32Array(new SharedArrayBuffer(4 * registerCellCount(2)));
     const mirrored: number[] = [];
     const plic = {
       enableWords: Math.ceil((RiscvMap.plicSources + 1) / 32),
       shareEnables: (_c: Int32Array, at: number) => void mirrored.push(at),
+      shareClaims: (_c: Int32Array, at: number) => void offered.push(at),
     };
+    const offered: number[] = [];
     let lsrAt = -1;
     const list = sharedRegisters(2, cells, plic, { shareLsr: (_c, i) => (lsrAt = i) });
     const at = (addr: number) => list.find((r) => r.addr === addr)!;
@@ -24,8 +26,13 @@ describe('registers shared with hart workers', () => {
     expect(en0.mask! & 1).toBe(0); // source 0 does not exist
     const last = at(RiscvMap.plic.base + 0x2000 + 4 * (plic.enableWords - 1));
     expect(last.mask).toBe((2 ** ((RiscvMap.plicSources % 32) + 1) - 1) | 0);
-    // Contexts of both harts, every word, and nothing outside the cells.
-    expect(list.filter(isPlic).length).toBe(4 * plic.enableWords);
+    // Contexts of both harts, every word, their claims, and nothing outside the cells.
+    expect(list.filter(isPlic).length).toBe(4 * plic.enableWords + 4);
+    expect(offered).toEqual([lsrAt + 1 + 4 * plic.enableWords]);
+    // Hart 1's S context (3): its SEIP lowered as a claim is taken; its M context (2) MEIP.
+    const claim = (ctx: number) => at(RiscvMap.plic.base + 0x20_0000 + 0x1000 * ctx + 4);
+    expect(claim(3)).toEqual({ addr: claim(3).addr, cell: offered[0] + 3, readOnly: true, take: 9 });
+    expect(claim(2).take).toBe(11);
     expect(Math.max(...list.map((r) => r.cell))).toBeLessThan(cells.length);
     // A PLIC part that cannot mirror keeps its enables on the mailbox.
     expect(sharedRegisters(2, cells, {}).some(isPlic)).toBe(false);

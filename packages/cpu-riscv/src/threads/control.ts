@@ -162,6 +162,14 @@ export interface SharedRegister {
   readOnly?: boolean;
   /** The bits a store may set (default all): the others read 0, as the device's own register would. */
   mask?: number;
+  /**
+   * An interrupt controller's claim register whose device offers the claim in the word (irqchip's
+   * Plic.shareClaims): a load takes the word (Atomics.exchange with 0, so two loads never get the same
+   * source) and first lowers this mip bit of the hart's lines — the device raises it again once it has
+   * seen the word taken and has another source to offer. A load that finds no offer reads 0. Give it
+   * with `readOnly` (a store, the completion, goes to the device).
+   */
+  take?: number;
 }
 
 /** The shared registers by address, for lookups on every MMIO access. */
@@ -171,7 +179,13 @@ export function sharedRegisterMap(
 ): Map<number, SharedRegister> {
   const m = new Map<number, SharedRegister>();
   for (const r of list) {
-    if (!Number.isInteger(r.cell) || r.cell < 0 || r.cell >= cells || r.addr % (r.width ?? 4) !== 0)
+    if (
+      !Number.isInteger(r.cell) ||
+      r.cell < 0 ||
+      r.cell >= cells ||
+      r.addr % (r.width ?? 4) !== 0 ||
+      (r.take !== undefined && (!(r.take >= 0 && r.take < 32) || (r.width ?? 4) !== 4))
+    )
       throw new RangeError(
         `shared register at ${r.addr.toString(16)}: cell ${r.cell} outside 0..${cells - 1}`,
       );

@@ -105,8 +105,10 @@ export class MailboxBus implements PhysicalBus {
   read(addr: number, width: 1 | 2 | 4): number {
     if (this.regs.size) {
       const r = this.regs.get(addr);
-      if (r !== undefined && width === (r.width ?? 4))
+      if (r !== undefined && width === (r.width ?? 4)) {
+        if (r.take !== undefined) return this.take(r.cell, r.take);
         return width === 4 ? Atomics.load(this.cells, r.cell) >>> 0 : Atomics.load(this.cells, r.cell) & 0xff;
+      }
     }
     for (const k of this.claims)
       if (addr === k.addr && width === 4 && !(Atomics.load(this.c.i32, W.MIP_LEVEL) & (1 << k.bit))) return 0;
@@ -128,6 +130,13 @@ export class MailboxBus implements PhysicalBus {
       return true;
     }
     return this.call(Op.WRITE, addr, width, value);
+  }
+
+  /** A claim offered in `cell` (SharedRegister.take): line `bit` lowered first, then the word taken. */
+  private take(cell: number, bit: number): number {
+    // Lowered before the take: an offer the device makes after it raises the line again.
+    if (Atomics.and(this.c.i32, W.MIP_LEVEL, ~(1 << bit)) & (1 << bit)) this.replied();
+    return Atomics.exchange(this.cells, cell, 0) >>> 0;
   }
 
   private post(addr: number, width: number, value: number): void {

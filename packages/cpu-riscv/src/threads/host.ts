@@ -124,7 +124,9 @@ export class MailboxHost {
       const addr = i32[e] >>> 0;
       const r = this.regs.size ? this.regs.get(addr) : undefined;
       const value =
-        r !== undefined && i32[e + 1] === (r.width ?? 4) ? sharedStoreValue(r, this.cells) : i32[e + 2] >>> 0;
+        r !== undefined && !r.readOnly && i32[e + 1] === (r.width ?? 4)
+          ? sharedStoreValue(r, this.cells)
+          : i32[e + 2] >>> 0;
       this.handler.write(h, addr, i32[e + 1] as 1 | 2 | 4, value);
     }
     Atomics.store(i32, W.POST_TAIL, tail);

@@ -48,6 +48,11 @@ export interface PlicPart extends BusDevice {
    * on threads read them there and store into them before their store reaches the part (irqchip's Plic).
    */
   shareEnables?(cells: Int32Array, at: number): void;
+  /**
+   * Offer each context's claim in `cells[at + context]`, which a hart on a thread takes with
+   * Atomics.exchange instead of a load through the main thread (irqchip's Plic).
+   */
+  shareClaims?(cells: Int32Array, at: number): void;
 }
 
 export interface ClintPart extends BusDevice {

@@ -106,10 +106,14 @@ export function postedStores(harts: number): T.PostedRange[] {
   ];
 }
 
-/** What sharedRegisters needs of the PLIC part: its enable words mirrored (irqchip's Plic does). */
+/**
+ * What sharedRegisters needs of the PLIC part: its enable words mirrored, its claims offered (irqchip's
+ * Plic does both).
+ */
 export interface EnableMirror {
   readonly enableWords: number;
   shareEnables(cells: Int32Array, at: number): void;
+  shareClaims(cells: Int32Array, at: number): void;
 }
 
 /** What sharedRegisters needs of the UART: its LSR mirrored (platform/uart16550.ts does). */
@@ -118,11 +122,11 @@ export interface LsrMirror {
 }
 
 /**
- * Words of the register cells: a virtio-mmio slot's InterruptStatus each, the UART's LSR, then the
- * PLIC's enables.
+ * Words of the register cells: a virtio-mmio slot's InterruptStatus each, the UART's LSR, the PLIC's
+ * enables, then the PLIC's claim offers (a word per context).
  */
 export function registerCellCount(harts: number): number {
-  return RiscvMap.virtio.slots + 1 + 2 * harts * Math.ceil((RiscvMap.plicSources + 1) / 32);
+  return RiscvMap.virtio.slots + 1 + 2 * harts * Math.ceil((RiscvMap.plicSources + 1) / 32) + 2 * harts;
 }
 
 /**
@@ -130,8 +134,10 @@ export function registerCellCount(harts: number): number {
  * every virtio-mmio slot's InterruptStatus and InterruptACK (cell = slot; the transport keeps its
  * status there) and, when the PLIC part mirrors them, its enable words of every context — the loads
  * of each interrupt Linux handles but the claim (the desktop's start-up made ~1,700 of its ~2,600
- * round trips on them) — and the UART's LSR (loads only), which Linux's console polls before each
- * byte. An empty slot's InterruptStatus reads 0 and its ACK is dropped.
+ * round trips on them) — the UART's LSR (loads only), which Linux's console polls before each byte,
+ * and, when the PLIC part offers them, each context's claim (a load takes the offer; the ~600 claims
+ * of the desktop's start-up were its last common round trips). An empty slot's InterruptStatus reads 0
+ * and its ACK is dropped.
  */
 export function sharedRegisters(
   harts: number,
@@ -150,8 +156,20 @@ export function sharedRegisters(
     uart.shareLsr(cells, lsr);
     list.push({ addr: RiscvMap.uart.base + 5, cell: lsr, width: 1, readOnly: true });
   }
-  if (plic?.shareEnables && plic.enableWords) {
-    const words = plic.enableWords;
+  const words = Math.ceil((RiscvMap.plicSources + 1) / 32);
+  const offers = lsr + 1 + 2 * harts * words;
+  if (plic?.shareClaims && offers + 2 * harts <= cells.length) {
+    plic.shareClaims(cells, offers);
+    // Context 2h drives MEIP (bit 11), 2h + 1 SEIP (bit 9); the completion (a store) stays posted.
+    for (let ctx = 0; ctx < 2 * harts; ctx++)
+      list.push({
+        addr: RiscvMap.plic.base + 0x20_0000 + 0x1000 * ctx + 4,
+        cell: offers + ctx,
+        readOnly: true,
+        take: ctx % 2 === 0 ? 11 : 9,
+      });
+  }
+  if (plic?.shareEnables && plic.enableWords === words) {
     const at = lsr + 1;
     if (at + 2 * harts * words > cells.length) return list;
     plic.shareEnables(cells, at);
@@ -211,7 +229,10 @@ export class MachineThreads {
   readonly sbiHarts: SbiHart[];
   /** Whether the harts compile (the JIT works on this shared memory), known once spawned. */
   jit = false;
-  /** The shared words of device registers (sharedRegisters): virtio InterruptStatus, UART LSR, PLIC enables. */
+  /**
+   * The shared words of device registers (sharedRegisters): virtio InterruptStatus, UART LSR, PLIC
+   * enables and claim offers.
+   */
   readonly registerCells: Int32Array;
   private registers: T.SharedRegister[] = [];
   private workers: T.HartWorkerHandle[] = [];
