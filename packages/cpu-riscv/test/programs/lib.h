@@ -20,3 +20,13 @@ static inline void kv(const char *k, u64 v) { puts_(k); putc_('='); puthex(v); p
 
 #define csr_read(name) ({ u64 __v; __asm__ volatile("csrr %0, " #name : "=r"(__v)); __v; })
 #define csr_write(name, v) __asm__ volatile("csrw " #name ", %0" ::"r"((u64)(v)))
+
+/* An SBI call (S-mode, the host's SBI): extension, function, a0, a1; the error code (a0) back. */
+static inline long sbi_call(long ext, long fid, long a0v, long a1v) {
+  register long a0 __asm__("a0") = a0v;
+  register long a1 __asm__("a1") = a1v;
+  register long a6 __asm__("a6") = fid;
+  register long a7 __asm__("a7") = ext;
+  __asm__ volatile("ecall" : "+r"(a0), "+r"(a1) : "r"(a6), "r"(a7) : "memory");
+  return a0;
+}

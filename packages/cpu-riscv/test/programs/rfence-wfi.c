@@ -22,15 +22,6 @@ static volatile u64 page_a[512] __attribute__((aligned(4096)));
 static volatile u64 page_b[512] __attribute__((aligned(4096)));
 static volatile u64 tables, first, seen, go;
 
-static long sbi(long ext, long fid, long a0v, long a1v) {
-  register long a0 __asm__("a0") = a0v;
-  register long a1 __asm__("a1") = a1v;
-  register long a6 __asm__("a6") = fid;
-  register long a7 __asm__("a7") = ext;
-  __asm__ volatile("ecall" : "+r"(a0), "+r"(a1) : "r"(a6), "r"(a7) : "memory");
-  return a0;
-}
-
 void smain(u64 hart) {
   volatile u64 *v = (volatile u64 *)0x40000000UL;
   if (hart == 0) {
@@ -65,9 +56,9 @@ void smain(u64 hart) {
   }
   l0[0] = PTE(page_b, RWAD);
   __asm__ volatile("fence" ::: "memory");
-  long f = sbi(RFENCE, 1, 2, 0);
+  long f = sbi_call(RFENCE, 1, 2, 0);
   go = 1;
-  long i = sbi(IPI, 0, 2, 0);
+  long i = sbi_call(IPI, 0, 2, 0);
   while (!seen) {
   }
   kv("first", first);

@@ -11,14 +11,7 @@
 char stacks[2][8192] __attribute__((aligned(16), used));
 static volatile u64 spins, stop;
 
-static long sbi(long fid, long mask, long base) {
-  register long a0 __asm__("a0") = mask;
-  register long a1 __asm__("a1") = base;
-  register long a6 __asm__("a6") = fid;
-  register long a7 __asm__("a7") = RFENCE;
-  __asm__ volatile("ecall" : "+r"(a0), "+r"(a1) : "r"(a6), "r"(a7) : "memory");
-  return a0;
-}
+static long sbi(long fid, long mask, long base) { return sbi_call(RFENCE, fid, mask, base); }
 
 void smain(u64 hart) {
   if (hart != 0) {
