@@ -82,6 +82,7 @@ describe('PLIC', () => {
     // A claim through this thread (no hart took it) gets the offered source.
     expect(ctx(1).claim()).toBe(6);
     expect(offer(1)).toBe(0);
+    expect(mip[0].get(9)).toBe(false); // the owner's line, moved here (no hart lowered it)
     expect(ctx(1).claim()).toBe(0);
     ctx(1).complete(6);
     expect(offer(1)).toBe(6);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RiscvMap } from '../src/memory-map.js';
-import { postedStores, registerCellCount, sharedRegisters } from '../src/riscv/threads.js';
+import { postedStores, registerCellCount, registersFor, sharedRegisters } from '../src/riscv/threads.js';
 
 describe('registers shared with hart workers', () => {
   it('InterruptStatus and LSR are load-only, ACK clears, PLIC enable stores keep only real sources, claims are taken', () => {
@@ -33,6 +33,14 @@ describe('registers shared with hart workers', () => {
     const claim = (ctx: number) => at(RiscvMap.plic.base + 0x20_0000 + 0x1000 * ctx + 4);
     expect(claim(3)).toEqual({ addr: claim(3).addr, cell: offered[0] + 3, readOnly: true, take: 9 });
     expect(claim(2).take).toBe(11);
+    // Each worker takes only its own hart's claims; another hart's go through the main thread.
+    const takes = (h: number) =>
+      registersFor(h, list)
+        .filter((r) => r.take !== undefined)
+        .map((r) => r.cell);
+    expect(takes(0)).toEqual([offered[0], offered[0] + 1]);
+    expect(takes(1)).toEqual([offered[0] + 2, offered[0] + 3]);
+    expect(registersFor(1, list).length).toBe(list.length - 2);
     expect(Math.max(...list.map((r) => r.cell))).toBeLessThan(cells.length);
     // A PLIC part that cannot mirror keeps its enables on the mailbox.
     expect(sharedRegisters(2, cells, {}).some(isPlic)).toBe(false);

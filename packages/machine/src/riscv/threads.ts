@@ -190,6 +190,16 @@ export function sharedRegisters(
   return list;
 }
 
+/**
+ * The shared registers hart h's worker answers itself: all but the claims of other harts' contexts. A
+ * take lowers the taking hart's own line, so another hart's claim goes through the main thread, whose
+ * PLIC hands over the offer and moves the owner's line itself (Linux never does this; other guests may).
+ */
+export function registersFor(h: number, list: readonly T.SharedRegister[]): T.SharedRegister[] {
+  const own = new Set(plicClaims(h).map((c) => c.addr));
+  return list.filter((r) => r.take === undefined || own.has(r.addr));
+}
+
 /** Hart h's PLIC claim registers: context 2h drives MEIP (bit 11), 2h + 1 SEIP (bit 9). */
 export function plicClaims(h: number): { addr: number; bit: number }[] {
   const claim = (ctx: number): number => RiscvMap.plic.base + 0x20_0000 + 0x1000 * ctx + 4;
@@ -304,7 +314,7 @@ export class MachineThreads {
           slice: o.slice,
           posted: postedStores(o.harts),
           claims: plicClaims(h),
-          registers: this.registers,
+          registers: registersFor(h, this.registers),
           registerCells: this.registerCells.buffer as SharedArrayBuffer,
         }),
       ),
