@@ -110,7 +110,7 @@ export function postedStores(harts: number): T.PostedRange[] {
  * What sharedRegisters needs of the PLIC part: its enable words mirrored, its claims offered (irqchip's
  * Plic does both).
  */
-export interface EnableMirror {
+export interface PlicShares {
   readonly enableWords: number;
   shareEnables(cells: Int32Array, at: number): void;
   shareClaims(cells: Int32Array, at: number): void;
@@ -142,7 +142,7 @@ export function registerCellCount(harts: number): number {
 export function sharedRegisters(
   harts: number,
   cells: Int32Array,
-  plic?: Partial<EnableMirror>,
+  plic?: Partial<PlicShares>,
   uart?: LsrMirror,
 ): T.SharedRegister[] {
   const v = RiscvMap.virtio;
@@ -160,14 +160,11 @@ export function sharedRegisters(
   const offers = lsr + 1 + 2 * harts * words;
   if (plic?.shareClaims && offers + 2 * harts <= cells.length) {
     plic.shareClaims(cells, offers);
-    // Context 2h drives MEIP (bit 11), 2h + 1 SEIP (bit 9); the completion (a store) stays posted.
-    for (let ctx = 0; ctx < 2 * harts; ctx++)
-      list.push({
-        addr: RiscvMap.plic.base + 0x20_0000 + 0x1000 * ctx + 4,
-        cell: offers + ctx,
-        readOnly: true,
-        take: ctx % 2 === 0 ? 11 : 9,
-      });
+    // A take lowers the context's mip bit; the completion (a store) stays posted.
+    for (let h = 0; h < harts; h++)
+      plicClaims(h).forEach((c, k) =>
+        list.push({ addr: c.addr, cell: offers + 2 * h + k, readOnly: true, take: c.bit }),
+      );
   }
   if (plic?.shareEnables && plic.enableWords === words) {
     const at = lsr + 1;
